@@ -1,0 +1,278 @@
+/**
+ * The slot statechart: Idle ⇄ Busy (working / cancelling / retiring) → Errored | Stopped.
+ *
+ * In Busy the slot invokes the `agent` actor, which runs one job. Leaving Busy for any reason stops that
+ * actor, and the adapter's cleanup kills the process group. The real `agent` is provided from `src/agent`
+ * with `slotMachine.provide({ actors: { agent } })`.
+ */
+import { assign, fromCallback, sendParent, sendTo, setup } from 'xstate';
+import type { RunOutcome, SlotConfig, SlotId, SlotJob, SlotRecord, SlotState, TaskId } from './types.js';
+
+/** Input of the `agent` actor: the slot as it is now and the job to run. */
+export interface AgentActorInput {
+  slot: SlotRecord;
+  job: SlotJob;
+}
+
+/** Events the `agent` actor sends back to its slot. */
+export type AgentActorEvent = { type: 'AGENT.DONE'; outcome: RunOutcome };
+
+/** Events the slot sends to the `agent` actor. */
+export type AgentActorCommand = { type: 'ABORT' };
+
+/** Events a slot accepts. */
+export type SlotEvent =
+  | { type: 'RUN'; job: SlotJob }
+  | { type: 'CANCEL_RUN'; taskId: TaskId }
+  | { type: 'RETIRE' }
+  | { type: 'STOP' }
+  | { type: 'RESTART' }
+  | { type: 'CONFIGURE'; config: SlotConfig }
+  | { type: 'SET_WORKTREE'; path?: string }
+  | AgentActorEvent;
+
+/** Events a slot sends to its parent (the pool). */
+export type SlotParentEvent =
+  | { type: 'SLOT.RUN_FINISHED'; slotId: SlotId; taskId: TaskId; outcome: RunOutcome }
+  | { type: 'SLOT.STATE'; slotId: SlotId; state: SlotState };
+
+/** Input of a slot: its record and the limits it applies to itself. */
+export interface SlotInput {
+  record: SlotRecord;
+  /** Consecutive crashed runs that move the slot to Errored. */
+  crashThreshold: number;
+  /** How long a cancelled run may take to exit on its own before it is killed. */
+  cancelGraceMs: number;
+}
+
+/** The slot's context: its record, the job in hand and its limits. */
+export interface SlotContext {
+  record: SlotRecord;
+  job?: SlotJob;
+  crashThreshold: number;
+  cancelGraceMs: number;
+  /** Stop once the current run ends. */
+  retireRequested: boolean;
+}
+
+/** The outcome reported for a run the slot had to abandon (stopped or killed after the grace period). */
+export function abandonedOutcome(reason: string): RunOutcome {
+  return {
+    kind: 'aborted',
+    result: {
+      output: reason,
+      success: false,
+      costMicrodollars: 0,
+      turnsUsed: 0,
+      elapsedMs: 0,
+      errorCode: 'cancelled',
+    },
+  };
+}
+
+/** Placeholder agent: fails every run. The pool provides the real one. */
+const missingAgent = fromCallback<AgentActorCommand, AgentActorInput>(({ sendBack }) => {
+  sendBack({
+    type: 'AGENT.DONE',
+    outcome: {
+      kind: 'spawn_failed',
+      result: {
+        output: 'no agent implementation was provided to the slot',
+        success: false,
+        costMicrodollars: 0,
+        turnsUsed: 0,
+        elapsedMs: 0,
+        errorCode: 'spawn_failed',
+      },
+    },
+  });
+});
+
+function withState(context: SlotContext, state: SlotState): { record: SlotRecord } {
+  return { record: { ...context.record, state } };
+}
+
+/** The slot statechart. */
+export const slotMachine = setup({
+  types: {
+    context: {} as SlotContext,
+    events: {} as SlotEvent,
+    input: {} as SlotInput,
+  },
+  actors: { agent: missingAgent },
+  delays: {
+    cancelGrace: ({ context }) => context.cancelGraceMs,
+  },
+  guards: {
+    /** The process never started: the slot cannot work. */
+    spawnFailed: ({ event }) => event.type === 'AGENT.DONE' && event.outcome.kind === 'spawn_failed',
+    /** This crash is one too many in a row. */
+    crashedTooOften: ({ context, event }) =>
+      event.type === 'AGENT.DONE' &&
+      event.outcome.kind === 'crashed' &&
+      context.record.consecutiveCrashes + 1 >= context.crashThreshold,
+    /** The run being cancelled is this slot's. */
+    isCurrentTask: ({ context, event }) => event.type === 'CANCEL_RUN' && context.job?.taskId === event.taskId,
+    retireRequested: ({ context }) => context.retireRequested,
+  },
+  actions: {
+    takeJob: assign(({ context, event }) => {
+      if (event.type !== 'RUN') return {};
+      return { job: event.job, record: { ...context.record, currentTask: event.job.taskId } };
+    }),
+    /** Books the run on the slot's record: counters, spend, session to resume, crash streak. */
+    bookOutcome: assign(({ context, event }) => {
+      if (event.type !== 'AGENT.DONE') return {};
+      const { outcome } = event;
+      const record: SlotRecord = {
+        ...context.record,
+        costMicrodollars: context.record.costMicrodollars + outcome.result.costMicrodollars,
+      };
+      if (outcome.kind === 'ok') {
+        record.tasksCompleted += 1;
+        record.consecutiveCrashes = 0;
+        if (outcome.result.sessionId) {
+          record.sessionId = outcome.result.sessionId;
+          record.sessionCostUsd = outcome.sessionCostUsd;
+        }
+      } else if (outcome.kind === 'crashed') {
+        record.consecutiveCrashes += 1;
+        record.lastError = outcome.result.output;
+      } else if (outcome.kind === 'spawn_failed') {
+        record.lastError = outcome.result.output;
+      }
+      return { record };
+    }),
+    reportFinished: sendParent(({ context, event }) => ({
+      type: 'SLOT.RUN_FINISHED',
+      slotId: context.record.id,
+      taskId: context.job?.taskId ?? '',
+      outcome: event.type === 'AGENT.DONE' ? event.outcome : abandonedOutcome('the run was stopped'),
+    })),
+    reportAbandoned: sendParent(({ context }) => ({
+      type: 'SLOT.RUN_FINISHED',
+      slotId: context.record.id,
+      taskId: context.job?.taskId ?? '',
+      outcome: abandonedOutcome('the run was stopped before it finished'),
+    })),
+    clearJob: assign(({ context }) => {
+      const { currentTask: _current, ...record } = context.record;
+      return { job: undefined, record };
+    }),
+    abortAgent: sendTo('agent', { type: 'ABORT' }),
+    requestRetire: assign({ retireRequested: true }),
+    reportState: sendParent(({ context }) => ({
+      type: 'SLOT.STATE',
+      slotId: context.record.id,
+      state: context.record.state,
+    })),
+    applyConfig: assign(({ context, event }) => {
+      if (event.type !== 'CONFIGURE') return {};
+      return { record: { ...context.record, config: { ...context.record.config, ...event.config } } };
+    }),
+    applyWorktree: assign(({ context, event }) => {
+      if (event.type !== 'SET_WORKTREE') return {};
+      return { record: { ...context.record, worktreePath: event.path } };
+    }),
+  },
+}).createMachine({
+  id: 'slot',
+  context: ({ input }) => ({
+    record: { ...input.record, state: 'idle' },
+    crashThreshold: input.crashThreshold,
+    cancelGraceMs: input.cancelGraceMs,
+    retireRequested: false,
+  }),
+  initial: 'idle',
+  on: {
+    CONFIGURE: { actions: 'applyConfig' },
+    SET_WORKTREE: { actions: 'applyWorktree' },
+  },
+  states: {
+    idle: {
+      entry: [assign(({ context }) => withState(context, 'idle')), 'reportState'],
+      on: {
+        RUN: { target: 'busy', actions: 'takeJob' },
+        RETIRE: { target: 'stopped' },
+        STOP: { target: 'stopped' },
+      },
+    },
+    busy: {
+      invoke: {
+        id: 'agent',
+        src: 'agent',
+        input: ({ context }): AgentActorInput => ({ slot: context.record, job: context.job as SlotJob }),
+      },
+      initial: 'working',
+      on: {
+        STOP: { target: 'stopped', actions: ['reportAbandoned', 'clearJob'] },
+      },
+      states: {
+        working: {
+          entry: [assign(({ context }) => withState(context, 'busy')), 'reportState'],
+          on: {
+            'AGENT.DONE': [
+              { guard: 'spawnFailed', target: '#slot.errored', actions: ['bookOutcome', 'reportFinished', 'clearJob'] },
+              {
+                guard: 'crashedTooOften',
+                target: '#slot.errored',
+                actions: ['bookOutcome', 'reportFinished', 'clearJob'],
+              },
+              { target: '#slot.idle', actions: ['bookOutcome', 'reportFinished', 'clearJob'] },
+            ],
+            CANCEL_RUN: { guard: 'isCurrentTask', target: 'cancelling' },
+            RETIRE: { target: 'retiring', actions: 'requestRetire' },
+          },
+        },
+        retiring: {
+          entry: [assign(({ context }) => withState(context, 'retiring')), 'reportState'],
+          on: {
+            'AGENT.DONE': { target: '#slot.stopped', actions: ['bookOutcome', 'reportFinished', 'clearJob'] },
+            CANCEL_RUN: { guard: 'isCurrentTask', target: 'cancelling' },
+          },
+        },
+        /** The agent was asked to stop; it gets a grace period to report what it spent. */
+        cancelling: {
+          entry: 'abortAgent',
+          after: {
+            cancelGrace: [
+              { guard: 'retireRequested', target: '#slot.stopped', actions: ['reportAbandoned', 'clearJob'] },
+              { target: '#slot.idle', actions: ['reportAbandoned', 'clearJob'] },
+            ],
+          },
+          on: {
+            'AGENT.DONE': [
+              {
+                guard: 'retireRequested',
+                target: '#slot.stopped',
+                actions: ['bookOutcome', 'reportFinished', 'clearJob'],
+              },
+              { target: '#slot.idle', actions: ['bookOutcome', 'reportFinished', 'clearJob'] },
+            ],
+          },
+        },
+      },
+    },
+    errored: {
+      entry: [assign(({ context }) => withState(context, 'errored')), 'reportState'],
+      on: {
+        RESTART: {
+          target: 'idle',
+          actions: assign(({ context }) => {
+            const { sessionId: _session, sessionCostUsd: _cost, lastError: _error, ...rest } = context.record;
+            return { record: { ...rest, restartCount: context.record.restartCount + 1, consecutiveCrashes: 0 } };
+          }),
+        },
+        STOP: { target: 'stopped' },
+        RETIRE: { target: 'stopped' },
+      },
+    },
+    stopped: {
+      type: 'final',
+      entry: [assign(({ context }) => withState(context, 'stopped')), 'reportState'],
+    },
+  },
+});
+
+/** The slot machine's type, for actor refs. */
+export type SlotMachine = typeof slotMachine;

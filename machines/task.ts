@@ -1,0 +1,162 @@
+/**
+ * The task statechart: Pending → Running → (PendingReview →) Completed | Failed | Cancelled.
+ *
+ * Pure: no I/O and no clock. Every event that stamps a time carries it (`at`, Unix ms). Final states are
+ * truly final, so a late result can never turn Cancelled into Completed.
+ */
+import { assign, sendParent, setup } from 'xstate';
+import type { SlotId, TaskRecord, TaskResult, TaskState } from './types.js';
+
+/** Events a task accepts. */
+export type TaskEvent =
+  | { type: 'ASSIGN'; slotId: SlotId; at: number }
+  | { type: 'FINISH'; result: TaskResult; at: number }
+  | { type: 'FAIL'; result: TaskResult; at: number }
+  | { type: 'CANCEL'; at: number }
+  | { type: 'APPROVE'; at: number }
+  | { type: 'REJECT'; feedback: string; at: number };
+
+/** Events a task sends to its parent (the pool). */
+export type TaskParentEvent = { type: 'TASK.REQUEUED'; taskId: string };
+
+/** The statechart state names, in the order of the lifecycle. */
+export const TASK_STATE_NODES = ['pending', 'running', 'pendingReview', 'completed', 'failed', 'cancelled'] as const;
+
+/** Maps a statechart state to the published `TaskState`. */
+export function taskStateOf(value: string): TaskState {
+  return value === 'pendingReview' ? 'pending_review' : (value as TaskState);
+}
+
+/** The prompt a rejected task runs next: the original prompt, then the latest feedback. */
+export function rejectedPrompt(record: TaskRecord, feedback: string): string {
+  const attempt = record.rejectionCount + 1;
+  const base = record.originalPrompt ?? record.prompt;
+  return `${base}\n\n--- Rejection feedback (attempt ${attempt}/${record.maxRejections}) ---\n${feedback}`;
+}
+
+/** The failed result of a task rejected for the last time. */
+export function rejectedTooOftenResult(record: TaskRecord, feedback: string): TaskResult {
+  const count = record.rejectionCount + 1;
+  return {
+    output: `task rejected ${count} times (max: ${record.maxRejections}). Last feedback: ${feedback}`,
+    success: false,
+    costMicrodollars: 0,
+    turnsUsed: 0,
+    elapsedMs: 0,
+    errorCode: 'max_rejections',
+  };
+}
+
+/** The task statechart. Input: the new record (state `pending`). */
+export const taskMachine = setup({
+  types: {
+    context: {} as { record: TaskRecord },
+    events: {} as TaskEvent,
+    input: {} as TaskRecord,
+  },
+  guards: {
+    /** The result succeeded and a reviewer must look at it. */
+    needsReview: ({ context, event }) =>
+      event.type === 'FINISH' && context.record.reviewRequired && event.result.success,
+    /** The run ended, but the agent reported a failure. */
+    resultFailed: ({ event }) => event.type === 'FINISH' && !event.result.success,
+    /** This rejection is the last one allowed. */
+    lastRejection: ({ context }) => context.record.rejectionCount + 1 >= context.record.maxRejections,
+  },
+  actions: {
+    assignSlot: assign(({ context, event }) => {
+      if (event.type !== 'ASSIGN') return {};
+      return { record: { ...context.record, state: 'running', slotId: event.slotId, startedAtMs: event.at } };
+    }),
+    storeResult: assign(({ context, event }) => {
+      if (event.type !== 'FINISH' && event.type !== 'FAIL') return {};
+      return { record: { ...context.record, result: event.result } };
+    }),
+    stampCompleted: assign(({ context, event }) => ({
+      record: { ...context.record, completedAtMs: 'at' in event ? event.at : context.record.completedAtMs },
+    })),
+    storeRejectedTooOften: assign(({ context, event }) => {
+      if (event.type !== 'REJECT') return {};
+      return {
+        record: {
+          ...context.record,
+          rejectionCount: context.record.rejectionCount + 1,
+          result: rejectedTooOftenResult(context.record, event.feedback),
+        },
+      };
+    }),
+    requeueWithFeedback: assign(({ context, event }) => {
+      if (event.type !== 'REJECT') return {};
+      const { slotId: _slot, result: _result, startedAtMs: _started, completedAtMs: _completed, ...rest } =
+        context.record;
+      return {
+        record: {
+          ...rest,
+          prompt: rejectedPrompt(context.record, event.feedback),
+          originalPrompt: context.record.originalPrompt ?? context.record.prompt,
+          rejectionCount: context.record.rejectionCount + 1,
+        },
+      };
+    }),
+    notifyRequeued: sendParent(({ context }) => ({ type: 'TASK.REQUEUED', taskId: context.record.id })),
+  },
+}).createMachine({
+  id: 'task',
+  context: ({ input }) => ({ record: { ...input, state: 'pending' } }),
+  initial: 'pending',
+  states: {
+    pending: {
+      entry: assign(({ context }) => ({ record: { ...context.record, state: 'pending' } })),
+      on: {
+        ASSIGN: { target: 'running', actions: 'assignSlot' },
+        FAIL: { target: 'failed', actions: 'storeResult' },
+        CANCEL: { target: 'cancelled' },
+      },
+    },
+    running: {
+      on: {
+        FINISH: [
+          { guard: 'needsReview', target: 'pendingReview', actions: 'storeResult' },
+          { guard: 'resultFailed', target: 'failed', actions: 'storeResult' },
+          { target: 'completed', actions: 'storeResult' },
+        ],
+        FAIL: { target: 'failed', actions: 'storeResult' },
+        CANCEL: { target: 'cancelled' },
+      },
+    },
+    pendingReview: {
+      entry: [
+        'stampCompleted',
+        assign(({ context }) => ({ record: { ...context.record, state: 'pending_review' } })),
+      ],
+      on: {
+        APPROVE: { target: 'completed' },
+        REJECT: [
+          { guard: 'lastRejection', target: 'failed', actions: 'storeRejectedTooOften' },
+          { target: 'requeued', actions: 'requeueWithFeedback' },
+        ],
+        CANCEL: { target: 'cancelled' },
+      },
+    },
+    /** Transient: a rejected task tells the pool to queue it again, then waits in Pending. */
+    requeued: {
+      entry: 'notifyRequeued',
+      always: { target: 'pending' },
+    },
+    completed: {
+      type: 'final',
+      entry: ['stampCompleted', assign(({ context }) => ({ record: { ...context.record, state: 'completed' } }))],
+    },
+    failed: {
+      type: 'final',
+      entry: ['stampCompleted', assign(({ context }) => ({ record: { ...context.record, state: 'failed' } }))],
+    },
+    cancelled: {
+      type: 'final',
+      entry: ['stampCompleted', assign(({ context }) => ({ record: { ...context.record, state: 'cancelled' } }))],
+    },
+  },
+});
+
+/** The task machine's type, for actor refs. */
+export type TaskMachine = typeof taskMachine;

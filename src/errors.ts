@@ -1,0 +1,116 @@
+/**
+ * Typed errors. Every error the pool throws is a `PoolError` with a stable `code`.
+ */
+import type { TaskState } from '../machines/types.js';
+
+/** Base class of every error the pool throws. */
+export class PoolError extends Error {
+  /** A stable, machine-readable code. */
+  readonly code: string;
+
+  constructor(code: string, message: string) {
+    super(message);
+    this.name = new.target.name;
+    this.code = code;
+  }
+}
+
+/** The pool budget is used up. */
+export class BudgetExhausted extends PoolError {
+  constructor(
+    readonly spentMicrodollars: number,
+    readonly limitMicrodollars: number,
+  ) {
+    super('budget_exhausted', `budget exhausted: spent ${spentMicrodollars} of ${limitMicrodollars} microdollars`);
+  }
+}
+
+/** A task's own cap is more than the pool has left. */
+export class TaskBudgetExceedsRemaining extends PoolError {
+  constructor(
+    readonly taskBudgetUsd: number,
+    readonly remainingUsd: number,
+  ) {
+    super(
+      'task_budget_exceeds_remaining',
+      `task budget $${taskBudgetUsd.toFixed(2)} exceeds remaining pool budget $${remainingUsd.toFixed(2)}`,
+    );
+  }
+}
+
+/** No slot became idle within the assignment timeout. */
+export class NoSlotAvailable extends PoolError {
+  constructor(
+    readonly timeoutSecs: number,
+    detail?: string,
+  ) {
+    super('no_slot_available', detail ?? `no slot available after waiting ${timeoutSecs}s`);
+  }
+}
+
+/** The pool has been drained and takes no new work. */
+export class PoolShutdown extends PoolError {
+  constructor() {
+    super('pool_shutdown', 'pool is shut down');
+  }
+}
+
+/** No task (or chain) has this id. */
+export class TaskNotFound extends PoolError {
+  constructor(readonly taskId: string) {
+    super('task_not_found', `task not found: ${taskId}`);
+  }
+}
+
+/** No slot has this id. */
+export class SlotNotFound extends PoolError {
+  constructor(readonly slotId: string) {
+    super('slot_not_found', `slot not found: ${slotId}`);
+  }
+}
+
+/** The operation needs the task in another state (e.g. approve of a task not pending review). */
+export class InvalidTaskState extends PoolError {
+  constructor(
+    readonly taskId: string,
+    readonly state: TaskState,
+    expected: string,
+  ) {
+    super('invalid_task_state', `task ${taskId} is not ${expected} (state: ${state})`);
+  }
+}
+
+/** A scale request would leave the pool outside `scaling.minSlots`/`maxSlots`. */
+export class ScaleLimitExceeded extends PoolError {
+  constructor(message: string) {
+    super('scale_limit', message);
+  }
+}
+
+/** The input of an operation is invalid; nothing was changed. */
+export class InvalidInput extends PoolError {
+  constructor(message: string) {
+    super('invalid_input', message);
+  }
+}
+
+/** A run stopped at a tool-permission prompt. */
+export class PermissionPromptDetected extends PoolError {
+  constructor(
+    readonly toolName: string,
+    readonly slotId: string,
+    readonly stderr: string,
+  ) {
+    super(
+      'permission_prompt_detected',
+      `permission prompt detected: ${toolName}. Add it to allowed_tools or use a broader permission mode`,
+    );
+  }
+}
+
+/** A task was cancelled before it produced a result. */
+export class TaskCancelled extends PoolError {
+  constructor(readonly taskId: string) {
+    super('task_cancelled', `task cancelled: ${taskId}`);
+  }
+}

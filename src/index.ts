@@ -1,0 +1,35 @@
+/**
+ * claude-pool: a pool of Claude Code CLI workers run as XState actors.
+ *
+ * The public API, and nothing else.
+ */
+export { Pool, PoolBuilder } from './pool.js';
+export type {
+  DrainOptions,
+  OutputChunk,
+  RunOptions,
+  SlotQuery,
+  SubmitOptions,
+  SupervisorHandle,
+} from './pool.js';
+export * from './errors.js';
+export type * from '../machines/types.js';
+export { EFFORTS, PERMISSION_MODES, FINAL_TASK_STATES } from '../machines/types.js';
+export { defaultPoolConfig, resolveConfig } from './config.js';
+export type { PoolConfigInput } from './config.js';
+export type { PoolStore } from './store/types.js';
+export { MemoryStore } from './store/memory.js';
+export type {
+  AgentEvent,
+  AgentOutcome,
+  AgentRunner,
+  AgentRunRequest,
+  ClaudeOptions,
+  ResolvedConfig,
+} from './agent/types.js';
+export { ClaudeCliRunner } from './agent/claude-cli.js';
+export { simulatedClaude } from './agent/simulated/path.js';
+export { poolMachine } from '../machines/pool.js';
+export { slotMachine } from '../machines/slot.js';
+export { taskMachine } from '../machines/task.js';
+export { usdToMicrodollars } from '../machines/budget.js';

@@ -1,0 +1,130 @@
+/**
+ * The projection: turns the actors' snapshots into task and slot records, writes every change through to the
+ * store (in order, per record), and publishes each change. It is fed by XState's inspection hook, so it sees
+ * every transition of every actor in the system, however the transition was caused.
+ */
+import { Subject } from 'rxjs';
+import type { InspectionEvent } from 'xstate';
+import type { SlotId, SlotRecord, TaskId, TaskRecord } from '../machines/types.js';
+import type { PoolStore } from './store/types.js';
+
+/** A record that changed, with its previous version. */
+export interface RecordChange<T> {
+  previous?: T;
+  current: T;
+}
+
+/** Writes records behind the actors, one at a time per key, keeping only the latest pending version. */
+export class WriteBehind {
+  private readonly pending = new Map<string, () => Promise<void>>();
+  private readonly inflight = new Map<string, Promise<void>>();
+
+  constructor(private readonly onError: (error: unknown) => void) {}
+
+  /** Schedules a write; a later write of the same key replaces an earlier one that has not started. */
+  schedule(key: string, write: () => Promise<void>): void {
+    this.pending.set(key, write);
+    if (!this.inflight.has(key)) this.pump(key);
+  }
+
+  private pump(key: string): void {
+    const run = (async () => {
+      for (let write = this.pending.get(key); write; write = this.pending.get(key)) {
+        this.pending.delete(key);
+        try {
+          await write();
+        } catch (error) {
+          this.onError(error);
+        }
+      }
+      this.inflight.delete(key);
+    })();
+    this.inflight.set(key, run);
+  }
+
+  /** Resolves once every scheduled write has been made. */
+  async flush(): Promise<void> {
+    while (this.inflight.size > 0) await Promise.all([...this.inflight.values()]);
+  }
+}
+
+interface MachineSnapshotLike {
+  context?: { record?: unknown; slotOrder?: unknown };
+}
+
+function machineIdOf(event: InspectionEvent): string | undefined {
+  const logic = (event.actorRef as { logic?: { id?: unknown } }).logic;
+  return typeof logic?.id === 'string' ? logic.id : undefined;
+}
+
+/** Task and slot records as the actors have them now. */
+export class Projection {
+  readonly tasks = new Map<TaskId, TaskRecord>();
+  readonly slots = new Map<SlotId, SlotRecord>();
+  /** Each task record change, in order. */
+  readonly taskChanged$ = new Subject<RecordChange<TaskRecord>>();
+  /** Each slot record change, in order. */
+  readonly slotChanged$ = new Subject<RecordChange<SlotRecord>>();
+  /** Slots the pool removed (scale-down). */
+  readonly slotRemoved$ = new Subject<SlotRecord>();
+  private readonly writes: WriteBehind;
+
+  constructor(
+    private readonly store: PoolStore,
+    onStoreError: (error: unknown) => void,
+  ) {
+    this.writes = new WriteBehind(onStoreError);
+  }
+
+  /** Feeds one inspection event. */
+  handle(event: InspectionEvent): void {
+    if (event.type !== '@xstate.snapshot') return;
+    const machineId = machineIdOf(event);
+    const context = (event.snapshot as MachineSnapshotLike).context;
+    if (!context) return;
+    if (machineId === 'task') this.updateTask(context.record as TaskRecord);
+    else if (machineId === 'slot') this.updateSlot(context.record as SlotRecord);
+    else if (machineId === 'pool' && Array.isArray(context.slotOrder)) this.dropRemovedSlots(context.slotOrder);
+  }
+
+  /** Adds a record that did not come from an actor (e.g. loaded from the store). */
+  updateTask(record: TaskRecord): void {
+    const previous = this.tasks.get(record.id);
+    if (previous === record) return;
+    this.tasks.set(record.id, record);
+    this.writes.schedule(`task:${record.id}`, () => this.store.putTask(record));
+    this.taskChanged$.next({ previous, current: record });
+  }
+
+  private updateSlot(record: SlotRecord): void {
+    const previous = this.slots.get(record.id);
+    if (previous === record) return;
+    this.slots.set(record.id, record);
+    this.writes.schedule(`slot:${record.id}`, () => this.store.putSlot(record));
+    this.slotChanged$.next({ previous, current: record });
+  }
+
+  private dropRemovedSlots(slotOrder: readonly unknown[]): void {
+    if (slotOrder.length >= this.slots.size) return;
+    for (const [id, record] of this.slots) {
+      if (slotOrder.includes(id)) continue;
+      this.slots.delete(id);
+      this.writes.schedule(`slot:${id}`, async () => {
+        await this.store.deleteSlot(id);
+      });
+      this.slotRemoved$.next(record);
+    }
+  }
+
+  /** Resolves once the store has every change made so far. */
+  flush(): Promise<void> {
+    return this.writes.flush();
+  }
+
+  /** Ends the change streams. */
+  close(): void {
+    this.taskChanged$.complete();
+    this.slotChanged$.complete();
+    this.slotRemoved$.complete();
+  }
+}

@@ -1,0 +1,157 @@
+/**
+ * Skills: named, parameterised prompt templates that a task or a chain step can run.
+ */
+import type { TaskOverrides } from '../../machines/types.js';
+import { PREVIOUS_OUTPUT_ARG, findPlaceholders } from './template.js';
+
+/** Advisory hint about where a skill is meant to run. */
+export type SkillScope = 'task' | 'coordinator' | 'chain';
+
+/** Every skill scope. */
+export const SKILL_SCOPES: readonly SkillScope[] = ['task', 'coordinator', 'chain'];
+
+/** Where a registered skill came from. */
+export type SkillSource = 'builtin' | 'global' | 'project' | 'runtime' | 'directory';
+
+/** Every skill source. */
+export const SKILL_SOURCES: readonly SkillSource[] = ['builtin', 'global', 'project', 'runtime', 'directory'];
+
+/** One argument a skill takes. */
+export interface SkillArgument {
+  /** Identifier used as `{name}` in the prompt. */
+  name: string;
+  description: string;
+  /** A required argument without a default must be given to render. */
+  required: boolean;
+  /** Used when the argument is not given. */
+  default?: string;
+}
+
+/** A named prompt template. */
+export interface Skill {
+  /** Lowercase letters, digits, `_` and `-`, starting with a letter. */
+  name: string;
+  description: string;
+  /** The template: `{arg}`, `{_previous_output}`, `$ARGUMENTS`, `$ARGUMENTS[i]`, `${CLAUDE_SKILL_DIR}`. */
+  prompt: string;
+  arguments: SkillArgument[];
+  /** Overrides applied to the task that runs the rendered prompt. */
+  config?: TaskOverrides;
+  /** Short usage hint shown to users, e.g. `<file or directory>`. */
+  argumentHint?: string;
+  /** Advisory only. */
+  scope: SkillScope;
+  /** The folder of a SKILL.md skill; substituted for `${CLAUDE_SKILL_DIR}`. */
+  skillDir?: string;
+}
+
+/** A skill together with where it came from. */
+export interface RegisteredSkill {
+  skill: Skill;
+  source: SkillSource;
+}
+
+/** Machine-readable kinds of {@link SkillError}. */
+export type SkillErrorCode = 'missing_argument' | 'unknown_argument' | 'invalid_definition' | 'not_found';
+
+/** Any failure to validate, load, find or render a skill. */
+export class SkillError extends Error {
+  override readonly name = 'SkillError';
+  /** What went wrong, for programs. */
+  readonly code: SkillErrorCode;
+  /** For `invalid_definition`: every problem found, each a self-contained message. */
+  readonly problems: readonly string[];
+
+  constructor(code: SkillErrorCode, message: string, problems: readonly string[] = []) {
+    super(message);
+    this.code = code;
+    this.problems = problems;
+  }
+}
+
+/** Matches `$ARGUMENTS` and `$ARGUMENTS[i]` (group 1 is the index). */
+const ARGUMENTS_SOURCE = String.raw`\$ARGUMENTS(?:\[(\d+)\])?(?![A-Za-z0-9_])`;
+
+/** Everything `renderSkill` substitutes, in one pass: placeholders, `$ARGUMENTS…`, `${CLAUDE_SKILL_DIR}`. */
+const RENDER_PATTERN = new RegExp(
+  String.raw`(?<!\$)\{([A-Za-z_][A-Za-z0-9_]*)\}|${ARGUMENTS_SOURCE}|\$\{CLAUDE_SKILL_DIR\}`,
+  'g',
+);
+
+/** Formats a list of names as `'a', 'b'`. */
+function quoteList(names: readonly string[]): string {
+  return names.map((n) => `'${n}'`).join(', ');
+}
+
+/**
+ * Checks `args` against the skill's arguments: unknown names first (`unknown_argument`), then required
+ * arguments without a default (`missing_argument`). Returns every declared argument's value (given, else
+ * the default, else `''`) in declaration order. `_previous_output` is always accepted and not returned.
+ */
+export function resolveSkillArguments(skill: Skill, args: Readonly<Record<string, string | undefined>>): Map<string, string> {
+  const declared = new Set(skill.arguments.map((a) => a.name));
+  const unknown = Object.keys(args).filter(
+    (key) => key !== PREVIOUS_OUTPUT_ARG && args[key] !== undefined && !declared.has(key),
+  );
+  if (unknown.length > 0) {
+    const valid =
+      skill.arguments.length === 0
+        ? 'it takes no arguments'
+        : `valid arguments: ${skill.arguments.map((a) => a.name).join(', ')}`;
+    const noun = unknown.length === 1 ? 'argument' : 'arguments';
+    throw new SkillError('unknown_argument', `unknown ${noun} ${quoteList(unknown)} for skill '${skill.name}' (${valid})`);
+  }
+  const values = new Map<string, string>();
+  for (const arg of skill.arguments) {
+    const given = args[arg.name];
+    if (given === undefined && arg.required && arg.default === undefined) {
+      throw new SkillError('missing_argument', `missing required argument '${arg.name}' for skill '${skill.name}'`);
+    }
+    values.set(arg.name, given ?? arg.default ?? '');
+  }
+  return values;
+}
+
+/**
+ * Renders a skill's prompt.
+ *
+ * - Unknown argument names fail (`unknown_argument`); `_previous_output` is always accepted.
+ * - A required argument without a default must be given (`missing_argument`).
+ * - `{arg}` becomes the given value, else the default, else `''`, for every declared argument.
+ * - `$ARGUMENTS` becomes the non-empty values joined by a space, in declaration order; `$ARGUMENTS[i]` the
+ *   i-th declared argument's value.
+ * - When the template uses none of its arguments (no `{arg}`, no `$ARGUMENTS`) and some value is non-empty,
+ *   `\n\nARGUMENTS: …` is appended.
+ * - `{_previous_output}` becomes the `_previous_output` value; when the template does not mention it and the
+ *   value is non-empty, a `\n\nPrevious step output:\n…` section is appended.
+ * - `${CLAUDE_SKILL_DIR}` becomes the skill's folder when it has one.
+ * - Substitution is a single pass, and other placeholders (`{previous_output}`, `{steps.X.Y}`, `${VAR}`)
+ *   are left for the chain or the shell.
+ */
+export function renderSkill(skill: Skill, args: Readonly<Record<string, string>> = {}): string {
+  const values = resolveSkillArguments(skill, args);
+  const previousOutput = args[PREVIOUS_OUTPUT_ARG] ?? '';
+  const positional = skill.arguments.map((a) => values.get(a.name) ?? '');
+  const allArgs = positional.filter((v) => v !== '').join(' ');
+
+  const placeholders = findPlaceholders(skill.prompt);
+  const mentionsPrevious = placeholders.includes(PREVIOUS_OUTPUT_ARG);
+  const usesArguments =
+    new RegExp(ARGUMENTS_SOURCE).test(skill.prompt) || placeholders.some((name) => values.has(name));
+
+  let text = skill.prompt.replace(RENDER_PATTERN, (match, name: string | undefined, index: string | undefined) => {
+    if (name !== undefined) {
+      if (values.has(name)) return values.get(name) as string;
+      if (name === PREVIOUS_OUTPUT_ARG) return previousOutput;
+      return match;
+    }
+    if (match.startsWith('$ARGUMENTS')) {
+      return index === undefined ? allArgs : (positional[Number(index)] ?? '');
+    }
+    return skill.skillDir ?? match;
+  });
+
+  if (!usesArguments && allArgs !== '') text += `\n\nARGUMENTS: ${allArgs}`;
+  if (!mentionsPrevious && previousOutput !== '') text += `\n\nPrevious step output:\n${previousOutput}`;
+  return text;
+}

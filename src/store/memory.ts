@@ -1,0 +1,48 @@
+/**
+ * The in-memory store (the default). Records are copied in and out, so callers never share state with it.
+ */
+import type { SlotId, SlotRecord, TaskFilter, TaskId, TaskRecord } from '../../machines/types.js';
+import { compareSlotIds, matchesTaskFilter, type PoolStore } from './types.js';
+
+/** A `PoolStore` that keeps everything in memory. */
+export class MemoryStore implements PoolStore {
+  private readonly tasks = new Map<TaskId, TaskRecord>();
+  private readonly slots = new Map<SlotId, SlotRecord>();
+
+  async putTask(record: TaskRecord): Promise<void> {
+    this.tasks.set(record.id, structuredClone(record));
+  }
+
+  async getTask(id: TaskId): Promise<TaskRecord | undefined> {
+    const record = this.tasks.get(id);
+    return record ? structuredClone(record) : undefined;
+  }
+
+  async listTasks(filter?: TaskFilter): Promise<TaskRecord[]> {
+    return [...this.tasks.values()]
+      .filter((record) => matchesTaskFilter(record, filter))
+      .sort((a, b) => a.createdAtMs - b.createdAtMs)
+      .map((record) => structuredClone(record));
+  }
+
+  async deleteTask(id: TaskId): Promise<boolean> {
+    return this.tasks.delete(id);
+  }
+
+  async putSlot(record: SlotRecord): Promise<void> {
+    this.slots.set(record.id, structuredClone(record));
+  }
+
+  async getSlot(id: SlotId): Promise<SlotRecord | undefined> {
+    const record = this.slots.get(id);
+    return record ? structuredClone(record) : undefined;
+  }
+
+  async listSlots(): Promise<SlotRecord[]> {
+    return [...this.slots.values()].sort((a, b) => compareSlotIds(a.id, b.id)).map((record) => structuredClone(record));
+  }
+
+  async deleteSlot(id: SlotId): Promise<boolean> {
+    return this.slots.delete(id);
+  }
+}

@@ -1,0 +1,38 @@
+/**
+ * The store: the durable projection of the actors' state. Every task and slot transition is written through.
+ */
+import type { SlotId, SlotRecord, TaskFilter, TaskId, TaskRecord } from '../../machines/types.js';
+
+/** Where the pool keeps its task and slot records. */
+export interface PoolStore {
+  putTask(record: TaskRecord): Promise<void>;
+  getTask(id: TaskId): Promise<TaskRecord | undefined>;
+  /** Tasks matching the filter, oldest first. */
+  listTasks(filter?: TaskFilter): Promise<TaskRecord[]>;
+  /** True when a record was deleted. */
+  deleteTask(id: TaskId): Promise<boolean>;
+  putSlot(record: SlotRecord): Promise<void>;
+  getSlot(id: SlotId): Promise<SlotRecord | undefined>;
+  /** Slots in id order. */
+  listSlots(): Promise<SlotRecord[]>;
+  /** True when a record was deleted. */
+  deleteSlot(id: SlotId): Promise<boolean>;
+}
+
+/** True when a task matches a filter (tags: any tag matches). */
+export function matchesTaskFilter(record: TaskRecord, filter: TaskFilter = {}): boolean {
+  if (filter.state !== undefined && record.state !== filter.state) return false;
+  if (filter.slotId !== undefined && record.slotId !== filter.slotId) return false;
+  if (filter.tags !== undefined && filter.tags.length > 0 && !filter.tags.some((tag) => record.tags.includes(tag))) {
+    return false;
+  }
+  return true;
+}
+
+/** Orders slot ids by their numeric suffix (`slot-2` before `slot-10`). */
+export function compareSlotIds(a: SlotId, b: SlotId): number {
+  const na = Number(/(\d+)$/.exec(a)?.[1] ?? Number.NaN);
+  const nb = Number(/(\d+)$/.exec(b)?.[1] ?? Number.NaN);
+  if (!Number.isNaN(na) && !Number.isNaN(nb) && na !== nb) return na - nb;
+  return a < b ? -1 : a > b ? 1 : 0;
+}

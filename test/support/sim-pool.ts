@@ -1,0 +1,53 @@
+/**
+ * Test support: pools on the real simulated agent (a child process per run), each with its own state dir.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Pool, type PoolBuilder } from '../../src/pool.js';
+import { simulatedClaude } from '../../src/agent/simulated/path.js';
+
+const cleanups: (() => Promise<void>)[] = [];
+
+/** A builder for a pool on the simulated agent; the pool is drained and its state removed by `cleanupPools`. */
+export function simBuilder(env: Record<string, string> = {}): PoolBuilder {
+  const stateDir = mkdtempSync(join(tmpdir(), 'claude-pool-test-'));
+  cleanups.push(async () => rmSync(stateDir, { recursive: true, force: true }));
+  return Pool.builder({ binary: simulatedClaude, env: { CLAUDE_POOL_SIM_STATE_DIR: stateDir, ...env } }).cancelGraceMs(
+    2000,
+  );
+}
+
+/** Builds a pool and registers it for draining after the test. */
+export async function simPool(configure: (builder: PoolBuilder) => PoolBuilder = (b) => b): Promise<Pool> {
+  const pool = await configure(simBuilder()).build();
+  cleanups.unshift(async () => {
+    await pool.drain({ timeoutMs: 100 });
+  });
+  return pool;
+}
+
+/** Drains every pool made by `simPool` and removes their state. Call from `afterEach`. */
+export async function cleanupPools(): Promise<void> {
+  const pending = cleanups.splice(0);
+  for (const cleanup of pending) await cleanup();
+}
+
+/** True while a process with this pid exists. */
+export function processExists(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Polls until `check` is true or the time is up. */
+export async function eventually(check: () => boolean | Promise<boolean>, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
