@@ -150,7 +150,10 @@ export function nextSlotIds(context: Pick<PoolContext, 'slotOrder'>, count: numb
   return Array.from({ length: count }, (_, i) => `slot-${highest + 1 + i}`);
 }
 
-/** The slots scale-down removes: idle ones first, then errored, then busy; least used first within each. */
+/**
+ * The slots scale-down removes: idle ones first, then errored, then busy; least used first within each, and
+ * the newest first on a tie (so a scale-down undoes the latest scale-up).
+ */
 export function chooseSlotsToRemove(context: PoolContext, count: number): SlotId[] {
   const rank: Record<SlotState, number> = { idle: 0, errored: 1, busy: 2, retiring: 3, stopped: 4 };
   const usage = (id: SlotId) => context.slots[id]?.getSnapshot().context.record.tasksCompleted ?? 0;
@@ -160,7 +163,7 @@ export function chooseSlotsToRemove(context: PoolContext, count: number): SlotId
       (a, b) =>
         rank[context.slotStates[a.id]] - rank[context.slotStates[b.id]] ||
         usage(a.id) - usage(b.id) ||
-        a.index - b.index,
+        b.index - a.index,
     )
     .slice(0, count)
     .map((entry) => entry.id);
@@ -173,6 +176,18 @@ interface DispatchPlan {
   queue: TaskId[];
   ledger: BudgetLedger;
   slotStates: Record<SlotId, SlotState>;
+}
+
+/** Why no slot can run a queued task: every slot is errored (for good) or stopped, or there are none. */
+function noSlotCanRunMessage(context: PoolContext): string {
+  const active = activeSlotIds(context);
+  if (active.length === 0) return 'no slot can run this task: the pool has no slots';
+  const reasons = active.map((id) => {
+    const record = context.slots[id]?.getSnapshot().context.record;
+    const restarts = record?.restartCount ?? 0;
+    return `${id} errored after ${restarts} restart(s)${record?.lastError ? `: ${record.lastError}` : ''}`;
+  });
+  return `no slot can run this task: every slot is errored or stopped (${reasons.join('; ')})`;
 }
 
 function canEverRun(context: PoolContext): boolean {
@@ -201,7 +216,7 @@ function planDispatch(context: PoolContext, options: { onlySlot?: SlotId; force?
     for (const taskId of plan.queue) {
       plan.failures.push({
         taskId,
-        result: poolFailure('no slot can run this task: every slot is errored or stopped', 'no_slot_available'),
+        result: poolFailure(noSlotCanRunMessage(context), 'no_slot_available'),
       });
     }
     plan.queue = [];

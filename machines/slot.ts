@@ -249,6 +249,8 @@ export const slotMachine = setup({
               },
               { target: '#slot.idle', actions: ['bookOutcome', 'reportFinished', 'clearJob'] },
             ],
+            // Scaled down while cancelling: stop (not go idle) once the run has ended.
+            RETIRE: { actions: 'requestRetire' },
           },
         },
       },

@@ -5,6 +5,8 @@
  */
 export { Pool, PoolBuilder } from './pool.js';
 export type {
+  CancelChainOptions,
+  FanOutChainOutcome,
   DrainOptions,
   OutputChunk,
   RunOptions,
@@ -32,4 +34,11 @@ export { simulatedClaude } from './agent/simulated/path.js';
 export { poolMachine } from '../machines/pool.js';
 export { slotMachine } from '../machines/slot.js';
 export { taskMachine } from '../machines/task.js';
+export { chainMachine } from '../machines/chain.js';
+export { extractOutputVar, renderStepPrompt } from '../machines/templating.js';
+export * from './skills/index.js';
+export * from './workflows/index.js';
+export { WorktreeManager, WorktreeError, sanitizeId } from './worktree.js';
 export { usdToMicrodollars } from '../machines/budget.js';
+export { computeSessionMetrics } from './metrics.js';
+export type { MetricsFilter, ModelMetrics, SessionMetrics } from './metrics.js';

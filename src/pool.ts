@@ -14,8 +14,13 @@ import {
   type SlotSpec,
 } from '../machines/pool.js';
 import { slotMachine, type AgentActorInput } from '../machines/slot.js';
+import { chainMachine, type ChainMachine } from '../machines/chain.js';
 import {
   FINAL_TASK_STATES,
+  type ChainOptions,
+  type ChainProgress,
+  type ChainResult,
+  type ChainStep,
   type DrainSummary,
   type Message,
   type PoolConfig,
@@ -32,6 +37,10 @@ import {
   type TaskState,
 } from '../machines/types.js';
 import { createAgentActor } from './agent/actor.js';
+import { chainStepsProblem, createChainActors } from './chain-actors.js';
+import { SkillRegistry } from './skills/registry.js';
+import { WorkflowRegistry } from './workflows/registry.js';
+import { WorktreeManager } from './worktree.js';
 import { ClaudeCliRunner } from './agent/claude-cli.js';
 import { buildAppendSystemPrompt } from './agent/system-prompt.js';
 import type { AgentEvent, AgentRunner, AgentRunRequest, ClaudeOptions } from './agent/types.js';
@@ -58,6 +67,7 @@ import {
 } from './errors.js';
 import { newId } from './ids.js';
 import { MessageBus } from './messaging.js';
+import { computeSessionMetrics, type MetricsFilter, type SessionMetrics } from './metrics.js';
 import { Projection } from './projection.js';
 import { MemoryStore } from './store/memory.js';
 import type { PoolStore } from './store/types.js';
@@ -118,6 +128,25 @@ interface BuildSettings {
   autoDispatch: boolean;
   cancelGraceMs: number;
   restartDelayMs: number;
+  skills?: SkillRegistry;
+  workflows?: WorkflowRegistry;
+}
+
+/** What the builder prepared before the pool starts: the worktree manager and the first slots. */
+interface BuildResources {
+  worktrees?: WorktreeManager;
+  /** Why there is no worktree manager (not a git repository, …). */
+  worktreesUnavailable?: string;
+  slots: SlotSpec[];
+}
+
+/** The outcome of one chain of `fanOutChains`: its id, or why it was not submitted. */
+export type FanOutChainOutcome = { chainId: TaskId } | { error: { code: string; message: string } };
+
+/** Options of `cancelChain`. */
+export interface CancelChainOptions {
+  /** Kill the running step too (default: let it finish and keep its result). */
+  immediate?: boolean;
 }
 
 /** Builds a pool: `Pool.builder(claude).slots(n).config(…).slotConfig(…).store(…).build()`. */
@@ -192,13 +221,42 @@ export class PoolBuilder {
     return this;
   }
 
-  /** Builds and starts the pool. */
+  /** The skills chains and `runSkill` use (default: the built-in skills). */
+  skills(registry: SkillRegistry): this {
+    this.settings.skills = registry;
+    return this;
+  }
+
+  /** The workflows `runWorkflow` uses (default: the built-in workflows). */
+  workflows(registry: WorkflowRegistry): this {
+    this.settings.workflows = registry;
+    return this;
+  }
+
+  /**
+   * Builds and starts the pool. With `worktreeIsolation` the working directory must be a git repository
+   * (a `WorktreeError` otherwise) and every slot gets its own worktree.
+   */
   async build(): Promise<Pool> {
     const config = completePoolConfig(this.settings.config);
     if (this.settings.slotCount > config.scaling.maxSlots) {
       throw new InvalidInput(`${this.settings.slotCount} slots exceeds max_slots (${config.scaling.maxSlots})`);
     }
-    return new Pool(this.settings, config);
+    const repoDir = this.settings.claude.workingDir ?? process.cwd();
+    const resources: BuildResources = { slots: [] };
+    if (config.worktreeIsolation) {
+      resources.worktrees = await WorktreeManager.open(repoDir, { baseDir: config.worktreeBaseDir });
+    } else if (await WorktreeManager.isGitRepo(repoDir)) {
+      resources.worktrees = await WorktreeManager.open(repoDir, { baseDir: config.worktreeBaseDir });
+    } else {
+      resources.worktreesUnavailable = `${repoDir} is not inside a git work tree`;
+    }
+    for (let i = 0; i < this.settings.slotCount; i++) {
+      const id = `slot-${i}`;
+      const worktreePath = config.worktreeIsolation ? await resources.worktrees?.createForSlot(id) : undefined;
+      resources.slots.push({ id, config: this.settings.slotConfigs[i] ?? {}, worktreePath });
+    }
+    return new Pool(this.settings, config, resources);
   }
 }
 
@@ -221,14 +279,26 @@ export class Pool {
   private readonly output = new Subject<OutputChunk>();
   private readonly liveRuns = new Map<TaskId, Promise<void>>();
   private readonly liveRunEnds = new Map<TaskId, () => void>();
+  private readonly chainActors = new Map<TaskId, Actor<ChainMachine>>();
+  private readonly skillRegistry: SkillRegistry;
+  private readonly workflowRegistry: WorkflowRegistry;
+  private readonly worktreeManager?: WorktreeManager;
+  private readonly worktreesUnavailable?: string;
+  private readonly inspectObserver: (event: InspectionEvent) => void;
   private scaling: Promise<unknown> = Promise.resolve();
   private drainSummary?: Promise<DrainSummary>;
   private storeErrors: unknown[] = [];
+  /** When the pool was built: the start of the session `sessionMetrics` reports on. */
+  private readonly createdAtMs = Date.now();
 
   /** @internal Use `Pool.builder()`. */
-  constructor(settings: BuildSettings, config: PoolConfig) {
+  constructor(settings: BuildSettings, config: PoolConfig, resources: BuildResources) {
     this.poolConfig = config;
     this.claude = settings.claude;
+    this.skillRegistry = settings.skills ?? SkillRegistry.withBuiltins();
+    this.workflowRegistry = settings.workflows ?? WorkflowRegistry.withBuiltins(this.skillRegistry);
+    this.worktreeManager = resources.worktrees;
+    this.worktreesUnavailable = resources.worktreesUnavailable;
     this.poolStore = settings.store ?? new MemoryStore();
     this.projection = new Projection(this.poolStore, (error) => this.storeErrors.push(error));
     const runner = settings.runner ?? new ClaudeCliRunner(settings.claude);
@@ -238,11 +308,18 @@ export class Pool {
       onEvent: (slotId, taskId, event) => this.onAgentEvent(slotId, taskId, event),
       onExit: (_slotId, taskId) => this.onRunExit(taskId),
     });
-    const slots: SlotSpec[] = Array.from({ length: settings.slotCount }, (_, i) => ({
-      id: `slot-${i}`,
-      config: settings.slotConfigs[i] ?? {},
-    }));
+    const slots = resources.slots;
     const userInspect = settings.inspect;
+    this.inspectObserver = (event) => {
+      if (!this.isRemovedSlotSnapshot(event)) this.projection.handle(event);
+      if (userInspect) {
+        try {
+          userInspect(event);
+        } catch {
+          // An inspector's failure must not break the pool.
+        }
+      }
+    };
     this.actor = createActor(poolMachine.provide({ actors: { slot: slotMachine.provide({ actors: { agent } }) } }), {
       input: {
         config,
@@ -252,16 +329,12 @@ export class Pool {
         restartDelayMs: settings.restartDelayMs,
         autoDispatch: settings.autoDispatch,
       },
-      inspect: (event) => {
-        this.projection.handle(event);
-        if (userInspect) {
-          try {
-            userInspect(event);
-          } catch {
-            // An inspector's failure must not break the pool.
-          }
-        }
-      },
+      inspect: this.inspectObserver,
+    });
+    // A removed slot's unread messages and worktree go with it (a later slot may get the same id).
+    this.projection.slotRemoved$.subscribe((slot) => {
+      this.messages.forget(slot.id);
+      if (slot.worktreePath) this.removeSlotWorktree(slot.id);
     });
     this.actor.start();
   }
@@ -340,6 +413,7 @@ export class Pool {
       return;
     }
     if (FINAL_TASK_STATES.includes(record.state)) return;
+    if (this.chainActors.has(id)) return this.cancelChain(id);
     this.actor.send({ type: 'CANCEL', taskId: id });
     await this.waitForTask(id, (task) => FINAL_TASK_STATES.includes(task.state));
     await this.liveRuns.get(id);
@@ -399,6 +473,169 @@ export class Pool {
     await this.projection.flush();
   }
 
+  // ---------------------------------------------------------------- chains
+
+  /**
+   * Submits a chain of steps; returns its `chain-…` id at once. The steps run in order on the pool's slots,
+   * isolated in a git worktree by default (`isolation: 'clone'` clones, `'none'` uses the slot's directory).
+   */
+  async submitChain(steps: ChainStep[], options: ChainOptions = {}): Promise<TaskId> {
+    const problem = chainStepsProblem(steps, this.skillRegistry);
+    if (problem) throw new InvalidInput(problem);
+    const isolation = options.isolation ?? 'worktree';
+    if (!['none', 'worktree', 'clone'].includes(isolation)) {
+      throw new InvalidInput(`isolation must be 'none', 'worktree' or 'clone', got ${JSON.stringify(isolation)}`);
+    }
+    if (options.tags !== undefined && (!Array.isArray(options.tags) || options.tags.some((t) => typeof t !== 'string'))) {
+      throw new InvalidInput('tags must be a list of strings');
+    }
+    this.checkOpen();
+    const refusal = admissionRefusal(this.context().ledger);
+    if (refusal?.code === 'budget_exhausted') throw new BudgetExhausted(refusal.spentMicrodollars, refusal.limitMicrodollars);
+    const id = newId('chain');
+    const record: TaskRecord = {
+      id,
+      prompt: `chain: ${steps.length} steps`,
+      state: 'running',
+      tags: [...(options.tags ?? [])],
+      reviewRequired: false,
+      maxRejections: 0,
+      rejectionCount: 0,
+      kind: 'chain',
+      createdAtMs: Date.now(),
+    };
+    let actor: Actor<ChainMachine> | undefined;
+    const actors = createChainActors(
+      {
+        skills: this.skillRegistry,
+        submitStep: (chainId, prompt, config, workingDir) =>
+          this.admit(prompt, { config, workingDir, tags: [chainId] }),
+        waitForFinal: (taskId) => this.waitForTask(taskId, (task) => FINAL_TASK_STATES.includes(task.state)),
+        cancelTask: (taskId) => this.cancel(taskId),
+        subscribeOutput: (taskId, onChunk) => {
+          const subscription = this.output.pipe(filter((chunk) => chunk.taskId === taskId)).subscribe((chunk) => onChunk(chunk.text));
+          return () => subscription.unsubscribe();
+        },
+        worktrees: async () => ({ manager: this.worktreeManager, reason: this.worktreesUnavailable }),
+      },
+      (chunk) => actor?.send({ type: 'STEP.OUTPUT', chunk }),
+    );
+    actor = createActor(chainMachine.provide({ actors }), {
+      id,
+      input: { record, steps: structuredClone(steps), isolation, clock: Date.now },
+      inspect: this.inspectObserver,
+    });
+    this.chainActors.set(id, actor);
+    actor.start();
+    return id;
+  }
+
+  /** Submits every chain; one bad chain does not stop the others. Outcomes are in input order. */
+  async fanOutChains(chains: ChainStep[][], options: ChainOptions = {}): Promise<FanOutChainOutcome[]> {
+    if (!Array.isArray(chains)) throw new InvalidInput('chains must be a list of step lists');
+    this.checkOpen();
+    const outcomes: FanOutChainOutcome[] = [];
+    for (const steps of chains) {
+      try {
+        outcomes.push({ chainId: await this.submitChain(steps, options) });
+      } catch (error) {
+        if (!(error instanceof PoolError)) throw error;
+        outcomes.push({ error: { code: error.code, message: error.message } });
+      }
+    }
+    return outcomes;
+  }
+
+  /** A chain's live progress. */
+  chainProgress(id: TaskId): ChainProgress {
+    const progress = this.projection.chains.get(id);
+    if (!progress) throw new TaskNotFound(id);
+    return progress;
+  }
+
+  /** The progress of every chain, finished ones included. */
+  listChainProgress(): ChainProgress[] {
+    return [...this.projection.chains.values()];
+  }
+
+  /**
+   * Cancels a chain: the remaining steps are recorded as skipped. By default the running step finishes and
+   * its result is kept; with `immediate` it is killed. No-op on a finished chain.
+   */
+  async cancelChain(id: TaskId, options: CancelChainOptions = {}): Promise<void> {
+    const actor = this.chainActors.get(id);
+    if (!actor) {
+      await this.task(id);
+      throw new InvalidInput(`${id} is not a chain`);
+    }
+    if (actor.getSnapshot().status !== 'active') return;
+    actor.send({ type: 'CANCEL', immediate: options.immediate === true });
+    if (options.immediate) await this.waitForChainEnd(id);
+  }
+
+  /** Resolves with the chain's result once it has ended (completed, failed or cancelled). */
+  async waitForChain(id: TaskId): Promise<ChainResult> {
+    if (!this.chainActors.has(id)) {
+      await this.task(id);
+      throw new InvalidInput(`${id} is not a chain`);
+    }
+    const record = await this.waitForChainEnd(id);
+    return JSON.parse(record.result?.output ?? 'null') as ChainResult;
+  }
+
+  /** Warnings a chain collected (isolation fallback, output variables not found, cleanup failures). */
+  chainWarnings(id: TaskId): string[] {
+    const actor = this.chainActors.get(id);
+    if (!actor) throw new TaskNotFound(id);
+    return [...actor.getSnapshot().context.warnings];
+  }
+
+  /** Instantiates a registered workflow with its arguments and submits it as a chain. */
+  async runWorkflow(name: string, args: Record<string, string> = {}, options: ChainOptions = {}): Promise<TaskId> {
+    let steps: ChainStep[];
+    try {
+      steps = this.workflowRegistry.instantiate(name, args);
+    } catch (error) {
+      throw asInvalidInput(error);
+    }
+    return this.submitChain(steps, options);
+  }
+
+  /** Renders a registered skill with its arguments and runs it (the skill's config, then `options.config`). */
+  async runSkill(name: string, args: Record<string, string> = {}, options: RunOptions = {}): Promise<TaskResult> {
+    let prompt: string;
+    try {
+      prompt = this.skillRegistry.render(name, args);
+    } catch (error) {
+      throw asInvalidInput(error);
+    }
+    const skillConfig = this.skillRegistry.get(name)?.config;
+    return this.run(prompt, { ...options, config: { ...(skillConfig ?? {}), ...(options.config ?? {}) } });
+  }
+
+  /** The skills chains and `runSkill` use. */
+  get skills(): SkillRegistry {
+    return this.skillRegistry;
+  }
+
+  /** The workflows `runWorkflow` uses. */
+  get workflows(): WorkflowRegistry {
+    return this.workflowRegistry;
+  }
+
+  private removeSlotWorktree(slotId: SlotId): void {
+    this.worktreeManager?.removeSlot(slotId).catch((error: unknown) => {
+      process.emitWarning(`could not remove the worktree of ${slotId}: ${String(error)}`, 'ClaudePoolWarning');
+    });
+  }
+
+  private waitForChainEnd(id: TaskId): Promise<TaskRecord> {
+    return this.waitForTask(id, (task) => FINAL_TASK_STATES.includes(task.state)).then(async (record) => {
+      await this.projection.flush();
+      return record;
+    });
+  }
+
   // ---------------------------------------------------------------- pool
 
   /** Slot and task counts, spend and shutdown flag. */
@@ -436,6 +673,14 @@ export class Pool {
   }
 
   private async performDrain(options: DrainOptions): Promise<DrainSummary> {
+    // Chains submit their steps to the pool: let them end first (finish), or stop them after their current
+    // step (cancel), so no step is submitted to a pool that has stopped.
+    const chains = [...this.chainActors.keys()];
+    if ((options.queued ?? 'cancel') === 'cancel') {
+      for (const id of chains) this.chainActors.get(id)?.send({ type: 'CANCEL', immediate: false });
+    } else {
+      await Promise.all(chains.map((id) => this.waitForChainEnd(id)));
+    }
     this.actor.send({ type: 'DRAIN', queued: options.queued ?? 'cancel' });
     const stopped = firstValueFrom(
       this.snapshots().pipe(filter((snapshot) => snapshot.matches('stopped'))),
@@ -454,6 +699,8 @@ export class Pool {
     await stopped;
     await this.waitForSlots((slots) => slots.every((slot) => slot.state === 'stopped'));
     await Promise.all([...this.liveRuns.values()]);
+    await Promise.all(chains.map((id) => this.waitForChainEnd(id)));
+    await this.worktreeManager?.cleanupAll();
     await this.projection.flush();
     const context = this.context();
     let totalCostMicrodollars = 0;
@@ -483,6 +730,11 @@ export class Pool {
   /** Errors the store raised while writing records through (the pool keeps running). */
   storeWriteErrors(): readonly unknown[] {
     return this.storeErrors;
+  }
+
+  /** Counts, spend and timing of this session's tasks (those matching `filter`); see `computeSessionMetrics`. */
+  sessionMetrics(filter?: MetricsFilter): SessionMetrics {
+    return computeSessionMetrics([...this.projection.tasks.values()], filter, this.createdAtMs, Date.now());
   }
 
   // ---------------------------------------------------------------- context
@@ -538,49 +790,68 @@ export class Pool {
     return this.slotRecord(slotId);
   }
 
-  /** Adds `count` slots; resolves with the new slot count. */
+  /**
+   * Adds `count` slots (ids `slot-N` after the highest in use, with `config` or the default); resolves with
+   * the new slot count. Scale calls run one at a time, in call order.
+   */
   scaleUp(count: number, config: SlotConfig = {}): Promise<number> {
-    return this.serialised(async () => {
-      this.checkOpen();
-      checkCount(count);
-      validateSlotConfig(config);
-      const current = activeSlotIds(this.context()).length;
-      if (count === 0) return current;
-      const max = this.poolConfig.scaling.maxSlots;
-      if (current + count > max) {
-        throw new ScaleLimitExceeded(`cannot scale up to ${current + count} slots: exceeds max_slots (${max})`);
-      }
-      const slots = nextSlotIds(this.context(), count).map((id) => ({ id, config }));
-      this.actor.send({ type: 'SCALE_UP', slots });
-      return activeSlotIds(this.context()).length;
-    });
+    return this.serialised(() => this.scaleUpNow(count, config));
   }
 
-  /** Removes `count` slots (idle, least used first; a busy one finishes its task first); resolves with the new count. */
+  /**
+   * Removes `count` slots: idle ones first, least used first (newest first on a tie), then errored, then
+   * busy ones. A busy slot chosen is Retiring: it finishes its task, then stops and is removed. Resolves with
+   * the new slot count (Retiring slots no longer count). Scale calls run one at a time, in call order.
+   */
   scaleDown(count: number): Promise<number> {
+    return this.serialised(() => this.scaleDownNow(count));
+  }
+
+  /** Scales up or down to `target` slots; resolves with the new count. Serialised with the other scale calls. */
+  setTargetSlots(target: number): Promise<number> {
     return this.serialised(async () => {
       this.checkOpen();
-      checkCount(count);
+      checkCount(target);
       const current = activeSlotIds(this.context()).length;
-      if (count === 0) return current;
-      const min = this.poolConfig.scaling.minSlots;
-      if (current - count < min) {
-        throw new ScaleLimitExceeded(
-          `cannot scale down to ${Math.max(0, current - count)} slots: below min_slots (${min})`,
-        );
-      }
-      this.actor.send({ type: 'SCALE_DOWN', count });
-      return activeSlotIds(this.context()).length;
+      if (target > current) return this.scaleUpNow(target - current, {});
+      if (target < current) return this.scaleDownNow(current - target);
+      return current;
     });
   }
 
-  /** Scales up or down to `target` slots; resolves with the new count. */
-  async setTargetSlots(target: number): Promise<number> {
-    checkCount(target);
+  private async scaleUpNow(count: number, config: SlotConfig): Promise<number> {
+    this.checkOpen();
+    checkCount(count);
+    validateSlotConfig(config);
     const current = activeSlotIds(this.context()).length;
-    if (target > current) return this.scaleUp(target - current);
-    if (target < current) return this.scaleDown(current - target);
-    return current;
+    if (count === 0) return current;
+    const max = this.poolConfig.scaling.maxSlots;
+    if (current + count > max) {
+      throw new ScaleLimitExceeded(`cannot scale up to ${current + count} slots: exceeds max_slots (${max})`);
+    }
+    const slots: SlotSpec[] = [];
+    for (const id of nextSlotIds(this.context(), count)) {
+      const worktreePath = this.poolConfig.worktreeIsolation ? await this.worktreeManager?.createForSlot(id) : undefined;
+      slots.push({ id, config, worktreePath });
+    }
+    this.actor.send({ type: 'SCALE_UP', slots });
+    await this.projection.flush();
+    return activeSlotIds(this.context()).length;
+  }
+
+  private async scaleDownNow(count: number): Promise<number> {
+    this.checkOpen();
+    checkCount(count);
+    const current = activeSlotIds(this.context()).length;
+    if (count === 0) return current;
+    const min = this.poolConfig.scaling.minSlots;
+    const target = Math.max(0, current - count);
+    if (target < min) {
+      throw new ScaleLimitExceeded(`cannot scale down to ${target} slots: below min_slots (${min})`);
+    }
+    this.actor.send({ type: 'SCALE_DOWN', count: Math.min(count, current) });
+    await this.projection.flush();
+    return activeSlotIds(this.context()).length;
   }
 
   /** Starts restarting errored slots (up to `maxRestarts` each); `undefined` when `supervisorEnabled` is false. */
@@ -647,6 +918,17 @@ export class Pool {
   /** @internal The projection of actor state into records. */
   get records(): Projection {
     return this.projection;
+  }
+
+  /**
+   * A slot the pool removed (scale-down) may publish its final snapshot after the pool's own snapshot has
+   * already dropped it; that late snapshot must not bring the record back into the projection and the store.
+   */
+  private isRemovedSlotSnapshot(event: InspectionEvent): boolean {
+    if (event.type !== '@xstate.snapshot' || this.actor === undefined) return false;
+    if ((event.actorRef as { logic?: { id?: unknown } }).logic?.id !== 'slot') return false;
+    const record = (event.snapshot as { context?: { record?: SlotRecord } }).context?.record;
+    return record?.state === 'stopped' && !(record.id in this.context().slots);
   }
 
   private context(): PoolContext {
@@ -798,6 +1080,17 @@ export class Pool {
   private onAgentEvent(slotId: SlotId, taskId: TaskId, event: AgentEvent): void {
     if (event.type === 'text') this.output.next({ taskId, slotId, text: event.text });
   }
+}
+
+/** Turns a registry's typed error (skill or workflow) into `InvalidInput`, keeping its message. */
+function asInvalidInput(error: unknown): PoolError {
+  if (error instanceof PoolError) return error;
+  if (error instanceof Error) {
+    const code = (error as { code?: unknown }).code;
+    if (code === 'not_found') return new PoolError('not_found', error.message);
+    return new InvalidInput(error.message);
+  }
+  return new InvalidInput(String(error));
 }
 
 function checkCount(count: number): void {

@@ -5,7 +5,7 @@
  */
 import { Subject } from 'rxjs';
 import type { InspectionEvent } from 'xstate';
-import type { SlotId, SlotRecord, TaskId, TaskRecord } from '../machines/types.js';
+import type { ChainProgress, SlotId, SlotRecord, TaskId, TaskRecord } from '../machines/types.js';
 import type { PoolStore } from './store/types.js';
 
 /** A record that changed, with its previous version. */
@@ -49,7 +49,7 @@ export class WriteBehind {
 }
 
 interface MachineSnapshotLike {
-  context?: { record?: unknown; slotOrder?: unknown };
+  context?: { record?: unknown; slotOrder?: unknown; progress?: unknown };
 }
 
 function machineIdOf(event: InspectionEvent): string | undefined {
@@ -61,10 +61,13 @@ function machineIdOf(event: InspectionEvent): string | undefined {
 export class Projection {
   readonly tasks = new Map<TaskId, TaskRecord>();
   readonly slots = new Map<SlotId, SlotRecord>();
+  readonly chains = new Map<TaskId, ChainProgress>();
   /** Each task record change, in order. */
   readonly taskChanged$ = new Subject<RecordChange<TaskRecord>>();
   /** Each slot record change, in order. */
   readonly slotChanged$ = new Subject<RecordChange<SlotRecord>>();
+  /** Each chain progress change, in order. */
+  readonly chainChanged$ = new Subject<RecordChange<ChainProgress>>();
   /** Slots the pool removed (scale-down). */
   readonly slotRemoved$ = new Subject<SlotRecord>();
   private readonly writes: WriteBehind;
@@ -84,7 +87,10 @@ export class Projection {
     if (!context) return;
     if (machineId === 'task') this.updateTask(context.record as TaskRecord);
     else if (machineId === 'slot') this.updateSlot(context.record as SlotRecord);
-    else if (machineId === 'pool' && Array.isArray(context.slotOrder)) this.dropRemovedSlots(context.slotOrder);
+    else if (machineId === 'chain') {
+      this.updateTask(context.record as TaskRecord);
+      this.updateChain(context.progress as ChainProgress);
+    } else if (machineId === 'pool' && Array.isArray(context.slotOrder)) this.dropRemovedSlots(context.slotOrder);
   }
 
   /** Adds a record that did not come from an actor (e.g. loaded from the store). */
@@ -94,6 +100,13 @@ export class Projection {
     this.tasks.set(record.id, record);
     this.writes.schedule(`task:${record.id}`, () => this.store.putTask(record));
     this.taskChanged$.next({ previous, current: record });
+  }
+
+  private updateChain(progress: ChainProgress): void {
+    const previous = this.chains.get(progress.chainId);
+    if (previous === progress) return;
+    this.chains.set(progress.chainId, progress);
+    this.chainChanged$.next({ previous, current: progress });
   }
 
   private updateSlot(record: SlotRecord): void {
@@ -125,6 +138,7 @@ export class Projection {
   close(): void {
     this.taskChanged$.complete();
     this.slotChanged$.complete();
+    this.chainChanged$.complete();
     this.slotRemoved$.complete();
   }
 }

@@ -1,7 +1,8 @@
 /**
  * Test support: pools on the real simulated agent (a child process per run), each with its own state dir.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Pool, type PoolBuilder } from '../../src/pool.js';
@@ -10,17 +11,25 @@ import { simulatedClaude } from '../../src/agent/simulated/path.js';
 const cleanups: (() => Promise<void>)[] = [];
 
 /** A builder for a pool on the simulated agent; the pool is drained and its state removed by `cleanupPools`. */
-export function simBuilder(env: Record<string, string> = {}): PoolBuilder {
+export function simBuilder(env: Record<string, string> = {}, workingDir?: string): PoolBuilder {
   const stateDir = mkdtempSync(join(tmpdir(), 'claude-pool-test-'));
   cleanups.push(async () => rmSync(stateDir, { recursive: true, force: true }));
-  return Pool.builder({ binary: simulatedClaude, env: { CLAUDE_POOL_SIM_STATE_DIR: stateDir, ...env } }).cancelGraceMs(
-    2000,
-  );
+  // By default the agents work in a fresh directory that is not a git repository.
+  const cwd = workingDir ?? mkdtempSync(join(tmpdir(), 'claude-pool-cwd-'));
+  if (!workingDir) cleanups.push(async () => rmSync(cwd, { recursive: true, force: true }));
+  return Pool.builder({
+    binary: simulatedClaude,
+    workingDir: cwd,
+    env: { CLAUDE_POOL_SIM_STATE_DIR: stateDir, ...env },
+  }).cancelGraceMs(2000);
 }
 
 /** Builds a pool and registers it for draining after the test. */
-export async function simPool(configure: (builder: PoolBuilder) => PoolBuilder = (b) => b): Promise<Pool> {
-  const pool = await configure(simBuilder()).build();
+export async function simPool(
+  configure: (builder: PoolBuilder) => PoolBuilder = (b) => b,
+  workingDir?: string,
+): Promise<Pool> {
+  const pool = await configure(simBuilder({}, workingDir)).build();
   cleanups.unshift(async () => {
     await pool.drain({ timeoutMs: 100 });
   });
@@ -50,4 +59,17 @@ export async function eventually(check: () => boolean | Promise<boolean>, timeou
     if (Date.now() > deadline) throw new Error('condition not met in time');
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
+}
+
+/** Makes a git repository with one commit in a temp dir; removed by `cleanupPools`. */
+export function makeGitRepo(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'claude-pool-repo-'));
+  const git = (...args: string[]) =>
+    execFileSync('git', ['-c', 'user.name=Test', '-c', 'user.email=test@example.invalid', ...args], { cwd: dir });
+  git('init', '-q', '-b', 'main');
+  writeFileSync(join(dir, 'README.md'), '# fixture\n');
+  git('add', '.');
+  git('commit', '-q', '-m', 'initial');
+  cleanups.push(async () => rmSync(dir, { recursive: true, force: true }));
+  return dir;
 }

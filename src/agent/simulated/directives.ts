@@ -33,6 +33,8 @@ export interface Script {
   error?: { kind: ErrorKind; arg?: string };
   exitCode?: number;
   crash?: { message?: string };
+  /** Fail (an API error result) the first `count` runs that carry `key`; later runs go on normally. */
+  failTimes?: { count: number; key: string };
   hang: boolean;
   garbage: boolean;
   largeBytes?: number;
@@ -166,6 +168,12 @@ const APPLIERS: Record<string, Applier> = {
     return true;
   },
   exit: intArg((s, n) => void (s.exitCode = n)),
+  'fail-times': (s, args) => {
+    const m = /^\s*(\d+)\s+([A-Za-z0-9._-]+)\s*$/.exec(args);
+    if (!m) return false;
+    s.failTimes = { count: Number(m[1]), key: m[2] };
+    return true;
+  },
   crash: (s, args) => {
     if (args.trim() === '') {
       s.crash = {};

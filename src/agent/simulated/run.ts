@@ -249,6 +249,9 @@ export async function runSimulatedAgent(argv: readonly string[]): Promise<number
 
   // Sessions.
   const stateDir = sessionsDir(env);
+  if (script.failTimes && countRun(stateDir, script.failTimes.key) <= script.failTimes.count) {
+    script.error = { kind: 'api-error' };
+  }
   let prior: SessionState | undefined;
   let sessionId: string;
   const unknownSession = async (message: string): Promise<number> => {
@@ -804,4 +807,20 @@ export async function runSimulatedAgent(argv: readonly string[]): Promise<number
   }
   // The signal handlers stay installed until the process exits: SIGINT is a no-op once the result is
   // being written, and SIGTERM always ends the process with 143 like the real CLI.
+}
+
+/** Counts the runs that carried a `fail-times` key (in the state folder) and returns this run's number. */
+function countRun(stateDir: string, key: string): number {
+  const dir = join(stateDir, 'fail-counters');
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, key);
+  let count = 0;
+  try {
+    count = Number(readFileSync(file, 'utf8')) || 0;
+  } catch {
+    // first run with this key
+  }
+  count += 1;
+  writeFileSync(file, String(count));
+  return count;
 }
