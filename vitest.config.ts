@@ -6,5 +6,7 @@ export default defineConfig({
     testTimeout: 30_000,
     hookTimeout: 30_000,
     pool: 'forks',
+    // The observation tests measure the heap after forcing garbage collection.
+    execArgv: ['--expose-gc'],
   },
 });

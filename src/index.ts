@@ -42,3 +42,4 @@ export { WorktreeManager, WorktreeError, sanitizeId } from './worktree.js';
 export { usdToMicrodollars } from '../machines/budget.js';
 export { computeSessionMetrics } from './metrics.js';
 export type { MetricsFilter, ModelMetrics, SessionMetrics } from './metrics.js';
+export type { PoolEvent, PoolEventType, PoolPhase, PoolSnapshot } from './observe.js';

@@ -68,6 +68,7 @@ import {
 import { newId } from './ids.js';
 import { MessageBus } from './messaging.js';
 import { computeSessionMetrics, type MetricsFilter, type SessionMetrics } from './metrics.js';
+import { PoolObserver, type PoolEvent, type PoolSnapshot } from './observe.js';
 import { Projection } from './projection.js';
 import { MemoryStore } from './store/memory.js';
 import type { PoolStore } from './store/types.js';
@@ -285,6 +286,7 @@ export class Pool {
   private readonly worktreeManager?: WorktreeManager;
   private readonly worktreesUnavailable?: string;
   private readonly inspectObserver: (event: InspectionEvent) => void;
+  private readonly observer: PoolObserver;
   private scaling: Promise<unknown> = Promise.resolve();
   private drainSummary?: Promise<DrainSummary>;
   private storeErrors: unknown[] = [];
@@ -301,6 +303,7 @@ export class Pool {
     this.worktreesUnavailable = resources.worktreesUnavailable;
     this.poolStore = settings.store ?? new MemoryStore();
     this.projection = new Projection(this.poolStore, (error) => this.storeErrors.push(error));
+    this.observer = new PoolObserver(this.projection, this.messages.sent$, this.output);
     const runner = settings.runner ?? new ClaudeCliRunner(settings.claude);
     const agent = createAgentActor({
       runner,
@@ -640,27 +643,7 @@ export class Pool {
 
   /** Slot and task counts, spend and shutdown flag. */
   status(): PoolStatus {
-    const context = this.context();
-    const slotCount = (state: SlotState) => [...this.projection.slots.values()].filter((s) => s.state === state).length;
-    const taskCount = (state: TaskState) => [...this.projection.tasks.values()].filter((t) => t.state === state).length;
-    return {
-      totalSlots: this.projection.slots.size,
-      idleSlots: slotCount('idle'),
-      busySlots: slotCount('busy'),
-      retiringSlots: slotCount('retiring'),
-      erroredSlots: slotCount('errored'),
-      stoppedSlots: slotCount('stopped'),
-      pendingTasks: taskCount('pending'),
-      runningTasks: taskCount('running'),
-      pendingReviewTasks: taskCount('pending_review'),
-      completedTasks: taskCount('completed'),
-      failedTasks: taskCount('failed'),
-      cancelledTasks: taskCount('cancelled'),
-      totalSpendMicrodollars: context.ledger.spentMicrodollars,
-      reservedMicrodollars: reservedTotal(context.ledger),
-      budgetMicrodollars: context.ledger.limitMicrodollars,
-      shutdown: !this.actor.getSnapshot().matches('running'),
-    };
+    return this.observer.current.status;
   }
 
   /**
@@ -898,14 +881,53 @@ export class Pool {
     return this.messages.count(slotId);
   }
 
-  /** Every message as it is sent. */
-  get messages$(): Observable<Message> {
-    return this.messages.sent$;
+  // ---------------------------------------------------------------- observation
+
+  /** Messages sent to a slot as they are sent (every message when no slot is given). */
+  messages$(slotId?: SlotId): Observable<Message> {
+    if (slotId === undefined) return this.observer.events$.pipe(
+      filter((event): event is Extract<PoolEvent, { type: 'message.sent' }> => event.type === 'message.sent'),
+      map((event) => event.message),
+    );
+    this.slotRecord(slotId);
+    return this.observer.messagesTo$(slotId);
   }
 
-  /** Every text chunk agents stream, tagged with task and slot. */
+  /** Every text chunk agents stream, tagged with task and slot (delivered synchronously, in order). */
   get output$(): Observable<OutputChunk> {
     return this.output.asObservable();
+  }
+
+  /** The whole pool as immutable snapshots: the current one on subscribe, then one per change. */
+  get snapshot$(): Observable<PoolSnapshot> {
+    return this.observer.snapshot$;
+  }
+
+  /** The pool as it is now (the latest snapshot), synchronously. */
+  snapshot(): PoolSnapshot {
+    return this.observer.current;
+  }
+
+  /** Every pool event: tasks, reviews, chain steps, slots, messages, budget, draining. */
+  get events$(): Observable<PoolEvent> {
+    return this.observer.events$;
+  }
+
+  /** The pool's status whenever a count, the spend or the phase changes. */
+  get status$(): Observable<PoolStatus> {
+    return this.observer.status$;
+  }
+
+  /** A task's records from now on, completing when it reaches a final state (PendingReview is not final). */
+  task$(id: TaskId): Observable<TaskRecord> {
+    if (!this.projection.tasks.has(id)) throw new TaskNotFound(id);
+    return this.observer.task$(id);
+  }
+
+  /** A chain's progress from now on, completing when it has ended. */
+  chain$(id: TaskId): Observable<ChainProgress> {
+    if (!this.projection.chains.has(id)) throw new TaskNotFound(id);
+    return this.observer.chain$(id);
   }
 
   // ---------------------------------------------------------------- internals

@@ -6,6 +6,7 @@
 import { Subject } from 'rxjs';
 import type { InspectionEvent } from 'xstate';
 import type { ChainProgress, SlotId, SlotRecord, TaskId, TaskRecord } from '../machines/types.js';
+import type { BudgetLedger } from '../machines/budget.js';
 import type { PoolStore } from './store/types.js';
 
 /** A record that changed, with its previous version. */
@@ -49,7 +50,15 @@ export class WriteBehind {
 }
 
 interface MachineSnapshotLike {
-  context?: { record?: unknown; slotOrder?: unknown; progress?: unknown };
+  value?: unknown;
+  context?: { record?: unknown; slotOrder?: unknown; progress?: unknown; ledger?: unknown };
+}
+
+/** The supervisor's state and budget ledger, as last seen. */
+export interface PoolState {
+  /** `running`, `draining` or `stopped`. */
+  phase: string;
+  ledger: BudgetLedger;
 }
 
 function machineIdOf(event: InspectionEvent): string | undefined {
@@ -68,6 +77,10 @@ export class Projection {
   readonly slotChanged$ = new Subject<RecordChange<SlotRecord>>();
   /** Each chain progress change, in order. */
   readonly chainChanged$ = new Subject<RecordChange<ChainProgress>>();
+  /** The supervisor's phase and ledger, whenever either changes. */
+  readonly poolChanged$ = new Subject<RecordChange<PoolState>>();
+  /** The supervisor's phase and ledger as last seen. */
+  pool?: PoolState;
   /** Slots the pool removed (scale-down). */
   readonly slotRemoved$ = new Subject<SlotRecord>();
   private readonly writes: WriteBehind;
@@ -90,7 +103,10 @@ export class Projection {
     else if (machineId === 'chain') {
       this.updateTask(context.record as TaskRecord);
       this.updateChain(context.progress as ChainProgress);
-    } else if (machineId === 'pool' && Array.isArray(context.slotOrder)) this.dropRemovedSlots(context.slotOrder);
+    } else if (machineId === 'pool' && Array.isArray(context.slotOrder)) {
+      this.updatePool(String((event.snapshot as MachineSnapshotLike).value), context.ledger as BudgetLedger);
+      this.dropRemovedSlots(context.slotOrder);
+    }
   }
 
   /** Adds a record that did not come from an actor (e.g. loaded from the store). */
@@ -100,6 +116,13 @@ export class Projection {
     this.tasks.set(record.id, record);
     this.writes.schedule(`task:${record.id}`, () => this.store.putTask(record));
     this.taskChanged$.next({ previous, current: record });
+  }
+
+  private updatePool(phase: string, ledger: BudgetLedger): void {
+    const previous = this.pool;
+    if (previous && previous.phase === phase && previous.ledger === ledger) return;
+    this.pool = { phase, ledger };
+    this.poolChanged$.next({ previous, current: this.pool });
   }
 
   private updateChain(progress: ChainProgress): void {
@@ -139,6 +162,7 @@ export class Projection {
     this.taskChanged$.complete();
     this.slotChanged$.complete();
     this.chainChanged$.complete();
+    this.poolChanged$.complete();
     this.slotRemoved$.complete();
   }
 }
