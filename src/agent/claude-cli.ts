@@ -4,7 +4,8 @@
  * {@link AgentOutcome}.
  *
  * Success is decided only from the `result` line (`is_error === false`), never from the exit code. A run that
- * ends without a `result` line is `crashed`. Timeouts and aborts kill the whole process group: SIGTERM, then
+ * ends without a `result` line is `crashed`. An abort interrupts the run first (SIGINT, so the CLI reports its
+ * cost); timeouts, and aborts that do not end in time, kill the whole process group: SIGTERM, then
  * SIGKILL after {@link KILL_GRACE_MS} if anything in the group is still alive.
  */
 import { execa } from 'execa';
@@ -18,6 +19,12 @@ import type { AgentEvent, AgentOutcome, AgentRunner, AgentRunRequest, ClaudeOpti
 
 /** How long a killed process group gets between SIGTERM and SIGKILL. */
 export const KILL_GRACE_MS = 2_000;
+
+/**
+ * How long a cancelled run gets after SIGINT before it is terminated. On SIGINT the real CLI prints an
+ * error result with what the run spent and exits, so a cancelled task's cost is still booked.
+ */
+export const INTERRUPT_GRACE_MS = 1_000;
 /** How much of stderr is kept (the tail). */
 export const STDERR_TAIL_BYTES = 64 * 1024;
 /** How long stdout/stderr may stay open after the process exited (a leftover grandchild holding the pipe). */
@@ -242,7 +249,11 @@ async function supervise(input: SuperviseInput): Promise<Supervised> {
   const onAbort = (): void => {
     if (resultSeen || killReason !== undefined) return;
     killReason = 'aborted';
-    terminate();
+    // Interrupt first, so the CLI reports what it spent; terminate the group if it does not exit in time.
+    signalGroup(pid, subprocess, 'SIGINT');
+    later(INTERRUPT_GRACE_MS, () => {
+      if (!exited || groupAlive(pid)) terminate();
+    });
   };
   const onStdout = (chunk: Buffer | string): void => {
     for (const event of acc.push(chunk)) emit(event);
@@ -276,6 +287,8 @@ async function supervise(input: SuperviseInput): Promise<Supervised> {
   // --- wait ----------------------------------------------------------------------------------------------------
   try {
     const exit = await exitPromise;
+    // An interrupted run may leave children behind in its group: end them too.
+    if (killReason === 'aborted' && !terminating && groupAlive(pid)) terminate();
     if (terminating) await killSettled;
     if (!(await within(closePromise, DRAIN_GRACE_MS, later))) {
       // Something still holds our pipes after the exit: a leftover of this run, so end its group (only while the

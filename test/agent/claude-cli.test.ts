@@ -55,7 +55,7 @@ process.stdout.write(JSON.stringify({ type: 'result', subtype: 'success', is_err
 `;
 
 // Writes "<pid> <grandchild pid>" to PID_FILE, prints an init line (the "ready" signal) and hangs.
-// IGNORE_TERM=1: it and its grandchild ignore SIGTERM, so only SIGKILL ends them.
+// IGNORE_TERM=1: it and its grandchild ignore SIGINT and SIGTERM, so only SIGKILL ends them.
 // HANG_PARTIAL=1: also prints half a line with no newline.
 // HANG_RESULT=exit: prints a result line and exits, leaving the grandchild holding stdout.
 // HANG_RESULT=stay: prints a result line and keeps running.
@@ -63,9 +63,9 @@ const HANG = `
 import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 const ignore = process.env.IGNORE_TERM === '1';
-if (ignore) process.on('SIGTERM', () => {});
+if (ignore) process.on('SIGTERM', () => {}).on('SIGINT', () => {});
 const grandchildCode = ignore
-  ? "process.on('SIGTERM', () => {}); setInterval(() => {}, 1000);"
+  ? "process.on('SIGTERM', () => {}).on('SIGINT', () => {}); setInterval(() => {}, 1000);"
   : 'setInterval(() => {}, 1000);';
 const grandchild = spawn(process.execPath, ['-e', grandchildCode], { stdio: 'inherit' });
 writeFileSync(process.env.PID_FILE, process.pid + ' ' + grandchild.pid);
@@ -684,7 +684,7 @@ describe('killing the process group', () => {
     expect(await waitUntil(() => pids.every((p) => !alive(p)), 1_000)).toBe(true);
   });
 
-  it('escalates to SIGKILL after the grace period when SIGTERM is ignored', async () => {
+  it('escalates to SIGKILL after the grace periods when SIGINT and SIGTERM are ignored', async () => {
     const pidFile = path.join(tmp, 'ignore-term.pids');
     const ac = new AbortController();
     const started = Date.now();
@@ -694,7 +694,7 @@ describe('killing the process group', () => {
     const took = Date.now() - started;
     expect(outcome.kind).toBe('aborted');
     expect(outcome.result.signal).toBe('SIGKILL');
-    expect(took).toBeGreaterThanOrEqual(1_900);
+    expect(took).toBeGreaterThanOrEqual(2_900); // interrupt grace, then the kill grace
     expect(took).toBeLessThan(8_000);
     const pids = readPids(pidFile);
     expect(await waitUntil(() => pids.every((p) => !alive(p)), 1_000)).toBe(true);

@@ -37,6 +37,20 @@ describe('cancel', () => {
     expect((await pool.store().getTask(id))?.state).toBe('cancelled');
   });
 
+  it('interrupts the run first, so what it spent before the cancel is still booked', async () => {
+    const pool = await simPool((b) => b.slots(1).config({ budgetMicrodollars: 1_000_000 }));
+    const id = await pool.submit('long [[sim:cost 0.03]] [[sim:turns 3]] [[sim:turn-delay 400]]');
+    await eventually(async () => (await pool.task(id)).state === 'running');
+    await new Promise((resolve) => setTimeout(resolve, 600));
+    await pool.cancel(id);
+    expect((await pool.task(id)).state).toBe('cancelled');
+    const spent = pool.status().totalSpendMicrodollars;
+    expect(spent).toBeGreaterThan(0);
+    expect(spent).toBeLessThan(30_000);
+    expect(pool.slots()[0].costMicrodollars).toBe(spent);
+    expect(pool.status().reservedMicrodollars).toBe(0);
+  });
+
   it('cancels a queued task before it starts; run() of a cancelled task rejects with TaskCancelled', async () => {
     const pool = await simPool((b) => b.slots(1));
     const blocker = await pool.submit('block [[sim:delay 300]]');
