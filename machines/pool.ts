@@ -93,11 +93,10 @@ export interface PoolContext {
   slotStates: Record<SlotId, SlotState>;
   /** Slots chosen by scale-down: never given work again, removed once stopped. */
   removing: SlotId[];
-  tasks: Record<TaskId, TaskActorRef>;
-  /** The work of every queued or running task. */
-  jobs: Record<TaskId, SlotJob>;
+  /** The work of every running task. */
+  runningJobs: Record<TaskId, SlotJob>;
   /** Tasks waiting for a slot, oldest first. */
-  queue: TaskId[];
+  queue: SlotJob[];
   /** Running task → its slot. */
   running: Record<TaskId, SlotId>;
   ledger: BudgetLedger;
@@ -173,7 +172,7 @@ export function chooseSlotsToRemove(context: PoolContext, count: number): SlotId
 interface DispatchPlan {
   starts: { taskId: TaskId; slotId: SlotId; job: SlotJob }[];
   failures: { taskId: TaskId; result: TaskResult }[];
-  queue: TaskId[];
+  queue: SlotJob[];
   ledger: BudgetLedger;
   slotStates: Record<SlotId, SlotState>;
 }
@@ -207,13 +206,14 @@ function planDispatch(context: PoolContext, options: { onlySlot?: SlotId; force?
   const plan: DispatchPlan = {
     starts: [],
     failures: [],
-    queue: [...context.queue],
+    queue: context.queue,
     ledger: context.ledger,
-    slotStates: { ...context.slotStates },
+    slotStates: context.slotStates,
   };
+  if (context.queue.length === 0) return plan;
   if (!context.autoDispatch && !options.force) return plan;
   if (!canEverRun(context)) {
-    for (const taskId of plan.queue) {
+    for (const { taskId } of context.queue) {
       plan.failures.push({
         taskId,
         result: poolFailure(noSlotCanRunMessage(context), 'no_slot_available'),
@@ -223,21 +223,22 @@ function planDispatch(context: PoolContext, options: { onlySlot?: SlotId; force?
     return plan;
   }
   const candidates = (options.onlySlot ? [options.onlySlot] : context.slotOrder).filter(
-    (id) => !context.removing.includes(id),
+    (id) => !context.removing.includes(id) && context.slotStates[id] === 'idle',
   );
-  while (plan.queue.length > 0) {
-    const slotId = candidates.find((id) => plan.slotStates[id] === 'idle');
+  // The common case under load: every slot is busy, and nothing is copied.
+  if (candidates.length === 0) return plan;
+  const slotStates = { ...context.slotStates };
+  const slotCount = activeSlotIds(context).length;
+  let head = 0;
+  while (head < context.queue.length) {
+    const slotId = candidates.find((id) => slotStates[id] === 'idle');
     if (!slotId) break;
-    const taskId = plan.queue[0];
-    const job = context.jobs[taskId];
+    const job = context.queue[head];
+    const { taskId } = job;
     const cap = job.overrides?.maxBudgetUsd;
-    const decision = planReservation(
-      plan.ledger,
-      cap === undefined ? undefined : usdToMicrodollars(cap),
-      activeSlotIds(context).length,
-    );
+    const decision = planReservation(plan.ledger, cap === undefined ? undefined : usdToMicrodollars(cap), slotCount);
     if (decision.kind === 'wait') break;
-    plan.queue.shift();
+    head += 1;
     if (decision.kind === 'refuse') {
       plan.failures.push({
         taskId,
@@ -246,10 +247,12 @@ function planDispatch(context: PoolContext, options: { onlySlot?: SlotId; force?
       continue;
     }
     plan.ledger = reserve(plan.ledger, taskId, decision.amount);
-    plan.slotStates[slotId] = 'busy';
+    slotStates[slotId] = 'busy';
     const reserved = context.ledger.limitMicrodollars === undefined ? undefined : decision.amount;
     plan.starts.push({ taskId, slotId, job: { ...job, reservedMicrodollars: reserved } });
   }
+  plan.queue = head === 0 ? context.queue : context.queue.slice(head);
+  plan.slotStates = slotStates;
   return plan;
 }
 
@@ -272,26 +275,25 @@ export const poolMachine = setup({
       if (plan.starts.length === 0 && plan.failures.length === 0) return;
       const at = context.clock();
       const running = { ...context.running };
-      const jobs = { ...context.jobs };
-      for (const start of plan.starts) running[start.taskId] = start.slotId;
-      for (const failure of plan.failures) delete jobs[failure.taskId];
-      enqueue.assign({ queue: plan.queue, ledger: plan.ledger, slotStates: plan.slotStates, running, jobs });
+      const runningJobs = { ...context.runningJobs };
+      for (const start of plan.starts) {
+        running[start.taskId] = start.slotId;
+        runningJobs[start.taskId] = start.job;
+      }
+      enqueue.assign({ queue: plan.queue, ledger: plan.ledger, slotStates: plan.slotStates, running, runningJobs });
       for (const start of plan.starts) {
         enqueue.cancel(`assign-timeout:${start.taskId}`);
-        enqueue.sendTo(context.tasks[start.taskId], { type: 'ASSIGN', slotId: start.slotId, at });
+        enqueue.sendTo(start.taskId, { type: 'ASSIGN', slotId: start.slotId, at });
         enqueue.sendTo(context.slots[start.slotId], { type: 'RUN', job: start.job });
       }
       for (const failure of plan.failures) {
         enqueue.cancel(`assign-timeout:${failure.taskId}`);
-        enqueue.sendTo(context.tasks[failure.taskId], { type: 'FAIL', result: failure.result, at });
+        enqueue.sendTo(failure.taskId, { type: 'FAIL', result: failure.result, at });
       }
     }),
     /** Queues a task (new or re-queued) and starts its assignment timeout. */
     enqueueTask: enqueueActions(({ context, enqueue }, params: { taskId: TaskId; job: SlotJob }) => {
-      enqueue.assign({
-        queue: [...context.queue, params.taskId],
-        jobs: { ...context.jobs, [params.taskId]: params.job },
-      });
+      enqueue.assign({ queue: [...context.queue, params.job] });
       enqueue.raise(
         { type: 'ASSIGN_TIMEOUT', taskId: params.taskId },
         { delay: context.config.slotAssignmentTimeoutSecs * 1000, id: `assign-timeout:${params.taskId}` },
@@ -325,8 +327,7 @@ export const poolMachine = setup({
       slotOrder: input.slots.map((spec) => spec.id),
       slotStates,
       removing: [],
-      tasks: {},
-      jobs: {},
+      runningJobs: {},
       queue: [],
       running: {},
       ledger: {
@@ -343,18 +344,18 @@ export const poolMachine = setup({
     // Accepted in every state: they finish or report work already under way.
     'SLOT.RUN_FINISHED': {
       actions: [
-        enqueueActions(({ context, event, enqueue }) => {
+        enqueueActions(({ context, event, enqueue, self }) => {
           const { taskId, outcome } = event;
           if (!(taskId in context.running)) return;
-          const job = context.jobs[taskId];
+          const job = context.runningJobs[taskId];
           const result = bookedResult(outcome, job);
           const running = { ...context.running };
           delete running[taskId];
-          const jobs = { ...context.jobs };
-          delete jobs[taskId];
-          enqueue.assign({ running, jobs, ledger: settle(context.ledger, taskId, result.costMicrodollars) });
-          const task = context.tasks[taskId];
-          if (task && isActive(task)) {
+          const runningJobs = { ...context.runningJobs };
+          delete runningJobs[taskId];
+          enqueue.assign({ running, runningJobs, ledger: settle(context.ledger, taskId, result.costMicrodollars) });
+          const task = liveTask(self, taskId);
+          if (task) {
             const at = context.clock();
             if (outcome.kind === 'ok') enqueue.sendTo(task, { type: 'FINISH', result, at });
             else enqueue.sendTo(task, { type: 'FAIL', result, at });
@@ -397,34 +398,35 @@ export const poolMachine = setup({
         { type: 'dispatch' },
       ],
     },
+    'TASK.ENDED': {
+      actions: enqueueActions(({ event, enqueue, self }) => {
+        if (self.getSnapshot().children[event.taskId]) enqueue.stopChild(event.taskId);
+      }),
+    },
     CANCEL: {
-      actions: enqueueActions(({ context, event, enqueue }) => {
-        const task = context.tasks[event.taskId];
+      actions: enqueueActions(({ context, event, enqueue, self }) => {
+        const task = liveTask(self, event.taskId);
         if (!task) return;
         const at = context.clock();
-        if (context.queue.includes(event.taskId)) {
-          const jobs = { ...context.jobs };
-          delete jobs[event.taskId];
-          enqueue.assign({ queue: context.queue.filter((id) => id !== event.taskId), jobs });
+        if (context.queue.some((job) => job.taskId === event.taskId)) {
+          enqueue.assign({ queue: context.queue.filter((job) => job.taskId !== event.taskId) });
           enqueue.cancel(`assign-timeout:${event.taskId}`);
         }
-        if (isActive(task)) enqueue.sendTo(task, { type: 'CANCEL', at });
+        enqueue.sendTo(task, { type: 'CANCEL', at });
         const slotId = context.running[event.taskId];
         if (slotId) enqueue.sendTo(context.slots[slotId], { type: 'CANCEL_RUN', taskId: event.taskId });
       }),
     },
     APPROVE: {
-      actions: enqueueActions(({ context, event, enqueue }) => {
-        const task = context.tasks[event.taskId];
-        if (task && isActive(task)) enqueue.sendTo(task, { type: 'APPROVE', at: context.clock() });
+      actions: enqueueActions(({ context, event, enqueue, self }) => {
+        const task = liveTask(self, event.taskId);
+        if (task) enqueue.sendTo(task, { type: 'APPROVE', at: context.clock() });
       }),
     },
     REJECT: {
-      actions: enqueueActions(({ context, event, enqueue }) => {
-        const task = context.tasks[event.taskId];
-        if (task && isActive(task)) {
-          enqueue.sendTo(task, { type: 'REJECT', feedback: event.feedback, at: context.clock() });
-        }
+      actions: enqueueActions(({ context, event, enqueue, self }) => {
+        const task = liveTask(self, event.taskId);
+        if (task) enqueue.sendTo(task, { type: 'REJECT', feedback: event.feedback, at: context.clock() });
       }),
     },
     CONFIGURE_SLOT: {
@@ -441,12 +443,10 @@ export const poolMachine = setup({
     },
     ASSIGN_TIMEOUT: {
       actions: enqueueActions(({ context, event, enqueue }) => {
-        if (!context.queue.includes(event.taskId)) return;
-        const jobs = { ...context.jobs };
-        delete jobs[event.taskId];
-        enqueue.assign({ queue: context.queue.filter((id) => id !== event.taskId), jobs });
+        if (!context.queue.some((job) => job.taskId === event.taskId)) return;
+        enqueue.assign({ queue: context.queue.filter((job) => job.taskId !== event.taskId) });
         const seconds = context.config.slotAssignmentTimeoutSecs;
-        enqueue.sendTo(context.tasks[event.taskId], {
+        enqueue.sendTo(event.taskId, {
           type: 'FAIL',
           result: poolFailure(`no slot available after waiting ${seconds}s`, 'no_slot_available'),
           at: context.clock(),
@@ -459,11 +459,8 @@ export const poolMachine = setup({
       on: {
         SUBMIT: {
           actions: [
-            assign({
-              tasks: ({ context, event, spawn }) => ({
-                ...context.tasks,
-                [event.record.id]: spawn('task', { id: event.record.id, input: event.record }),
-              }),
+            enqueueActions(({ event, enqueue }) => {
+              enqueue.spawnChild('task', { id: event.record.id, input: event.record });
             }),
             {
               type: 'enqueueTask',
@@ -478,7 +475,7 @@ export const poolMachine = setup({
               type: 'enqueueTask',
               params: ({ context, event }) => ({
                 taskId: event.taskId,
-                job: jobOf(context.tasks[event.taskId].getSnapshot().context.record),
+                job: jobOf(event.record),
               }),
             },
             { type: 'dispatch' },
@@ -537,13 +534,11 @@ export const poolMachine = setup({
           actions: enqueueActions(({ context, event, enqueue }) => {
             if (event.queued === 'finish') return;
             const at = context.clock();
-            const jobs = { ...context.jobs };
-            for (const taskId of context.queue) {
-              delete jobs[taskId];
+            for (const { taskId } of context.queue) {
               enqueue.cancel(`assign-timeout:${taskId}`);
-              enqueue.sendTo(context.tasks[taskId], { type: 'CANCEL', at });
+              enqueue.sendTo(taskId, { type: 'CANCEL', at });
             }
-            enqueue.assign({ queue: [], jobs, drainCancelled: [...context.queue] });
+            enqueue.assign({ queue: [], drainCancelled: context.queue.map((job) => job.taskId) });
           }),
         },
       },
@@ -553,7 +548,7 @@ export const poolMachine = setup({
       on: {
         'TASK.REQUEUED': {
           actions: enqueueActions(({ context, event, enqueue }) => {
-            enqueue.sendTo(context.tasks[event.taskId], {
+            enqueue.sendTo(event.taskId, {
               type: 'FAIL',
               result: poolFailure('pool is shut down', 'pool_shutdown'),
               at: context.clock(),
@@ -561,15 +556,19 @@ export const poolMachine = setup({
           }),
         },
         FORCE_STOP: {
-          actions: enqueueActions(({ context, enqueue }) => {
+          actions: enqueueActions(({ context, enqueue, self }) => {
             const at = context.clock();
-            for (const taskId of context.queue) {
+            for (const { taskId } of context.queue) {
               enqueue.cancel(`assign-timeout:${taskId}`);
-              enqueue.sendTo(context.tasks[taskId], { type: 'CANCEL', at });
+              enqueue.sendTo(taskId, { type: 'CANCEL', at });
             }
-            enqueue.assign({ queue: [], drainCancelled: [...context.drainCancelled, ...context.queue] });
+            enqueue.assign({
+              queue: [],
+              drainCancelled: [...context.drainCancelled, ...context.queue.map((job) => job.taskId)],
+            });
             for (const [taskId, slotId] of Object.entries(context.running)) {
-              if (isActive(context.tasks[taskId])) enqueue.sendTo(context.tasks[taskId], { type: 'CANCEL', at });
+              const task = liveTask(self, taskId);
+              if (task) enqueue.sendTo(task, { type: 'CANCEL', at });
               enqueue.sendTo(context.slots[slotId], { type: 'CANCEL_RUN', taskId });
             }
           }),
@@ -585,7 +584,7 @@ export const poolMachine = setup({
       on: {
         'TASK.REQUEUED': {
           actions: enqueueActions(({ context, event, enqueue }) => {
-            enqueue.sendTo(context.tasks[event.taskId], {
+            enqueue.sendTo(event.taskId, {
               type: 'FAIL',
               result: poolFailure('pool is shut down', 'pool_shutdown'),
               at: context.clock(),
@@ -596,6 +595,12 @@ export const poolMachine = setup({
     },
   },
 });
+
+/** The task actor with this id, while it can still take events (an ended task is let go by the pool). */
+function liveTask(self: { getSnapshot(): { children: Record<string, unknown> } }, taskId: TaskId): TaskActorRef | undefined {
+  const child = self.getSnapshot().children[taskId] as TaskActorRef | undefined;
+  return child && isActive(child) ? child : undefined;
+}
 
 /** True while an actor can still take events (a task in a final state cannot). */
 export function isActive(ref: { getSnapshot(): { status: string } } | undefined): boolean {

@@ -16,8 +16,10 @@ export type TaskEvent =
   | { type: 'APPROVE'; at: number }
   | { type: 'REJECT'; feedback: string; at: number };
 
-/** Events a task sends to its parent (the pool). */
-export type TaskParentEvent = { type: 'TASK.REQUEUED'; taskId: string };
+/** Events a task sends to its parent (the pool): queue me again; I have ended (the pool lets me go). */
+export type TaskParentEvent =
+  | { type: 'TASK.REQUEUED'; taskId: string; record: TaskRecord }
+  | { type: 'TASK.ENDED'; taskId: string };
 
 /** The statechart state names, in the order of the lifecycle. */
 export const TASK_STATE_NODES = ['pending', 'running', 'pendingReview', 'completed', 'failed', 'cancelled'] as const;
@@ -98,7 +100,12 @@ export const taskMachine = setup({
         },
       };
     }),
-    notifyRequeued: sendParent(({ context }) => ({ type: 'TASK.REQUEUED', taskId: context.record.id })),
+    notifyRequeued: sendParent(({ context }) => ({
+      type: 'TASK.REQUEUED',
+      taskId: context.record.id,
+      record: context.record,
+    })),
+    notifyEnded: sendParent(({ context }) => ({ type: 'TASK.ENDED', taskId: context.record.id })),
   },
 }).createMachine({
   id: 'task',
@@ -145,15 +152,23 @@ export const taskMachine = setup({
     },
     completed: {
       type: 'final',
-      entry: ['stampCompleted', assign(({ context }) => ({ record: { ...context.record, state: 'completed' } }))],
+      entry: [
+        'stampCompleted',
+        assign(({ context }) => ({ record: { ...context.record, state: 'completed' } })),
+        'notifyEnded',
+      ],
     },
     failed: {
       type: 'final',
-      entry: ['stampCompleted', assign(({ context }) => ({ record: { ...context.record, state: 'failed' } }))],
+      entry: ['stampCompleted', assign(({ context }) => ({ record: { ...context.record, state: 'failed' } })), 'notifyEnded'],
     },
     cancelled: {
       type: 'final',
-      entry: ['stampCompleted', assign(({ context }) => ({ record: { ...context.record, state: 'cancelled' } }))],
+      entry: [
+        'stampCompleted',
+        assign(({ context }) => ({ record: { ...context.record, state: 'cancelled' } })),
+        'notifyEnded',
+      ],
     },
   },
 });

@@ -183,8 +183,11 @@ export class PoolObserver {
   private readonly snapshots: BehaviorSubject<PoolSnapshot>;
   private readonly events = new Subject<PoolEvent>();
   private readonly subscriptions: { unsubscribe(): void }[] = [];
+  /** Changes not yet folded into a snapshot: a burst of changes makes one snapshot. */
+  private pending: ((draft: Draft<PoolSnapshot>) => void)[] = [];
+  private flushScheduled = false;
 
-  /** The pool as immutable snapshots: the current one on subscribe, then one per change. */
+  /** The pool as immutable snapshots: the current one on subscribe, then one per burst of changes. */
   readonly snapshot$: Observable<PoolSnapshot>;
   /** Every pool event as it happens. */
   readonly events$: Observable<PoolEvent>;
@@ -244,8 +247,9 @@ export class PoolObserver {
     );
   }
 
-  /** The current snapshot, synchronously. */
+  /** The current snapshot, synchronously (folds in every change made so far). */
   get current(): PoolSnapshot {
+    this.flush();
     return this.snapshots.value;
   }
 
@@ -291,14 +295,30 @@ export class PoolObserver {
 
   /** Ends every stream. */
   close(): void {
+    this.flush();
     for (const subscription of this.subscriptions) subscription.unsubscribe();
     this.snapshots.complete();
     this.events.complete();
   }
 
   private update(recipe: (draft: Draft<PoolSnapshot>) => void): void {
-    if (this.snapshots.closed) return;
-    this.snapshots.next(produce(this.snapshots.value, recipe));
+    this.pending.push(recipe);
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    queueMicrotask(() => this.flush());
+  }
+
+  /** Folds the pending changes into one new snapshot (copying the record maps once, not once per change). */
+  private flush(): void {
+    this.flushScheduled = false;
+    if (this.pending.length === 0 || this.snapshots.closed) return;
+    const recipes = this.pending;
+    this.pending = [];
+    this.snapshots.next(
+      produce(this.snapshots.value, (draft) => {
+        for (const recipe of recipes) recipe(draft);
+      }),
+    );
   }
 
   private applySlot(draft: Draft<PoolSnapshot>, slot: SlotRecord, id: SlotId): void {

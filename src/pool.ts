@@ -68,6 +68,7 @@ import {
 import { newId } from './ids.js';
 import { MessageBus } from './messaging.js';
 import { computeSessionMetrics, type MetricsFilter, type SessionMetrics } from './metrics.js';
+import { KeyedListeners } from './keyed-listeners.js';
 import { PoolObserver, type PoolEvent, type PoolSnapshot } from './observe.js';
 import { Projection } from './projection.js';
 import { MemoryStore } from './store/memory.js';
@@ -287,6 +288,8 @@ export class Pool {
   private readonly worktreesUnavailable?: string;
   private readonly inspectObserver: (event: InspectionEvent) => void;
   private readonly observer: PoolObserver;
+  private readonly taskListeners = new KeyedListeners<TaskId, TaskRecord>();
+  private readonly outputListeners = new KeyedListeners<TaskId, string>();
   private scaling: Promise<unknown> = Promise.resolve();
   private drainSummary?: Promise<DrainSummary>;
   private storeErrors: unknown[] = [];
@@ -304,6 +307,7 @@ export class Pool {
     this.poolStore = settings.store ?? new MemoryStore();
     this.projection = new Projection(this.poolStore, (error) => this.storeErrors.push(error));
     this.observer = new PoolObserver(this.projection, this.messages.sent$, this.output);
+    this.projection.taskChanged$.subscribe((change) => this.taskListeners.emit(change.current.id, change.current));
     const runner = settings.runner ?? new ClaudeCliRunner(settings.claude);
     const agent = createAgentActor({
       runner,
@@ -348,7 +352,7 @@ export class Pool {
   async run(prompt: string, options: RunOptions = {}): Promise<TaskResult> {
     const id = newId('task');
     const subscription = options.onOutput
-      ? this.output.pipe(filter((chunk) => chunk.taskId === id)).subscribe((chunk) => options.onOutput?.(chunk.text))
+      ? { unsubscribe: this.outputListeners.add(id, options.onOutput) }
       : undefined;
     try {
       this.admit(prompt, { config: options.config, tags: options.tags, workingDir: options.workingDir }, undefined, id);
@@ -516,8 +520,7 @@ export class Pool {
         waitForFinal: (taskId) => this.waitForTask(taskId, (task) => FINAL_TASK_STATES.includes(task.state)),
         cancelTask: (taskId) => this.cancel(taskId),
         subscribeOutput: (taskId, onChunk) => {
-          const subscription = this.output.pipe(filter((chunk) => chunk.taskId === taskId)).subscribe((chunk) => onChunk(chunk.text));
-          return () => subscription.unsubscribe();
+          return this.outputListeners.add(taskId, onChunk);
         },
         worktrees: async () => ({ manager: this.worktreeManager, reason: this.worktreesUnavailable }),
       },
@@ -1042,12 +1045,13 @@ export class Pool {
   private waitForTask(id: TaskId, predicate: (record: TaskRecord) => boolean): Promise<TaskRecord> {
     const current = this.projection.tasks.get(id);
     if (current && predicate(current)) return Promise.resolve(current);
-    return firstValueFrom(
-      this.projection.taskChanged$.pipe(
-        map((change) => change.current),
-        filter((record) => record.id === id && predicate(record)),
-      ),
-    );
+    return new Promise((resolve) => {
+      const remove = this.taskListeners.add(id, (record) => {
+        if (!predicate(record)) return;
+        remove();
+        resolve(record);
+      });
+    });
   }
 
   private waitForSlots(predicate: (slots: SlotRecord[]) => boolean): Promise<void> {
@@ -1100,7 +1104,9 @@ export class Pool {
   }
 
   private onAgentEvent(slotId: SlotId, taskId: TaskId, event: AgentEvent): void {
-    if (event.type === 'text') this.output.next({ taskId, slotId, text: event.text });
+    if (event.type !== 'text') return;
+    this.outputListeners.emit(taskId, event.text);
+    this.output.next({ taskId, slotId, text: event.text });
   }
 }
 

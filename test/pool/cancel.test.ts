@@ -74,9 +74,10 @@ describe('cancel', () => {
   it('a per-task timeout kills the run and fails the task', async () => {
     const pool = await simPool((b) => b.slots(1));
     const file = pidFile();
-    const result = await pool.run(`slow [[sim:pidfile ${file}]] [[sim:hang]]`, { config: { timeoutSecs: 0.3 } });
+    const result = await pool.run(`slow [[sim:pidfile ${file}]] [[sim:hang]]`, { config: { timeoutSecs: 1 } });
     expect(result.success).toBe(false);
     expect(result.errorCode).toBe('timeout');
+    expect(result.output).toContain('timed out after 1000 ms');
     expect(processExists(Number(readFileSync(file, 'utf8')))).toBe(false);
   });
 });
