@@ -40,6 +40,8 @@ export interface SlotSpec {
   id: SlotId;
   config: SlotConfig;
   worktreePath?: string;
+  /** What the slot of this id had earned before a restart (counters, the session to resume). */
+  history?: Pick<SlotRecord, 'tasksCompleted' | 'costMicrodollars' | 'restartCount' | 'sessionId' | 'sessionCostUsd'>;
 }
 
 /** What happens to queued tasks when the pool drains. */
@@ -48,6 +50,7 @@ export type DrainQueuedPolicy = 'cancel' | 'finish';
 /** Events the pool accepts. */
 export type PoolEvent =
   | { type: 'SUBMIT'; record: TaskRecord }
+  | { type: 'RESTORE_REVIEW'; record: TaskRecord }
   | { type: 'CANCEL'; taskId: TaskId }
   | { type: 'APPROVE'; taskId: TaskId }
   | { type: 'REJECT'; taskId: TaskId; feedback: string }
@@ -76,6 +79,8 @@ export interface PoolInput {
   restartDelayMs?: number;
   /** Dispatch queued tasks automatically (default true); when false, slots `claim` work. */
   autoDispatch?: boolean;
+  /** Spend already booked before this pool started (restored from the store). */
+  spentMicrodollars?: number;
 }
 
 /** The pool's context. */
@@ -131,6 +136,7 @@ export function newSlotRecord(spec: SlotSpec): SlotRecord {
     restartCount: 0,
     consecutiveCrashes: 0,
     worktreePath: spec.worktreePath,
+    ...spec.history,
   };
 }
 
@@ -332,7 +338,7 @@ export const poolMachine = setup({
       running: {},
       ledger: {
         limitMicrodollars: input.config.budgetMicrodollars,
-        spentMicrodollars: 0,
+        spentMicrodollars: input.spentMicrodollars ?? 0,
         reservations: {},
         defaultReserveMicrodollars: input.config.defaultTaskReserveMicrodollars,
       },
@@ -405,13 +411,13 @@ export const poolMachine = setup({
     },
     CANCEL: {
       actions: enqueueActions(({ context, event, enqueue, self }) => {
-        const task = liveTask(self, event.taskId);
-        if (!task) return;
-        const at = context.clock();
         if (context.queue.some((job) => job.taskId === event.taskId)) {
           enqueue.assign({ queue: context.queue.filter((job) => job.taskId !== event.taskId) });
           enqueue.cancel(`assign-timeout:${event.taskId}`);
         }
+        const task = liveTask(self, event.taskId);
+        if (!task) return;
+        const at = context.clock();
         enqueue.sendTo(task, { type: 'CANCEL', at });
         const slotId = context.running[event.taskId];
         if (slotId) enqueue.sendTo(context.slots[slotId], { type: 'CANCEL_RUN', taskId: event.taskId });
@@ -468,6 +474,12 @@ export const poolMachine = setup({
             },
             { type: 'dispatch' },
           ],
+        },
+        /** A task restored from the store in PendingReview: it waits for its reviewer, not for a slot. */
+        RESTORE_REVIEW: {
+          actions: enqueueActions(({ event, enqueue }) => {
+            enqueue.spawnChild('task', { id: event.record.id, input: event.record });
+          }),
         },
         'TASK.REQUEUED': {
           actions: [

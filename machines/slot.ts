@@ -28,7 +28,6 @@ export type SlotEvent =
   | { type: 'STOP' }
   | { type: 'RESTART' }
   | { type: 'CONFIGURE'; config: SlotConfig }
-  | { type: 'SET_WORKTREE'; path?: string }
   | AgentActorEvent;
 
 /** Events a slot sends to its parent (the pool). */
@@ -170,10 +169,6 @@ export const slotMachine = setup({
       if (event.type !== 'CONFIGURE') return {};
       return { record: { ...context.record, config: { ...context.record.config, ...event.config } } };
     }),
-    applyWorktree: assign(({ context, event }) => {
-      if (event.type !== 'SET_WORKTREE') return {};
-      return { record: { ...context.record, worktreePath: event.path } };
-    }),
   },
 }).createMachine({
   id: 'slot',
@@ -186,7 +181,6 @@ export const slotMachine = setup({
   initial: 'idle',
   on: {
     CONFIGURE: { actions: 'applyConfig' },
-    SET_WORKTREE: { actions: 'applyWorktree' },
   },
   states: {
     idle: {
@@ -245,6 +239,11 @@ export const slotMachine = setup({
               {
                 guard: 'retireRequested',
                 target: '#slot.stopped',
+                actions: ['bookOutcome', 'reportFinished', 'clearJob'],
+              },
+              {
+                guard: 'crashedTooOften',
+                target: '#slot.errored',
                 actions: ['bookOutcome', 'reportFinished', 'clearJob'],
               },
               { target: '#slot.idle', actions: ['bookOutcome', 'reportFinished', 'clearJob'] },

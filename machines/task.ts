@@ -49,7 +49,7 @@ export function rejectedTooOftenResult(record: TaskRecord, feedback: string): Ta
   };
 }
 
-/** The task statechart. Input: the new record (state `pending`). */
+/** The task statechart. Input: the new record (state `pending`), or one restored in `pending_review`. */
 export const taskMachine = setup({
   types: {
     context: {} as { record: TaskRecord },
@@ -62,6 +62,8 @@ export const taskMachine = setup({
       event.type === 'FINISH' && context.record.reviewRequired && event.result.success,
     /** The run ended, but the agent reported a failure. */
     resultFailed: ({ event }) => event.type === 'FINISH' && !event.result.success,
+    /** The task was restored from the store in PendingReview. */
+    awaitingReview: ({ context }) => context.record.state === 'pending_review',
     /** This rejection is the last one allowed. */
     lastRejection: ({ context }) => context.record.rejectionCount + 1 >= context.record.maxRejections,
   },
@@ -109,9 +111,13 @@ export const taskMachine = setup({
   },
 }).createMachine({
   id: 'task',
-  context: ({ input }) => ({ record: { ...input, state: 'pending' } }),
-  initial: 'pending',
+  context: ({ input }) => ({ record: input }),
+  initial: 'start',
   states: {
+    /** A new task waits in Pending; one restored from the store while awaiting review goes back there. */
+    start: {
+      always: [{ guard: 'awaitingReview', target: 'pendingReview' }, { target: 'pending' }],
+    },
     pending: {
       entry: assign(({ context }) => ({ record: { ...context.record, state: 'pending' } })),
       on: {

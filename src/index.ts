@@ -43,3 +43,15 @@ export { usdToMicrodollars } from '../machines/budget.js';
 export { computeSessionMetrics } from './metrics.js';
 export type { MetricsFilter, ModelMetrics, SessionMetrics } from './metrics.js';
 export type { PoolEvent, PoolEventType, PoolPhase, PoolSnapshot } from './observe.js';
+export { describeActors, toGraph, toMermaid } from './inspect.js';
+export type {
+  ActorDescription,
+  GraphEdge,
+  GraphEdgeKind,
+  GraphNode,
+  GraphNodeType,
+  MermaidOptions,
+  StatechartGraph,
+} from './inspect.js';
+export { StoreError } from './store/errors.js';
+export type { InterruptedRunPolicy } from './restore.js';

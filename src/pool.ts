@@ -66,8 +66,10 @@ import {
   TaskNotFound,
 } from './errors.js';
 import { newId } from './ids.js';
+import { planRestore, type InterruptedRunPolicy, type RestorePlan } from './restore.js';
 import { MessageBus } from './messaging.js';
 import { computeSessionMetrics, type MetricsFilter, type SessionMetrics } from './metrics.js';
+import { describeActors, type ActorDescription } from './inspect.js';
 import { KeyedListeners } from './keyed-listeners.js';
 import { PoolObserver, type PoolEvent, type PoolSnapshot } from './observe.js';
 import { Projection } from './projection.js';
@@ -132,10 +134,14 @@ interface BuildSettings {
   restartDelayMs: number;
   skills?: SkillRegistry;
   workflows?: WorkflowRegistry;
+  interruptedRuns: InterruptedRunPolicy;
 }
 
 /** What the builder prepared before the pool starts: the worktree manager and the first slots. */
 interface BuildResources {
+  store: PoolStore;
+  /** What the store held when the pool started. */
+  restore: RestorePlan;
   worktrees?: WorktreeManager;
   /** Why there is no worktree manager (not a git repository, …). */
   worktreesUnavailable?: string;
@@ -164,6 +170,7 @@ export class PoolBuilder {
       autoDispatch: true,
       cancelGraceMs: 3000,
       restartDelayMs: 100,
+      interruptedRuns: 'fail',
     };
   }
 
@@ -236,6 +243,19 @@ export class PoolBuilder {
   }
 
   /**
+   * What happens, when the pool starts on a store that already holds work, to tasks that were running when
+   * the previous pool stopped: `fail` them (default; their side effects may be half done) or `requeue` them.
+   * Queued tasks are always queued again, and tasks awaiting review wait again.
+   */
+  interruptedRuns(policy: InterruptedRunPolicy): this {
+    if (policy !== 'fail' && policy !== 'requeue') {
+      throw new InvalidInput(`interruptedRuns must be 'fail' or 'requeue', got ${JSON.stringify(policy)}`);
+    }
+    this.settings.interruptedRuns = policy;
+    return this;
+  }
+
+  /**
    * Builds and starts the pool. With `worktreeIsolation` the working directory must be a git repository
    * (a `WorktreeError` otherwise) and every slot gets its own worktree.
    */
@@ -245,7 +265,9 @@ export class PoolBuilder {
       throw new InvalidInput(`${this.settings.slotCount} slots exceeds max_slots (${config.scaling.maxSlots})`);
     }
     const repoDir = this.settings.claude.workingDir ?? process.cwd();
-    const resources: BuildResources = { slots: [] };
+    const store = this.settings.store ?? new MemoryStore();
+    const restore = await planRestore(store, this.settings.interruptedRuns, Date.now());
+    const resources: BuildResources = { slots: [], store, restore };
     if (config.worktreeIsolation) {
       resources.worktrees = await WorktreeManager.open(repoDir, { baseDir: config.worktreeBaseDir });
     } else if (await WorktreeManager.isGitRepo(repoDir)) {
@@ -256,7 +278,19 @@ export class PoolBuilder {
     for (let i = 0; i < this.settings.slotCount; i++) {
       const id = `slot-${i}`;
       const worktreePath = config.worktreeIsolation ? await resources.worktrees?.createForSlot(id) : undefined;
-      resources.slots.push({ id, config: this.settings.slotConfigs[i] ?? {}, worktreePath });
+      const stored = restore.slots.get(id);
+      resources.slots.push({
+        id,
+        config: this.settings.slotConfigs[i] ?? {},
+        worktreePath,
+        history: stored && {
+          tasksCompleted: stored.tasksCompleted,
+          costMicrodollars: stored.costMicrodollars,
+          restartCount: stored.restartCount,
+          sessionId: stored.sessionId,
+          sessionCostUsd: stored.sessionCostUsd,
+        },
+      });
     }
     return new Pool(this.settings, config, resources);
   }
@@ -304,7 +338,7 @@ export class Pool {
     this.workflowRegistry = settings.workflows ?? WorkflowRegistry.withBuiltins(this.skillRegistry);
     this.worktreeManager = resources.worktrees;
     this.worktreesUnavailable = resources.worktreesUnavailable;
-    this.poolStore = settings.store ?? new MemoryStore();
+    this.poolStore = resources.store;
     this.projection = new Projection(this.poolStore, (error) => this.storeErrors.push(error));
     this.observer = new PoolObserver(this.projection, this.messages.sent$, this.output);
     this.projection.taskChanged$.subscribe((change) => this.taskListeners.emit(change.current.id, change.current));
@@ -335,6 +369,7 @@ export class Pool {
         cancelGraceMs: settings.cancelGraceMs,
         restartDelayMs: settings.restartDelayMs,
         autoDispatch: settings.autoDispatch,
+        spentMicrodollars: resources.restore.spentMicrodollars,
       },
       inspect: this.inspectObserver,
     });
@@ -344,6 +379,18 @@ export class Pool {
       if (slot.worktreePath) this.removeSlotWorktree(slot.id);
     });
     this.actor.start();
+    this.resume(resources.restore, new Set(slots.map((slot) => slot.id)));
+  }
+
+  /** Picks up what the store held: finished records as they are, the rest back in the actors. */
+  private resume(plan: RestorePlan, slotIds: ReadonlySet<SlotId>): void {
+    for (const record of plan.finished) this.projection.updateTask(record, false);
+    for (const record of plan.interrupted) this.projection.updateTask(record);
+    for (const record of plan.review) this.actor.send({ type: 'RESTORE_REVIEW', record });
+    for (const record of plan.requeue) this.actor.send({ type: 'SUBMIT', record });
+    for (const id of plan.slots.keys()) {
+      if (!slotIds.has(id)) void this.poolStore.deleteSlot(id).catch((error: unknown) => this.storeErrors.push(error));
+    }
   }
 
   // ---------------------------------------------------------------- tasks
@@ -663,7 +710,9 @@ export class Pool {
     // step (cancel), so no step is submitted to a pool that has stopped.
     const chains = [...this.chainActors.keys()];
     if ((options.queued ?? 'cancel') === 'cancel') {
-      for (const id of chains) this.chainActors.get(id)?.send({ type: 'CANCEL', immediate: false });
+      for (const actor of this.chainActors.values()) {
+        if (actor.getSnapshot().status === 'active') actor.send({ type: 'CANCEL', immediate: false });
+      }
     } else {
       await Promise.all(chains.map((id) => this.waitForChainEnd(id)));
     }
@@ -904,6 +953,14 @@ export class Pool {
   /** The whole pool as immutable snapshots: the current one on subscribe, then one per change. */
   get snapshot$(): Observable<PoolSnapshot> {
     return this.observer.snapshot$;
+  }
+
+  /**
+   * The current state value of every actor: the supervisor with its slots and live tasks, then every chain.
+   * For a live view (e.g. printed by the CLI while work runs).
+   */
+  describe(): ActorDescription[] {
+    return [describeActors(this.actor), ...[...this.chainActors.values()].map((actor) => describeActors(actor))];
   }
 
   /** The pool as it is now (the latest snapshot), synchronously. */

@@ -109,12 +109,15 @@ export class Projection {
     }
   }
 
-  /** Adds a record that did not come from an actor (e.g. loaded from the store). */
-  updateTask(record: TaskRecord): void {
+  /**
+   * Takes a task record (from an actor, or loaded from the store) and writes it through, unless `persist` is
+   * false (a record that is already stored as it is).
+   */
+  updateTask(record: TaskRecord, persist = true): void {
     const previous = this.tasks.get(record.id);
     if (previous === record) return;
     this.tasks.set(record.id, record);
-    this.writes.schedule(`task:${record.id}`, () => this.store.putTask(record));
+    if (persist) this.writes.schedule(`task:${record.id}`, () => this.store.putTask(record));
     this.taskChanged$.next({ previous, current: record });
   }
 

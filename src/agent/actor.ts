@@ -34,6 +34,15 @@ function internalFailure(error: unknown): RunOutcome {
   };
 }
 
+/** True when the CLI could not resume the session it was given (it no longer exists). */
+export function isUnknownSession(outcome: RunOutcome): boolean {
+  return (
+    outcome.kind === 'ok' &&
+    !outcome.result.success &&
+    outcome.result.output.includes('No conversation found with session ID')
+  );
+}
+
 /** Creates the `agent` actor logic to provide to the slot machine. */
 export function createAgentActor(deps: AgentActorDeps) {
   return fromCallback<AgentActorCommand, AgentActorInput>(({ input, sendBack, receive }) => {
@@ -49,7 +58,13 @@ export function createAgentActor(deps: AgentActorDeps) {
       let outcome: RunOutcome;
       try {
         const request = deps.prepare(input);
-        outcome = await deps.runner.run(request, controller.signal, (event) => deps.onEvent(slotId, taskId, event));
+        const onEvent = (event: AgentEvent) => deps.onEvent(slotId, taskId, event);
+        outcome = await deps.runner.run(request, controller.signal, onEvent);
+        // The slot's session is gone (another machine, a cleared config dir): start a new one.
+        if (request.resumeSessionId && isUnknownSession(outcome) && !controller.signal.aborted) {
+          const fresh = { ...request, resumeSessionId: undefined, previousSessionCostUsd: undefined };
+          outcome = await deps.runner.run(fresh, controller.signal, onEvent);
+        }
       } catch (error) {
         outcome = internalFailure(error);
       }

@@ -1,13 +1,12 @@
 #!/usr/bin/env node
 /**
- * The `claude-pool` command.
+ * The `claude-pool` command (bin entry). See docs/cli.md.
  */
-import { runDemo } from './demo.js';
+import { runCli } from './program.js';
 
-const [command = 'help'] = process.argv.slice(2);
-if (command === 'demo') {
-  await runDemo();
-} else {
-  process.stdout.write('usage: claude-pool demo\n');
-  process.exitCode = command === 'help' || command === '--help' ? 0 : 1;
+const { exitCode, forceExit } = await runCli(process.argv);
+process.exitCode = exitCode;
+if (forceExit) {
+  // Let stdout/stderr drain, then stop even if a handle (stdin, a timer) is still open.
+  setTimeout(() => process.exit(exitCode), 50).unref();
 }

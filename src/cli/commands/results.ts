@@ -1,0 +1,42 @@
+/**
+ * Printing task results for people (text on stdout, a summary on stderr) and for programs (`--json`).
+ */
+import type { TaskResult } from '../../../machines/types.js';
+import { wireResult } from '../../mcp/wire.js';
+import { err, out } from '../common.js';
+import { formatUsd } from '../progress.js';
+
+/** One line about a result: `ok · $0.0010 · 1 turn(s) · 0.12s · sonnet`. */
+export function resultSummary(result: TaskResult): string {
+  const status = result.success ? 'ok' : `FAILED (${result.errorCode ?? result.subtype ?? 'error'})`;
+  const parts = [status, formatUsd(result.costMicrodollars), `${result.turnsUsed} turn(s)`, `${(result.elapsedMs / 1000).toFixed(2)}s`];
+  if (result.model) parts.push(result.model);
+  if (result.budgetExceeded) parts.push('over its budget');
+  return parts.join(' · ');
+}
+
+/** Details of a failed run, for stderr. */
+export function failureDetails(result: TaskResult): string[] {
+  if (result.success) return [];
+  const lines: string[] = [];
+  if (result.failedCommand) lines.push(`  command: ${result.failedCommand}`);
+  if (result.exitCode !== undefined) lines.push(`  exit code: ${result.exitCode}`);
+  if (result.signal) lines.push(`  signal: ${result.signal}`);
+  if (result.stderr) lines.push(`  stderr: ${result.stderr.trim().split('\n').slice(-5).join('\n          ')}`);
+  return lines;
+}
+
+/** Prints one result: its output on stdout, the summary (and failure details) on stderr unless quiet. */
+export function printResult(result: TaskResult, options: { quiet?: boolean; label?: string }): void {
+  const label = options.label ? `${options.label} ` : '';
+  if (!options.quiet) {
+    err(`${label}${resultSummary(result)}`);
+    for (const line of failureDetails(result)) err(line);
+  }
+  out(result.output);
+}
+
+/** The result as JSON (the MCP wire format). */
+export function resultJson(result: TaskResult): Record<string, unknown> {
+  return wireResult(result);
+}
