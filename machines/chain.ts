@@ -127,6 +127,30 @@ const idleProgress = {
   currentStepStartedAt: undefined,
 } as const;
 
+/** What the `runStep` actor gets for the current step. */
+function stepInput(context: ChainContext, mode: RunStepInput['mode']): RunStepInput {
+  return {
+    chainId: context.record.id,
+    step: context.steps[context.stepIndex],
+    stepIndex: context.stepIndex,
+    mode,
+    attempt: context.attempt,
+    previousOutput: context.previousOutput,
+    vars: context.vars,
+    lastError: context.lastError,
+    workingDir: context.workingDir,
+  };
+}
+
+/** While a step runs: its streamed output is kept; a cancel kills it (immediate) or waits for it to end. */
+const whileStepRuns = {
+  'STEP.OUTPUT': { actions: 'appendOutput' },
+  CANCEL: [
+    { guard: 'immediate', target: '#chain.cleaningUp', actions: 'skipRemaining' },
+    { actions: 'requestCancel' },
+  ],
+} as const;
+
 /** The chain statechart. */
 export const chainMachine = setup({
   types: {
@@ -355,17 +379,7 @@ export const chainMachine = setup({
           entry: 'beginAttempt',
           invoke: {
             src: 'runStep',
-            input: ({ context }): RunStepInput => ({
-              chainId: context.record.id,
-              step: context.steps[context.stepIndex],
-              stepIndex: context.stepIndex,
-              mode: 'attempt',
-              attempt: context.attempt,
-              previousOutput: context.previousOutput,
-              vars: context.vars,
-              lastError: context.lastError,
-              workingDir: context.workingDir,
-            }),
+            input: ({ context }) => stepInput(context, 'attempt'),
             onDone: [
               { guard: 'attemptSucceeded', target: 'stepDone', actions: 'completeStep' },
               { guard: 'retriesLeft', target: 'attempting', reenter: true, actions: 'bookFailedAttempt' },
@@ -378,39 +392,17 @@ export const chainMachine = setup({
               { target: 'stepFailed', actions: 'bookFailedAttempt' },
             ],
           },
-          on: {
-            'STEP.OUTPUT': { actions: 'appendOutput' },
-            CANCEL: [
-              { guard: 'immediate', target: '#chain.cleaningUp', actions: 'skipRemaining' },
-              { actions: 'requestCancel' },
-            ],
-          },
+          on: whileStepRuns,
         },
         recovering: {
           entry: assign(({ context }) => ({ progress: withProgress(context, { currentStepPartialOutput: '' }) })),
           invoke: {
             src: 'runStep',
-            input: ({ context }): RunStepInput => ({
-              chainId: context.record.id,
-              step: context.steps[context.stepIndex],
-              stepIndex: context.stepIndex,
-              mode: 'recovery',
-              attempt: context.attempt,
-              previousOutput: context.previousOutput,
-              vars: context.vars,
-              lastError: context.lastError,
-              workingDir: context.workingDir,
-            }),
+            input: ({ context }) => stepInput(context, 'recovery'),
             onDone: { target: 'stepDone', actions: 'completeStep' },
             onError: { target: 'stepFailed', actions: 'bookFailedAttempt' },
           },
-          on: {
-            'STEP.OUTPUT': { actions: 'appendOutput' },
-            CANCEL: [
-              { guard: 'immediate', target: '#chain.cleaningUp', actions: 'skipRemaining' },
-              { actions: 'requestCancel' },
-            ],
-          },
+          on: whileStepRuns,
         },
         /** A step ended with a result: go on, unless it was a failed recovery. */
         stepDone: {

@@ -207,3 +207,25 @@ describe('subscriptions', () => {
     expect((await pool.run('still here [[sim:text yes]]')).output).toBe('yes');
   });
 });
+
+describe('describe()', () => {
+  it('gives the current state of every actor: the supervisor, its slots and live tasks, and chains', async () => {
+    const pool = await simPool((b) => b.slots(2));
+    const id = await pool.submit('slow [[sim:delay 400]]');
+    await eventually(async () => (await pool.task(id)).state === 'running');
+    const [supervisor] = pool.describe();
+    expect(supervisor).toMatchObject({ id: expect.any(String), machine: 'pool', value: 'running' });
+    const children = supervisor.children.map((child) => [child.id, child.machine, child.value]);
+    expect(children).toContainEqual(['slot-0', 'slot', { busy: 'working' }]);
+    expect(children).toContainEqual(['slot-1', 'slot', 'idle']);
+    expect(children).toContainEqual([id, 'task', 'running']);
+    await pool.cancel(id);
+    const chain = await pool.submitChain([{ name: 'a', action: { type: 'prompt', prompt: 'x [[sim:delay 200]]' } }], {
+      isolation: 'none',
+    });
+    await eventually(() => pool.describe().some((actor) => actor.machine === 'chain' && actor.id === chain));
+    await pool.waitForChain(chain);
+    const ended = pool.describe().find((actor) => actor.id === chain);
+    expect(ended?.value).toBe('completed');
+  });
+});

@@ -222,6 +222,15 @@ export function withEmbeddedSection(text: string, section: string): string {
   return text.slice(0, begin) + section + text.slice(end + EMBED_END.length);
 }
 
+/** A file's text, or `undefined` when it does not exist. */
+function readIfPresent(path: string): string | undefined {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return undefined;
+  }
+}
+
 /** The hand-written pages beside `outDir` that embed the diagrams (`../architecture.md`). */
 function embeddingPages(outDir: string): string[] {
   return [join(outDir, '..', 'architecture.md')];
@@ -238,12 +247,8 @@ export async function writeDiagrams(outDir: string): Promise<string[]> {
   }
   const section = await renderEmbeddedSection();
   for (const page of embeddingPages(outDir)) {
-    let text: string;
-    try {
-      text = readFileSync(page, 'utf8');
-    } catch {
-      continue;
-    }
+    const text = readIfPresent(page);
+    if (text === undefined) continue;
     const updated = withEmbeddedSection(text, section);
     if (updated !== text) {
       writeFileSync(page, updated);
@@ -264,24 +269,13 @@ export async function staleDiagrams(outDir: string): Promise<string[]> {
   }
   const stale: string[] = [];
   for (const [name, text] of pages) {
-    let current: string | undefined;
-    try {
-      current = readFileSync(join(outDir, name), 'utf8');
-    } catch {
-      current = undefined;
-    }
-    if (current !== text) stale.push(name);
+    if (readIfPresent(join(outDir, name)) !== text) stale.push(name);
   }
   for (const name of present) if (!pages.has(name)) stale.push(name);
   const section = await renderEmbeddedSection();
   for (const page of embeddingPages(outDir)) {
-    let text: string;
-    try {
-      text = readFileSync(page, 'utf8');
-    } catch {
-      continue;
-    }
-    if (withEmbeddedSection(text, section) !== text) stale.push(page);
+    const text = readIfPresent(page);
+    if (text !== undefined && withEmbeddedSection(text, section) !== text) stale.push(page);
   }
   return stale.sort();
 }

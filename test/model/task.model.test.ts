@@ -1,0 +1,264 @@
+/**
+ * Model-based tests of the task statechart: (a) every generated path replayed on the machine itself, and
+ * (b) on the real Pool with the simulated agent, comparing the model, the task actor, the projection and the
+ * store after every step.
+ */
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import type { AnyActorRef, AnyEventObject, AnyMachineSnapshot } from 'xstate';
+import { taskMachine, taskStateOf } from '../../machines/task.js';
+import type { TaskRecord, TaskResult } from '../../machines/types.js';
+import type { Pool } from '../../src/pool.js';
+import { MemoryStore } from '../../src/store/memory.js';
+import { cleanupPools, simPool } from '../support/sim-pool.js';
+import {
+  actorsOf,
+  Coverage,
+  dropPrefixes,
+  generatePaths,
+  recordCoverage,
+  replayPure,
+  type GeneratedPath,
+  type ModelSpec,
+} from './harness.js';
+import { compareStep, eventually } from './real.js';
+
+const at = 1_000;
+const success: TaskResult = { output: 'done', success: true, costMicrodollars: 10, turnsUsed: 1, elapsedMs: 5 };
+const failure: TaskResult = { ...success, output: 'max turns', success: false, subtype: 'error_max_turns' };
+const crash: TaskResult = { ...failure, output: 'crashed', errorCode: 'crashed' };
+
+function record(reviewRequired: boolean): TaskRecord {
+  return {
+    id: 'task-model',
+    prompt: 'model task',
+    state: 'pending',
+    tags: [],
+    reviewRequired,
+    maxRejections: 2,
+    rejectionCount: 0,
+    originalPrompt: reviewRequired ? 'model task' : undefined,
+    kind: 'task',
+    createdAtMs: 0,
+  };
+}
+
+/**
+ * A task restored from the store after a restart while it awaited review: it has its result, and its record says
+ * `pending_review` (the machine's `start` goes straight to PendingReview: `awaitingReview` true).
+ */
+function restoredRecord(): TaskRecord {
+  return {
+    ...record(true),
+    id: 'task-restored',
+    prompt: 'restored model task',
+    originalPrompt: 'restored model task',
+    state: 'pending_review',
+    slotId: 'slot-0',
+    startedAtMs: 500,
+    completedAtMs: 900,
+    result: success,
+  };
+}
+
+const events: AnyEventObject[] = [
+  { type: 'ASSIGN', slotId: 'slot-0', at },
+  { type: 'FINISH', result: success, at },
+  { type: 'FINISH', result: failure, at },
+  { type: 'FAIL', result: crash, at },
+  { type: 'CANCEL', at },
+  { type: 'APPROVE', at },
+  { type: 'REJECT', feedback: 'again', at },
+];
+
+const spec: ModelSpec = {
+  name: 'task',
+  machine: taskMachine,
+  scenarios: [
+    // needsReview false on success; resultFailed true and false.
+    { name: 'plain', input: record(false), events },
+    // needsReview true; lastRejection false at the first rejection, true at the second (maxRejections 2).
+    { name: 'review', input: record(true), events },
+    // Restored in PendingReview (awaitingReview true; false in every other scenario), then reviewed as usual.
+    { name: 'restored', input: restoredRecord(), events },
+    // Stray and late events (a result after a cancel, an approval of a running task, …) change nothing.
+    { name: 'stray', input: record(true), events, unhandled: true },
+  ],
+  eventLabel: (event) =>
+    event.type === 'FINISH' ? `FINISH(${(event.result as TaskResult).success ? 'success' : 'failure'})` : event.type,
+  simpleDepth: 7,
+  check: (run, event, expected, previous) => {
+    // A rejection that is not the last tells the pool to queue the task again.
+    if (event.type === 'REJECT' && previous.value === 'pendingReview' && expected.value === 'pending') {
+      const { id } = (expected.context as { record: TaskRecord }).record;
+      expect(run.sentToParent.at(-1)).toMatchObject({ type: 'TASK.REQUEUED', taskId: id });
+    }
+  },
+};
+
+const paths = generatePaths(spec);
+const label = spec.eventLabel as (event: AnyEventObject) => string;
+const coverage = new Coverage('task (level a: the machine)', taskMachine);
+
+describe('task model, level (a): paths replayed on the machine', () => {
+  it.each(paths.map((p) => [`${p.scenario.name} (${p.kinds.join(', ')}): ${p.name}`, p] as const))('%s', (_name, generated) => {
+    replayPure(spec, generated, coverage);
+  });
+
+  it('covers every state, transition and guard outcome', () => {
+    console.log(coverage.report());
+    expect(coverage.missingStates()).toEqual([]);
+    expect(coverage.missingTransitions()).toEqual([]);
+    expect(coverage.missingGuardOutcomes()).toEqual([]);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------------- level (b)
+
+/** How long a run lasts at least, so the test sees it Running before it ends. */
+const DELAY = '[[sim:delay 150]]';
+
+/** What each run of the task must do, in order: the event that ends it decides. */
+function runScripts(generated: GeneratedPath): string[] {
+  const steps = generated.path.steps.slice(1);
+  const scripts: string[] = [];
+  steps.forEach((step, i) => {
+    if (step.event.type !== 'ASSIGN') return;
+    const end = steps.slice(i + 1).find((s) => ['FINISH', 'FAIL', 'CANCEL'].includes(s.event.type));
+    if (!end || end.event.type === 'CANCEL') scripts.push('[[sim:hang]]');
+    else if (end.event.type === 'FAIL') scripts.push(`${DELAY} [[sim:crash]]`);
+    else if ((end.event.result as TaskResult).success) scripts.push(DELAY);
+    else scripts.push(`${DELAY} [[sim:error max-turns]]`);
+  });
+  return scripts;
+}
+
+/** A pending task fails only when no slot takes it in time: such paths get a short assignment timeout. */
+function failsWhilePending(generated: GeneratedPath): boolean {
+  const steps = generated.path.steps;
+  return steps.some((step, i) => i > 0 && step.event.type === 'FAIL' && steps[i - 1].state.value === 'pending');
+}
+
+/** A task in review when the pool starts is restored from its store (the `restored` scenario). */
+function isRestored(generated: GeneratedPath): boolean {
+  return (generated.scenario.input as TaskRecord).state === 'pending_review';
+}
+
+interface TaskRun {
+  pool: Pool;
+  id: string;
+  /** The task's actor (the pool lets an ended task go; its last snapshot stays readable). */
+  actor: AnyActorRef;
+}
+
+function actorValue(run: TaskRun): unknown {
+  return (run.actor.getSnapshot() as AnyMachineSnapshot).value;
+}
+
+async function applyReal(run: TaskRun, event: AnyEventObject, feedback: () => string): Promise<void> {
+  const { pool, id } = run;
+  const state = () => pool.records.tasks.get(id)?.state;
+  switch (event.type) {
+    case 'ASSIGN':
+      expect(await pool.claim('slot-0')).toBe(id);
+      return;
+    case 'FINISH':
+    case 'FAIL':
+      // The run (or the assignment timeout) ends on its own: wait for the task to move.
+      {
+        const from = state();
+        await eventually(() => state() !== from, 10_000);
+      }
+      return;
+    case 'CANCEL':
+      await pool.cancel(id);
+      return;
+    case 'APPROVE':
+      await pool.approveResult(id);
+      return;
+    case 'REJECT':
+      await pool.rejectResult(id, feedback());
+      return;
+    default:
+      throw new Error(`no public operation drives ${event.type}`);
+  }
+}
+
+const realPaths = dropPrefixes(
+  paths.filter((p) => !p.scenario.unhandled),
+  label,
+);
+const realCoverage = new Coverage('task (level b: real Pool, simulated agent)', taskMachine, { guards: false });
+
+describe('task model, level (b): paths replayed on the real Pool', () => {
+  afterEach(cleanupPools);
+
+  it.each(realPaths.map((p) => [`${p.scenario.name}: ${p.name}`, p] as const))('%s', async (_name, generated) => {
+    const scripts = runScripts(generated);
+    const timeout = failsWhilePending(generated) ? 0.4 : 300;
+    const input = generated.scenario.input as TaskRecord;
+    const restored = isRestored(generated);
+    // A task awaiting review when the pool starts: the store the pool is built on already holds it, and the
+    // pool restores it into PendingReview (RESTORE_REVIEW) while it starts.
+    const store = new MemoryStore();
+    if (restored) await store.putTask({ ...input, createdAtMs: Date.now() });
+    const pool = await simPool((b) =>
+      b
+        .slots(1)
+        .autoDispatch(false)
+        .store(store)
+        .config({ slotAssignmentTimeoutSecs: timeout, crashThreshold: 100 })
+        .inspect(recordCoverage(realCoverage, actorsOf('task'))),
+    );
+    // Run 1 follows the original prompt; every later run the feedback of the rejection before it (the prompt
+    // carries the latest one). A restored task has had its first run already: its first run here is rejection 1's.
+    const prompt = `model task ${scripts[0] ?? ''}`;
+    const id = restored
+      ? input.id
+      : input.reviewRequired
+        ? await pool.submitWithReview(prompt, undefined, undefined, input.maxRejections)
+        : await pool.submit(prompt);
+    const actor = pool.supervisor.getSnapshot().children[id] as AnyActorRef | undefined;
+    if (!actor) throw new Error(`the pool has no actor for ${id}`);
+    const run: TaskRun = { pool, id, actor };
+    let nextRun = restored ? 0 : 1;
+    const feedback = () => `try again ${scripts[nextRun++] ?? ''}`;
+    const [initial, ...steps] = generated.path.steps;
+    const observe = async () => {
+      await pool.flush();
+      const stored = await pool.store().getTask(id);
+      return {
+        actor: actorValue(run),
+        projection: pool.records.tasks.get(id),
+        stored,
+      };
+    };
+    const check = async (where: string, expected: typeof initial.state) => {
+      const seen = await observe();
+      const model = expected.context.record as TaskRecord;
+      compareStep(where, {
+        'actor state': [seen.actor, expected.value],
+        'projected state': [seen.projection?.state, taskStateOf(String(expected.value))],
+        'stored state': [seen.stored?.state, taskStateOf(String(expected.value))],
+        'stored rejection count': [seen.stored?.rejectionCount, model.rejectionCount],
+        'stored result success': [seen.stored?.result?.success, model.result?.success],
+      });
+    };
+    await check('init', initial.state);
+    for (const [index, step] of steps.entries()) {
+      await applyReal(run, step.event, feedback);
+      await check(`step ${index + 1} (${label(step.event)})`, step.state);
+    }
+    realCoverage.countPath(generated.kinds[0]);
+  });
+
+  it('drives every transition of the task machine through the public API', () => {
+    console.log(realCoverage.report());
+    expect(realCoverage.missingStates()).toEqual([]);
+    expect(realCoverage.missingTransitions()).toEqual([]);
+  });
+});
+
+afterAll(() => {
+  // Keep the summary visible at the end of the run as well.
+  console.log(`[model] task: ${paths.length} generated paths, ${realPaths.length} replayed on the real pool`);
+});
