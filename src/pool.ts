@@ -91,12 +91,18 @@ export interface RunOptions {
   /** Receives every text chunk as the agent streams it. */
   onOutput?: (chunk: string) => void;
   tags?: string[];
+  /** Receives the task id as soon as the task is queued. */
+  onSubmitted?: (taskId: TaskId) => void;
+  /** Aborting it cancels the task (its process is killed); `run` then rejects with `TaskCancelled`. */
+  signal?: AbortSignal;
 }
 
 /** Options of `submitWithConfig` and friends. */
 export interface SubmitOptions {
   config?: TaskOverrides;
   tags?: string[];
+  /** `fanOut` only: aborting it cancels every task still running or queued. */
+  signal?: AbortSignal;
   workingDir?: string;
 }
 
@@ -398,16 +404,21 @@ export class Pool {
   /** Runs a prompt on the next idle slot and resolves with its result. */
   async run(prompt: string, options: RunOptions = {}): Promise<TaskResult> {
     const id = newId('task');
+    if (options.signal?.aborted) throw new TaskCancelled(id);
     const subscription = options.onOutput
       ? { unsubscribe: this.outputListeners.add(id, options.onOutput) }
       : undefined;
+    const onAbort = () => void this.cancel(id).catch(() => undefined);
     try {
       this.admit(prompt, { config: options.config, tags: options.tags, workingDir: options.workingDir }, undefined, id);
+      options.signal?.addEventListener('abort', onAbort, { once: true });
+      options.onSubmitted?.(id);
       const record = await this.waitForTask(id, (task) => FINAL_TASK_STATES.includes(task.state));
       await this.liveRuns.get(id);
       await this.projection.flush();
       return this.resultOrThrow(record);
     } finally {
+      options.signal?.removeEventListener('abort', onAbort);
       subscription?.unsubscribe();
     }
   }

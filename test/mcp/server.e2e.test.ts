@@ -148,6 +148,24 @@ describe('claude-pool MCP server (stdio, simulated agent)', () => {
     expect(cancelled).toMatchObject({ task_id: taskId, cancelled: true, state: 'cancelled' });
   });
 
+  it('a client that cancels a pool_run request cancels the task and kills its process', async () => {
+    const controller = new AbortController();
+    const call = server.client
+      .callTool({ name: 'pool_run', arguments: { prompt: 'wait forever [[sim:hang]] [[sim:pid]]' } }, undefined, {
+        signal: controller.signal,
+      })
+      .catch((error: unknown) => error);
+    const running = await until(async () => {
+      const listed = await callOk(server.client, 'pool_list_tasks', { state: 'running' });
+      const tasks = listed.tasks as { task_id: string; prompt?: string }[];
+      return tasks.find((task) => (task.prompt ?? '').startsWith('wait forever'));
+    });
+    controller.abort();
+    expect(await call).toBeInstanceOf(Error);
+    const body = await resultWhen(running.task_id, ['cancelled']);
+    expect(body.state).toBe('cancelled');
+  });
+
   it('pool_fan_out returns every result in order and sends progress = finished / total', async () => {
     const progress: Progress[] = [];
     const body = await callOk(

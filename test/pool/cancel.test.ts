@@ -81,3 +81,31 @@ describe('cancel', () => {
     expect(processExists(Number(readFileSync(file, 'utf8')))).toBe(false);
   });
 });
+
+describe('cancelling through an AbortSignal', () => {
+  it('run() with a signal: aborting kills the process and rejects with TaskCancelled', async () => {
+    const pool = await simPool((b) => b.slots(1));
+    const file = pidFile();
+    const controller = new AbortController();
+    let submitted: string | undefined;
+    const running = pool.run(`forever [[sim:pidfile ${file}]] [[sim:hang]]`, {
+      signal: controller.signal,
+      onSubmitted: (id) => {
+        submitted = id;
+      },
+    });
+    await eventually(() => {
+      try {
+        return readFileSync(file, 'utf8') !== '';
+      } catch {
+        return false;
+      }
+    });
+    expect(submitted).toMatch(/^task-/);
+    controller.abort();
+    await expect(running).rejects.toBeInstanceOf(TaskCancelled);
+    await eventually(() => !processExists(Number(readFileSync(file, 'utf8'))));
+    expect((await pool.task(submitted ?? '')).state).toBe('cancelled');
+    await expect(pool.run('never', { signal: controller.signal })).rejects.toBeInstanceOf(TaskCancelled);
+  });
+});

@@ -37,12 +37,13 @@ export function skillTools(): PoolTool[] {
         tags: tagsParam.optional(),
       },
       annotations: { destructiveHint: false, openWorldHint: true },
-      async run(args, { pool, progress }) {
+      async run(args, { pool, progress, signal }) {
         const counted = progress.enabled ? new CountedProgress(progress, 1) : undefined;
         counted?.start(`skill ${args.skill} submitted`);
         const result = await pool.runSkill(args.skill, args.arguments, {
           config: toOverrides(args),
           tags: args.tags,
+          signal,
           ...(counted ? { onOutput: (text: string) => counted.text('', text) } : {}),
         });
         counted?.done(resultLine(`skill ${args.skill}`, result));

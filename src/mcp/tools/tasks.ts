@@ -23,7 +23,7 @@ export function resultLine(label: string, result: TaskResult): string {
 export async function runWithProgress(
   pool: Pool,
   prompt: string,
-  options: SubmitOptions,
+  options: SubmitOptions & { workingDir?: string },
   progress: ProgressReporter,
 ): Promise<TaskResult> {
   if (!progress.enabled) return pool.run(prompt, options);
@@ -79,11 +79,12 @@ export function taskTools(): PoolTool[] {
         '(and failed_command, exit_code, stderr, error_code). With a progressToken, streamed output is sent as progress.',
       input: { prompt: promptParam, ...overrideParams, tags: tagsParam.optional(), working_dir: z.string().optional().describe('Run in this directory instead of the slot\'s') },
       annotations: { destructiveHint: false, openWorldHint: true },
-      async run(args, { pool, progress }) {
+      async run(args, { pool, progress, signal }) {
+        // A client that cancels the request cancels the task too (its process is killed).
         const result = await runWithProgress(
           pool,
           args.prompt,
-          { config: toOverrides(args), tags: args.tags, workingDir: args.working_dir },
+          { config: toOverrides(args), tags: args.tags, workingDir: args.working_dir, signal },
           progress,
         );
         return wireResult(result);
@@ -149,8 +150,13 @@ export function taskTools(): PoolTool[] {
         tags: tagsParam.optional(),
       },
       annotations: { destructiveHint: false, openWorldHint: true },
-      async run(args, { pool, progress }) {
-        const results = await fanOutWithProgress(pool, args.prompts, { config: toOverrides(args), tags: args.tags }, progress);
+      async run(args, { pool, progress, signal }) {
+        const results = await fanOutWithProgress(
+          pool,
+          args.prompts,
+          { config: toOverrides(args), tags: args.tags, signal },
+          progress,
+        );
         return { results: results.map(wireResult) };
       },
     }),
