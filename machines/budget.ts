@@ -25,7 +25,9 @@ export type BudgetRefusal =
 
 /** Converts USD to integer microdollars (truncated). */
 export function usdToMicrodollars(usd: number): number {
-  return Math.trunc(usd * 1_000_000 + 1e-6);
+  if (!Number.isFinite(usd) || usd <= 0) return 0;
+  // Round away binary noise (0.021232 - 0.010552 is 0.010679999…) before truncating.
+  return Math.trunc(Math.round(usd * 1e9) / 1e3);
 }
 
 /** Sum of the caps held by running tasks. */
@@ -82,6 +84,10 @@ export function planReservation(
   const wanted = taskCapMicrodollars ?? ledger.defaultReserveMicrodollars ?? fairShare;
   if (free <= 0 || wanted > free || wanted <= 0) {
     if (anyRunning) return { kind: 'wait' };
+    if (free > 0 && wanted > free) {
+      // The task's reservation (its cap, or its share of the budget) is more than what is left.
+      return { kind: 'refuse', refusal: { code: 'task_budget_exceeds_remaining', taskMicrodollars: wanted, remainingMicrodollars: free } };
+    }
     return {
       kind: 'refuse',
       refusal: {

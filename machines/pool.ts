@@ -404,6 +404,14 @@ export const poolMachine = setup({
         { type: 'dispatch' },
       ],
     },
+    /** A restart the supervisor scheduled; still honoured while draining so queued work can finish. */
+    RESTART_SLOT: {
+      actions: enqueueActions(({ context, event, enqueue }) => {
+        const slot = context.slots[event.slotId];
+        if (!slot || context.slotStates[event.slotId] !== 'errored' || !context.supervising) return;
+        enqueue.sendTo(slot, { type: 'RESTART' });
+      }),
+    },
     'TASK.ENDED': {
       actions: enqueueActions(({ event, enqueue, self }) => {
         if (self.getSnapshot().children[event.taskId]) enqueue.stopChild(event.taskId);
@@ -532,13 +540,6 @@ export const poolMachine = setup({
               const restarts = context.slots[id].getSnapshot().context.record.restartCount;
               if (restarts < context.config.maxRestarts) enqueue.raise({ type: 'RESTART_SLOT', slotId: id });
             }
-          }),
-        },
-        RESTART_SLOT: {
-          actions: enqueueActions(({ context, event, enqueue }) => {
-            const slot = context.slots[event.slotId];
-            if (!slot || context.slotStates[event.slotId] !== 'errored' || !context.supervising) return;
-            enqueue.sendTo(slot, { type: 'RESTART' });
           }),
         },
         DRAIN: {

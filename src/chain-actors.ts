@@ -53,11 +53,17 @@ export function renderStep(
 
 /** Creates the chain actors for one chain; `sendOutput` delivers streamed chunks to that chain. */
 export function createChainActors(deps: ChainActorDeps, sendOutput: (chunk: string) => void) {
+  /** Cancels of killed steps still under way: cleanup waits for their processes to be gone. */
+  const cancelling = new Set<Promise<void>>();
   const runStep = fromPromise<RunStepOutput, RunStepInput>(async ({ input, signal }) => {
     const { prompt, config } = renderStep(input, deps.skills);
     const taskId = deps.submitStep(input.chainId, prompt, config, input.workingDir);
     const unsubscribe = deps.subscribeOutput(taskId, sendOutput);
-    const onAbort = () => void deps.cancelTask(taskId);
+    const onAbort = () => {
+      const cancel = deps.cancelTask(taskId).catch(() => undefined);
+      cancelling.add(cancel);
+      void cancel.finally(() => cancelling.delete(cancel));
+    };
     signal.addEventListener('abort', onAbort, { once: true });
     try {
       const record = await deps.waitForFinal(taskId);
@@ -89,6 +95,7 @@ export function createChainActors(deps: ChainActorDeps, sendOutput: (chunk: stri
   });
 
   const cleanup = fromPromise<void, CleanupInput>(async ({ input }) => {
+    await Promise.all([...cancelling]);
     if (input.isolation === 'none') return;
     const { manager } = await deps.worktrees();
     if (!manager) return;

@@ -9,6 +9,7 @@ import {
   type TaskOverrides,
 } from '../machines/types.js';
 import type { ResolvedConfig } from './agent/types.js';
+import { statSync } from 'node:fs';
 import { InvalidInput } from './errors.js';
 
 /** The pool defaults (those of the reference). */
@@ -60,7 +61,20 @@ function checkStringList(name: string, value: unknown): void {
   }
 }
 
+function checkString(name: string, value: unknown): void {
+  if (value !== undefined && typeof value !== 'string') throw new InvalidInput(`${name} must be a string`);
+}
+
 function checkShared(prefix: string, value: SlotConfig | TaskOverrides | PoolConfig): void {
+  checkString(`${prefix}systemPrompt`, value.systemPrompt);
+  checkString(`${prefix}fallbackModel`, value.fallbackModel);
+  if (value.mcpServers !== undefined && typeof value.mcpServers === 'object' && value.mcpServers !== null) {
+    for (const [name, server] of Object.entries(value.mcpServers)) {
+      if (typeof server !== 'object' || server === null || Array.isArray(server)) {
+        throw new InvalidInput(`${prefix}mcpServers.${name} must be an object (a server definition)`);
+      }
+    }
+  }
   if (value.permissionMode !== undefined && !PERMISSION_MODES.includes(value.permissionMode)) {
     throw new InvalidInput(
       `${prefix}permissionMode must be one of ${PERMISSION_MODES.join(', ')}, got ${JSON.stringify(value.permissionMode)}`,
@@ -102,6 +116,29 @@ export function validatePoolConfig(config: PoolConfig): void {
 export function validateSlotConfig(config: SlotConfig): void {
   if (typeof config !== 'object' || config === null) throw new InvalidInput('slot config must be an object');
   checkShared('slot config ', config);
+  checkString('slot config name', config.name);
+  checkString('slot config role', config.role);
+  checkString('slot config description', config.description);
+}
+
+/** Validates task tags: a list of strings. */
+export function validateTags(tags: unknown): void {
+  if (tags === undefined) return;
+  if (!Array.isArray(tags) || tags.some((tag) => typeof tag !== 'string')) {
+    throw new InvalidInput('tags must be a list of strings');
+  }
+}
+
+/** Validates a working directory: it must exist and be a directory (a bad one would make every spawn fail). */
+export function validateDirectory(dir: unknown): void {
+  if (typeof dir !== 'string' || dir.trim() === '') throw new InvalidInput('workingDir must be a non-empty string');
+  let isDirectory = false;
+  try {
+    isDirectory = statSync(dir).isDirectory();
+  } catch {
+    isDirectory = false;
+  }
+  if (!isDirectory) throw new InvalidInput(`workingDir ${dir} is not an existing directory`);
 }
 
 /** Validates per-task overrides. */

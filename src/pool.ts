@@ -50,6 +50,8 @@ import {
   validateOverrides,
   validatePrompt,
   validateSlotConfig,
+  validateDirectory,
+  validateTags,
   type PoolConfigInput,
 } from './config.js';
 import {
@@ -332,6 +334,10 @@ export class Pool {
   private readonly outputListeners = new KeyedListeners<TaskId, string>();
   private scaling: Promise<unknown> = Promise.resolve();
   private drainSummary?: Promise<DrainSummary>;
+  /** Set once `drain` starts: new work is refused from then on. */
+  private closing = false;
+  /** What slots removed by scale-down had done (the drain summary still counts it). */
+  private readonly retiredTotals = { costMicrodollars: 0, tasksCompleted: 0 };
   private storeErrors: unknown[] = [];
   /** When the pool was built: the start of the session `sessionMetrics` reports on. */
   private readonly createdAtMs = Date.now();
@@ -381,6 +387,8 @@ export class Pool {
     });
     // A removed slot's unread messages and worktree go with it (a later slot may get the same id).
     this.projection.slotRemoved$.subscribe((slot) => {
+      this.retiredTotals.costMicrodollars += slot.costMicrodollars;
+      this.retiredTotals.tasksCompleted += slot.tasksCompleted;
       this.messages.forget(slot.id);
       if (slot.worktreePath) this.removeSlotWorktree(slot.id);
     });
@@ -524,18 +532,32 @@ export class Pool {
   /** Approves a task in PendingReview: it becomes Completed. */
   async approveResult(id: TaskId): Promise<void> {
     await this.requireReview(id);
+    const before = this.liveReview(id);
     this.actor.send({ type: 'APPROVE', taskId: id });
-    await this.waitForTask(id, (task) => task.state === 'completed');
+    const after = await this.waitForTask(id, (task) => task !== before);
     await this.projection.flush();
+    // Cancelled (or rejected) by someone else in the meantime: the approval did not happen.
+    if (after.state !== 'completed') throw new InvalidTaskState(id, after.state, 'pending review');
   }
 
   /** Rejects a task in PendingReview: it runs again with the feedback, or fails at its last rejection. */
   async rejectResult(id: TaskId, feedback: string): Promise<void> {
     if (typeof feedback !== 'string') throw new InvalidInput('feedback must be a string');
-    const before = await this.requireReview(id);
+    await this.requireReview(id);
+    const before = this.liveReview(id);
     this.actor.send({ type: 'REJECT', taskId: id, feedback });
-    await this.waitForTask(id, (task) => task.state !== 'pending_review' || task.rejectionCount > before.rejectionCount);
+    const after = await this.waitForTask(id, (task) => task !== before);
     await this.projection.flush();
+    if (after.rejectionCount <= before.rejectionCount) throw new InvalidTaskState(id, after.state, 'pending review');
+  }
+
+  /** The task's live record, which must be in PendingReview now (not just when the caller last looked). */
+  private liveReview(id: TaskId): TaskRecord {
+    const record = this.projection.tasks.get(id);
+    if (!record || record.state !== 'pending_review') {
+      throw new InvalidTaskState(id, record?.state ?? 'pending', 'pending review');
+    }
+    return record;
   }
 
   // ---------------------------------------------------------------- chains
@@ -551,9 +573,7 @@ export class Pool {
     if (!['none', 'worktree', 'clone'].includes(isolation)) {
       throw new InvalidInput(`isolation must be 'none', 'worktree' or 'clone', got ${JSON.stringify(isolation)}`);
     }
-    if (options.tags !== undefined && (!Array.isArray(options.tags) || options.tags.some((t) => typeof t !== 'string'))) {
-      throw new InvalidInput('tags must be a list of strings');
-    }
+    validateTags(options.tags);
     this.checkOpen();
     const refusal = admissionRefusal(this.context().ledger);
     if (refusal?.code === 'budget_exhausted') throw new BudgetExhausted(refusal.spentMicrodollars, refusal.limitMicrodollars);
@@ -574,7 +594,7 @@ export class Pool {
       {
         skills: this.skillRegistry,
         submitStep: (chainId, prompt, config, workingDir) =>
-          this.admit(prompt, { config, workingDir, tags: [chainId] }),
+          this.admit(prompt, { config, workingDir, tags: [chainId] }, undefined, newId('task'), true),
         waitForFinal: (taskId) => this.waitForTask(taskId, (task) => FINAL_TASK_STATES.includes(task.state)),
         cancelTask: (taskId) => this.cancel(taskId),
         subscribeOutput: (taskId, onChunk) => {
@@ -704,7 +724,8 @@ export class Pool {
 
   /** Slot and task counts, spend and shutdown flag. */
   status(): PoolStatus {
-    return this.observer.current.status;
+    const status = this.observer.current.status;
+    return this.closing && !status.shutdown ? { ...status, shutdown: true } : status;
   }
 
   /**
@@ -717,45 +738,59 @@ export class Pool {
   }
 
   private async performDrain(options: DrainOptions): Promise<DrainSummary> {
-    // Chains submit their steps to the pool: let them end first (finish), or stop them after their current
-    // step (cancel), so no step is submitted to a pool that has stopped.
-    const chains = [...this.chainActors.keys()];
-    if ((options.queued ?? 'cancel') === 'cancel') {
-      for (const actor of this.chainActors.values()) {
-        if (actor.getSnapshot().status === 'active') actor.send({ type: 'CANCEL', immediate: false });
+    const queued = options.queued ?? 'cancel';
+    // From now on only the steps of chains already running are admitted.
+    this.closing = true;
+    let timedOut = false;
+    const timer =
+      options.timeoutMs === undefined
+        ? undefined
+        : setTimeout(() => {
+            timedOut = true;
+            this.stopEverything();
+          }, options.timeoutMs);
+    try {
+      // Chains submit their steps to the pool: let them end first (finish), or stop them after their current
+      // step (cancel), so no step is submitted to a pool that has stopped.
+      const chains = [...this.chainActors.values()].filter((actor) => actor.getSnapshot().status === 'active');
+      if (queued === 'cancel') {
+        // Cancelled chains submit no further step; the step they are on ends with the pool's running work.
+        for (const actor of chains) actor.send({ type: 'CANCEL', immediate: false });
+      } else {
+        await Promise.all(chains.map((actor) => this.waitForChainEnd(actor.id)));
       }
-    } else {
-      await Promise.all(chains.map((id) => this.waitForChainEnd(id)));
-    }
-    this.actor.send({ type: 'DRAIN', queued: options.queued ?? 'cancel' });
-    const stopped = firstValueFrom(
-      this.snapshots().pipe(filter((snapshot) => snapshot.matches('stopped'))),
-    );
-    if (options.timeoutMs !== undefined) {
-      let timer: NodeJS.Timeout | undefined;
-      const timedOut = await Promise.race([
-        stopped.then(() => false),
-        new Promise<boolean>((resolve) => {
-          timer = setTimeout(() => resolve(true), options.timeoutMs);
-        }),
-      ]);
-      clearTimeout(timer);
+      this.actor.send({ type: 'DRAIN', queued });
       if (timedOut) this.actor.send({ type: 'FORCE_STOP' });
+      await firstValueFrom(this.snapshots().pipe(filter((snapshot) => snapshot.matches('stopped'))));
+      await Promise.all(chains.map((actor) => this.waitForChainEnd(actor.id)));
+    } finally {
+      clearTimeout(timer);
     }
-    await stopped;
     await this.waitForSlots((slots) => slots.every((slot) => slot.state === 'stopped'));
     await Promise.all([...this.liveRuns.values()]);
-    await Promise.all(chains.map((id) => this.waitForChainEnd(id)));
-    await this.worktreeManager?.cleanupAll();
+    try {
+      await this.worktreeManager?.cleanupAll();
+    } catch (error) {
+      // The pool has stopped either way; what could not be removed is reported, not thrown.
+      process.emitWarning(`drain could not remove every worktree: ${String(error)}`, 'ClaudePoolWarning');
+      this.storeErrors.push(error);
+    }
     await this.projection.flush();
-    const context = this.context();
-    let totalCostMicrodollars = 0;
-    let totalTasksCompleted = 0;
+    let totalCostMicrodollars = this.retiredTotals.costMicrodollars;
+    let totalTasksCompleted = this.retiredTotals.tasksCompleted;
     for (const slot of this.projection.slots.values()) {
       totalCostMicrodollars += slot.costMicrodollars;
       totalTasksCompleted += slot.tasksCompleted;
     }
-    return { totalCostMicrodollars, totalTasksCompleted, cancelledTasks: [...context.drainCancelled] };
+    return { totalCostMicrodollars, totalTasksCompleted, cancelledTasks: [...this.context().drainCancelled] };
+  }
+
+  /** The drain timeout ran out: chains are cancelled with their running step, running tasks are killed. */
+  private stopEverything(): void {
+    for (const actor of this.chainActors.values()) {
+      if (actor.getSnapshot().status === 'active') actor.send({ type: 'CANCEL', immediate: true });
+    }
+    if (!this.actor.getSnapshot().matches('running')) this.actor.send({ type: 'FORCE_STOP' });
   }
 
   /** The pool's store. */
@@ -1033,8 +1068,9 @@ export class Pool {
     return defer(() => concat(of(this.actor.getSnapshot()), from(this.actor)));
   }
 
-  private checkOpen(): void {
-    if (!this.actor.getSnapshot().matches('running')) throw new PoolShutdown();
+  /** Throws `PoolShutdown` once the pool drains; the steps of chains already running (`internal`) still pass. */
+  private checkOpen(internal = false): void {
+    if (!this.actor.getSnapshot().matches('running') || (this.closing && !internal)) throw new PoolShutdown();
   }
 
   /** Validates and admits a task; returns its id once the supervisor has it. */
@@ -1043,13 +1079,13 @@ export class Pool {
     options: SubmitOptions,
     review?: { reviewRequired: boolean; maxRejections: number },
     id: TaskId = newId('task'),
+    internal = false,
   ): TaskId {
     validatePrompt(prompt);
     validateOverrides(options.config);
-    if (options.tags !== undefined && (!Array.isArray(options.tags) || options.tags.some((t) => typeof t !== 'string'))) {
-      throw new InvalidInput('tags must be a list of strings');
-    }
-    this.checkOpen();
+    validateTags(options.tags);
+    if (options.workingDir !== undefined) validateDirectory(options.workingDir);
+    this.checkOpen(internal);
     const cap = options.config?.maxBudgetUsd;
     const refusal = admissionRefusal(this.context().ledger, cap === undefined ? undefined : usdToMicrodollars(cap));
     if (refusal?.code === 'budget_exhausted') throw new BudgetExhausted(refusal.spentMicrodollars, refusal.limitMicrodollars);
@@ -1093,6 +1129,10 @@ export class Pool {
         return new PoolShutdown();
       case 'budget_exhausted':
         return new BudgetExhausted(ledger.spentMicrodollars, ledger.limitMicrodollars ?? 0);
+      case 'task_budget_exceeds_remaining': {
+        const amounts = /\$(\d+(?:\.\d+)?) exceeds remaining pool budget \$(\d+(?:\.\d+)?)/.exec(result.output);
+        return new TaskBudgetExceedsRemaining(Number(amounts?.[1] ?? 0), Number(amounts?.[2] ?? 0));
+      }
       default:
         return new PoolError(result.errorCode ?? 'failed', result.output);
     }

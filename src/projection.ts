@@ -7,7 +7,7 @@ import { Subject } from 'rxjs';
 import type { InspectionEvent } from 'xstate';
 import type { ChainProgress, SlotId, SlotRecord, TaskId, TaskRecord } from '../machines/types.js';
 import type { BudgetLedger } from '../machines/budget.js';
-import type { PoolStore } from './store/types.js';
+import { SPENT_META_KEY, type PoolStore } from './store/types.js';
 
 /** A record that changed, with its previous version. */
 export interface RecordChange<T> {
@@ -125,6 +125,10 @@ export class Projection {
     const previous = this.pool;
     if (previous && previous.phase === phase && previous.ledger === ledger) return;
     this.pool = { phase, ledger };
+    if (previous?.ledger.spentMicrodollars !== ledger.spentMicrodollars && this.store.putMeta) {
+      const spent = String(ledger.spentMicrodollars);
+      this.writes.schedule('meta:spent', async () => this.store.putMeta?.(SPENT_META_KEY, spent));
+    }
     this.poolChanged$.next({ previous, current: this.pool });
   }
 

@@ -4,7 +4,7 @@
  * still counts against the budget. With a durable store (SQLite) a restart loses nothing.
  */
 import type { SlotRecord, TaskRecord } from '../machines/types.js';
-import type { PoolStore } from './store/types.js';
+import { SPENT_META_KEY, type PoolStore } from './store/types.js';
 
 /** What to do with a task that was running when the pool stopped: fail it (default) or run it again. */
 export type InterruptedRunPolicy = 'fail' | 'requeue';
@@ -35,8 +35,18 @@ export async function planRestore(store: PoolStore, running: InterruptedRunPolic
     spentMicrodollars: 0,
     slots: new Map((await store.listSlots()).map((slot) => [slot.id, slot])),
   };
-  for (const task of await store.listTasks()) {
+  const tasks = await store.listTasks();
+  // A chain cannot pick up where it stopped; the steps it had queued or running go with it.
+  const brokenChains = new Set(
+    tasks.filter((task) => task.kind === 'chain' && (task.state === 'pending' || task.state === 'running')).map((t) => t.id),
+  );
+  for (const task of tasks) {
     if (task.kind === 'task') plan.spentMicrodollars += task.result?.costMicrodollars ?? 0;
+    const unfinished = task.state === 'pending' || task.state === 'running';
+    if (unfinished && task.kind === 'task' && task.tags.some((tag) => brokenChains.has(tag))) {
+      plan.interrupted.push(interrupted(task, now, 'the step of an interrupted chain'));
+      continue;
+    }
     switch (task.state) {
       case 'completed':
       case 'failed':
@@ -56,6 +66,9 @@ export async function planRestore(store: PoolStore, running: InterruptedRunPolic
         break;
     }
   }
+  // The ledger also booked runs whose records could not take their cost (cancelled runs): prefer it.
+  const booked = Number(await store.getMeta?.(SPENT_META_KEY));
+  if (Number.isFinite(booked) && booked > plan.spentMicrodollars) plan.spentMicrodollars = booked;
   return plan;
 }
 

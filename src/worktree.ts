@@ -7,6 +7,7 @@
  * the places where we deliberately differ (optional pool namespace, serialised git calls,
  * `info/exclude` instead of `.gitignore`, aggregated cleanup errors).
  */
+import { PoolError } from './errors.js';
 import { createHash } from 'node:crypto';
 import { appendFile, lstat, mkdir, readFile, realpath, rm, rmdir } from 'node:fs/promises';
 import path from 'node:path';
@@ -22,10 +23,10 @@ export type WorktreeErrorCode =
   | 'cleanup_failed';
 
 /** Error thrown by {@link WorktreeManager} and {@link sanitizeId}. */
-export class WorktreeError extends Error {
+export class WorktreeError extends PoolError {
   override readonly name = 'WorktreeError';
   /** Machine-readable reason. */
-  readonly code: WorktreeErrorCode;
+  declare readonly code: WorktreeErrorCode;
   /** git's standard error, when the failure came from a git command. */
   readonly stderr: string | undefined;
   /** For `cleanup_failed`: the individual failures, in the order they happened. */
@@ -37,8 +38,8 @@ export class WorktreeError extends Error {
     message: string,
     details: { stderr?: string; cause?: unknown; causes?: readonly Error[] } = {},
   ) {
-    super(message, details.cause === undefined ? undefined : { cause: details.cause });
-    this.code = code;
+    super(code, message);
+    if (details.cause !== undefined) (this as { cause?: unknown }).cause = details.cause;
     this.stderr = details.stderr;
     this.causes = details.causes ?? [];
   }

@@ -12,6 +12,7 @@ import { execa } from 'execa';
 import { readFileSync, readdirSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import type { Readable } from 'node:stream';
+import { usdToMicrodollars } from '../../machines/budget.js';
 import type { PermissionDenial, TaskResult } from '../../machines/types.js';
 import { buildClaudeArgv, commandString } from './argv.js';
 import { StreamJsonAccumulator, type StreamResult, type StreamState } from './stream-json.js';
@@ -90,13 +91,13 @@ export class ClaudeCliRunner implements AgentRunner {
     emit({ type: 'spawned', pid, command });
 
     const timeoutMs = effectiveTimeoutMs(request, this.options);
-    const supervised = await supervise({
-      subprocess,
-      pid,
-      signal,
-      timeoutMs,
-      emit,
-    });
+    trackGroup(pid);
+    let supervised: Awaited<ReturnType<typeof supervise>>;
+    try {
+      supervised = await supervise({ subprocess, pid, signal, timeoutMs, emit });
+    } finally {
+      liveGroups.delete(pid);
+    }
 
     const base = { command, elapsedMs: elapsed(), config: request.config, request, timeoutMs };
     const stderr = supervised.stderr;
@@ -113,6 +114,34 @@ export class ClaudeCliRunner implements AgentRunner {
 // ---------------------------------------------------------------------------------------------------------------
 // Spawning and supervising
 // ---------------------------------------------------------------------------------------------------------------
+
+/**
+ * Process groups of runs in progress. Runs are detached (their own group, so a kill reaches the CLI's own
+ * children), which also means they would outlive this process; when it exits without draining — a second
+ * Ctrl-C, an uncaught error, `process.exit` — the groups still running are killed.
+ */
+const liveGroups = new Set<number>();
+let exitHookInstalled = false;
+
+function trackGroup(pid: number): void {
+  liveGroups.add(pid);
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  process.on('exit', () => {
+    for (const group of liveGroups) {
+      try {
+        process.kill(-group, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+  });
+}
+
+/** How many agent processes this process is running now. */
+export function liveAgentProcesses(): number {
+  return liveGroups.size;
+}
 
 function spawnClaude(binary: string, argv: string[], cwd: string, extraEnv: Record<string, string> | undefined) {
   return execa(binary, argv, {
@@ -412,10 +441,7 @@ interface OutcomeContext {
 }
 
 /** Converts USD to integer microdollars (truncated; tiny float noise such as 0.01068 → 10679.9999… is absorbed). */
-export function usdToMicrodollars(usd: number): number {
-  if (!Number.isFinite(usd) || usd <= 0) return 0;
-  return Math.trunc(Math.round(usd * 1e9) / 1e3);
-}
+export { usdToMicrodollars };
 
 /**
  * What this process spent, in USD:

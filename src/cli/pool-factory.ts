@@ -100,7 +100,7 @@ export async function buildPool(settings: PoolSettings, options: BuildPoolOption
       .config({ ...poolConfigFromSettings(settings), ...(options.supervisor ? { supervisorEnabled: true } : {}) })
       .skills(skills)
       .workflows(workflows)
-      .cancelGraceMs(options.cancelGraceMs ?? 1000)
+      .cancelGraceMs(options.cancelGraceMs ?? 3000)
       .build();
     return { pool, agent, cleanup };
   } catch (error) {

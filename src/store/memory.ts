@@ -45,4 +45,14 @@ export class MemoryStore implements PoolStore {
   async deleteSlot(id: SlotId): Promise<boolean> {
     return this.slots.delete(id);
   }
+
+  private readonly meta = new Map<string, string>();
+
+  async putMeta(key: string, value: string): Promise<void> {
+    this.meta.set(key, value);
+  }
+
+  async getMeta(key: string): Promise<string | undefined> {
+    return this.meta.get(key);
+  }
 }

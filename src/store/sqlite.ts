@@ -297,6 +297,20 @@ export class SqliteStore implements PoolStore {
     return this.removeSlot.run(id).changes > 0;
   }
 
+  async putMeta(key: string, value: string): Promise<void> {
+    this.ensureOpen();
+    if (key === 'schema_version') throw new StoreError('store_corrupt', 'the schema version is not a pool setting');
+    this.db
+      .prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value')
+      .run(key, value);
+  }
+
+  async getMeta(key: string): Promise<string | undefined> {
+    this.ensureOpen();
+    const row = this.db.prepare<[string], { value: string }>('SELECT value FROM meta WHERE key = ?').get(key);
+    return row?.value;
+  }
+
   private ensureOpen(): void {
     if (!this.db.open) throw new StoreError('store_closed', `store ${this.path} is closed`);
   }

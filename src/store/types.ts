@@ -17,7 +17,14 @@ export interface PoolStore {
   listSlots(): Promise<SlotRecord[]>;
   /** True when a record was deleted. */
   deleteSlot(id: SlotId): Promise<boolean>;
+  /** Keeps a pool-wide value (the spend booked so far); a store without it loses such values on restart. */
+  putMeta?(key: string, value: string): Promise<void>;
+  /** A value kept with `putMeta`. */
+  getMeta?(key: string): Promise<string | undefined>;
 }
+
+/** The meta key under which the pool keeps the spend it has booked, in microdollars. */
+export const SPENT_META_KEY = 'spent_microdollars';
 
 /** True when a task matches a filter (tags: any tag matches). */
 export function matchesTaskFilter(record: TaskRecord, filter: TaskFilter = {}): boolean {

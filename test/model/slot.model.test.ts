@@ -3,7 +3,7 @@
  * the simulated clock, and (b) on a one-slot real Pool with the simulated agent, comparing the model, the slot
  * actor, the projection and the store after every step.
  */
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
@@ -23,6 +23,7 @@ import {
 } from '../../machines/slot.js';
 import type { RunOutcome, SlotRecord, SlotState } from '../../machines/types.js';
 import type { Pool } from '../../src/pool.js';
+import { simulatedClaude } from '../../src/agent/simulated/path.js';
 import { cleanupPools, simPool } from '../support/sim-pool.js';
 import {
   actorsOf,
@@ -172,7 +173,6 @@ describe('slot model, level (a): paths replayed on the machine', () => {
 
 /** How long a run lasts at least, so the test sees it Busy (and can retire it) before it ends. */
 const DELAY = '[[sim:delay 200]]';
-const MISSING_DIR = '/nonexistent/claude-pool-model-test';
 
 /** Transitions no public operation can cause, and why (they are covered at level (a)). */
 const NOT_DRIVABLE: Record<string, string> = {
@@ -185,7 +185,8 @@ const NOT_DRIVABLE: Record<string, string> = {
 /** One run of a path: what it does, and whether it must sit out the interrupt of its cancel. */
 interface PlannedRun {
   prompt: string;
-  workingDir?: string;
+  /** The agent binary is missing when this run starts (a real spawn failure). */
+  spawnFails?: boolean;
   /**
    * The run is cancelled and the grace period runs out before it ends (`after cancelGrace`). The simulated
    * agent has no directive that ignores SIGINT (it answers the interrupt with its result and exits at once;
@@ -233,7 +234,7 @@ function plan(generated: GeneratedPath): Plan {
       return;
     }
     const o = end.outcome as RunOutcome;
-    if (o.kind === 'spawn_failed') runs.push({ prompt: 'model run', workingDir: MISSING_DIR });
+    if (o.kind === 'spawn_failed') runs.push({ prompt: 'model run', spawnFails: true });
     else if (o.kind === 'crashed') runs.push({ prompt: `model run ${DELAY} [[sim:crash]]` });
     else if (o.result.success) runs.push({ prompt: `model run ${DELAY}` });
     else runs.push({ prompt: `model run ${DELAY} [[sim:error max-turns]]` });
@@ -265,6 +266,8 @@ interface SlotRun {
   frozen: number[];
   /** The event of every transition the slot actor took, in order (from the pool's inspection events). */
   taken: string[];
+  /** The pool's agent binary: a link to the simulated agent, removed while a run must fail to spawn. */
+  binary: string;
 }
 
 /** Records the events of the transitions the slot actor takes. */
@@ -328,8 +331,10 @@ async function applyReal(run: SlotRun, event: AnyEventObject): Promise<void> {
       const next = run.runs[index];
       if (next.ignoresInterrupt) {
         run.taskIds.push(await pool.submit(`${next.prompt} [[sim:pidfile ${JSON.stringify(pidFileOf(run, index))}]]`));
-      } else if (next.workingDir) {
-        const result = pool.run(next.prompt, { workingDir: next.workingDir });
+      } else if (next.spawnFails) {
+        // Take the agent binary away for this run only: its spawn fails for real.
+        rmSync(run.binary, { force: true });
+        const result = pool.run(next.prompt);
         run.background.push(result.catch(() => undefined));
         const [latest] = (await pool.listTasks()).slice(-1);
         run.taskIds.push(latest.id);
@@ -349,6 +354,7 @@ async function applyReal(run: SlotRun, event: AnyEventObject): Promise<void> {
     case 'AGENT.DONE':
       await moved('the run to end');
       expectEndedBy(run, 'AGENT.DONE');
+      if (!existsSync(run.binary)) symlinkSync(simulatedClaude, run.binary);
       return;
     case 'RETIRE':
       run.retired = true;
@@ -389,6 +395,9 @@ describe('slot model, level (b): paths replayed on the real Pool', () => {
     const { runs } = plan(generated);
     const taken: string[] = [];
     const graceExpires = generated.path.steps.some((s) => s.event.type.startsWith('xstate.after.'));
+    const pidDir = mkdtempSync(join(tmpdir(), 'claude-pool-model-pids-'));
+    const binary = join(pidDir, 'claude');
+    symlinkSync(simulatedClaude, binary);
     const pool = await simPool((b) =>
       b
         .slots(1)
@@ -400,9 +409,10 @@ describe('slot model, level (b): paths replayed on the real Pool', () => {
           recordCoverage(realCoverage, actorsOf('slot'))(event);
           recordTaken(taken)(event);
         }),
+      undefined,
+      binary,
     );
     const slot = pool.supervisor.getSnapshot().context.slots['slot-0'] as AnyActorRef;
-    const pidDir = mkdtempSync(join(tmpdir(), 'claude-pool-model-pids-'));
     const run: SlotRun = {
       pool,
       slot,
@@ -414,6 +424,7 @@ describe('slot model, level (b): paths replayed on the real Pool', () => {
       pidDir,
       frozen: [],
       taken,
+      binary,
     };
     const check = async (where: string, expected: AnyMachineSnapshot) => {
       const model = (expected.context as SlotContext).record;

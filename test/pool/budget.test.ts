@@ -68,12 +68,16 @@ describe('budgets', () => {
   it('uncapped tasks reserve a fair share of the budget, so concurrent work still cannot overshoot', async () => {
     const pool = await simPool((b) => b.slots(4).config({ budgetMicrodollars: 80_000 }));
     // Each run reserves its share (0.08 / 4 slots = 0.02) and spends 0.015; a run starts only when a whole
-    // share is free, so five runs fit and the last 0.005 is left unspent.
+    // share is free, so five runs fit and the last 0.005 is left unspent. The others are told why.
     const results = await pool.fanOut(Array.from({ length: 8 }, (_, i) => `u${i} [[sim:cost 0.015]] [[sim:delay 30]]`));
     const spent = pool.status().totalSpendMicrodollars;
     expect(spent).toBeLessThanOrEqual(80_000);
     expect(results.filter((r) => r.success).length).toBe(5);
     expect(spent).toBe(75_000);
-    expect(results.filter((r) => !r.success).every((r) => r.errorCode === 'budget_exhausted')).toBe(true);
+    const refused = results.filter((r) => !r.success);
+    expect(refused.every((r) => r.errorCode === 'task_budget_exceeds_remaining')).toBe(true);
+    expect(refused[0].output).toBe('task budget $0.02 exceeds remaining pool budget $0.01');
+    const error = await pool.run('one more').catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'task_budget_exceeds_remaining', taskBudgetUsd: 0.02, remainingUsd: 0.01 });
   });
 });

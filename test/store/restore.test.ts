@@ -45,9 +45,9 @@ describe('restoring a pool from its store', () => {
     execFileSync('sh', ['-c', `cat > ${JSON.stringify(script)}`], { input: CRASHING_POOL });
     const out = execFileSync(process.execPath, [script, db, cwd, state, pidFile], { encoding: 'utf8', timeout: 30_000 });
     const ids = JSON.parse(out) as { review: string; running: string; queued: string };
-    // The interrupted run's process outlived its pool; end it as an operator would.
+    // The pool's process exited without draining: the agent it was running went with it.
     const orphan = Number(readFileSync(pidFile, 'utf8'));
-    if (processExists(orphan)) process.kill(orphan, 'SIGKILL');
+    await eventually(() => !processExists(orphan));
 
     const store = await SqliteStore.open(db);
     const pool = await simPool((b) => b.slots(1).store(store), cwd);
@@ -93,12 +93,14 @@ describe('restoring a pool from its store', () => {
     await store.putTask(base('task-3', 'pending'));
     await store.putTask(base('task-4', 'pending_review', { result: cost(50) }));
     await store.putTask(base('chain-5', 'running', { kind: 'chain', result: cost(999) }));
+    await store.putTask(base('task-6', 'pending', { tags: ['chain-5'] })); // a step of the interrupted chain
     const fail = await planRestore(store, 'fail', 1000);
     expect(fail.requeue.map((t) => t.id)).toEqual(['task-3']);
     expect(fail.review.map((t) => t.id)).toEqual(['task-4']);
     expect(fail.interrupted.map((t) => [t.id, t.state, t.result?.errorCode])).toEqual([
       ['task-2', 'failed', 'interrupted'],
       ['chain-5', 'failed', 'interrupted'],
+      ['task-6', 'failed', 'interrupted'],
     ]);
     expect(fail.spentMicrodollars).toBe(150); // chains are not counted twice
     const requeue = await planRestore(store, 'requeue', 1000);

@@ -11,14 +11,18 @@ import { simulatedClaude } from '../../src/agent/simulated/path.js';
 const cleanups: (() => Promise<void>)[] = [];
 
 /** A builder for a pool on the simulated agent; the pool is drained and its state removed by `cleanupPools`. */
-export function simBuilder(env: Record<string, string> = {}, workingDir?: string): PoolBuilder {
+export function simBuilder(
+  env: Record<string, string> = {},
+  workingDir?: string,
+  binary: string = simulatedClaude,
+): PoolBuilder {
   const stateDir = mkdtempSync(join(tmpdir(), 'claude-pool-test-'));
   cleanups.push(async () => rmSync(stateDir, { recursive: true, force: true }));
   // By default the agents work in a fresh directory that is not a git repository.
   const cwd = workingDir ?? mkdtempSync(join(tmpdir(), 'claude-pool-cwd-'));
   if (!workingDir) cleanups.push(async () => rmSync(cwd, { recursive: true, force: true }));
   return Pool.builder({
-    binary: simulatedClaude,
+    binary,
     workingDir: cwd,
     env: { CLAUDE_POOL_SIM_STATE_DIR: stateDir, ...env },
   }).cancelGraceMs(2000);
@@ -28,8 +32,9 @@ export function simBuilder(env: Record<string, string> = {}, workingDir?: string
 export async function simPool(
   configure: (builder: PoolBuilder) => PoolBuilder = (b) => b,
   workingDir?: string,
+  binary?: string,
 ): Promise<Pool> {
-  const pool = await configure(simBuilder({}, workingDir)).build();
+  const pool = await configure(simBuilder({}, workingDir, binary)).build();
   cleanups.unshift(async () => {
     await pool.drain({ timeoutMs: 100 });
   });

@@ -1,0 +1,96 @@
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { InvalidInput, InvalidTaskState } from '../../src/errors.js';
+import { MemoryStore } from '../../src/store/memory.js';
+import { cleanupPools, eventually, processExists, simPool } from '../support/sim-pool.js';
+
+afterEach(cleanupPools);
+
+const readPid = (file: string) => {
+  try {
+    return Number(readFileSync(file, 'utf8')) || undefined;
+  } catch {
+    return undefined;
+  }
+};
+
+describe('races and bad input', () => {
+  it('an approval that loses a race with a cancel rejects instead of hanging', async () => {
+    const pool = await simPool((b) => b.slots(1));
+    const id = await pool.submitWithReview('draft');
+    await eventually(async () => (await pool.task(id)).state === 'pending_review');
+    const approval = pool.approveResult(id);
+    await pool.cancel(id);
+    await expect(approval).rejects.toBeInstanceOf(InvalidTaskState);
+    expect((await pool.task(id)).state).toBe('cancelled');
+  });
+
+  it('a working directory that does not exist is refused up front, and no slot is harmed', async () => {
+    const pool = await simPool((b) => b.slots(1));
+    await expect(pool.run('x', { workingDir: '/does/not/exist' })).rejects.toBeInstanceOf(InvalidInput);
+    await expect(pool.run('x', { workingDir: '/does/not/exist' })).rejects.toThrow('is not an existing directory');
+    expect(pool.slots()[0].state).toBe('idle');
+    expect((await pool.run('fine [[sim:text ok]]')).output).toBe('ok');
+  });
+
+  it('rejects config fields of the wrong type', async () => {
+    const pool = await simPool((b) => b.slots(1));
+    await expect(pool.run('x', { config: { systemPrompt: 42 as never } })).rejects.toThrow('systemPrompt must be a string');
+    await expect(pool.scaleUp(1, { name: 5 as never })).rejects.toThrow('slot config name must be a string');
+    expect(pool.slots()).toHaveLength(1);
+  });
+});
+
+describe('drain', () => {
+  it('with queued: finish and a timeout, a hanging chain does not hold the drain past the timeout', async () => {
+    const pool = await simPool((b) => b.slots(1));
+    const chain = await pool.submitChain([{ name: 'hang', action: { type: 'prompt', prompt: 'wait [[sim:hang]]' } }], {
+      isolation: 'none',
+    });
+    await eventually(() => pool.chainProgress(chain).currentStepName === 'hang');
+    const started = Date.now();
+    const draining = pool.drain({ queued: 'finish', timeoutMs: 300 });
+    expect(pool.status().shutdown).toBe(true);
+    await expect(pool.submit('late')).rejects.toMatchObject({ code: 'pool_shutdown' });
+    await draining;
+    expect(Date.now() - started).toBeLessThan(8_000);
+    expect((await pool.task(chain)).state).toBe('cancelled');
+  });
+
+  it('counts what slots removed by scale-down did', async () => {
+    const pool = await simPool((b) => b.slots(3));
+    await pool.fanOut(['a [[sim:cost 0.1]]', 'b [[sim:cost 0.1]]', 'c [[sim:cost 0.1]]']);
+    await pool.scaleDown(2);
+    const summary = await pool.drain();
+    expect(summary).toMatchObject({ totalCostMicrodollars: 300_000, totalTasksCompleted: 3 });
+  });
+
+  it('immediate chain cancel resolves only once the step process is gone', async () => {
+    const pool = await simPool((b) => b.slots(1));
+    const file = join(mkdtempSync(join(tmpdir(), 'claude-pool-pid-')), 'pid');
+    const chain = await pool.submitChain([{ name: 'hang', action: { type: 'prompt', prompt: `wait [[sim:pidfile ${file}]] [[sim:hang]]` } }], {
+      isolation: 'none',
+    });
+    await eventually(() => readPid(file) !== undefined);
+    await pool.cancelChain(chain, { immediate: true });
+    expect(processExists(readPid(file) ?? 0)).toBe(false);
+  });
+});
+
+describe('restarts', () => {
+  it('the cost of a cancelled run survives a restart of the pool on the same store', async () => {
+    const store = new MemoryStore();
+    const first = await simPool((b) => b.slots(1).store(store));
+    const id = await first.submit('long [[sim:cost 0.03]] [[sim:turns 3]] [[sim:turn-delay 300]]');
+    await eventually(async () => (await first.task(id)).state === 'running');
+    await new Promise((resolve) => setTimeout(resolve, 450));
+    await first.cancel(id);
+    const spent = first.status().totalSpendMicrodollars;
+    expect(spent).toBeGreaterThan(0);
+    await first.drain();
+    const second = await simPool((b) => b.slots(1).store(store));
+    expect(second.status().totalSpendMicrodollars).toBe(spent);
+  });
+});
