@@ -105,7 +105,7 @@ async function main(): Promise<void> {
   try {
     process.stdout.write(`node ${process.version}, ${SLOTS} slots, ${REPEATS} repeats\n`);
     const processCount = Number(process.env.BENCH_PROCESS_TASKS ?? 40);
-    const machineryCount = Number(process.env.BENCH_MACHINERY_TASKS ?? 2000);
+    const machineryCount = Number(process.env.BENCH_MACHINERY_TASKS ?? 500);
     await processRuns(8, stateDir); // warm-up
     await machineryRuns(200);
     const processSamples = [];
