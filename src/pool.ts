@@ -60,6 +60,7 @@ import {
   InvalidTaskState,
   NoSlotAvailable,
   PoolError,
+  PermissionPromptDetected,
   PoolShutdown,
   ScaleLimitExceeded,
   SlotNotFound,
@@ -304,7 +305,13 @@ export class PoolBuilder {
   }
 }
 
-const POOL_ERROR_CODES = new Set(['no_slot_available', 'pool_shutdown', 'budget_exhausted', 'task_budget_exceeds_remaining']);
+const POOL_ERROR_CODES = new Set([
+  'no_slot_available',
+  'pool_shutdown',
+  'budget_exhausted',
+  'task_budget_exceeds_remaining',
+  'permission_prompt_detected',
+]);
 
 /** A pool of agent slots run by a supervisor actor. */
 export class Pool {
@@ -360,6 +367,7 @@ export class Pool {
       prepare: (input) => this.prepareRun(input),
       onEvent: (slotId, taskId, event) => this.onAgentEvent(slotId, taskId, event),
       onExit: (_slotId, taskId) => this.onRunExit(taskId),
+      detectPermissionPrompts: config.detectPermissionPrompts,
     });
     const slots = resources.slots;
     const userInspect = settings.inspect;
@@ -1115,12 +1123,12 @@ export class Pool {
     const result = record.result;
     if (!result) throw new PoolError('internal_error', `task ${record.id} ended without a result`);
     if (!result.success && result.errorCode && POOL_ERROR_CODES.has(result.errorCode)) {
-      throw this.errorFromResult(result);
+      throw this.errorFromResult(result, record.slotId);
     }
     return result;
   }
 
-  private errorFromResult(result: TaskResult): PoolError {
+  private errorFromResult(result: TaskResult, slotId?: SlotId): PoolError {
     const ledger = this.context().ledger;
     switch (result.errorCode) {
       case 'no_slot_available':
@@ -1129,6 +1137,10 @@ export class Pool {
         return new PoolShutdown();
       case 'budget_exhausted':
         return new BudgetExhausted(ledger.spentMicrodollars, ledger.limitMicrodollars ?? 0);
+      case 'permission_prompt_detected': {
+        const tool = /^permission prompt detected: (\S+)\./.exec(result.output)?.[1] ?? 'unknown';
+        return new PermissionPromptDetected(tool, slotId ?? '', result.stderr ?? '');
+      }
       case 'task_budget_exceeds_remaining': {
         const amounts = /\$(\d+(?:\.\d+)?) exceeds remaining pool budget \$(\d+(?:\.\d+)?)/.exec(result.output);
         return new TaskBudgetExceedsRemaining(Number(amounts?.[1] ?? 0), Number(amounts?.[2] ?? 0));

@@ -5,6 +5,7 @@
 import { fromCallback } from 'xstate';
 import type { AgentActorCommand, AgentActorEvent, AgentActorInput } from '../../machines/slot.js';
 import type { RunOutcome, SlotId, TaskId } from '../../machines/types.js';
+import { detectPermissionPrompt, permissionPromptMessage } from './permission-prompt.js';
 import type { AgentEvent, AgentRunner, AgentRunRequest } from './types.js';
 
 /** What the agent actor needs from the pool. */
@@ -16,6 +17,8 @@ export interface AgentActorDeps {
   onEvent(slotId: SlotId, taskId: TaskId, event: AgentEvent): void;
   /** Called once the process has ended (after an abort too), whatever became of the actor. */
   onExit(slotId: SlotId, taskId: TaskId, outcome: RunOutcome): void;
+  /** Turn a run that died at a tool-permission prompt into a `permission_prompt_detected` failure. */
+  detectPermissionPrompts?: boolean;
 }
 
 /** A failed outcome for a run that threw inside the pool (a bug or an unexpected I/O error). */
@@ -31,6 +34,17 @@ function internalFailure(error: unknown): RunOutcome {
       elapsedMs: 0,
       errorCode: 'internal_error',
     },
+  };
+}
+
+/** A crashed run whose stderr shows a permission prompt, marked as such (with the tool in the output). */
+export function withPermissionPrompt(outcome: RunOutcome): RunOutcome {
+  if (outcome.kind !== 'crashed') return outcome;
+  const tool = detectPermissionPrompt(outcome.result.stderr);
+  if (tool === undefined) return outcome;
+  return {
+    ...outcome,
+    result: { ...outcome.result, output: permissionPromptMessage(tool), errorCode: 'permission_prompt_detected' },
   };
 }
 
@@ -65,6 +79,7 @@ export function createAgentActor(deps: AgentActorDeps) {
           const fresh = { ...request, resumeSessionId: undefined, previousSessionCostUsd: undefined };
           outcome = await deps.runner.run(fresh, controller.signal, onEvent);
         }
+        if (deps.detectPermissionPrompts) outcome = withPermissionPrompt(outcome);
       } catch (error) {
         outcome = internalFailure(error);
       }

@@ -94,3 +94,23 @@ describe('restarts', () => {
     expect(second.status().totalSpendMicrodollars).toBe(spent);
   });
 });
+
+describe('permission prompts', () => {
+  it('a run that dies at a tool-permission prompt is reported as PermissionPromptDetected, naming the tool', async () => {
+    const pool = await simPool((b) => b.slots(1));
+    const error = await pool.run('edit it [[sim:stderr "Allow Bash tool? (y/n)"]] [[sim:crash]]').catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'permission_prompt_detected', toolName: 'Bash', slotId: 'slot-0' });
+    expect((error as Error).message).toBe(
+      'permission prompt detected: Bash. Add it to allowed_tools or use a broader permission mode',
+    );
+    // An ordinary crash that merely mentions permissions is not one.
+    const crash = await pool.run('break [[sim:stderr "EACCES: permission denied"]] [[sim:crash]]');
+    expect(crash.errorCode).toBe('crashed');
+  });
+
+  it('detection can be switched off', async () => {
+    const pool = await simPool((b) => b.slots(1).config({ detectPermissionPrompts: false }));
+    const result = await pool.run('edit it [[sim:stderr "Allow Bash tool? (y/n)"]] [[sim:crash]]');
+    expect(result.errorCode).toBe('crashed');
+  });
+});
