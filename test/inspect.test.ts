@@ -1,3 +1,4 @@
+import { taskRecord } from './support/records.js';
 import { fileURLToPath } from 'node:url';
 import { getStateNodes } from '@xstate/graph';
 import { describe, expect, it } from 'vitest';
@@ -153,17 +154,7 @@ describe('describeActors', () => {
     actor.start();
     actor.send({
       type: 'SUBMIT',
-      record: {
-        id: 'task-1',
-        prompt: 'p',
-        state: 'pending',
-        tags: [],
-        reviewRequired: false,
-        maxRejections: 3,
-        rejectionCount: 0,
-        kind: 'task',
-        createdAtMs: 0,
-      },
+      record: taskRecord('task-1', { prompt: 'p', createdAtMs: 0 }),
     });
     const tree = describeActors(actor);
     expect(tree).toMatchObject({ machine: 'pool', value: 'running', status: 'active' });

@@ -2,6 +2,7 @@
  * Session metrics: the pure `computeSessionMetrics` on hand-built records, and `Pool.sessionMetrics` on a
  * real pool with the simulated agent.
  */
+import { taskRecord } from './support/records.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { TaskRecord, TaskResult, TaskState } from '../machines/types.js';
 import { computeSessionMetrics, type SessionMetrics } from '../src/metrics.js';
@@ -16,18 +17,7 @@ function task(
   extra: Partial<TaskRecord> = {},
 ): TaskRecord {
   serial += 1;
-  const record: TaskRecord = {
-    id: `task-${serial}`,
-    prompt: 'p',
-    state,
-    tags: [],
-    reviewRequired: false,
-    maxRejections: 3,
-    rejectionCount: 0,
-    kind: 'task',
-    createdAtMs: 1_000 + serial,
-    ...extra,
-  };
+  const record: TaskRecord = taskRecord(`task-${serial}`, { prompt: 'p', state, createdAtMs: 1_000 + serial, ...extra });
   if (result) {
     record.result = {
       output: 'out',

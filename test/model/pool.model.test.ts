@@ -9,6 +9,7 @@
  * the real Pool with the simulated agent; and paths of a pool started on a store that holds a task awaiting review
  * (RESTORE_REVIEW), which is then approved, rejected or cancelled.
  */
+import { taskRecord as baseTaskRecord } from '../support/records.js';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { createMachine, type AnyEventObject, type AnyMachineSnapshot, type AnyStateMachine } from 'xstate';
 import { nextSlotIds, poolMachine, type PoolContext } from '../../machines/pool.js';
@@ -34,17 +35,7 @@ const TASK_IDS = ['task-0', 'task-1'];
 const MAX_SLOTS = 3;
 
 function taskRecord(id: string): TaskRecord {
-  return {
-    id,
-    prompt: `prompt of ${id}`,
-    state: 'pending',
-    tags: [],
-    reviewRequired: false,
-    maxRejections: 3,
-    rejectionCount: 0,
-    kind: 'task',
-    createdAtMs: 0,
-  };
+  return baseTaskRecord(id, { createdAtMs: 0 });
 }
 
 /** A task restored from the store in PendingReview, with its result (a restart happened while it awaited review). */

@@ -2,22 +2,9 @@
  * Hand-built task and slot records for the store tests.
  */
 import type { SlotId, SlotRecord, TaskRecord } from '../../machines/types.js';
+import { taskRecord } from '../support/records.js';
 
-/** A minimal pending task record; `extra` overrides any field. */
-export function taskRecord(id: string, extra: Partial<TaskRecord> = {}): TaskRecord {
-  return {
-    id,
-    prompt: `prompt of ${id}`,
-    state: 'pending',
-    tags: [],
-    reviewRequired: false,
-    maxRejections: 3,
-    rejectionCount: 0,
-    kind: 'task',
-    createdAtMs: 1_000,
-    ...extra,
-  };
-}
+export { taskRecord };
 
 /** A task record with every optional field set, nested objects included. */
 export function fullTaskRecord(id: string, extra: Partial<TaskRecord> = {}): TaskRecord {

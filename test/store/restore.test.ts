@@ -1,3 +1,4 @@
+import { taskRecord } from '../support/records.js';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -75,18 +76,8 @@ describe('restoring a pool from its store', () => {
 
   it('plans what each stored record becomes, by policy', async () => {
     const store = new MemoryStore();
-    const base = (id: string, state: TaskRecord['state'], extra: Partial<TaskRecord> = {}): TaskRecord => ({
-      id,
-      prompt: id,
-      state,
-      tags: [],
-      reviewRequired: false,
-      maxRejections: 3,
-      rejectionCount: 0,
-      kind: 'task',
-      createdAtMs: Number(id.slice(-1)),
-      ...extra,
-    });
+    const base = (id: string, state: TaskRecord['state'], extra: Partial<TaskRecord> = {}): TaskRecord =>
+      taskRecord(id, { prompt: id, state, createdAtMs: Number(id.slice(-1)), ...extra });
     const cost = (micro: number) => ({ output: '', success: true, costMicrodollars: micro, turnsUsed: 1, elapsedMs: 1 });
     await store.putTask(base('task-1', 'completed', { result: cost(100) }));
     await store.putTask(base('task-2', 'running', { slotId: 'slot-0', startedAtMs: 5 }));
