@@ -30,6 +30,12 @@ export class MessageBus {
     return inbox;
   }
 
+  /** Puts messages back at the front of the inbox (their run never started), keeping their order. */
+  restore(slot: SlotId, messages: readonly Message[]): void {
+    if (messages.length === 0) return;
+    this.inboxes.set(slot, [...messages, ...(this.inboxes.get(slot) ?? [])]);
+  }
+
   /** Returns the inbox without removing anything. */
   peek(slot: SlotId): Message[] {
     return [...(this.inboxes.get(slot) ?? [])];

@@ -25,6 +25,7 @@ import {
   type Message,
   type PoolConfig,
   type PoolStatus,
+  type RunOutcome,
   type SlotConfig,
   type SlotId,
   type SlotRecord,
@@ -330,6 +331,8 @@ export class Pool {
   private readonly output = new Subject<OutputChunk>();
   private readonly liveRuns = new Map<TaskId, Promise<void>>();
   private readonly liveRunEnds = new Map<TaskId, () => void>();
+  /** Messages given to runs still in progress (returned to the inbox if the run never starts). */
+  private readonly deliveredMessages = new Map<TaskId, Message[]>();
   private readonly chainActors = new Map<TaskId, Actor<ChainMachine>>();
   private readonly skillRegistry: SkillRegistry;
   private readonly workflowRegistry: WorkflowRegistry;
@@ -366,7 +369,7 @@ export class Pool {
       runner,
       prepare: (input) => this.prepareRun(input),
       onEvent: (slotId, taskId, event) => this.onAgentEvent(slotId, taskId, event),
-      onExit: (_slotId, taskId) => this.onRunExit(taskId),
+      onExit: (slotId, taskId, outcome) => this.onRunExit(slotId, taskId, outcome),
       detectPermissionPrompts: config.detectPermissionPrompts,
     });
     const slots = resources.slots;
@@ -1193,6 +1196,7 @@ export class Pool {
       config.maxBudgetUsd = job.reservedMicrodollars / 1e6;
     }
     const messages = this.messages.read(slot.id);
+    if (messages.length > 0) this.deliveredMessages.set(job.taskId, messages);
     config.appendSystemPrompt = buildAppendSystemPrompt(slot.config, this.listContext(), messages);
     const workingDir = job.workingDir ?? slot.worktreePath ?? this.claude.workingDir ?? process.cwd();
     const resume = job.workingDir === undefined ? slot.sessionId : undefined;
@@ -1217,7 +1221,11 @@ export class Pool {
     this.liveRunEnds.set(taskId, end);
   }
 
-  private onRunExit(taskId: TaskId): void {
+  private onRunExit(slotId: SlotId, taskId: TaskId, outcome: RunOutcome): void {
+    // Messages handed to a run that never started go back to the slot's inbox.
+    const delivered = this.deliveredMessages.get(taskId);
+    this.deliveredMessages.delete(taskId);
+    if (delivered && outcome.kind === 'spawn_failed') this.messages.restore(slotId, delivered);
     this.liveRunEnds.get(taskId)?.();
     this.liveRunEnds.delete(taskId);
     this.liveRuns.delete(taskId);

@@ -19,6 +19,8 @@ const EXPECTED_TOOLS = [
   'pool_skill_run',
   'pool_skill_list',
   'pool_skill_get',
+  'pool_skill_add',
+  'pool_skill_remove',
   'pool_chain',
   'pool_submit_chain',
   'pool_fan_out_chains',
@@ -283,6 +285,22 @@ describe('claude-pool MCP server (stdio, simulated agent)', () => {
     expect(flowProgress.length).toBeGreaterThan(0);
     const badArgs = await callError(server.client, 'pool_skill_run', { skill: first.name, arguments: { bogus_argument: 'x' } });
     expect(badArgs.code).toBe('invalid_input');
+  });
+
+  it('adds a skill at run time, runs it, and removes it', async () => {
+    const added = await callOk(server.client, 'pool_skill_add', {
+      name: 'greet',
+      description: 'Greets someone',
+      prompt: 'Say hello to {who} [[sim:echo-args]]',
+      arguments: [{ name: 'who', description: 'who to greet', required: true }],
+    });
+    expect(added).toEqual({ name: 'greet', overwritten: false, source: 'runtime' });
+    const ran = await callOk(server.client, 'pool_skill_run', { skill: 'greet', arguments: { who: 'Ada' } });
+    expect(ran.output).toContain('Say hello to Ada');
+    const bad = await callError(server.client, 'pool_skill_add', { name: 'Bad Name', description: '', prompt: 'x' });
+    expect(bad.code).toBe('invalid_input');
+    expect(await callOk(server.client, 'pool_skill_remove', { name: 'greet' })).toEqual({ removed: true, name: 'greet' });
+    expect((await callError(server.client, 'pool_skill_remove', { name: 'greet' })).code).toBe('not_found');
   });
 
   it('review: reject with feedback, then approve', async () => {

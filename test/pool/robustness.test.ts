@@ -1,9 +1,10 @@
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { InvalidInput, InvalidTaskState } from '../../src/errors.js';
 import { MemoryStore } from '../../src/store/memory.js';
+import { simulatedClaude } from '../../src/agent/simulated/path.js';
 import { cleanupPools, eventually, processExists, simPool } from '../support/sim-pool.js';
 
 afterEach(cleanupPools);
@@ -112,5 +113,19 @@ describe('permission prompts', () => {
     const pool = await simPool((b) => b.slots(1).config({ detectPermissionPrompts: false }));
     const result = await pool.run('edit it [[sim:stderr "Allow Bash tool? (y/n)"]] [[sim:crash]]');
     expect(result.errorCode).toBe('crashed');
+  });
+});
+
+describe('messages', () => {
+  it('messages handed to a run that never started go back to the inbox', async () => {
+    const binary = join(mkdtempSync(join(tmpdir(), 'claude-pool-bin-')), 'claude');
+    symlinkSync(simulatedClaude, binary);
+    const pool = await simPool((b) => b.slots(2), undefined, binary);
+    pool.sendMessage('slot-1', 'slot-0', 'first');
+    pool.sendMessage('slot-1', 'slot-0', 'second');
+    rmSync(binary); // the next run cannot start
+    const failed = await pool.run('read your messages');
+    expect(failed.errorCode).toBe('spawn_failed');
+    expect(pool.peekMessages('slot-0').map((m) => m.content)).toEqual(['first', 'second']);
   });
 });

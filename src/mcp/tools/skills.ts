@@ -81,5 +81,62 @@ export function skillTools(): PoolTool[] {
         return { ...wireSkillSummary(entry), prompt: entry.skill.prompt, config: entry.skill.config ? wireObject(entry.skill.config) : null };
       },
     }),
+    defineTool({
+      name: 'pool_skill_add',
+      title: 'Add a skill',
+      description:
+        'Register a skill for this server (in memory), replacing one of the same name. `prompt` is a template with ' +
+        '{argument} placeholders. Returns {name, overwritten, source:"runtime"}; an invalid definition is a tool error ' +
+        'naming the problem.',
+      input: {
+        name: z.string().min(1).describe('Skill name: lower case, digits, - and _'),
+        description: z.string().describe('What the skill does'),
+        prompt: z.string().min(1).describe('The prompt template, with {argument} placeholders'),
+        arguments: z
+          .array(
+            z.object({
+              name: z.string().min(1),
+              description: z.string().default(''),
+              required: z.boolean().default(false),
+              default: z.string().optional(),
+            }),
+          )
+          .default([])
+          .describe('The arguments the template takes'),
+        scope: z.enum(SKILL_SCOPES).optional().describe('task (default), coordinator or chain'),
+        config: z.record(z.string(), z.unknown()).optional().describe('Task overrides the skill runs with (model, max_turns, …)'),
+      },
+      annotations: { destructiveHint: false },
+      run(args, { pool }) {
+        const overwritten = pool.skills.has(args.name);
+        try {
+          pool.skills.register(
+            {
+              name: args.name,
+              description: args.description,
+              prompt: args.prompt,
+              arguments: args.arguments,
+              scope: args.scope ?? 'task',
+              ...(args.config ? { config: args.config } : {}),
+            },
+            'runtime',
+          );
+        } catch (error) {
+          throw new ToolError('invalid_input', error instanceof Error ? error.message : String(error));
+        }
+        return { name: args.name, overwritten, source: 'runtime' };
+      },
+    }),
+    defineTool({
+      name: 'pool_skill_remove',
+      title: 'Remove a skill',
+      description: 'Remove a skill from this server (in memory). Returns {removed:true}; an unknown name is a not_found error.',
+      input: { name: z.string().min(1).describe('Skill name') },
+      annotations: { destructiveHint: true },
+      run(args, { pool }) {
+        if (!pool.skills.remove(args.name)) throw new ToolError('not_found', `skill '${args.name}' not found`);
+        return { removed: true, name: args.name };
+      },
+    }),
   ];
 }
