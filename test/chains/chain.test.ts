@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ChainStep } from '../../machines/types.js';
 import { InvalidInput, TaskNotFound } from '../../src/errors.js';
-import { cleanupPools, eventually, makeGitRepo, processExists, simPool } from '../support/sim-pool.js';
+import { cleanupPools, eventually, makeGitRepo, processExists, simPool, waitForPid } from '../support/sim-pool.js';
 
 afterEach(cleanupPools);
 
@@ -150,8 +150,7 @@ describe('chains', () => {
     const id = await pool.submitChain([prompt('a', `hang [[sim:pidfile ${pidFile}]] [[sim:hang]]`), prompt('b', 'never')], {
       isolation: 'none',
     });
-    await eventually(() => existsSync(pidFile) && readFileSync(pidFile, 'utf8') !== '');
-    const pid = Number(readFileSync(pidFile, 'utf8'));
+    const pid = await waitForPid(pidFile);
     await pool.cancelChain(id, { immediate: true });
     await eventually(() => !processExists(pid));
     const result = await pool.waitForChain(id);

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { TaskCancelled } from '../../src/errors.js';
-import { cleanupPools, eventually, processExists, simPool } from '../support/sim-pool.js';
+import { cleanupPools, eventually, processExists, simPool, waitForPid } from '../support/sim-pool.js';
 
 afterEach(cleanupPools);
 
@@ -16,13 +16,7 @@ describe('cancel', () => {
     const pool = await simPool((b) => b.slots(1));
     const file = pidFile();
     const id = await pool.submit(`forever [[sim:pidfile ${file}]] [[sim:hang]]`);
-    await eventually(() => {
-      try {
-        return readFileSync(file, 'utf8').trim() !== '';
-      } catch {
-        return false;
-      }
-    });
+    await waitForPid(file);
     const pid = Number(readFileSync(file, 'utf8'));
     expect(processExists(pid)).toBe(true);
     await pool.cancel(id);
@@ -94,13 +88,7 @@ describe('cancelling through an AbortSignal', () => {
         submitted = id;
       },
     });
-    await eventually(() => {
-      try {
-        return readFileSync(file, 'utf8') !== '';
-      } catch {
-        return false;
-      }
-    });
+    await waitForPid(file);
     expect(submitted).toMatch(/^task-/);
     controller.abort();
     await expect(running).rejects.toBeInstanceOf(TaskCancelled);

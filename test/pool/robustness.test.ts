@@ -1,21 +1,13 @@
-import { mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { InvalidInput, InvalidTaskState } from '../../src/errors.js';
 import { MemoryStore } from '../../src/store/memory.js';
 import { simulatedClaude } from '../../src/agent/simulated/path.js';
-import { cleanupPools, eventually, processExists, simPool } from '../support/sim-pool.js';
+import { cleanupPools, eventually, processExists, readPid, simPool } from '../support/sim-pool.js';
 
 afterEach(cleanupPools);
-
-const readPid = (file: string) => {
-  try {
-    return Number(readFileSync(file, 'utf8')) || undefined;
-  } catch {
-    return undefined;
-  }
-};
 
 describe('races and bad input', () => {
   it('an approval that loses a race with a cancel rejects instead of hanging', async () => {

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { NoSlotAvailable, PoolShutdown } from '../../src/errors.js';
 import { Pool, type PoolBuilder } from '../../src/pool.js';
-import { cleanupPools, eventually, processExists, simPool } from '../support/sim-pool.js';
+import { cleanupPools, eventually, processExists, simPool, waitForPid } from '../support/sim-pool.js';
 
 const built: Pool[] = [];
 
@@ -215,13 +215,7 @@ describe('cancelling a run that does not report within the grace period', () => 
     const pool = await simPool((b) => b.slots(1).cancelGraceMs(1));
     const file = join(mkdtempSync(join(tmpdir(), 'claude-pool-pid-')), 'agent.pid');
     const id = await pool.submit(`forever [[sim:pidfile ${file}]] [[sim:hang]]`);
-    await eventually(() => {
-      try {
-        return readFileSync(file, 'utf8').trim() !== '';
-      } catch {
-        return false;
-      }
-    });
+    await waitForPid(file);
     await pool.cancel(id);
     expect((await pool.task(id)).state).toBe('cancelled');
     expect(processExists(Number(readFileSync(file, 'utf8')))).toBe(false);

@@ -2,7 +2,7 @@
  * Test support: pools on the real simulated agent (a child process per run), each with its own state dir.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Pool, type PoolBuilder } from '../../src/pool.js';
@@ -77,4 +77,19 @@ export function makeGitRepo(): string {
   git('commit', '-q', '-m', 'initial');
   cleanups.push(async () => rmSync(dir, { recursive: true, force: true }));
   return dir;
+}
+
+/** The pid a `[[sim:pidfile …]]` run wrote, or `undefined` while it has not written it yet. */
+export function readPid(file: string): number | undefined {
+  try {
+    return Number(readFileSync(file, 'utf8').trim()) || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Waits until a `[[sim:pidfile …]]` run has written its pid, and returns it. */
+export async function waitForPid(file: string, timeoutMs = 5000): Promise<number> {
+  await eventually(() => readPid(file) !== undefined, timeoutMs);
+  return readPid(file) as number;
 }
