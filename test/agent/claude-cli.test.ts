@@ -15,7 +15,7 @@ import {
 import type { AgentEvent, AgentOutcome, AgentRunRequest, ClaudeOptions, ResolvedConfig } from '../../src/agent/types.js';
 
 const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
-const cliDir = path.resolve(repoRoot, '..', 'shared', 'claude-cli');
+const cliDir = path.resolve(repoRoot, 'test', 'fixtures', 'claude-cli');
 
 // ---------------------------------------------------------------------------------------------------------------
 // Fake `claude` binaries: tiny node scripts with an absolute-path shebang, so they run as real child processes.

@@ -15,7 +15,7 @@ import {
 } from '../../src/agent/stream-json.js';
 
 const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
-const cliDir = path.resolve(repoRoot, '..', 'shared', 'claude-cli');
+const cliDir = path.resolve(repoRoot, 'test', 'fixtures', 'claude-cli');
 
 describe('LineSplitter', () => {
   it('joins lines split across chunks and keeps complete ones', () => {
