@@ -18,7 +18,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { simulatedClaude } from '../src/agent/simulated/path.js';
 import type { AgentRunner } from '../src/agent/types.js';
-import { Pool } from '../src/pool.js';
+import { Pool } from '../src/pool/index.js';
 
 const SLOTS = 4;
 const REPEATS = Number(process.env.BENCH_REPEATS ?? 5);

@@ -6,7 +6,7 @@
  * and resolves with its result; leaving the attempt (an immediate cancel) stops it, which cancels the task
  * and kills its process. `isolate` makes the chain's worktree or clone, `cleanup` removes it.
  */
-import { assign, fromPromise, setup } from 'xstate';
+import { assign, fromPromise, sendParent, setup } from 'xstate';
 import { extractOutputVar } from './templating.js';
 import type {
   ChainIsolation,
@@ -66,6 +66,9 @@ export interface ChainInput {
   isolation: ChainIsolation;
   clock: () => number;
 }
+
+/** Events a chain sends to its parent (the pool): it has ended (the pool lets it go). */
+export type ChainParentEvent = { type: 'CHAIN.ENDED'; chainId: TaskId };
 
 /** Events a chain accepts. */
 export type ChainEvent =
@@ -279,6 +282,7 @@ export const chainMachine = setup({
       };
     }),
     requestCancel: assign({ cancelRequested: true }),
+    notifyEnded: sendParent(({ context }): ChainParentEvent => ({ type: 'CHAIN.ENDED', chainId: context.record.id })),
     /** Records every step not run (the current one too, when it was killed) as skipped. */
     skipRemaining: assign(({ context }) => {
       const skipped: StepResult[] = context.steps.slice(context.stepIndex).map((step, i) => ({
@@ -329,7 +333,12 @@ export const chainMachine = setup({
       };
       return {
         record: { ...context.record, state: status, result: taskResult, completedAtMs: context.clock() },
-        progress: withProgress(context, { ...idleProgress, completedSteps: context.results, status }),
+        progress: withProgress(context, {
+          ...idleProgress,
+          completedSteps: context.results,
+          status,
+          ...(context.warnings.length > 0 && { warnings: context.warnings }),
+        }),
       };
     }),
   },
@@ -438,9 +447,9 @@ export const chainMachine = setup({
         ],
       },
     },
-    completed: { type: 'final', entry: 'finish' },
-    failed: { type: 'final', entry: 'finish' },
-    cancelled: { type: 'final', entry: 'finish' },
+    completed: { type: 'final', entry: ['finish', 'notifyEnded'] },
+    failed: { type: 'final', entry: ['finish', 'notifyEnded'] },
+    cancelled: { type: 'final', entry: ['finish', 'notifyEnded'] },
   },
 });
 

@@ -1,23 +1,40 @@
 /**
  * The pool statechart: the supervisor. Running → Draining → Stopped.
  *
- * It owns the slot and task actors (spawned children), the FIFO queue, the budget ledger, scaling and
- * restarts. It is the only writer of assignments: every "which slot runs what" decision is made here, one
+ * It owns every slot, task and chain actor, the FIFO queue, the budget ledger, admission, scaling, restarts
+ * and the drain. It is the only writer of assignments: every "which slot runs what" decision is made here, one
  * event at a time, so no lock is needed and no two tasks can take one slot. Dispatch is event-driven: a task
  * arriving, a slot reporting Idle, a restart or a scale-up each trigger a dispatch pass.
+ *
+ * How the actors are held keeps the cost of a task independent of how many tasks exist:
+ * - Slots and chains are spawned children (there are few of them).
+ * - Task actors are created with the pool as their parent and registered in the actor system under their id
+ *   (`system.get(taskId)`), but not kept in the pool's `children`, which XState copies on every spawn and stop.
+ *   A task reports to the pool (`sendParent`); once final it stops itself and leaves the system.
+ * - The queue is an immutable FIFO with O(1) enqueue and dequeue (`queue.ts`).
+ * - One timer, for the earliest assignment deadline (the queue's head), replaces one timer per queued task.
  */
-import { type ActorRefFrom, assign, enqueueActions, setup } from 'xstate';
 import {
-  type BudgetLedger,
-  type BudgetRefusal,
-  planReservation,
-  reserve,
-  settle,
-  usdToMicrodollars,
-} from './budget.js';
+  type ActorRefFrom,
+  type AnyActorRef,
+  type AnyEventObject,
+  assign,
+  createActor,
+  emit,
+  enqueueActions,
+  setup,
+} from 'xstate';
+import { admitScale, admitTask, type AdmissionRefusal, type PoolPhase } from './admission.js';
+import { settle, usdToMicrodollars, type BudgetLedger } from './budget.js';
+import { chainMachine, type ChainParentEvent } from './chain.js';
+import { planDispatch, type DispatchPlan } from './dispatch.js';
+import { poolFailure, withFailure } from './failure.js';
+import { emptyQueue, enqueue as enqueueJob, dropFront, peekQueue, queueLength, queuedJobs, removeFromQueue, type JobQueue } from './queue.js';
 import { slotMachine, type SlotParentEvent } from './slot.js';
 import { taskMachine, type TaskParentEvent } from './task.js';
 import type {
+  ChainIsolation,
+  ChainStep,
   PoolConfig,
   RunOutcome,
   SlotConfig,
@@ -34,6 +51,8 @@ import type {
 export type SlotActorRef = ActorRefFrom<typeof slotMachine>;
 /** A task actor owned by the pool. */
 export type TaskActorRef = ActorRefFrom<typeof taskMachine>;
+/** A chain actor owned by the pool. */
+export type ChainActorRef = ActorRefFrom<typeof chainMachine>;
 
 /** A slot to create: its id, config and (when isolation is on) its worktree. */
 export interface SlotSpec {
@@ -47,25 +66,38 @@ export interface SlotSpec {
 /** What happens to queued tasks when the pool drains. */
 export type DrainQueuedPolicy = 'cancel' | 'finish';
 
-/** Events the pool accepts. */
-export type PoolEvent =
-  | { type: 'SUBMIT'; record: TaskRecord }
+/** Events the supervisor accepts. */
+export type SupervisorEvent =
+  | { type: 'SUBMIT'; record: TaskRecord; internal?: boolean }
   | { type: 'RESTORE_REVIEW'; record: TaskRecord }
   | { type: 'CANCEL'; taskId: TaskId }
+  | { type: 'CANCEL_MANY'; taskIds: TaskId[] }
   | { type: 'APPROVE'; taskId: TaskId }
   | { type: 'REJECT'; taskId: TaskId; feedback: string }
   | { type: 'CLAIM'; slotId: SlotId }
-  | { type: 'ASSIGN_TIMEOUT'; taskId: TaskId }
-  | { type: 'SCALE_UP'; slots: SlotSpec[] }
-  | { type: 'SCALE_DOWN'; count: number }
+  | { type: 'ASSIGN_TIMEOUT' }
+  | { type: 'SCALE_UP'; requestId: string; slots: SlotSpec[] }
+  | { type: 'SCALE_DOWN'; requestId: string; count: number }
   | { type: 'CONFIGURE_SLOT'; slotId: SlotId; config: SlotConfig }
   | { type: 'SUPERVISOR.START' }
   | { type: 'SUPERVISOR.STOP' }
   | { type: 'RESTART_SLOT'; slotId: SlotId }
-  | { type: 'DRAIN'; queued: DrainQueuedPolicy }
+  | { type: 'START_CHAIN'; record: TaskRecord; steps: ChainStep[]; isolation: ChainIsolation }
+  | { type: 'CANCEL_CHAIN'; chainId: TaskId; immediate: boolean }
+  | { type: 'DRAIN'; queued: DrainQueuedPolicy; timeoutMs?: number }
   | { type: 'FORCE_STOP' }
   | SlotParentEvent
-  | TaskParentEvent;
+  | TaskParentEvent
+  | ChainParentEvent
+  /** XState's event for an actor of the pool that reached its final state (a task or chain has ended). */
+  | { type: `xstate.done.actor.${string}`; actorId?: string; output?: unknown };
+
+/** What the supervisor reports back to whoever asked (emitted events: `actor.on(type, handler)`). */
+export type SupervisorEmitted =
+  /** A submission, chain or scale request was accepted (no `refusal`) or refused. */
+  | { type: 'decision'; requestId: string; refusal?: AdmissionRefusal }
+  /** What a claim gave the slot. */
+  | { type: 'claimed'; slotId: SlotId; taskId?: TaskId };
 
 /** Input of the pool. */
 export interface PoolInput {
@@ -91,6 +123,7 @@ export interface PoolContext {
   restartDelayMs: number;
   autoDispatch: boolean;
   supervising: boolean;
+  phase: PoolPhase;
   slots: Record<SlotId, SlotActorRef>;
   /** Slots in creation order. */
   slotOrder: SlotId[];
@@ -101,28 +134,20 @@ export interface PoolContext {
   /** The work of every running task. */
   runningJobs: Record<TaskId, SlotJob>;
   /** Tasks waiting for a slot, oldest first. */
-  queue: SlotJob[];
+  queue: JobQueue;
   /** Running task → its slot. */
   running: Record<TaskId, SlotId>;
+  /** Tasks awaiting their reviewer. */
+  reviewing: Record<TaskId, true>;
+  /** Live chains. */
+  chains: Record<TaskId, ChainActorRef>;
   ledger: BudgetLedger;
+  /** When the armed assignment timer fires (Unix ms); unset when none is armed. */
+  assignDeadline?: number;
+  /** The drain's timeout, once a drain with one has started. */
+  drainTimeoutMs?: number;
   /** Queued tasks drain cancelled. */
   drainCancelled: TaskId[];
-}
-
-/** A result the pool itself makes for a task that could not run. */
-export function poolFailure(output: string, errorCode: string): TaskResult {
-  return { output, success: false, costMicrodollars: 0, turnsUsed: 0, elapsedMs: 0, errorCode };
-}
-
-/** The failure text of a budget refusal (the same text the typed errors carry). */
-export function refusalMessage(refusal: BudgetRefusal): string {
-  if (refusal.code === 'budget_exhausted') {
-    return `budget exhausted: spent ${refusal.spentMicrodollars} of ${refusal.limitMicrodollars} microdollars`;
-  }
-  return (
-    `task budget $${(refusal.taskMicrodollars / 1e6).toFixed(2)} exceeds remaining pool budget ` +
-    `$${(refusal.remainingMicrodollars / 1e6).toFixed(2)}`
-  );
 }
 
 /** A fresh slot record. */
@@ -141,7 +166,7 @@ export function newSlotRecord(spec: SlotSpec): SlotRecord {
 }
 
 /** Slots that count towards the pool's size: everything not being removed and not stopped. */
-export function activeSlotIds(context: PoolContext): SlotId[] {
+export function activeSlotIds(context: Pick<PoolContext, 'slotOrder' | 'removing' | 'slotStates'>): SlotId[] {
   return context.slotOrder.filter((id) => !context.removing.includes(id) && context.slotStates[id] !== 'stopped');
 }
 
@@ -153,6 +178,22 @@ export function nextSlotIds(context: Pick<PoolContext, 'slotOrder'>, count: numb
     if (match) highest = Math.max(highest, Number(match[1]));
   }
   return Array.from({ length: count }, (_, i) => `slot-${highest + 1 + i}`);
+}
+
+/** True when nothing runs, nothing waits and no chain is live: draining is over. */
+export function isDrained(context: PoolContext): boolean {
+  for (const _ in context.running) return false;
+  for (const _ in context.chains) return false;
+  return queueLength(context.queue) === 0;
+}
+
+/** The tasks the pool is responsible for now: queued, running or awaiting review. */
+export function liveTaskIds(context: PoolContext): TaskId[] {
+  return [
+    ...queuedJobs(context.queue).map((entry) => entry.job.taskId),
+    ...Object.keys(context.running),
+    ...Object.keys(context.reviewing),
+  ];
 }
 
 /**
@@ -174,137 +215,152 @@ export function chooseSlotsToRemove(context: PoolContext, count: number): SlotId
     .map((entry) => entry.id);
 }
 
-/** A dispatch decision: which queued tasks start where, and which must fail. */
-interface DispatchPlan {
-  starts: { taskId: TaskId; slotId: SlotId; job: SlotJob }[];
-  failures: { taskId: TaskId; result: TaskResult }[];
-  queue: SlotJob[];
-  ledger: BudgetLedger;
-  slotStates: Record<SlotId, SlotState>;
-}
-
-/** Why no slot can run a queued task: every slot is errored (for good) or stopped, or there are none. */
-function noSlotCanRunMessage(context: PoolContext): string {
+/** Why no slot can run queued work, or `undefined` while some slot can (now or after a restart). */
+function noSlotCanRun(context: PoolContext): string | undefined {
   const active = activeSlotIds(context);
   if (active.length === 0) return 'no slot can run this task: the pool has no slots';
+  const record = (id: SlotId) => context.slots[id]?.getSnapshot().context.record;
+  const canRun = active.some((id) => {
+    if (context.slotStates[id] !== 'errored') return true;
+    return context.supervising && (record(id)?.restartCount ?? 0) < context.config.maxRestarts;
+  });
+  if (canRun) return undefined;
   const reasons = active.map((id) => {
-    const record = context.slots[id]?.getSnapshot().context.record;
-    const restarts = record?.restartCount ?? 0;
-    return `${id} errored after ${restarts} restart(s)${record?.lastError ? `: ${record.lastError}` : ''}`;
+    const slot = record(id);
+    return `${id} errored after ${slot?.restartCount ?? 0} restart(s)${slot?.lastError ? `: ${slot.lastError}` : ''}`;
   });
   return `no slot can run this task: every slot is errored or stopped (${reasons.join('; ')})`;
 }
 
-function canEverRun(context: PoolContext): boolean {
-  return activeSlotIds(context).some((id) => {
-    const state = context.slotStates[id];
-    if (state !== 'errored') return true;
-    const restarts = context.slots[id]?.getSnapshot().context.record.restartCount ?? 0;
-    return context.supervising && restarts < context.config.maxRestarts;
-  });
+/** The task actor with this id, while it can still take events (a final task has left the system). */
+function liveTask(system: AnyActorSystem, taskId: TaskId): AnyActorRef | undefined {
+  const ref = system.get(taskId) as AnyActorRef | undefined;
+  return ref && ref.getSnapshot().status === 'active' ? ref : undefined;
 }
 
-/**
- * Plans a dispatch pass in FIFO order. `onlySlot` restricts it to one slot (a claim); `force` dispatches even
- * when automatic dispatch is off.
- */
-function planDispatch(context: PoolContext, options: { onlySlot?: SlotId; force?: boolean } = {}): DispatchPlan {
-  const plan: DispatchPlan = {
-    starts: [],
-    failures: [],
-    queue: context.queue,
-    ledger: context.ledger,
-    slotStates: context.slotStates,
-  };
-  if (context.queue.length === 0) return plan;
-  if (!context.autoDispatch && !options.force) return plan;
-  if (!canEverRun(context)) {
-    for (const { taskId } of context.queue) {
-      plan.failures.push({
-        taskId,
-        result: poolFailure(noSlotCanRunMessage(context), 'no_slot_available'),
-      });
-    }
-    plan.queue = [];
-    return plan;
-  }
-  const candidates = (options.onlySlot ? [options.onlySlot] : context.slotOrder).filter(
-    (id) => !context.removing.includes(id) && context.slotStates[id] === 'idle',
-  );
-  // The common case under load: every slot is busy, and nothing is copied.
-  if (candidates.length === 0) return plan;
-  const slotStates = { ...context.slotStates };
-  const slotCount = activeSlotIds(context).length;
-  let head = 0;
-  while (head < context.queue.length) {
-    const slotId = candidates.find((id) => slotStates[id] === 'idle');
-    if (!slotId) break;
-    const job = context.queue[head];
-    const { taskId } = job;
-    const cap = job.overrides?.maxBudgetUsd;
-    const decision = planReservation(plan.ledger, cap === undefined ? undefined : usdToMicrodollars(cap), slotCount);
-    if (decision.kind === 'wait') break;
-    head += 1;
-    if (decision.kind === 'refuse') {
-      plan.failures.push({
-        taskId,
-        result: poolFailure(refusalMessage(decision.refusal), decision.refusal.code),
-      });
-      continue;
-    }
-    plan.ledger = reserve(plan.ledger, taskId, decision.amount);
-    slotStates[slotId] = 'busy';
-    const reserved = context.ledger.limitMicrodollars === undefined ? undefined : decision.amount;
-    plan.starts.push({ taskId, slotId, job: { ...job, reservedMicrodollars: reserved } });
-  }
-  plan.queue = head === 0 ? context.queue : context.queue.slice(head);
-  plan.slotStates = slotStates;
-  return plan;
+/** True while an actor can still take events (a task in a final state cannot). */
+export function isActive(ref: { getSnapshot(): { status: string } } | undefined): boolean {
+  return ref !== undefined && ref.getSnapshot().status === 'active';
+}
+
+/** The work a task record asks for. */
+export function jobOf(record: TaskRecord): SlotJob {
+  return { taskId: record.id, prompt: record.prompt, overrides: record.config, workingDir: record.workingDir };
+}
+
+/** The result a task gets for a finished run: its failure as data, and the over-cap flag when it spent more. */
+function bookedResult(outcome: RunOutcome, job: SlotJob | undefined): TaskResult {
+  const result = withFailure(outcome);
+  const cap = job?.overrides?.maxBudgetUsd;
+  if (cap !== undefined && result.costMicrodollars > usdToMicrodollars(cap)) return { ...result, budgetExceeded: true };
+  return result;
+}
+
+const shutdownFailure = () => poolFailure('pool is shut down', { kind: 'pool_shutdown' });
+
+/** The actor system the pool's actors live in. */
+type AnyActorSystem = AnyActorRef['system'];
+
+/** The part of XState's action enqueuer the helpers below use (XState's own type is specific to each call site). */
+interface Enqueue {
+  assign(patch: Partial<PoolContext>): void;
+  cancel(id: string): void;
+  stopChild(id: string): void;
+  sendTo(target: AnyActorRef, event: AnyEventObject): void;
+  raise(event: SupervisorEvent, options: { delay: number; id: string }): void;
+  emit(event: SupervisorEmitted): void;
+  (
+    action:
+      | { type: 'startTask'; params: { record: TaskRecord } }
+      | { type: 'enqueueTask'; params: { job: SlotJob } }
+      | { type: 'dispatch' },
+  ): void;
+}
+
+/** XState's enqueuer, seen through the narrow interface the helpers use. */
+function helpers(enqueue: unknown): Enqueue {
+  return enqueue as Enqueue;
 }
 
 /** The pool statechart. */
 export const poolMachine = setup({
   types: {
     context: {} as PoolContext,
-    events: {} as PoolEvent,
+    events: {} as SupervisorEvent,
     input: {} as PoolInput,
+    emitted: {} as SupervisorEmitted,
   },
-  actors: { slot: slotMachine, task: taskMachine },
+  actors: { slot: slotMachine, chain: chainMachine },
+  delays: {
+    /** The drain's timeout (0 when it has none: the guard then lets it pass). */
+    drainTimeout: ({ context }) => context.drainTimeoutMs ?? 0,
+  },
   guards: {
-    /** Nothing is running and nothing waits: draining is over. */
-    drained: ({ context }) => Object.keys(context.running).length === 0 && context.queue.length === 0,
+    /** Nothing is running, nothing waits, no chain is live: draining is over. */
+    drained: ({ context }) => isDrained(context),
+    /** The drain was given a timeout. */
+    hasDrainTimeout: ({ context }) => context.drainTimeoutMs !== undefined,
   },
   actions: {
+    /**
+     * Creates a task actor: a child of the pool in the actor system, not held in `children`. It starts in the
+     * state its record says (Pending, or PendingReview for a task restored while awaiting review).
+     */
+    startTask: ({ self }, params: { record: TaskRecord }) => {
+      const { record } = params;
+      const review = record.state === 'pending_review';
+      const snapshot = taskMachine.resolveState({
+        value: review ? 'pendingReview' : 'pending',
+        context: { record: { ...record, state: review ? 'pending_review' : 'pending' } },
+      });
+      createActor(taskMachine, { parent: self, id: record.id, systemId: record.id, snapshot, input: record }).start();
+    },
     /** Starts what can start, fails what never can. */
-    dispatch: enqueueActions(({ context, enqueue }, params?: { onlySlot?: SlotId; force?: boolean }) => {
-      const plan = planDispatch(context, params ?? {});
-      if (plan.starts.length === 0 && plan.failures.length === 0) return;
+    dispatch: enqueueActions(({ context, enqueue, system }, params?: { onlySlot?: SlotId; force?: boolean }) => {
+      applyDispatch(context, helpers(enqueue), system, planDispatch(dispatchView(context), params ?? {}));
+    }),
+    /** Queues a task (new or re-queued) and arms the assignment timer if none is armed. */
+    enqueueTask: enqueueActions(({ context, enqueue }, params: { job: SlotJob }) => {
+      const queue = enqueueJob(context.queue, { job: params.job, queuedAt: context.clock() });
+      enqueue.assign({ queue });
+      armAssignTimer({ ...context, queue }, helpers(enqueue));
+    }),
+    /** Cancels every queued task, every running run and every chain at once (the drain's timeout ran out). */
+    forceStop: enqueueActions(({ context, enqueue, system }) => {
       const at = context.clock();
-      const running = { ...context.running };
-      const runningJobs = { ...context.runningJobs };
-      for (const start of plan.starts) {
-        running[start.taskId] = start.slotId;
-        runningJobs[start.taskId] = start.job;
+      const queued = queuedJobs(context.queue).map((entry) => entry.job.taskId);
+      for (const taskId of queued) {
+        const task = liveTask(system, taskId);
+        if (task) enqueue.sendTo(task, { type: 'CANCEL', at });
       }
-      enqueue.assign({ queue: plan.queue, ledger: plan.ledger, slotStates: plan.slotStates, running, runningJobs });
-      for (const start of plan.starts) {
-        enqueue.cancel(`assign-timeout:${start.taskId}`);
-        enqueue.sendTo(start.taskId, { type: 'ASSIGN', slotId: start.slotId, at });
-        enqueue.sendTo(context.slots[start.slotId], { type: 'RUN', job: start.job });
+      enqueue.assign({ queue: emptyQueue(), drainCancelled: [...context.drainCancelled, ...queued] });
+      disarmIfEmpty(context, emptyQueue(), helpers(enqueue));
+      for (const [taskId, slotId] of Object.entries(context.running)) {
+        const task = liveTask(system, taskId);
+        if (task) enqueue.sendTo(task, { type: 'CANCEL', at });
+        enqueue.sendTo(context.slots[slotId], { type: 'CANCEL_RUN', taskId });
       }
-      for (const failure of plan.failures) {
-        enqueue.cancel(`assign-timeout:${failure.taskId}`);
-        enqueue.sendTo(failure.taskId, { type: 'FAIL', result: failure.result, at });
-      }
+      for (const chain of Object.values(context.chains)) enqueue.sendTo(chain, { type: 'CANCEL', immediate: true });
     }),
-    /** Queues a task (new or re-queued) and starts its assignment timeout. */
-    enqueueTask: enqueueActions(({ context, enqueue }, params: { taskId: TaskId; job: SlotJob }) => {
-      enqueue.assign({ queue: [...context.queue, params.job] });
-      enqueue.raise(
-        { type: 'ASSIGN_TIMEOUT', taskId: params.taskId },
-        { delay: context.config.slotAssignmentTimeoutSecs * 1000, id: `assign-timeout:${params.taskId}` },
-      );
+    /** A re-queued task (rejected in review) after the pool stopped taking work fails. */
+    failRequeued: enqueueActions(({ context, event, enqueue, system }) => {
+      if (event.type !== 'TASK.REQUEUED') return;
+      enqueue.assign({ reviewing: without(context.reviewing, event.taskId) });
+      const task = liveTask(system, event.taskId);
+      if (task) enqueue.sendTo(task, { type: 'FAIL', result: shutdownFailure(), at: context.clock() });
     }),
+    /** A scale request in a phase that takes none. */
+    refuseScale: emit(({ event }) => ({
+      type: 'decision' as const,
+      requestId: event.type === 'SCALE_UP' || event.type === 'SCALE_DOWN' ? event.requestId : '',
+      refusal: { code: 'pool_shutdown' as const },
+    })),
+    /** A submission in a phase that takes none. */
+    refuseSubmit: emit(({ event }) => ({
+      type: 'decision' as const,
+      requestId: event.type === 'SUBMIT' || event.type === 'START_CHAIN' ? event.record.id : '',
+      refusal: { code: 'pool_shutdown' as const },
+    })),
   },
 }).createMachine({
   id: 'pool',
@@ -314,6 +370,7 @@ export const poolMachine = setup({
     for (const spec of input.slots) {
       slots[spec.id] = spawn('slot', {
         id: spec.id,
+        systemId: spec.id,
         input: {
           record: newSlotRecord(spec),
           crashThreshold: input.config.crashThreshold,
@@ -329,13 +386,16 @@ export const poolMachine = setup({
       restartDelayMs: input.restartDelayMs ?? 100,
       autoDispatch: input.autoDispatch ?? true,
       supervising: false,
+      phase: 'running',
       slots,
       slotOrder: input.slots.map((spec) => spec.id),
       slotStates,
       removing: [],
       runningJobs: {},
-      queue: [],
+      queue: emptyQueue(),
       running: {},
+      reviewing: {},
+      chains: {},
       ledger: {
         limitMicrodollars: input.config.budgetMicrodollars,
         spentMicrodollars: input.spentMicrodollars ?? 0,
@@ -350,57 +410,32 @@ export const poolMachine = setup({
     // Accepted in every state: they finish or report work already under way.
     'SLOT.RUN_FINISHED': {
       actions: [
-        enqueueActions(({ context, event, enqueue, self }) => {
-          const { taskId, outcome } = event;
-          if (!(taskId in context.running)) return;
-          const job = context.runningJobs[taskId];
-          const result = bookedResult(outcome, job);
-          const running = { ...context.running };
-          delete running[taskId];
-          const runningJobs = { ...context.runningJobs };
-          delete runningJobs[taskId];
-          enqueue.assign({ running, runningJobs, ledger: settle(context.ledger, taskId, result.costMicrodollars) });
-          const task = liveTask(self, taskId);
-          if (task) {
-            const at = context.clock();
-            if (outcome.kind === 'ok') enqueue.sendTo(task, { type: 'FINISH', result, at });
-            else enqueue.sendTo(task, { type: 'FAIL', result, at });
+        enqueueActions(({ context, event, enqueue, system }) => {
+          const { taskId, outcome, slotId } = event;
+          if (taskId in context.running) {
+            const result = bookedResult(outcome, context.runningJobs[taskId]);
+            const running = without(context.running, taskId);
+            enqueue.assign({
+              running,
+              runningJobs: without(context.runningJobs, taskId),
+              ledger: settle(context.ledger, taskId, result.costMicrodollars),
+            });
+            const task = liveTask(system, taskId);
+            if (task) {
+              const at = context.clock();
+              enqueue.sendTo(task, outcome.kind === 'ok' ? { type: 'FINISH', result, at } : { type: 'FAIL', result, at });
+            }
+            noteSlotState({ ...context, running }, slotId, event.state, helpers(enqueue));
+          } else {
+            noteSlotState(context, slotId, event.state, helpers(enqueue));
           }
         }),
+        { type: 'dispatch' },
       ],
     },
     'SLOT.STATE': {
       actions: [
-        enqueueActions(({ context, event, enqueue }) => {
-          const { slotId, state } = event;
-          if (!(slotId in context.slots)) return;
-          // A slot the pool just gave work reports Idle before it takes the job; keep the pool's view.
-          const assigned = Object.values(context.running).includes(slotId);
-          const viewed: SlotState = state === 'idle' && assigned ? 'busy' : state;
-          enqueue.assign({ slotStates: { ...context.slotStates, [slotId]: viewed } });
-          if (state === 'stopped' && context.removing.includes(slotId)) {
-            const slots = { ...context.slots };
-            delete slots[slotId];
-            const slotStates = { ...context.slotStates };
-            delete slotStates[slotId];
-            enqueue.assign({
-              slots,
-              slotStates,
-              slotOrder: context.slotOrder.filter((id) => id !== slotId),
-              removing: context.removing.filter((id) => id !== slotId),
-            });
-            enqueue.stopChild(slotId);
-          }
-          if (state === 'errored' && context.supervising) {
-            const restarts = context.slots[slotId].getSnapshot().context.record.restartCount;
-            if (restarts < context.config.maxRestarts && !context.removing.includes(slotId)) {
-              enqueue.raise(
-                { type: 'RESTART_SLOT', slotId },
-                { delay: context.restartDelayMs, id: `restart:${slotId}` },
-              );
-            }
-          }
-        }),
+        enqueueActions(({ context, event, enqueue }) => noteSlotState(context, event.slotId, event.state, helpers(enqueue))),
         { type: 'dispatch' },
       ],
     },
@@ -412,34 +447,47 @@ export const poolMachine = setup({
         enqueue.sendTo(slot, { type: 'RESTART' });
       }),
     },
-    'TASK.ENDED': {
-      actions: enqueueActions(({ event, enqueue, self }) => {
-        if (self.getSnapshot().children[event.taskId]) enqueue.stopChild(event.taskId);
+    'TASK.REVIEW': {
+      actions: assign(({ context, event }) => ({ reviewing: { ...context.reviewing, [event.taskId]: true as const } })),
+    },
+    'xstate.done.actor.*': {
+      actions: assign(({ context, event }) => {
+        const id = event.type.slice('xstate.done.actor.'.length);
+        return id in context.reviewing ? { reviewing: without(context.reviewing, id) } : {};
+      }),
+    },
+    'CHAIN.ENDED': {
+      actions: enqueueActions(({ context, event, enqueue }) => {
+        if (!(event.chainId in context.chains)) return;
+        enqueue.assign({ chains: without(context.chains, event.chainId) });
+        enqueue.stopChild(event.chainId);
       }),
     },
     CANCEL: {
-      actions: enqueueActions(({ context, event, enqueue, self }) => {
-        if (context.queue.some((job) => job.taskId === event.taskId)) {
-          enqueue.assign({ queue: context.queue.filter((job) => job.taskId !== event.taskId) });
-          enqueue.cancel(`assign-timeout:${event.taskId}`);
-        }
-        const task = liveTask(self, event.taskId);
-        if (!task) return;
-        const at = context.clock();
-        enqueue.sendTo(task, { type: 'CANCEL', at });
-        const slotId = context.running[event.taskId];
-        if (slotId) enqueue.sendTo(context.slots[slotId], { type: 'CANCEL_RUN', taskId: event.taskId });
+      actions: enqueueActions(({ context, event, enqueue, system }) => {
+        cancelTasks(context, helpers(enqueue), system, new Set([event.taskId]));
+      }),
+    },
+    CANCEL_MANY: {
+      actions: enqueueActions(({ context, event, enqueue, system }) => {
+        cancelTasks(context, helpers(enqueue), system, new Set(event.taskIds));
+      }),
+    },
+    CANCEL_CHAIN: {
+      actions: enqueueActions(({ context, event, enqueue }) => {
+        const chain = context.chains[event.chainId];
+        if (isActive(chain)) enqueue.sendTo(chain, { type: 'CANCEL', immediate: event.immediate });
       }),
     },
     APPROVE: {
-      actions: enqueueActions(({ context, event, enqueue, self }) => {
-        const task = liveTask(self, event.taskId);
+      actions: enqueueActions(({ context, event, enqueue, system }) => {
+        const task = liveTask(system, event.taskId);
         if (task) enqueue.sendTo(task, { type: 'APPROVE', at: context.clock() });
       }),
     },
     REJECT: {
-      actions: enqueueActions(({ context, event, enqueue, self }) => {
-        const task = liveTask(self, event.taskId);
+      actions: enqueueActions(({ context, event, enqueue, system }) => {
+        const task = liveTask(system, event.taskId);
         if (task) enqueue.sendTo(task, { type: 'REJECT', feedback: event.feedback, at: context.clock() });
       }),
     },
@@ -456,62 +504,82 @@ export const poolMachine = setup({
       }),
     },
     ASSIGN_TIMEOUT: {
-      actions: enqueueActions(({ context, event, enqueue }) => {
-        if (!context.queue.some((job) => job.taskId === event.taskId)) return;
-        enqueue.assign({ queue: context.queue.filter((job) => job.taskId !== event.taskId) });
-        const seconds = context.config.slotAssignmentTimeoutSecs;
-        enqueue.sendTo(event.taskId, {
-          type: 'FAIL',
-          result: poolFailure(`no slot available after waiting ${seconds}s`, 'no_slot_available'),
-          at: context.clock(),
-        });
+      actions: enqueueActions(({ context, enqueue, system }) => {
+        const now = context.clock();
+        const waitMs = context.config.slotAssignmentTimeoutSecs * 1000;
+        let queue = context.queue;
+        const at = now;
+        for (let head = peekQueue(queue); head && head.queuedAt + waitMs <= now; head = peekQueue(queue)) {
+          queue = dropFront(queue, 1);
+          const task = liveTask(system, head.job.taskId);
+          const seconds = context.config.slotAssignmentTimeoutSecs;
+          const reason = `no slot available after waiting ${seconds}s`;
+          if (task) enqueue.sendTo(task, { type: 'FAIL', result: poolFailure(reason, { kind: 'no_slot_available', reason }), at });
+        }
+        enqueue.assign({ queue, assignDeadline: undefined });
+        armAssignTimer({ ...context, queue, assignDeadline: undefined }, helpers(enqueue));
       }),
     },
+    SUBMIT: { actions: 'refuseSubmit' },
+    START_CHAIN: { actions: 'refuseSubmit' },
+    SCALE_UP: { actions: 'refuseScale' },
+    SCALE_DOWN: { actions: 'refuseScale' },
   },
   states: {
     running: {
       on: {
-        SUBMIT: {
-          actions: [
-            enqueueActions(({ event, enqueue }) => {
-              enqueue.spawnChild('task', { id: event.record.id, input: event.record });
-            }),
-            {
-              type: 'enqueueTask',
-              params: ({ event }) => ({ taskId: event.record.id, job: jobOf(event.record) }),
-            },
-            { type: 'dispatch' },
-          ],
-        },
+        SUBMIT: { actions: enqueueActions(({ context, event, enqueue }) => submit(context, event, helpers(enqueue))) },
         /** A task restored from the store in PendingReview: it waits for its reviewer, not for a slot. */
         RESTORE_REVIEW: {
-          actions: enqueueActions(({ event, enqueue }) => {
-            enqueue.spawnChild('task', { id: event.record.id, input: event.record });
+          actions: [
+            assign(({ context, event }) => ({ reviewing: { ...context.reviewing, [event.record.id]: true as const } })),
+            { type: 'startTask', params: ({ event }) => ({ record: event.record }) },
+          ],
+        },
+        START_CHAIN: {
+          actions: enqueueActions(({ context, event, enqueue }) => {
+            const refusal = admitTask(context.phase, context.ledger, 0, { internal: false });
+            enqueue.emit({ type: 'decision', requestId: event.record.id, ...(refusal && { refusal }) });
+            if (refusal) return;
+            enqueue.assign(({ spawn }) => ({
+              chains: {
+                ...context.chains,
+                [event.record.id]: spawn('chain', {
+                  id: event.record.id,
+                  systemId: event.record.id,
+                  input: { record: event.record, steps: event.steps, isolation: event.isolation, clock: context.clock },
+                }),
+              },
+            }));
           }),
         },
         'TASK.REQUEUED': {
           actions: [
-            {
-              type: 'enqueueTask',
-              params: ({ context, event }) => ({
-                taskId: event.taskId,
-                job: jobOf(event.record),
-              }),
-            },
+            assign(({ context, event }) => ({ reviewing: without(context.reviewing, event.taskId) })),
+            { type: 'enqueueTask', params: ({ event }) => ({ job: jobOf(event.record) }) },
             { type: 'dispatch' },
           ],
         },
         CLAIM: {
-          actions: { type: 'dispatch', params: ({ event }) => ({ onlySlot: event.slotId, force: true }) },
+          actions: enqueueActions(({ context, event, enqueue, system }) => {
+            const plan = planDispatch(dispatchView(context), { onlySlot: event.slotId, force: true });
+            applyDispatch(context, helpers(enqueue), system, plan);
+            enqueue.emit({ type: 'claimed', slotId: event.slotId, taskId: plan.starts[0]?.taskId });
+          }),
         },
         SCALE_UP: {
-          actions: [
-            assign(({ context, event, spawn }) => {
+          actions: enqueueActions(({ context, event, enqueue }) => {
+            const current = activeSlotIds(context).length;
+            const refusal = admitScale(context.phase, current, current + event.slots.length, context.config.scaling);
+            enqueue.emit({ type: 'decision', requestId: event.requestId, ...(refusal && { refusal }) });
+            if (refusal) return;
+            enqueue.assign(({ spawn }) => {
               const slots = { ...context.slots };
               const slotStates = { ...context.slotStates };
               for (const spec of event.slots) {
                 slots[spec.id] = spawn('slot', {
                   id: spec.id,
+                  systemId: spec.id,
                   input: {
                     record: newSlotRecord(spec),
                     crashThreshold: context.config.crashThreshold,
@@ -521,13 +589,18 @@ export const poolMachine = setup({
                 slotStates[spec.id] = 'idle';
               }
               return { slots, slotStates, slotOrder: [...context.slotOrder, ...event.slots.map((spec) => spec.id)] };
-            }),
-            { type: 'dispatch' },
-          ],
+            });
+            enqueue({ type: 'dispatch' });
+          }),
         },
         SCALE_DOWN: {
           actions: enqueueActions(({ context, event, enqueue }) => {
-            const victims = chooseSlotsToRemove(context, event.count);
+            const current = activeSlotIds(context).length;
+            const count = Math.min(event.count, current);
+            const refusal = admitScale(context.phase, current, current - count, context.config.scaling);
+            enqueue.emit({ type: 'decision', requestId: event.requestId, ...(refusal && { refusal }) });
+            if (refusal) return;
+            const victims = chooseSlotsToRemove(context, count);
             enqueue.assign({ removing: [...context.removing, ...victims] });
             for (const id of victims) enqueue.sendTo(context.slots[id], { type: 'RETIRE' });
           }),
@@ -544,94 +617,167 @@ export const poolMachine = setup({
         },
         DRAIN: {
           target: 'draining',
-          actions: enqueueActions(({ context, event, enqueue }) => {
+          actions: enqueueActions(({ context, event, enqueue, system }) => {
+            enqueue.assign({ drainTimeoutMs: event.timeoutMs });
             if (event.queued === 'finish') return;
+            // Cancelled chains submit no further step; the step they are on ends with the pool's running work.
+            for (const chain of Object.values(context.chains)) enqueue.sendTo(chain, { type: 'CANCEL', immediate: false });
             const at = context.clock();
-            for (const { taskId } of context.queue) {
-              enqueue.cancel(`assign-timeout:${taskId}`);
-              enqueue.sendTo(taskId, { type: 'CANCEL', at });
+            const queued = queuedJobs(context.queue).map((entry) => entry.job.taskId);
+            for (const taskId of queued) {
+              const task = liveTask(system, taskId);
+              if (task) enqueue.sendTo(task, { type: 'CANCEL', at });
             }
-            enqueue.assign({ queue: [], drainCancelled: context.queue.map((job) => job.taskId) });
+            enqueue.assign({ queue: emptyQueue(), drainCancelled: queued });
+            disarmIfEmpty(context, emptyQueue(), helpers(enqueue));
           }),
         },
       },
     },
     draining: {
+      entry: assign({ phase: 'draining' }),
       always: { guard: 'drained', target: 'stopped' },
+      after: {
+        drainTimeout: { guard: 'hasDrainTimeout', actions: 'forceStop' },
+      },
       on: {
-        'TASK.REQUEUED': {
-          actions: enqueueActions(({ context, event, enqueue }) => {
-            enqueue.sendTo(event.taskId, {
-              type: 'FAIL',
-              result: poolFailure('pool is shut down', 'pool_shutdown'),
-              at: context.clock(),
-            });
-          }),
-        },
-        FORCE_STOP: {
-          actions: enqueueActions(({ context, enqueue, self }) => {
-            const at = context.clock();
-            for (const { taskId } of context.queue) {
-              enqueue.cancel(`assign-timeout:${taskId}`);
-              enqueue.sendTo(taskId, { type: 'CANCEL', at });
-            }
-            enqueue.assign({
-              queue: [],
-              drainCancelled: [...context.drainCancelled, ...context.queue.map((job) => job.taskId)],
-            });
-            for (const [taskId, slotId] of Object.entries(context.running)) {
-              const task = liveTask(self, taskId);
-              if (task) enqueue.sendTo(task, { type: 'CANCEL', at });
-              enqueue.sendTo(context.slots[slotId], { type: 'CANCEL_RUN', taskId });
-            }
-          }),
-        },
+        // Steps of chains already running are still admitted; everything else is refused.
+        SUBMIT: { actions: enqueueActions(({ context, event, enqueue }) => submit(context, event, helpers(enqueue))) },
+        'TASK.REQUEUED': { actions: 'failRequeued' },
+        FORCE_STOP: { actions: 'forceStop' },
       },
     },
     stopped: {
       entry: enqueueActions(({ context, enqueue }) => {
+        enqueue.assign({ phase: 'stopped', supervising: false, assignDeadline: undefined });
+        enqueue.cancel('assign-timeout');
         for (const id of context.slotOrder) enqueue.sendTo(context.slots[id], { type: 'STOP' });
         for (const id of context.slotOrder) enqueue.cancel(`restart:${id}`);
-        enqueue.assign({ supervising: false });
       }),
       on: {
-        'TASK.REQUEUED': {
-          actions: enqueueActions(({ context, event, enqueue }) => {
-            enqueue.sendTo(event.taskId, {
-              type: 'FAIL',
-              result: poolFailure('pool is shut down', 'pool_shutdown'),
-              at: context.clock(),
-            });
-          }),
-        },
+        'TASK.REQUEUED': { actions: 'failRequeued' },
       },
     },
   },
 });
 
-/** The task actor with this id, while it can still take events (an ended task is let go by the pool). */
-function liveTask(self: { getSnapshot(): { children: Record<string, unknown> } }, taskId: TaskId): TaskActorRef | undefined {
-  const child = self.getSnapshot().children[taskId] as TaskActorRef | undefined;
-  return child && isActive(child) ? child : undefined;
-}
-
-/** True while an actor can still take events (a task in a final state cannot). */
-export function isActive(ref: { getSnapshot(): { status: string } } | undefined): boolean {
-  return ref !== undefined && ref.getSnapshot().status === 'active';
-}
-
-/** The work a task record asks for. */
-export function jobOf(record: TaskRecord): SlotJob {
-  return { taskId: record.id, prompt: record.prompt, overrides: record.config, workingDir: record.workingDir };
-}
-
-/** The result a task gets for a finished run, with the over-cap flag set when it spent more than its cap. */
-function bookedResult(outcome: RunOutcome, job: SlotJob | undefined): TaskResult {
-  const cap = job?.overrides?.maxBudgetUsd;
-  if (cap !== undefined && outcome.result.costMicrodollars > usdToMicrodollars(cap)) {
-    return { ...outcome.result, budgetExceeded: true };
+/**
+ * Takes a slot's new state into the pool's view: a slot that went idle while the pool has given it work stays
+ * busy in the view; a retired slot that stopped is removed; an errored one is restarted later when supervised.
+ */
+function noteSlotState(context: PoolContext, slotId: SlotId, state: SlotState, enqueue: Enqueue): void {
+  if (!(slotId in context.slots)) return;
+  const assigned = Object.values(context.running).includes(slotId);
+  const viewed: SlotState = state === 'idle' && assigned ? 'busy' : state;
+  if (state === 'stopped' && context.removing.includes(slotId)) {
+    enqueue.assign({
+      slots: without(context.slots, slotId),
+      slotStates: without(context.slotStates, slotId),
+      slotOrder: context.slotOrder.filter((id) => id !== slotId),
+      removing: context.removing.filter((id) => id !== slotId),
+    });
+    enqueue.stopChild(slotId);
+  } else if (context.slotStates[slotId] !== viewed) {
+    enqueue.assign({ slotStates: { ...context.slotStates, [slotId]: viewed } });
   }
-  return outcome.result;
+  if (state === 'errored' && context.supervising) {
+    const restarts = context.slots[slotId].getSnapshot().context.record.restartCount;
+    if (restarts < context.config.maxRestarts && !context.removing.includes(slotId)) {
+      enqueue.raise({ type: 'RESTART_SLOT', slotId }, { delay: context.restartDelayMs, id: `restart:${slotId}` });
+    }
+  }
+}
+
+/** Admits a task (the decision is emitted back), then creates, queues and dispatches it. */
+function submit(context: PoolContext, event: Extract<SupervisorEvent, { type: 'SUBMIT' }>, enqueue: Enqueue): void {
+  const cap = event.record.config?.maxBudgetUsd;
+  const refusal = admitTask(context.phase, context.ledger, context.config.minTaskReserveMicrodollars, {
+    capMicrodollars: cap === undefined ? undefined : usdToMicrodollars(cap),
+    internal: event.internal === true,
+  });
+  enqueue.emit({ type: 'decision', requestId: event.record.id, ...(refusal && { refusal }) });
+  if (refusal) return;
+  enqueue({ type: 'startTask', params: { record: event.record } });
+  enqueue({ type: 'enqueueTask', params: { job: jobOf(event.record) } });
+  enqueue({ type: 'dispatch' });
+}
+
+/** What dispatch planning reads of the pool. */
+function dispatchView(context: PoolContext) {
+  return {
+    queue: context.queue,
+    ledger: context.ledger,
+    slotOrder: context.slotOrder,
+    slotStates: context.slotStates,
+    removing: context.removing,
+    autoDispatch: context.autoDispatch,
+    floorMicrodollars: context.config.minTaskReserveMicrodollars,
+    noSlotCanRun: queueLength(context.queue) > 0 ? noSlotCanRun(context) : undefined,
+  };
+}
+
+/** Carries out a dispatch plan: assignments to tasks and slots, failures to tasks. */
+function applyDispatch(context: PoolContext, enqueue: Enqueue, system: AnyActorSystem, plan: DispatchPlan): void {
+  if (plan.starts.length === 0 && plan.failures.length === 0) return;
+  const at = context.clock();
+  const running = { ...context.running };
+  const runningJobs = { ...context.runningJobs };
+  for (const start of plan.starts) {
+    running[start.taskId] = start.slotId;
+    runningJobs[start.taskId] = start.job;
+  }
+  enqueue.assign({ queue: plan.queue, ledger: plan.ledger, slotStates: plan.slotStates, running, runningJobs });
+  disarmIfEmpty(context, plan.queue, enqueue);
+  for (const start of plan.starts) {
+    const task = liveTask(system, start.taskId);
+    if (task) enqueue.sendTo(task, { type: 'ASSIGN', slotId: start.slotId, at });
+    enqueue.sendTo(context.slots[start.slotId], { type: 'RUN', job: start.job });
+  }
+  for (const failure of plan.failures) {
+    const task = liveTask(system, failure.taskId);
+    if (task) enqueue.sendTo(task, { type: 'FAIL', result: failure.result, at });
+  }
+}
+
+/** Cancels tasks: queued ones leave the queue, running ones have their run stopped, all are told. */
+function cancelTasks(context: PoolContext, enqueue: Enqueue, system: AnyActorSystem, taskIds: ReadonlySet<TaskId>): void {
+  const queue = removeFromQueue(context.queue, taskIds);
+  if (queue !== context.queue) {
+    enqueue.assign({ queue });
+    disarmIfEmpty(context, queue, enqueue);
+  }
+  const at = context.clock();
+  for (const taskId of taskIds) {
+    const task = liveTask(system, taskId);
+    if (!task) continue;
+    enqueue.sendTo(task, { type: 'CANCEL', at });
+    const slotId = context.running[taskId];
+    if (slotId) enqueue.sendTo(context.slots[slotId], { type: 'CANCEL_RUN', taskId });
+  }
+}
+
+/** Disarms the assignment timer once nothing waits (an idle pool holds no timer). */
+function disarmIfEmpty(context: PoolContext, queue: JobQueue, enqueue: Enqueue): void {
+  if (context.assignDeadline === undefined || queueLength(queue) > 0) return;
+  enqueue.assign({ assignDeadline: undefined });
+  enqueue.cancel('assign-timeout');
+}
+
+/** Arms the one assignment timer for the queue's head, unless one is armed or nothing waits. */
+function armAssignTimer(context: PoolContext, enqueue: Enqueue): void {
+  if (context.assignDeadline !== undefined) return;
+  const head = peekQueue(context.queue);
+  if (!head) return;
+  const deadline = head.queuedAt + context.config.slotAssignmentTimeoutSecs * 1000;
+  enqueue.assign({ assignDeadline: deadline });
+  enqueue.raise({ type: 'ASSIGN_TIMEOUT' }, { delay: Math.max(0, deadline - context.clock()), id: 'assign-timeout' });
+}
+
+/** A copy of a record without one key. */
+function without<T>(record: Record<string, T>, key: string): Record<string, T> {
+  if (!(key in record)) return record;
+  const { [key]: _removed, ...rest } = record;
+  return rest;
 }
 
 /** The pool machine's type, for actor refs. */

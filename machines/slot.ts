@@ -32,7 +32,8 @@ export type SlotEvent =
 
 /** Events a slot sends to its parent (the pool). */
 export type SlotParentEvent =
-  | { type: 'SLOT.RUN_FINISHED'; slotId: SlotId; taskId: TaskId; outcome: RunOutcome }
+  /** The run ended; `state` is where the slot went (so no separate SLOT.STATE follows). */
+  | { type: 'SLOT.RUN_FINISHED'; slotId: SlotId; taskId: TaskId; outcome: RunOutcome; state: SlotState }
   | { type: 'SLOT.STATE'; slotId: SlotId; state: SlotState };
 
 /** Input of a slot: its record and the limits it applies to itself. */
@@ -86,6 +87,11 @@ const missingAgent = fromCallback<AgentActorCommand, AgentActorInput>(({ sendBac
     },
   });
 });
+
+/** The `reportFinished` action, telling the pool where the slot goes. */
+const finished = (state: SlotState) => ({ type: 'reportFinished' as const, params: { state } });
+/** The `reportAbandoned` action, telling the pool where the slot goes. */
+const abandoned = (state: SlotState) => ({ type: 'reportAbandoned' as const, params: { state } });
 
 function withState(context: SlotContext, state: SlotState): { record: SlotRecord } {
   return { record: { ...context.record, state } };
@@ -142,18 +148,22 @@ export const slotMachine = setup({
       }
       return { record };
     }),
-    reportFinished: sendParent(({ context, event }) => ({
-      type: 'SLOT.RUN_FINISHED',
+    reportFinished: sendParent(({ context, event }, params: { state: SlotState }) => ({
+      type: 'SLOT.RUN_FINISHED' as const,
       slotId: context.record.id,
       taskId: context.job?.taskId ?? '',
       outcome: event.type === 'AGENT.DONE' ? event.outcome : abandonedOutcome('the run was stopped'),
+      state: params.state,
     })),
-    reportAbandoned: sendParent(({ context }) => ({
-      type: 'SLOT.RUN_FINISHED',
+    reportAbandoned: sendParent(({ context }, params: { state: SlotState }) => ({
+      type: 'SLOT.RUN_FINISHED' as const,
       slotId: context.record.id,
       taskId: context.job?.taskId ?? '',
       outcome: abandonedOutcome('the run was stopped before it finished'),
+      state: params.state,
     })),
+    /** Tells the pool the slot is idle again after a restart (the pool cannot know otherwise). */
+    reportRestarted: sendParent(({ context }) => ({ type: 'SLOT.STATE' as const, slotId: context.record.id, state: 'idle' as const })),
     clearJob: assign(({ context }) => {
       const { currentTask: _current, ...record } = context.record;
       return { job: undefined, record };
@@ -183,8 +193,9 @@ export const slotMachine = setup({
     CONFIGURE: { actions: 'applyConfig' },
   },
   states: {
+    /** The pool knows when a slot goes idle (it started there, or its run finished); a restart reports it. */
     idle: {
-      entry: [assign(({ context }) => withState(context, 'idle')), 'reportState'],
+      entry: assign(({ context }) => withState(context, 'idle')),
       on: {
         RUN: { target: 'busy', actions: 'takeJob' },
         RETIRE: { target: 'stopped' },
@@ -199,20 +210,21 @@ export const slotMachine = setup({
       },
       initial: 'working',
       on: {
-        STOP: { target: 'stopped', actions: ['reportAbandoned', 'clearJob'] },
+        STOP: { target: 'stopped', actions: [abandoned('stopped'), 'clearJob'] },
       },
       states: {
+        /** The pool made the slot busy itself (it assigned the run), so nothing is reported. */
         working: {
-          entry: [assign(({ context }) => withState(context, 'busy')), 'reportState'],
+          entry: assign(({ context }) => withState(context, 'busy')),
           on: {
             'AGENT.DONE': [
-              { guard: 'spawnFailed', target: '#slot.errored', actions: ['bookOutcome', 'reportFinished', 'clearJob'] },
+              { guard: 'spawnFailed', target: '#slot.errored', actions: ['bookOutcome', finished('errored'), 'clearJob'] },
               {
                 guard: 'crashedTooOften',
                 target: '#slot.errored',
-                actions: ['bookOutcome', 'reportFinished', 'clearJob'],
+                actions: ['bookOutcome', finished('errored'), 'clearJob'],
               },
-              { target: '#slot.idle', actions: ['bookOutcome', 'reportFinished', 'clearJob'] },
+              { target: '#slot.idle', actions: ['bookOutcome', finished('idle'), 'clearJob'] },
             ],
             CANCEL_RUN: { guard: 'isCurrentTask', target: 'cancelling' },
             RETIRE: { target: 'retiring', actions: 'requestRetire' },
@@ -221,7 +233,7 @@ export const slotMachine = setup({
         retiring: {
           entry: [assign(({ context }) => withState(context, 'retiring')), 'reportState'],
           on: {
-            'AGENT.DONE': { target: '#slot.stopped', actions: ['bookOutcome', 'reportFinished', 'clearJob'] },
+            'AGENT.DONE': { target: '#slot.stopped', actions: ['bookOutcome', finished('stopped'), 'clearJob'] },
             CANCEL_RUN: { guard: 'isCurrentTask', target: 'cancelling' },
           },
         },
@@ -230,8 +242,8 @@ export const slotMachine = setup({
           entry: 'abortAgent',
           after: {
             cancelGrace: [
-              { guard: 'retireRequested', target: '#slot.stopped', actions: ['reportAbandoned', 'clearJob'] },
-              { target: '#slot.idle', actions: ['reportAbandoned', 'clearJob'] },
+              { guard: 'retireRequested', target: '#slot.stopped', actions: [abandoned('stopped'), 'clearJob'] },
+              { target: '#slot.idle', actions: [abandoned('idle'), 'clearJob'] },
             ],
           },
           on: {
@@ -239,14 +251,14 @@ export const slotMachine = setup({
               {
                 guard: 'retireRequested',
                 target: '#slot.stopped',
-                actions: ['bookOutcome', 'reportFinished', 'clearJob'],
+                actions: ['bookOutcome', finished('stopped'), 'clearJob'],
               },
               {
                 guard: 'crashedTooOften',
                 target: '#slot.errored',
-                actions: ['bookOutcome', 'reportFinished', 'clearJob'],
+                actions: ['bookOutcome', finished('errored'), 'clearJob'],
               },
-              { target: '#slot.idle', actions: ['bookOutcome', 'reportFinished', 'clearJob'] },
+              { target: '#slot.idle', actions: ['bookOutcome', finished('idle'), 'clearJob'] },
             ],
             // Scaled down while cancelling: stop (not go idle) once the run has ended.
             RETIRE: { actions: 'requestRetire' },
@@ -259,10 +271,13 @@ export const slotMachine = setup({
       on: {
         RESTART: {
           target: 'idle',
-          actions: assign(({ context }) => {
-            const { sessionId: _session, sessionCostUsd: _cost, lastError: _error, ...rest } = context.record;
-            return { record: { ...rest, restartCount: context.record.restartCount + 1, consecutiveCrashes: 0 } };
-          }),
+          actions: [
+            assign(({ context }) => {
+              const { sessionId: _session, sessionCostUsd: _cost, lastError: _error, ...rest } = context.record;
+              return { record: { ...rest, restartCount: context.record.restartCount + 1, consecutiveCrashes: 0 } };
+            }),
+            'reportRestarted',
+          ],
         },
         STOP: { target: 'stopped' },
         RETIRE: { target: 'stopped' },

@@ -16,10 +16,13 @@ export type TaskEvent =
   | { type: 'APPROVE'; at: number }
   | { type: 'REJECT'; feedback: string; at: number };
 
-/** Events a task sends to its parent (the pool): queue me again; I have ended (the pool lets me go). */
+/**
+ * Events a task sends to its parent (the pool): I await review; queue me again. That it has ended the pool
+ * learns from XState's own `xstate.done.actor.<id>` event, which every final task sends its parent.
+ */
 export type TaskParentEvent =
-  | { type: 'TASK.REQUEUED'; taskId: string; record: TaskRecord }
-  | { type: 'TASK.ENDED'; taskId: string };
+  | { type: 'TASK.REVIEW'; taskId: string }
+  | { type: 'TASK.REQUEUED'; taskId: string; record: TaskRecord };
 
 /** The statechart state names, in the order of the lifecycle. */
 export const TASK_STATE_NODES = ['pending', 'running', 'pendingReview', 'completed', 'failed', 'cancelled'] as const;
@@ -46,6 +49,7 @@ export function rejectedTooOftenResult(record: TaskRecord, feedback: string): Ta
     turnsUsed: 0,
     elapsedMs: 0,
     errorCode: 'max_rejections',
+    failure: { kind: 'max_rejections', rejections: count },
   };
 }
 
@@ -107,7 +111,7 @@ export const taskMachine = setup({
       taskId: context.record.id,
       record: context.record,
     })),
-    notifyEnded: sendParent(({ context }) => ({ type: 'TASK.ENDED', taskId: context.record.id })),
+    notifyReview: sendParent(({ context }) => ({ type: 'TASK.REVIEW', taskId: context.record.id })),
   },
 }).createMachine({
   id: 'task',
@@ -141,6 +145,7 @@ export const taskMachine = setup({
       entry: [
         'stampCompleted',
         assign(({ context }) => ({ record: { ...context.record, state: 'pending_review' } })),
+        'notifyReview',
       ],
       on: {
         APPROVE: { target: 'completed' },
@@ -161,19 +166,17 @@ export const taskMachine = setup({
       entry: [
         'stampCompleted',
         assign(({ context }) => ({ record: { ...context.record, state: 'completed' } })),
-        'notifyEnded',
       ],
     },
     failed: {
       type: 'final',
-      entry: ['stampCompleted', assign(({ context }) => ({ record: { ...context.record, state: 'failed' } })), 'notifyEnded'],
+      entry: ['stampCompleted', assign(({ context }) => ({ record: { ...context.record, state: 'failed' } }))],
     },
     cancelled: {
       type: 'final',
       entry: [
         'stampCompleted',
         assign(({ context }) => ({ record: { ...context.record, state: 'cancelled' } })),
-        'notifyEnded',
       ],
     },
   },

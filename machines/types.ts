@@ -1,3 +1,5 @@
+import type { ErrorCode, TaskFailure } from './failure.js';
+
 /**
  * Domain types shared by the statecharts and the adapters.
  *
@@ -60,10 +62,15 @@ export interface PoolConfig {
   budgetMicrodollars?: number;
   /**
    * What a task without its own cap reserves from the pool budget while it runs (and is given as its
-   * `--max-budget-usd`). Default: the pool budget divided by the number of slots. A task starts only when
-   * its whole reservation is free, so the reservations together never exceed the budget.
+   * `--max-budget-usd`). Default: its share of what is unreserved, shared among the free slots, never less
+   * than `minTaskReserveMicrodollars`. The reservations together never exceed the budget.
    */
   defaultTaskReserveMicrodollars?: number;
+  /**
+   * The floor: the least an uncapped task reserves (default 50,000 = $0.05, about one model call). When less
+   * than this is left, the pool answers `BudgetExhausted` instead of starting a run that could not complete.
+   */
+  minTaskReserveMicrodollars: number;
   /** How often the supervisor may restart an errored slot (default 3). */
   maxRestarts: number;
   /** Give every slot its own git worktree. */
@@ -169,8 +176,12 @@ export interface TaskResult {
   subtype?: string;
   /** The structured output, when the task asked for a JSON schema. */
   structuredOutput?: unknown;
-  /** A short machine-readable code for pool-made failures (`cancelled`, `timeout`, `crashed`, …). */
-  errorCode?: string;
+  /** The stable code of the failure (`cancelled`, `timeout`, `crashed`, `api_error`, …); unset on success. */
+  errorCode?: ErrorCode;
+  /** Why the task failed, as data; unset on success. */
+  failure?: TaskFailure;
+  /** The HTTP status of the model API's error, when the run ended on one. */
+  apiErrorStatus?: number;
 }
 
 /** One tool call the CLI denied. */
@@ -335,6 +346,8 @@ export interface ChainProgress {
   currentStepStartedAt?: number;
   completedSteps: StepResult[];
   status: ChainStatus;
+  /** Warnings the chain collected (isolation fallback, output variables not found, cleanup failures); set once it ends. */
+  warnings?: string[];
 }
 
 /** How one agent run ended, as the slot statechart sees it. */

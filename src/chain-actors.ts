@@ -18,8 +18,8 @@ import type { WorktreeManager } from './worktree.js';
 /** What the chain actors need from the pool. */
 export interface ChainActorDeps {
   skills: SkillRegistry;
-  /** Submits a step task; resolves with its id (throws the pool's typed errors). */
-  submitStep(chainId: TaskId, prompt: string, config: TaskOverrides | undefined, workingDir?: string): TaskId;
+  /** Submits a step task; resolves with its id once admitted (rejects with the pool's typed errors). */
+  submitStep(chainId: TaskId, prompt: string, config: TaskOverrides | undefined, workingDir?: string): Promise<TaskId>;
   /** Resolves with the task's final record. */
   waitForFinal(taskId: TaskId): Promise<TaskRecord>;
   /** Cancels a task (kills its process). */
@@ -51,19 +51,29 @@ export function renderStep(
   return { prompt: renderStepPrompt(rendered, input.previousOutput, input.vars), config };
 }
 
-/** Creates the chain actors for one chain; `sendOutput` delivers streamed chunks to that chain. */
-export function createChainActors(deps: ChainActorDeps, sendOutput: (chunk: string) => void) {
-  /** Cancels of killed steps still under way: cleanup waits for their processes to be gone. */
-  const cancelling = new Set<Promise<void>>();
+/** Creates the chain actors of a pool; `sendOutput` delivers a step's streamed chunks to its chain. */
+export function createChainActors(deps: ChainActorDeps, sendOutput: (chainId: TaskId, chunk: string) => void) {
+  /** Cancels of killed steps still under way, by chain: cleanup waits for their processes to be gone. */
+  const cancellingByChain = new Map<TaskId, Set<Promise<void>>>();
+  const cancellingOf = (chainId: TaskId) => {
+    let set = cancellingByChain.get(chainId);
+    if (!set) {
+      set = new Set();
+      cancellingByChain.set(chainId, set);
+    }
+    return set;
+  };
   const runStep = fromPromise<RunStepOutput, RunStepInput>(async ({ input, signal }) => {
     const { prompt, config } = renderStep(input, deps.skills);
-    const taskId = deps.submitStep(input.chainId, prompt, config, input.workingDir);
-    const unsubscribe = deps.subscribeOutput(taskId, sendOutput);
+    const taskId = await deps.submitStep(input.chainId, prompt, config, input.workingDir);
+    const unsubscribe = deps.subscribeOutput(taskId, (chunk) => sendOutput(input.chainId, chunk));
     const onAbort = () => {
+      const cancelling = cancellingOf(input.chainId);
       const cancel = deps.cancelTask(taskId).catch(() => undefined);
       cancelling.add(cancel);
       void cancel.finally(() => cancelling.delete(cancel));
     };
+    if (signal.aborted) onAbort();
     signal.addEventListener('abort', onAbort, { once: true });
     try {
       const record = await deps.waitForFinal(taskId);
@@ -95,7 +105,8 @@ export function createChainActors(deps: ChainActorDeps, sendOutput: (chunk: stri
   });
 
   const cleanup = fromPromise<void, CleanupInput>(async ({ input }) => {
-    await Promise.all([...cancelling]);
+    await Promise.all([...(cancellingByChain.get(input.chainId) ?? [])]);
+    cancellingByChain.delete(input.chainId);
     if (input.isolation === 'none') return;
     const { manager } = await deps.worktrees();
     if (!manager) return;

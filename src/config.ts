@@ -25,6 +25,7 @@ export function defaultPoolConfig(): PoolConfig {
     supervisorEnabled: false,
     crashThreshold: 3,
     strictMcpConfig: true,
+    minTaskReserveMicrodollars: 50_000,
   };
 }
 
@@ -98,6 +99,7 @@ export function validatePoolConfig(config: PoolConfig): void {
   checkShared('', config);
   checkInteger('budgetMicrodollars', config.budgetMicrodollars, 0);
   checkInteger('defaultTaskReserveMicrodollars', config.defaultTaskReserveMicrodollars, 1);
+  checkInteger('minTaskReserveMicrodollars', config.minTaskReserveMicrodollars, 0);
   checkInteger('maxRestarts', config.maxRestarts, 0);
   checkInteger('crashThreshold', config.crashThreshold, 1);
   if (typeof config.slotAssignmentTimeoutSecs !== 'number' || !(config.slotAssignmentTimeoutSecs >= 0)) {

@@ -1,14 +1,36 @@
 /**
  * Typed errors. Every error the pool throws is a `PoolError` with a stable `code`.
  */
+import { formatUsd, usdToMicrodollars } from '../machines/budget.js';
 import type { TaskState } from '../machines/types.js';
+import type { StoreErrorCode } from './store/errors.js';
+import type { WorktreeErrorCode } from './worktree.js';
+
+/** The stable codes of the pool's errors (the worktree and store errors add their own). */
+export type PoolErrorCode = CoreErrorCode | WorktreeErrorCode | StoreErrorCode;
+
+/** The codes of the errors defined in this file. */
+export type CoreErrorCode =
+  | 'budget_exhausted'
+  | 'task_budget_exceeds_remaining'
+  | 'no_slot_available'
+  | 'pool_shutdown'
+  | 'task_not_found'
+  | 'slot_not_found'
+  | 'invalid_task_state'
+  | 'scale_limit'
+  | 'invalid_input'
+  | 'permission_prompt_detected'
+  | 'task_cancelled'
+  | 'not_found'
+  | 'internal_error';
 
 /** Base class of every error the pool throws. */
 export class PoolError extends Error {
   /** A stable, machine-readable code. */
-  readonly code: string;
+  readonly code: PoolErrorCode;
 
-  constructor(code: string, message: string) {
+  constructor(code: PoolErrorCode, message: string) {
     super(message);
     this.name = new.target.name;
     this.code = code;
@@ -21,7 +43,7 @@ export class BudgetExhausted extends PoolError {
     readonly spentMicrodollars: number,
     readonly limitMicrodollars: number,
   ) {
-    super('budget_exhausted', `budget exhausted: spent ${spentMicrodollars} of ${limitMicrodollars} microdollars`);
+    super('budget_exhausted', `budget exhausted: spent ${formatUsd(spentMicrodollars)} of ${formatUsd(limitMicrodollars)}`);
   }
 }
 
@@ -33,7 +55,8 @@ export class TaskBudgetExceedsRemaining extends PoolError {
   ) {
     super(
       'task_budget_exceeds_remaining',
-      `task budget $${taskBudgetUsd.toFixed(2)} exceeds remaining pool budget $${remainingUsd.toFixed(2)}`,
+      `task budget ${formatUsd(usdToMicrodollars(taskBudgetUsd))} exceeds remaining pool budget ` +
+        formatUsd(usdToMicrodollars(remainingUsd)),
     );
   }
 }

@@ -3,7 +3,7 @@
  *
  * The public API, and nothing else.
  */
-export { Pool, PoolBuilder } from './pool.js';
+export { Pool, PoolBuilder } from './pool/index.js';
 export type {
   CancelChainOptions,
   FanOutChainOutcome,
@@ -13,7 +13,7 @@ export type {
   SlotQuery,
   SubmitOptions,
   SupervisorHandle,
-} from './pool.js';
+} from './pool/index.js';
 export * from './errors.js';
 export type * from '../machines/types.js';
 export { EFFORTS, PERMISSION_MODES, FINAL_TASK_STATES } from '../machines/types.js';

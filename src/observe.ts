@@ -2,11 +2,15 @@
  * RxJS streams over the actor system: the whole pool as immutable snapshots, a typed event stream, and
  * per-entity streams. Everything is fed by the projection (which sees every actor transition).
  *
+ * Snapshots are structurally shared: tasks and chains are persistent maps (Immutable.js), so a change costs
+ * O(log n) whatever the number of tasks, and an unchanged record keeps its identity. A snapshot is built once
+ * per burst of changes, and only while someone subscribes (or asks for the current one).
+ *
  * Delivery to consumers is asynchronous (RxJS `asapScheduler`): a transition never waits for a subscriber,
  * so a slow subscriber cannot stall the pool, and an error thrown by one subscriber is reported through
  * RxJS's `config.onUnhandledError` without reaching the pool or the other subscribers.
  */
-import { type Draft, produce } from 'immer';
+import { Map as ImmutableMap } from 'immutable';
 import {
   asapScheduler,
   BehaviorSubject,
@@ -41,12 +45,16 @@ import type { PoolState, Projection, RecordChange } from './projection.js';
 /** The pool's phase: taking work, draining, or stopped. */
 export type PoolPhase = 'running' | 'draining' | 'stopped';
 
-/** The whole pool at one moment. Immutable; an unchanged slot, task or chain keeps its object identity. */
+/**
+ * The whole pool at one moment. Immutable; an unchanged slot, task or chain keeps its object identity. `tasks`
+ * and `chains` hold live work and the most recently finished (the builder's `recentWindow`); older records
+ * are in the store (`pool.task(id)`, `pool.listTasks()`).
+ */
 export interface PoolSnapshot {
   phase: PoolPhase;
   slots: Readonly<Record<SlotId, SlotRecord>>;
-  tasks: Readonly<Record<TaskId, TaskRecord>>;
-  chains: Readonly<Record<TaskId, ChainProgress>>;
+  tasks: ReadonlyMap<TaskId, TaskRecord>;
+  chains: ReadonlyMap<TaskId, ChainProgress>;
   budget: { limitMicrodollars?: number; spentMicrodollars: number; reservedMicrodollars: number };
   status: PoolStatus;
 }
@@ -86,31 +94,87 @@ export interface OutputChunkLike {
   text: string;
 }
 
-function emptySnapshot(): PoolSnapshot {
+function emptyStatus(): PoolStatus {
   return {
-    phase: 'running',
-    slots: {},
-    tasks: {},
-    chains: {},
-    budget: { spentMicrodollars: 0, reservedMicrodollars: 0 },
-    status: {
-      totalSlots: 0,
-      idleSlots: 0,
-      busySlots: 0,
-      retiringSlots: 0,
-      erroredSlots: 0,
-      stoppedSlots: 0,
-      pendingTasks: 0,
-      runningTasks: 0,
-      pendingReviewTasks: 0,
-      completedTasks: 0,
-      failedTasks: 0,
-      cancelledTasks: 0,
-      totalSpendMicrodollars: 0,
-      reservedMicrodollars: 0,
-      shutdown: false,
-    },
+    totalSlots: 0,
+    idleSlots: 0,
+    busySlots: 0,
+    retiringSlots: 0,
+    erroredSlots: 0,
+    stoppedSlots: 0,
+    pendingTasks: 0,
+    runningTasks: 0,
+    pendingReviewTasks: 0,
+    completedTasks: 0,
+    failedTasks: 0,
+    cancelledTasks: 0,
+    totalSpendMicrodollars: 0,
+    reservedMicrodollars: 0,
+    shutdown: false,
   };
+}
+
+/** A read-only view of a persistent map: what snapshots hand out as `tasks` and `chains`. */
+export class PersistentMap<K, V> implements ReadonlyMap<K, V> {
+  /** @internal */
+  constructor(private readonly map: ImmutableMap<K, V> = ImmutableMap()) {}
+
+  get size(): number {
+    return this.map.size;
+  }
+
+  get(key: K): V | undefined {
+    return this.map.get(key);
+  }
+
+  has(key: K): boolean {
+    return this.map.has(key);
+  }
+
+  keys(): MapIterator<K> {
+    return this.map.keys() as MapIterator<K>;
+  }
+
+  values(): MapIterator<V> {
+    return this.map.values() as MapIterator<V>;
+  }
+
+  entries(): MapIterator<[K, V]> {
+    return this.map.entries() as MapIterator<[K, V]>;
+  }
+
+  forEach(callback: (value: V, key: K, map: ReadonlyMap<K, V>) => void): void {
+    this.map.forEach((value, key) => {
+      callback(value, key, this);
+    });
+  }
+
+  [Symbol.iterator](): MapIterator<[K, V]> {
+    return this.entries();
+  }
+
+  /** @internal A new map with `key` set (O(log n); this one is unchanged). */
+  with(key: K, value: V): PersistentMap<K, V> {
+    return new PersistentMap(this.map.set(key, value));
+  }
+
+  /** @internal A new map without `key`. */
+  without(key: K): PersistentMap<K, V> {
+    return this.map.has(key) ? new PersistentMap(this.map.delete(key)) : this;
+  }
+
+  /** @internal A new map with every change applied (`undefined` removes), in one batch. */
+  withChanges(changes: ReadonlyMap<K, V | undefined>): PersistentMap<K, V> {
+    if (changes.size === 0) return this;
+    return new PersistentMap(
+      this.map.withMutations((map) => {
+        for (const [key, value] of changes) {
+          if (value === undefined) map.delete(key);
+          else map.set(key, value);
+        }
+      }),
+    );
+  }
 }
 
 const slotCountKey: Record<SlotState, keyof PoolStatus> = {
@@ -129,7 +193,7 @@ const taskCountKey: Record<TaskState, keyof PoolStatus> = {
   cancelled: 'cancelledTasks',
 };
 
-function bump(status: Draft<PoolStatus>, key: keyof PoolStatus, by: number): void {
+function bump(status: PoolStatus, key: keyof PoolStatus, by: number): void {
   (status[key] as number) += by;
 }
 
@@ -183,8 +247,18 @@ export class PoolObserver {
   private readonly snapshots: BehaviorSubject<PoolSnapshot>;
   private readonly events = new Subject<PoolEvent>();
   private readonly subscriptions: { unsubscribe(): void }[] = [];
-  /** Changes not yet folded into a snapshot: a burst of changes makes one snapshot. */
-  private pending: ((draft: Draft<PoolSnapshot>) => void)[] = [];
+  // The pool as it is now; a snapshot is made of these when one is needed.
+  private phase: PoolPhase = 'running';
+  private slots: Readonly<Record<SlotId, SlotRecord>> = Object.freeze({});
+  private tasks = new PersistentMap<TaskId, TaskRecord>();
+  private chains = new PersistentMap<TaskId, ChainProgress>();
+  /** Task and chain changes not yet in the maps: applied in one batch when a snapshot is made. */
+  private readonly taskChanges = new Map<TaskId, TaskRecord | undefined>();
+  private readonly chainChanges = new Map<TaskId, ChainProgress | undefined>();
+  private budget: PoolSnapshot['budget'] = Object.freeze({ spentMicrodollars: 0, reservedMicrodollars: 0 });
+  private readonly status = emptyStatus();
+  /** Changes made since the last snapshot. */
+  private dirty = false;
   private flushScheduled = false;
 
   /** The pool as immutable snapshots: the current one on subscribe, then one per burst of changes. */
@@ -199,51 +273,61 @@ export class PoolObserver {
     messages$: Observable<Message>,
     output$: Observable<OutputChunkLike>,
   ) {
-    let initial = emptySnapshot();
-    initial = produce(initial, (draft) => {
-      for (const [id, slot] of projection.slots) this.applySlot(draft, slot, id);
-      for (const [id, task] of projection.tasks) this.applyTask(draft, task, id);
-      for (const [id, chain] of projection.chains) draft.chains[id] = chain;
-      if (projection.pool) this.applyPool(draft, projection.pool);
-    });
-    this.snapshots = new BehaviorSubject(initial);
-    this.snapshot$ = this.snapshots.pipe(observeOn(asapScheduler));
+    for (const slot of projection.slots.values()) this.applySlot(slot);
+    for (const task of projection.tasks.values()) this.applyTask(task);
+    for (const [id, chain] of projection.chains) this.chains = this.chains.with(id, chain);
+    if (projection.pool) this.applyPool(projection.pool);
+    this.snapshots = new BehaviorSubject(this.build());
+    this.dirty = false;
+    this.snapshot$ = defer(() => {
+      this.flush();
+      return this.snapshots;
+    }).pipe(observeOn(asapScheduler));
     this.events$ = this.events.pipe(observeOn(asapScheduler));
-    this.status$ = this.snapshots.pipe(
+    this.status$ = this.snapshot$.pipe(
       map((snapshot) => snapshot.status),
       distinctUntilChanged(),
-      observeOn(asapScheduler),
     );
     this.subscriptions.push(
       projection.taskChanged$.subscribe((change) => {
-        this.update((draft) => this.applyTask(draft, change.current, change.current.id));
-        for (const event of taskEvents(change)) this.events.next(event);
+        this.applyTask(change.current, change.previous);
+        this.changed();
+        if (this.events.observed) for (const event of taskEvents(change)) this.events.next(event);
       }),
       projection.slotChanged$.subscribe((change) => {
-        this.update((draft) => this.applySlot(draft, change.current, change.current.id));
-        if (change.previous?.state !== change.current.state) {
+        this.applySlot(change.current);
+        this.changed();
+        if (change.previous?.state !== change.current.state && this.events.observed) {
           this.events.next({ type: 'slot.state', slot: change.current, previous: change.previous?.state });
         }
       }),
       projection.slotRemoved$.subscribe((slot) => {
-        this.update((draft) => {
-          const existing = draft.slots[slot.id];
-          if (!existing) return;
-          bump(draft.status, slotCountKey[existing.state], -1);
-          draft.status.totalSlots -= 1;
-          delete draft.slots[slot.id];
-        });
+        const existing = this.slots[slot.id];
+        if (existing) {
+          bump(this.status, slotCountKey[existing.state], -1);
+          this.status.totalSlots -= 1;
+          const { [slot.id]: _removed, ...rest } = this.slots;
+          this.slots = Object.freeze(rest);
+          this.changed();
+        }
         this.events.next({ type: 'slot.removed', slot });
       }),
       projection.chainChanged$.subscribe((change) => {
-        this.update((draft) => {
-          draft.chains[change.current.chainId] = change.current;
-        });
-        for (const event of chainEvents(change)) this.events.next(event);
+        this.chainChanges.set(change.current.chainId, change.current);
+        this.changed();
+        if (this.events.observed) for (const event of chainEvents(change)) this.events.next(event);
+      }),
+      projection.evicted$.subscribe((id) => {
+        // Counts stay: they cover every task of the session, not only those still in memory.
+        this.taskChanges.set(id, undefined);
+        this.chainChanges.set(id, undefined);
+        this.changed();
       }),
       projection.poolChanged$.subscribe((change) => this.onPool(change)),
       messages$.subscribe((message) => this.events.next({ type: 'message.sent', message })),
-      output$.subscribe((chunk) => this.events.next({ type: 'task.output', ...chunk })),
+      output$.subscribe((chunk) => {
+        if (this.events.observed) this.events.next({ type: 'task.output', ...chunk });
+      }),
     );
   }
 
@@ -251,6 +335,11 @@ export class PoolObserver {
   get current(): PoolSnapshot {
     this.flush();
     return this.snapshots.value;
+  }
+
+  /** The current status, synchronously, without building a snapshot. */
+  get currentStatus(): PoolStatus {
+    return this.dirty ? { ...this.status } : this.snapshots.value.status;
   }
 
   /** A task's records, from the current one, completing when it reaches a final state. */
@@ -301,58 +390,69 @@ export class PoolObserver {
     this.events.complete();
   }
 
-  private update(recipe: (draft: Draft<PoolSnapshot>) => void): void {
-    this.pending.push(recipe);
-    if (this.flushScheduled) return;
+  /** Notes a change; a snapshot follows at the end of the burst when someone is subscribed. */
+  private changed(): void {
+    this.dirty = true;
+    if (this.flushScheduled || !this.snapshots.observed) return;
     this.flushScheduled = true;
     queueMicrotask(() => this.flush());
   }
 
-  /** Folds the pending changes into one new snapshot (copying the record maps once, not once per change). */
+  /** Publishes one snapshot for every change made since the last. */
   private flush(): void {
     this.flushScheduled = false;
-    if (this.pending.length === 0 || this.snapshots.closed) return;
-    const recipes = this.pending;
-    this.pending = [];
-    this.snapshots.next(
-      produce(this.snapshots.value, (draft) => {
-        for (const recipe of recipes) recipe(draft);
-      }),
-    );
+    if (!this.dirty || this.snapshots.closed) return;
+    this.dirty = false;
+    this.snapshots.next(this.build());
   }
 
-  private applySlot(draft: Draft<PoolSnapshot>, slot: SlotRecord, id: SlotId): void {
-    const known = draft.slots[id];
-    if (known) bump(draft.status, slotCountKey[known.state], -1);
-    else draft.status.totalSlots += 1;
-    bump(draft.status, slotCountKey[slot.state], 1);
-    draft.slots[id] = slot;
+  private build(): PoolSnapshot {
+    this.tasks = this.tasks.withChanges(this.taskChanges);
+    this.taskChanges.clear();
+    this.chains = this.chains.withChanges(this.chainChanges);
+    this.chainChanges.clear();
+    return Object.freeze({
+      phase: this.phase,
+      slots: this.slots,
+      tasks: this.tasks,
+      chains: this.chains,
+      budget: this.budget,
+      status: Object.freeze({ ...this.status }),
+    });
   }
 
-  private applyTask(draft: Draft<PoolSnapshot>, task: TaskRecord, id: TaskId): void {
-    const known = draft.tasks[id];
-    if (known) bump(draft.status, taskCountKey[known.state], -1);
-    bump(draft.status, taskCountKey[task.state], 1);
-    draft.tasks[id] = task;
+  private applySlot(slot: SlotRecord): void {
+    const known = this.slots[slot.id];
+    if (known) bump(this.status, slotCountKey[known.state], -1);
+    else this.status.totalSlots += 1;
+    bump(this.status, slotCountKey[slot.state], 1);
+    this.slots = Object.freeze({ ...this.slots, [slot.id]: Object.freeze(slot) });
   }
 
-  private applyPool(draft: Draft<PoolSnapshot>, pool: PoolState): void {
+  private applyTask(task: TaskRecord, previous?: TaskRecord): void {
+    if (previous) bump(this.status, taskCountKey[previous.state], -1);
+    bump(this.status, taskCountKey[task.state], 1);
+    this.taskChanges.set(task.id, task);
+  }
+
+  private applyPool(pool: PoolState): void {
     const phase = (['running', 'draining', 'stopped'].includes(pool.phase) ? pool.phase : 'running') as PoolPhase;
     const reserved = reservedTotal(pool.ledger);
-    draft.phase = phase;
-    draft.budget = {
+    this.phase = phase;
+    this.budget = Object.freeze({
       limitMicrodollars: pool.ledger.limitMicrodollars,
       spentMicrodollars: pool.ledger.spentMicrodollars,
       reservedMicrodollars: reserved,
-    };
-    draft.status.totalSpendMicrodollars = pool.ledger.spentMicrodollars;
-    draft.status.reservedMicrodollars = reserved;
-    draft.status.budgetMicrodollars = pool.ledger.limitMicrodollars;
-    draft.status.shutdown = phase !== 'running';
+    });
+    this.status.totalSpendMicrodollars = pool.ledger.spentMicrodollars;
+    this.status.reservedMicrodollars = reserved;
+    this.status.budgetMicrodollars = pool.ledger.limitMicrodollars;
+    this.status.shutdown = phase !== 'running';
   }
 
   private onPool(change: RecordChange<PoolState>): void {
-    this.update((draft) => this.applyPool(draft, change.current));
+    this.applyPool(change.current);
+    this.changed();
     const { previous, current: now } = change;
     if (!previous || previous.ledger !== now.ledger) {
       const spent = now.ledger.spentMicrodollars;

@@ -2,10 +2,13 @@
  * The projection: turns the actors' snapshots into task and slot records, writes every change through to the
  * store (in order, per record), and publishes each change. It is fed by XState's inspection hook, so it sees
  * every transition of every actor in the system, however the transition was caused.
+ *
+ * It holds live work (tasks not yet final, running chains) and a bounded window of the most recently finished
+ * tasks and chains; older ones leave memory and are read back from the store. Each change costs O(1).
  */
 import { Subject } from 'rxjs';
 import type { InspectionEvent } from 'xstate';
-import type { ChainProgress, SlotId, SlotRecord, TaskId, TaskRecord } from '../machines/types.js';
+import { FINAL_TASK_STATES, type ChainProgress, type SlotId, type SlotRecord, type TaskId, type TaskRecord } from '../machines/types.js';
 import type { BudgetLedger } from '../machines/budget.js';
 import { SPENT_META_KEY, type PoolStore } from './store/types.js';
 
@@ -47,6 +50,31 @@ export class WriteBehind {
   async flush(): Promise<void> {
     while (this.inflight.size > 0) await Promise.all([...this.inflight.values()]);
   }
+
+  /** Resolves once every write scheduled so far for `key` has been made (O(1): other keys are not waited for). */
+  async flushKey(key: string): Promise<void> {
+    for (let run = this.inflight.get(key); run; run = this.inflight.get(key)) await run;
+  }
+}
+
+/** Keys in insertion order with a bound: adding past it gives back the oldest key, which leaves. */
+class RecentWindow<K> {
+  private readonly keys = new Set<K>();
+
+  constructor(private readonly limit: number) {}
+
+  /** Adds a key; returns the keys pushed out. */
+  add(key: K): K[] {
+    this.keys.delete(key);
+    this.keys.add(key);
+    const evicted: K[] = [];
+    for (const oldest of this.keys) {
+      if (this.keys.size <= this.limit) break;
+      this.keys.delete(oldest);
+      evicted.push(oldest);
+    }
+    return evicted;
+  }
 }
 
 interface MachineSnapshotLike {
@@ -83,13 +111,19 @@ export class Projection {
   pool?: PoolState;
   /** Slots the pool removed (scale-down). */
   readonly slotRemoved$ = new Subject<SlotRecord>();
+  /** Finished tasks and chains that left the recent window (and memory): the store still has them. */
+  readonly evicted$ = new Subject<TaskId>();
   private readonly writes: WriteBehind;
+  private readonly recent: RecentWindow<TaskId>;
 
+  /** `recentWindow`: how many finished tasks and chains stay in memory (and in snapshots) after they end. */
   constructor(
     private readonly store: PoolStore,
     onStoreError: (error: unknown) => void,
+    recentWindow = 1000,
   ) {
     this.writes = new WriteBehind(onStoreError);
+    this.recent = new RecentWindow(recentWindow);
   }
 
   /** Feeds one inspection event. */
@@ -119,6 +153,20 @@ export class Projection {
     this.tasks.set(record.id, record);
     if (persist) this.writes.schedule(`task:${record.id}`, () => this.store.putTask(record));
     this.taskChanged$.next({ previous, current: record });
+    if (FINAL_TASK_STATES.includes(record.state) && !FINAL_TASK_STATES.includes(previous?.state ?? 'pending')) {
+      for (const id of this.recent.add(record.id)) this.evict(id);
+    }
+  }
+
+  /** Resolves once the store holds every change made so far to this task (or chain). */
+  flushTask(id: TaskId): Promise<void> {
+    return this.writes.flushKey(`task:${id}`);
+  }
+
+  private evict(id: TaskId): void {
+    this.tasks.delete(id);
+    this.chains.delete(id);
+    this.evicted$.next(id);
   }
 
   private updatePool(phase: string, ledger: BudgetLedger): void {
@@ -171,5 +219,6 @@ export class Projection {
     this.chainChanged$.complete();
     this.poolChanged$.complete();
     this.slotRemoved$.complete();
+    this.evicted$.complete();
   }
 }

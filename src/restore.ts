@@ -89,6 +89,7 @@ function interrupted(task: TaskRecord, now: number, what: string): TaskRecord {
       turnsUsed: 0,
       elapsedMs: 0,
       errorCode: 'interrupted',
+      failure: { kind: 'interrupted' },
     },
   };
 }

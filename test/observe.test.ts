@@ -16,14 +16,14 @@ describe('snapshot$', () => {
     expect(Object.isFrozen(first.slots['slot-0'])).toBe(true);
 
     const id = await pool.submit('one [[sim:text 1]]');
-    await eventually(() => pool.snapshot().tasks[id]?.state === 'completed');
+    await eventually(() => pool.snapshot().tasks.get(id)?.state === 'completed');
     const before = pool.snapshot();
     const other = await pool.submit('two [[sim:text 2]]');
-    await eventually(() => pool.snapshot().tasks[other]?.state === 'completed');
+    await eventually(() => pool.snapshot().tasks.get(other)?.state === 'completed');
     const after = pool.snapshot();
     expect(after).not.toBe(before);
-    expect(after.tasks[id]).toBe(before.tasks[id]); // untouched task: same object
-    expect(after.tasks[other]).not.toBe(before.tasks[other]);
+    expect(after.tasks.get(id)).toBe(before.tasks.get(id)); // untouched task: same object
+    expect(after.tasks.get(other)).not.toBe(before.tasks.get(other));
     expect(after.status.completedTasks).toBe(2);
     expect(after.status).toEqual(pool.status());
   });

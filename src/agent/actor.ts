@@ -33,6 +33,7 @@ function internalFailure(error: unknown): RunOutcome {
       turnsUsed: 0,
       elapsedMs: 0,
       errorCode: 'internal_error',
+      failure: { kind: 'internal_error' },
     },
   };
 }
@@ -44,7 +45,12 @@ export function withPermissionPrompt(outcome: RunOutcome): RunOutcome {
   if (tool === undefined) return outcome;
   return {
     ...outcome,
-    result: { ...outcome.result, output: permissionPromptMessage(tool), errorCode: 'permission_prompt_detected' },
+    result: {
+      ...outcome.result,
+      output: permissionPromptMessage(tool),
+      errorCode: 'permission_prompt_detected',
+      failure: { kind: 'permission_prompt', tool },
+    },
   };
 }
 

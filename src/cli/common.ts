@@ -3,7 +3,7 @@
  * Ctrl-C handling.
  */
 import { Option, type Command } from 'commander';
-import type { Pool } from '../pool.js';
+import type { Pool } from '../pool/index.js';
 import { EXIT } from './exit-codes.js';
 import { resolveSettings, type ResolvedSettings, type SettingKey } from './settings.js';
 
@@ -140,7 +140,7 @@ export function onInterrupt(pool: Pool, notify: (text: string) => void): Interru
 
 /** Cancels every running task (killing its process), giving up after 2 s. */
 async function killRunning(pool: Pool): Promise<void> {
-  const running = Object.values(pool.snapshot().tasks).filter((task) => task.state === 'running' && task.kind === 'task');
+  const running = [...pool.snapshot().tasks.values()].filter((task) => task.state === 'running' && task.kind === 'task');
   const cancels = Promise.all(running.map((task) => pool.cancel(task.id).catch(() => undefined)));
   await Promise.race([cancels, new Promise((resolve) => setTimeout(resolve, 2000).unref())]);
 }

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { filter, firstValueFrom } from 'rxjs';
 import type { ChainResult, ChainStep, TaskId, TaskRecord, TaskResult, TaskState } from '../../machines/types.js';
 import { simulatedClaude } from '../agent/simulated/path.js';
-import { Pool } from '../pool.js';
+import { Pool } from '../pool/index.js';
 import { PoolProgress, formatUsd, type ProgressMode, type TextStream } from './progress.js';
 
 /** The demo's prompts: ordinary work with scripted delays and costs, plus a failure and a crash. */

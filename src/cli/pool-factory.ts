@@ -10,7 +10,7 @@ import { usdToMicrodollars } from '../../machines/budget.js';
 import { simulatedClaude } from '../agent/simulated/path.js';
 import type { ClaudeOptions } from '../agent/types.js';
 import type { PoolConfigInput } from '../config.js';
-import { Pool } from '../pool.js';
+import { Pool } from '../pool/index.js';
 import { SkillRegistry } from '../skills/registry.js';
 import { WorkflowRegistry } from '../workflows/registry.js';
 import { SettingsError, resolveClaudeBinary, type PoolSettings } from './settings.js';

@@ -5,7 +5,7 @@
 import { createLogUpdate } from 'log-update';
 import type { Subscription } from 'rxjs';
 import type { TaskRecord } from '../../machines/types.js';
-import type { Pool } from '../pool.js';
+import type { Pool } from '../pool/index.js';
 
 /** How progress is shown. */
 export type ProgressMode = 'live' | 'plain' | 'off';
@@ -150,7 +150,7 @@ export class PoolProgress {
         (status.reservedMicrodollars > 0 ? ` (+${formatUsd(status.reservedMicrodollars)} reserved)` : ''),
     ];
     for (const slot of this.pool.slots()) {
-      const task = slot.currentTask ? this.pool.snapshot().tasks[slot.currentTask] : undefined;
+      const task = slot.currentTask ? this.pool.snapshot().tasks.get(slot.currentTask) : undefined;
       const doing = task ? ` ${promptLabel(task.prompt)}` : '';
       lines.push(`  ${slot.id.padEnd(8)} ${slot.state.padEnd(8)} ${String(slot.tasksCompleted).padStart(3)} done${doing}`);
     }

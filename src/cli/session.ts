@@ -2,7 +2,7 @@
  * A command's session with a pool: build it from the settings, show progress, handle Ctrl-C, and always
  * drain and clean up at the end.
  */
-import type { Pool } from '../pool.js';
+import type { Pool } from '../pool/index.js';
 import { onInterrupt, settingsFromOptions, type InterruptWatch, type OutputOptions, type PoolCommandOptions } from './common.js';
 import { EXIT } from './exit-codes.js';
 import { buildPool } from './pool-factory.js';

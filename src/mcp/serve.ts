@@ -2,7 +2,7 @@
  * Serving a pool's MCP server over stdio. stdout carries the protocol, so nothing else may write to it.
  */
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
-import type { Pool } from '../pool.js';
+import type { Pool } from '../pool/index.js';
 import { createPoolMcpServer, type PoolMcpServerOptions } from './server.js';
 
 /** A running stdio server. */

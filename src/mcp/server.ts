@@ -4,7 +4,7 @@
  */
 import { McpServer, ResourceTemplate } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { CallToolRequestSchema, type CallToolResult } from '@modelcontextprotocol/sdk/types.js';
-import type { Pool } from '../pool.js';
+import type { Pool } from '../pool/index.js';
 import { describeError, toolErrorResult } from './errors.js';
 import { progressReporter, type PoolTool, type ServerInfo, type ToolContext } from './tool.js';
 import { chainTools, registerChainResources } from './tools/chains.js';

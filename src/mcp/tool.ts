@@ -11,7 +11,7 @@ import type {
   ToolAnnotations,
 } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
-import type { Pool } from '../pool.js';
+import type { Pool } from '../pool/index.js';
 import { describeError, describeZodError, toolErrorResult } from './errors.js';
 import type { WireObject } from './wire.js';
 

@@ -250,7 +250,7 @@ describe('chain isolation', () => {
   });
 
   it('worktree isolation for slots is an error outside a git repository, and gives each slot a worktree inside one', async () => {
-    const { Pool } = await import('../../src/pool.js');
+    const { Pool } = await import('../../src/pool/index.js');
     const notRepo = mkdtempSync(join(tmpdir(), 'claude-pool-plain-'));
     await expect(
       Pool.builder({ workingDir: notRepo }).config({ worktreeIsolation: true }).build(),

@@ -16,7 +16,7 @@ import { nextSlotIds, poolMachine, type PoolContext } from '../../machines/pool.
 import { rejectedPrompt } from '../../machines/task.js';
 import type { RunOutcome, SlotJob, SlotRecord, TaskRecord } from '../../machines/types.js';
 import { completePoolConfig } from '../../src/config.js';
-import type { Pool } from '../../src/pool.js';
+import type { Pool } from '../../src/pool/index.js';
 import { MemoryStore } from '../../src/store/memory.js';
 import { cleanupPools, simPool } from '../support/sim-pool.js';
 import {

@@ -22,7 +22,7 @@ import {
   type SlotContext,
 } from '../../machines/slot.js';
 import type { RunOutcome, SlotRecord, SlotState } from '../../machines/types.js';
-import type { Pool } from '../../src/pool.js';
+import type { Pool } from '../../src/pool/index.js';
 import { simulatedClaude } from '../../src/agent/simulated/path.js';
 import { cleanupPools, simPool } from '../support/sim-pool.js';
 import {

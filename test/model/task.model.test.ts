@@ -7,7 +7,7 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import type { AnyActorRef, AnyEventObject, AnyMachineSnapshot } from 'xstate';
 import { taskMachine, taskStateOf } from '../../machines/task.js';
 import type { TaskRecord, TaskResult } from '../../machines/types.js';
-import type { Pool } from '../../src/pool.js';
+import type { Pool } from '../../src/pool/index.js';
 import { MemoryStore } from '../../src/store/memory.js';
 import { cleanupPools, simPool } from '../support/sim-pool.js';
 import {

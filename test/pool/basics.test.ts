@@ -44,7 +44,7 @@ describe('building a pool', () => {
   });
 
   it('rejects bad builder input with a typed error', async () => {
-    const { Pool } = await import('../../src/pool.js');
+    const { Pool } = await import('../../src/pool/index.js');
     expect(() => Pool.builder().slots(-1)).toThrow(InvalidInput);
     expect(() => Pool.builder().slotConfig({ permissionMode: 'yolo' as never })).toThrow(/permissionMode must be one of/);
     await expect(Pool.builder().config({ scaling: { minSlots: 5, maxSlots: 2 } }).build()).rejects.toThrow(

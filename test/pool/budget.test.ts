@@ -6,7 +6,7 @@ afterEach(cleanupPools);
 
 describe('budgets', () => {
   it('refuses new work once the pool budget is spent', async () => {
-    const pool = await simPool((b) => b.slots(1).config({ budgetMicrodollars: 30_000 }));
+    const pool = await simPool((b) => b.slots(1).config({ budgetMicrodollars: 30_000, minTaskReserveMicrodollars: 10_000 }));
     const first = await pool.run('spend it [[sim:cost 0.03]]');
     expect(first.costMicrodollars).toBe(30_000);
     const error = await pool.run('more').catch((e: unknown) => e);
@@ -16,7 +16,7 @@ describe('budgets', () => {
     expect(pool.status()).toMatchObject({ totalSpendMicrodollars: 30_000, budgetMicrodollars: 30_000 });
   });
 
-  it('rejects a task cap above what remains (both amounts with two decimals) and accepts one within it', async () => {
+  it('rejects a task cap above what remains (amounts shown exactly) and accepts one within it', async () => {
     const pool = await simPool((b) => b.slots(1).config({ budgetMicrodollars: 1_000_000 }));
     await pool.run('spend [[sim:cost 0.25]]');
     const error = await pool.run('big', { config: { maxBudgetUsd: 0.8 } }).catch((e: unknown) => e);
@@ -65,19 +65,51 @@ describe('budgets', () => {
     expect(slotSpend).toBeLessThanOrEqual(100_000);
   });
 
-  it('uncapped tasks reserve a fair share of the budget, so concurrent work still cannot overshoot', async () => {
-    const pool = await simPool((b) => b.slots(4).config({ budgetMicrodollars: 80_000 }));
-    // Each run reserves its share (0.08 / 4 slots = 0.02) and spends 0.015; a run starts only when a whole
-    // share is free, so five runs fit and the last 0.005 is left unspent. The others are told why.
-    const results = await pool.fanOut(Array.from({ length: 8 }, (_, i) => `u${i} [[sim:cost 0.015]] [[sim:delay 30]]`));
-    const spent = pool.status().totalSpendMicrodollars;
-    expect(spent).toBeLessThanOrEqual(80_000);
-    expect(results.filter((r) => r.success).length).toBe(5);
-    expect(spent).toBe(75_000);
-    const refused = results.filter((r) => !r.success);
-    expect(refused.every((r) => r.errorCode === 'task_budget_exceeds_remaining')).toBe(true);
-    expect(refused[0].output).toBe('task budget $0.02 exceeds remaining pool budget $0.01');
-    const error = await pool.run('one more').catch((e: unknown) => e);
-    expect(error).toMatchObject({ code: 'task_budget_exceeds_remaining', taskBudgetUsd: 0.02, remainingUsd: 0.01 });
+  it('uncapped tasks share what is unreserved among the free slots: every slot stays busy, wave after wave', async () => {
+    const pool = await simPool((b) => b.slots(4).config({ budgetMicrodollars: 5_000_000 }));
+    let running = 0;
+    const peaks: number[] = [];
+    const subscription = pool.events$.subscribe((event) => {
+      if (event.type === 'task.started') peaks.push(++running);
+      if (event.type === 'task.finished') running -= 1;
+    });
+    // Two waves of four: under a fixed share (budget / slots) the second wave would run one task at a time,
+    // since after any spend a whole share is never free again.
+    const results = await pool.fanOut(Array.from({ length: 8 }, (_, i) => `u${i} [[sim:cost 0.01]] [[sim:delay 150]]`));
+    subscription.unsubscribe();
+    expect(results.every((r) => r.success)).toBe(true);
+    expect(pool.status().totalSpendMicrodollars).toBe(80_000);
+    expect(peaks.slice(0, 4)).toEqual([1, 2, 3, 4]);
+    expect(Math.max(...peaks.slice(4))).toBe(4);
+    expect(pool.status().reservedMicrodollars).toBe(0);
+  });
+
+  it('gives each run what is left when one slot is free, so a 1-slot pool runs task after task', async () => {
+    const pool = await simPool((b) => b.slots(1).config({ budgetMicrodollars: 10_000_000 }));
+    const first = await pool.run('one [[sim:cost 0.01]] [[sim:echo-args]]');
+    expect(first.output).toContain('--max-budget-usd=10');
+    const second = await pool.run('two [[sim:cost 0.01]] [[sim:echo-args]]');
+    expect(second.success).toBe(true);
+    expect(second.output).toContain('--max-budget-usd=9.99');
+  });
+
+  it('says BudgetExhausted instead of starting a run below the floor (one model call)', async () => {
+    const pool = await simPool((b) => b.slots(1).config({ budgetMicrodollars: 120_000, minTaskReserveMicrodollars: 50_000 }));
+    const results = await pool.fanOut(['a [[sim:cost 0.04]]', 'b [[sim:cost 0.04]]', 'c [[sim:cost 0.04]]']);
+    expect(results.map((r) => r.success)).toEqual([true, true, false]);
+    expect(results[2].errorCode).toBe('budget_exhausted');
+    expect(results[2].costMicrodollars).toBe(0);
+    expect(pool.status().totalSpendMicrodollars).toBe(80_000);
+    const error = await pool.submit('d').catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(BudgetExhausted);
+    expect((error as Error).message).toBe('budget exhausted: spent $0.08 of $0.12');
+  });
+
+  it('shows refused amounts exactly, to the microdollar', async () => {
+    const pool = await simPool((b) => b.slots(1).config({ budgetMicrodollars: 30_000, minTaskReserveMicrodollars: 1_000 }));
+    await pool.run('spend [[sim:cost 0.011948]]');
+    const error = await pool.run('capped', { config: { maxBudgetUsd: 0.025 } }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(TaskBudgetExceedsRemaining);
+    expect((error as Error).message).toBe('task budget $0.025 exceeds remaining pool budget $0.018052');
   });
 });

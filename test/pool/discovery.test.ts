@@ -3,7 +3,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { InvalidInput, SlotNotFound } from '../../src/errors.js';
-import type { Pool } from '../../src/pool.js';
+import type { Pool } from '../../src/pool/index.js';
 import { existsSync } from 'node:fs';
 import { cleanupPools, eventually, makeGitRepo, simPool } from '../support/sim-pool.js';
 

@@ -4,7 +4,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { InvalidInput, PoolShutdown, ScaleLimitExceeded } from '../../src/errors.js';
-import type { Pool } from '../../src/pool.js';
+import type { Pool } from '../../src/pool/index.js';
 import { cleanupPools, eventually, simPool } from '../support/sim-pool.js';
 
 afterEach(cleanupPools);

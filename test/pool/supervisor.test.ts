@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { NoSlotAvailable, PoolShutdown } from '../../src/errors.js';
-import { Pool, type PoolBuilder } from '../../src/pool.js';
+import { Pool, type PoolBuilder } from '../../src/pool/index.js';
 import { cleanupPools, eventually, processExists, simPool, waitForPid } from '../support/sim-pool.js';
 
 const built: Pool[] = [];

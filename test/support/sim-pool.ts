@@ -5,7 +5,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Pool, type PoolBuilder } from '../../src/pool.js';
+import { Pool, type PoolBuilder } from '../../src/pool/index.js';
 import { simulatedClaude } from '../../src/agent/simulated/path.js';
 
 const cleanups: (() => Promise<void>)[] = [];

@@ -3,7 +3,7 @@
  */
 import type { Command } from 'commander';
 import type { TaskOverrides } from '../../../machines/types.js';
-import type { SubmitOptions } from '../../pool.js';
+import type { SubmitOptions } from '../../pool/index.js';
 import { SettingsError } from '../settings.js';
 
 /** The per-task options as commander parses them. */

@@ -5,7 +5,7 @@
 import { ResourceTemplate, type McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { z } from 'zod';
 import type { ChainProgress, ChainResult, TaskId } from '../../../machines/types.js';
-import type { Pool } from '../../pool.js';
+import type { Pool } from '../../pool/index.js';
 import { describeError } from '../errors.js';
 import { chainStepParam, isolationParam, tagsParam, taskIdParam, toChainOptions, toChainStep } from '../params.js';
 import { CountedProgress, defineTool, type PoolTool, type ProgressReporter } from '../tool.js';

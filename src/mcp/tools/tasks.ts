@@ -4,7 +4,8 @@
 import { z } from 'zod';
 import type { TaskResult } from '../../../machines/types.js';
 import { PoolError, PoolShutdown } from '../../errors.js';
-import type { Pool, SubmitOptions } from '../../pool.js';
+import type { Pool, SubmitOptions } from '../../pool/index.js';
+import { resultOfError } from '../../pool/failure-errors.js';
 import { overrideParams, slotIdParam, tagsParam, taskIdParam, toOverrides } from '../params.js';
 import { CountedProgress, defineTool, type PoolTool, type ProgressReporter } from '../tool.js';
 import { wireResult, wireTaskSummary } from '../wire.js';
@@ -56,7 +57,7 @@ export async function fanOutWithProgress(
         result = await pool.run(prompt, { ...options, onOutput: (text) => counted.text(`[${index}]`, text) });
       } catch (error) {
         if (!(error instanceof PoolError)) throw error;
-        result = { output: error.message, success: false, costMicrodollars: 0, turnsUsed: 0, elapsedMs: 0, errorCode: error.code };
+        result = resultOfError(error);
       }
       finished += 1;
       counted.done(`${resultLine(`[${index}]`, result)} (${finished}/${prompts.length})`);

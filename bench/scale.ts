@@ -1,0 +1,169 @@
+/**
+ * Benchmark: how the engine's cost per task grows with the number of tasks, against a plain p-limit baseline
+ * measured in the same run.
+ *
+ * 1. Fan-out: N tasks through `pool.fanOut` on 8 slots with an in-process runner that answers at once,
+ *    against `p-limit(8)` around the same runner. Reports tasks/s, µs per task, and the ratio of the per-task
+ *    time at the largest N to the smallest.
+ * 2. Rounds: 20 rounds of 1,000 tasks in one pool, with the heap after a forced GC at each round (run with
+ *    `node --expose-gc`), to show that finished tasks leave memory.
+ * 3. Utilisation: 400 tasks of 20 ms on 8 slots; the share of slot-time spent running tasks.
+ * 4. Dispatch latency: with idle slots, from `submit` to the runner being called (p50/p99).
+ *
+ * Sizes come from `BENCH_SCALE_SIZES` (comma-separated, default `10000,100000`); repeats from `BENCH_REPEATS`.
+ */
+import pLimit from 'p-limit';
+import { performance } from 'node:perf_hooks';
+import type { AgentOutcome, AgentRunner, AgentRunRequest } from '../src/agent/types.js';
+import { Pool } from '../src/pool/index.js';
+import { median, percentile } from './stats.js';
+
+const SLOTS = 8;
+const REPEATS = Number(process.env.BENCH_REPEATS ?? 3);
+const SIZES = (process.env.BENCH_SCALE_SIZES ?? '10000,100000').split(',').map(Number);
+
+function okOutcome(prompt: string): AgentOutcome {
+  return {
+    kind: 'ok',
+    result: { output: prompt, success: true, costMicrodollars: 1, turnsUsed: 1, elapsedMs: 0, sessionId: 's' },
+    sessionCostUsd: 0.000001,
+  };
+}
+
+const instantRunner: AgentRunner = {
+  async run(request) {
+    return okOutcome(request.prompt);
+  },
+};
+
+function sleepingRunner(ms: number, onStart?: () => void): AgentRunner {
+  return {
+    run(request) {
+      onStart?.();
+      return new Promise((resolve) => setTimeout(() => resolve(okOutcome(request.prompt)), ms));
+    },
+  };
+}
+
+const plainRequest = (prompt: string): AgentRunRequest => ({
+  prompt,
+  config: { permissionMode: 'plan', allowedTools: [], disallowedTools: [], mcpServers: {}, strictMcpConfig: true },
+  workingDir: '.',
+});
+
+async function time(fn: () => Promise<unknown>): Promise<number> {
+  const started = performance.now();
+  await fn();
+  return performance.now() - started;
+}
+
+async function fanOut(count: number): Promise<{ baseline: number; pool: number }> {
+  const prompts = Array.from({ length: count }, (_, i) => `task ${i}`);
+  const signal = new AbortController().signal;
+  const limit = pLimit(SLOTS);
+  const baseline = await time(() =>
+    Promise.all(prompts.map((prompt) => limit(() => instantRunner.run(plainRequest(prompt), signal, () => {})))),
+  );
+  const pool = await Pool.builder().runner(instantRunner).slots(SLOTS).config({ scaling: { maxSlots: SLOTS } }).build();
+  const pooled = await time(async () => {
+    const results = await pool.fanOut(prompts);
+    if (results.some((result) => !result.success)) throw new Error('a task failed');
+  });
+  await pool.drain();
+  return { baseline, pool: pooled };
+}
+
+function heapMb(): number {
+  (globalThis as { gc?: () => void }).gc?.();
+  return process.memoryUsage().heapUsed / 1e6;
+}
+
+async function rounds(): Promise<void> {
+  const pool = await Pool.builder().runner(instantRunner).slots(SLOTS).build();
+  const heaps: number[] = [];
+  const times: number[] = [];
+  for (let round = 0; round < 20; round++) {
+    const prompts = Array.from({ length: 1000 }, (_, i) => `round ${round} task ${i}`);
+    times.push(await time(() => pool.fanOut(prompts)));
+    await pool.flush();
+    heaps.push(heapMb());
+  }
+  await pool.drain();
+  const first = heaps.slice(2, 5);
+  const last = heaps.slice(-3);
+  const growth = (median(last) - median(first)) / (15 * 1000);
+  process.stdout.write(
+    `rounds: 20 × 1,000 tasks, heap ${heaps[0].toFixed(1)} → ${heaps[heaps.length - 1].toFixed(1)} MB ` +
+      `(${(growth * 1e6).toFixed(0)} bytes per finished task from round 3 on), ` +
+      `round time first ${times[0].toFixed(0)} ms, last ${times[times.length - 1].toFixed(0)} ms` +
+      `${(globalThis as { gc?: unknown }).gc ? '' : ' (no --expose-gc: heap figures are noisy)'}\n`,
+  );
+}
+
+async function utilisation(): Promise<void> {
+  const tasks = 400;
+  const ms = 20;
+  const limit = pLimit(SLOTS);
+  const runner = sleepingRunner(ms);
+  const signal = new AbortController().signal;
+  const prompts = Array.from({ length: tasks }, (_, i) => `sleep ${i}`);
+  const ideal = (tasks / SLOTS) * ms;
+  const baseline = await time(() =>
+    Promise.all(prompts.map((prompt) => limit(() => runner.run(plainRequest(prompt), signal, () => {})))),
+  );
+  const pool = await Pool.builder().runner(runner).slots(SLOTS).build();
+  const pooled = await time(() => pool.fanOut(prompts));
+  await pool.drain();
+  process.stdout.write(
+    `utilisation: ${tasks} × ${ms} ms on ${SLOTS} slots: pool ${((ideal / pooled) * 100).toFixed(1)} %, ` +
+      `p-limit ${((ideal / baseline) * 100).toFixed(1)} % (ideal ${ideal} ms, pool ${pooled.toFixed(0)} ms, ` +
+      `p-limit ${baseline.toFixed(0)} ms)\n`,
+  );
+}
+
+async function dispatchLatency(): Promise<void> {
+  let submittedAt = 0;
+  const latencies: number[] = [];
+  const runner = sleepingRunner(0, () => latencies.push(performance.now() - submittedAt));
+  const pool = await Pool.builder().runner(runner).slots(SLOTS).build();
+  for (let i = 0; i < 2000; i++) {
+    submittedAt = performance.now();
+    await pool.run(`latency ${i}`);
+  }
+  await pool.drain();
+  const measured = latencies.slice(100);
+  process.stdout.write(
+    `dispatch latency (idle slots, submit → runner called): p50 ${(percentile(measured, 50) * 1000).toFixed(0)} µs, ` +
+      `p99 ${(percentile(measured, 99) * 1000).toFixed(0)} µs (n=${measured.length})\n`,
+  );
+}
+
+async function main(): Promise<void> {
+  process.stdout.write(`node ${process.version}, ${SLOTS} slots, ${REPEATS} repeats\n`);
+  await fanOut(2000); // warm-up
+  const perTask: number[] = [];
+  for (const size of SIZES) {
+    const samples: { baseline: number; pool: number }[] = [];
+    for (let i = 0; i < REPEATS; i++) samples.push(await fanOut(size));
+    const pooled = median(samples.map((s) => s.pool));
+    const base = median(samples.map((s) => s.baseline));
+    perTask.push(pooled / size);
+    process.stdout.write(
+      `fan-out n=${String(size).padEnd(7)} pool ${pooled.toFixed(0).padStart(7)} ms ` +
+        `${Math.round(size / (pooled / 1000)).toString().padStart(7)} tasks/s ` +
+        `${((pooled / size) * 1000).toFixed(1).padStart(6)} µs/task | p-limit ${base.toFixed(0).padStart(5)} ms ` +
+        `${Math.round(size / (base / 1000)).toString().padStart(8)} tasks/s | ratio ${(pooled / base).toFixed(1)}\n`,
+    );
+  }
+  if (perTask.length > 1) {
+    process.stdout.write(
+      `per-task time at n=${SIZES[SIZES.length - 1]} / at n=${SIZES[0]}: ` +
+        `${(perTask[perTask.length - 1] / perTask[0]).toFixed(2)}\n`,
+    );
+  }
+  await rounds();
+  await utilisation();
+  await dispatchLatency();
+}
+
+await main();
