@@ -680,7 +680,7 @@ function noteSlotState(context: PoolContext, slotId: SlotId, state: SlotState, e
   } else if (context.slotStates[slotId] !== viewed) {
     enqueue.assign({ slotStates: { ...context.slotStates, [slotId]: viewed } });
   }
-  if (state === 'errored' && context.supervising) {
+  if (state === 'errored' && context.slotStates[slotId] !== 'errored' && context.supervising) {
     const restarts = context.slots[slotId].getSnapshot().context.record.restartCount;
     if (restarts < context.config.maxRestarts && !context.removing.includes(slotId)) {
       enqueue.raise({ type: 'RESTART_SLOT', slotId }, { delay: context.restartDelayMs, id: `restart:${slotId}` });

@@ -266,8 +266,9 @@ export const slotMachine = setup({
         },
       },
     },
+    /** Only a finished run leads here, and its report tells the pool. */
     errored: {
-      entry: [assign(({ context }) => withState(context, 'errored')), 'reportState'],
+      entry: assign(({ context }) => withState(context, 'errored')),
       on: {
         RESTART: {
           target: 'idle',

@@ -457,6 +457,20 @@ interface SnapshotWithChildren {
  * in the order the parent holds them. Machine actors report their machine id and state value; other actors
  * (callbacks, promises) their status. Safe to call at any time; it only reads snapshots.
  */
+/**
+ * An actor's children: those it spawned or invoked, and those created with it as their `parent` that live in
+ * the actor system under a system id without being held in its snapshot (how the pool holds its tasks).
+ */
+function childrenOf(actor: AnyActorRef, spawned: Record<string, AnyActorRef | undefined> | undefined): AnyActorRef[] {
+  const result = Object.values(spawned ?? {}).filter((child): child is AnyActorRef => child !== undefined);
+  const known = new Set(result);
+  const system = actor.system as { getAll?: () => Record<string, AnyActorRef> } | undefined;
+  for (const ref of Object.values(system?.getAll?.() ?? {})) {
+    if ((ref as { _parent?: unknown })._parent === actor && !known.has(ref)) result.push(ref);
+  }
+  return result;
+}
+
 export function describeActors(root: AnyActorRef): ActorDescription {
   const describe = (actor: AnyActorRef, seen: Set<AnyActorRef>): ActorDescription => {
     seen.add(actor);
@@ -472,8 +486,8 @@ export function describeActors(root: AnyActorRef): ActorDescription {
       description.machine = snapshot.machine.id;
       description.value = snapshot.value;
     }
-    for (const child of Object.values(children ?? {})) {
-      if (child && !seen.has(child)) description.children.push(describe(child, seen));
+    for (const child of childrenOf(actor, children)) {
+      if (!seen.has(child)) description.children.push(describe(child, seen));
     }
     return description;
   };

@@ -5,7 +5,6 @@
  */
 import { filter, map, type Observable } from 'rxjs';
 import type { AnyActorRef } from 'xstate';
-import { liveTaskIds } from '../../machines/pool.js';
 import type {
   ChainOptions,
   ChainProgress,
@@ -394,12 +393,7 @@ export class Pool {
    * own children). For a live view (e.g. printed by the CLI while work runs).
    */
   describe(): ActorDescription[] {
-    const root = describeActors(this.rt.actor);
-    for (const id of liveTaskIds(this.rt.context())) {
-      const task = this.rt.actorOf(id);
-      if (task) root.children.push(describeActors(task));
-    }
-    return [root];
+    return [describeActors(this.rt.actor)];
   }
 
   /**
