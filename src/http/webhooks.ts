@@ -11,7 +11,7 @@ import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { rootCertificates } from 'node:tls';
 import { nanoid } from 'nanoid';
-import type { Subscription } from 'rxjs';
+import { Subject, type Observable, type Subscription } from 'rxjs';
 import type { TaskRecord } from '../../machines/types.js';
 import type { Pool } from '../pool.js';
 import { packageVersion } from '../mcp/version.js';
@@ -112,7 +112,11 @@ export class WebhookDispatcher {
   private readonly endedChains = new Set<string>();
   private readonly subscription: Subscription;
   private readonly options: Required<Omit<WebhookOptions, 'ca'>> & { ca?: WebhookOptions['ca'] };
+  private readonly updates = new Subject<Delivery>();
   private closed = false;
+
+  /** Every delivery after each of its attempts (and when it is given up). */
+  readonly updates$: Observable<Delivery> = this.updates.asObservable();
 
   constructor(
     private readonly pool: Pool,
@@ -217,6 +221,7 @@ export class WebhookDispatcher {
     for (const timer of this.timers) clearTimeout(timer);
     this.timers.clear();
     await Promise.allSettled([...this.inFlight]);
+    this.updates.complete();
   }
 
   private emit(event: WebhookEvent, data: Record<string, unknown>): void {
@@ -266,10 +271,12 @@ export class WebhookDispatcher {
     });
     if (status !== undefined && status >= 200 && status < 300) {
       delivery.state = 'delivered';
+      this.updates.next(delivery);
       return;
     }
     if (attempt >= this.options.maxAttempts || this.closed || !this.hooks.has(hook.id)) {
       delivery.state = 'failed';
+      this.updates.next(delivery);
       return;
     }
     const wait = Math.min(this.options.maxBackoffMs, this.options.initialBackoffMs * 2 ** (attempt - 1));
@@ -284,6 +291,7 @@ export class WebhookDispatcher {
     }, wait);
     timer.unref();
     this.timers.add(timer);
+    this.updates.next(delivery);
   }
 
   /** One POST; resolves with the status (the body is read and dropped), rejects on network errors. */
