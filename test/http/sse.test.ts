@@ -61,6 +61,17 @@ describe('task event streams', () => {
     expect((await stream.readToEnd()).at(-1)).toMatchObject({ event: 'cancelled', data: { task_id: hangId } });
   });
 
+  it('continues a review task\'s stream after it leaves review', async () => {
+    const { server } = await servePool();
+    const created = await request(server, 'POST', '/v1/tasks', { prompt: '[[sim:text draft]]', review_required: true });
+    const id = String(created.body.task_id);
+    const first = await (await openSse(server, `/v1/tasks/${id}/stream`)).readToEnd();
+    expect(first.at(-1)).toMatchObject({ event: 'complete', data: { state: 'pending_review', review_required: true, output: 'draft' } });
+    expect((await request(server, 'POST', `/v1/tasks/${id}/approve`)).status).toBe(200);
+    const rest = await (await openSse(server, `/v1/tasks/${id}/stream`, { 'Last-Event-ID': String(first.at(-1)?.id) })).readToEnd();
+    expect(rest).toEqual([expect.objectContaining({ id: String(Number(first.at(-1)?.id) + 1), event: 'complete', data: expect.objectContaining({ state: 'completed' }) })]);
+  });
+
   it('answers 404 for an unknown task and 400 for a malformed Last-Event-ID', async () => {
     const { server } = await servePool();
     expectProblem(await request(server, 'GET', '/v1/tasks/task-nope/stream'), 404, 'task_not_found');
