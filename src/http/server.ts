@@ -18,7 +18,7 @@ import { describeZodError } from '../mcp/errors.js';
 import type { PoolMcpServerOptions } from '../mcp/server.js';
 import { packageVersion } from '../mcp/version.js';
 import type { ServerInfo, ToolContext } from '../mcp/tool.js';
-import { z } from 'zod';
+import type { z } from 'zod';
 import { McpSessions } from './mcp-sessions.js';
 import { openApiDocument } from './openapi.js';
 import { HttpError, problem, problemFromError, problemResponse } from './problem.js';
@@ -171,7 +171,6 @@ export async function startHttpServer(pool: Pool, options: HttpServerOptions = {
     },
   };
 
-  let boundPort = 0;
   const app = new Hono();
   app.onError((error, c) => {
     if (error instanceof HTTPException) return error.getResponse();
@@ -185,7 +184,7 @@ export async function startHttpServer(pool: Pool, options: HttpServerOptions = {
       const hostHeader = (c.req.header('host') ?? '').toLowerCase();
       const name = hostHeader.replace(/:\d+$/, '');
       if (!isLoopback(name)) {
-        return problemResponse(problem('forbidden_host', `Host ${hostHeader || '(none)'} is not a loopback name`, c.req.path, 403));
+        return problemResponse(problem('forbidden_host', `Host ${hostHeader || '(none)'} is not a loopback name`, c.req.path));
       }
       await next();
     });
@@ -252,7 +251,7 @@ export async function startHttpServer(pool: Pool, options: HttpServerOptions = {
     await webhooks.close();
     throw error;
   }
-  boundPort = (server.address() as AddressInfo).port;
+  const boundPort = (server.address() as AddressInfo).port;
   const urlHost = host.includes(':') ? `[${host}]` : host;
   let closing: Promise<void> | undefined;
   return {

@@ -1,4 +1,6 @@
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { cleanupPools, makeGitRepo } from '../support/sim-pool.js';
@@ -61,6 +63,13 @@ describe('serve over HTTP', () => {
     expect(broken.stderr).toContain('invalid JSON in --mcp-config');
     const missing = await runCli(['serve', '--simulated', '--mcp-config', join(dir, 'none.json')]);
     expect(missing.stderr).toContain('failed to read --mcp-config');
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    const busy = await runCli(['serve', '--simulated', '--http', '--port', String((taken.address() as AddressInfo).port)]);
+    await new Promise((resolve) => taken.close(resolve));
+    expect(busy.code).toBe(2);
+    expect(busy.stderr).toContain('cannot serve HTTP on 127.0.0.1');
+    expect(busy.stderr).toContain('EADDRINUSE');
     const unknownSkill = await runCli(['serve', '--simulated', '--rest', '--rest-port', '0', '--disable-skill', 'no_such_skill']);
     expect(unknownSkill.code).toBe(2);
     expect(unknownSkill.stderr).toContain("--disable-skill: no skill named 'no_such_skill'");

@@ -87,6 +87,13 @@ export async function serveAction(state: CliState, options: ServeCommandOptions)
           rest: listener.rest,
           maxConcurrent: plan.restMaxConcurrent,
           info,
+        }).catch((error: unknown) => {
+          // A refused configuration or a port that cannot be bound is a usage problem (exit 2).
+          const code = (error as { code?: unknown }).code;
+          if (error instanceof Error && (error.name === 'HttpServerError' || typeof code === 'string' && code.startsWith('E'))) {
+            throw new SettingsError([`cannot serve HTTP on ${plan.bind}:${listener.port}: ${error.message}`]);
+          }
+          throw error;
         });
         fronts.push({ closed: new Promise<void>(() => undefined), close: () => serving.close() });
         const what = [listener.mcp ? `MCP at ${serving.url}/mcp` : '', listener.rest ? `REST at ${serving.url}/v1` : '']
