@@ -45,6 +45,8 @@ export interface HttpServerOptions {
   maxBodyBytes?: number;
   /** Interval of keep-alive comments on event streams (default 15 s). */
   keepAliveMs?: number;
+  /** MCP sessions with nothing open for this long are closed (default 30 min; 0 = never). */
+  mcpSessionIdleMs?: number;
   /** Events kept per stream for `Last-Event-ID` resumption (default 1000). */
   replayCapacity?: number;
   /** Webhook delivery settings. */
@@ -150,7 +152,12 @@ export async function startHttpServer(pool: Pool, options: HttpServerOptions = {
   };
   const streams = new StreamHub(pool, { replayCapacity: options.replayCapacity });
   const webhooks = new WebhookDispatcher(pool, options.webhooks);
-  const sessions = new McpSessions(pool, { info, maxBodyBytes, keepAliveMs });
+  const sessions = new McpSessions(pool, {
+    info,
+    maxBodyBytes,
+    keepAliveMs,
+    ...(options.mcpSessionIdleMs === undefined ? {} : { sessionIdleMs: options.mcpSessionIdleMs }),
+  });
   const routes = restRoutes();
   const env: RestEnvironment = {
     pool,
@@ -248,6 +255,7 @@ export async function startHttpServer(pool: Pool, options: HttpServerOptions = {
     });
   } catch (error) {
     streams.close();
+    await sessions.close();
     await webhooks.close();
     throw error;
   }

@@ -3,7 +3,7 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { HttpServing } from '../../src/http/index.js';
-import { cleanupPools } from '../support/sim-pool.js';
+import { cleanupPools, eventually } from '../support/sim-pool.js';
 import { closeServers, servePool } from './support.js';
 
 afterEach(async () => {
@@ -83,6 +83,20 @@ describe('MCP over Streamable HTTP', () => {
       body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' }),
     });
     expect(noSession.status).toBe(400);
+  });
+
+  it('closes a session whose client went away without ending it, and keeps connected ones', async () => {
+    const { server } = await servePool({ mcpSessionIdleMs: 50 });
+    const staying = await connect(server, 'staying');
+    const leaving = await connect(server, 'leaving');
+    body(await leaving.client.callTool({ name: 'pool_status', arguments: {} }));
+    expect(server.mcpSessions).toBe(2);
+    await leaving.client.close(); // no DELETE: the server only sees the connection go
+    await eventually(() => server.mcpSessions === 1);
+    // The connected client keeps its session (its event stream is open) and still works.
+    expect(body(await staying.client.callTool({ name: 'pool_status', arguments: {} }))).toMatchObject({ total_slots: 2 });
+    expect(server.mcpSessions).toBe(1);
+    await staying.client.close();
   });
 
   it('needs the bearer token when tokens are set', async () => {
