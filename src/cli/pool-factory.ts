@@ -4,10 +4,11 @@
  */
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { usdToMicrodollars } from '../../machines/budget.js';
 import { simulatedClaude } from '../agent/simulated/path.js';
+import type { McpServers } from '../../machines/types.js';
 import type { ClaudeOptions } from '../agent/types.js';
 import type { PoolConfigInput } from '../config.js';
 import { Pool } from '../pool/index.js';
@@ -31,6 +32,26 @@ export interface BuildPoolOptions {
   cancelGraceMs?: number;
   /** Enable the supervisor (restarts errored slots); start it with `pool.startSupervisor()`. */
   supervisor?: boolean;
+  /** Which skills to load (default: built-ins and the project folder, no global folder). */
+  skillSources?: SkillSources;
+  /** MCP servers every slot run gets (`--mcp-config`). */
+  mcpServers?: McpServers;
+  /** Slot runs use only those MCP servers (`--strict-mcp-config`, default true). */
+  strictMcpConfig?: boolean;
+}
+
+/** Which skills a pool starts with (the server's `--no-builtins`, `--no-project-skills`, … flags). */
+export interface SkillSources {
+  /** The built-in skills (and the built-in workflows, which use them). Default true. */
+  builtins?: boolean;
+  /** The project folder (`--skills-dir`, else `.claude-pool/skills`). Default true. */
+  project?: boolean;
+  /** `~/.claude-pool/skills` (source `global`). Default false. */
+  global?: boolean;
+  /** Skills removed by name after loading. An unknown name is an error. */
+  disable?: readonly string[];
+  /** The home directory of the global folder (default: the user's). */
+  home?: string;
 }
 
 /** The pool config the settings give. */
@@ -54,18 +75,33 @@ const DEFAULT_WORKFLOWS_DIR = join('.claude-pool', 'workflows');
  * Loads the skills and workflows: built-ins, then the given folders (or `.claude-pool/skills` and
  * `.claude-pool/workflows` in the working directory when they exist). Errors are `SettingsError`s.
  */
-export async function loadRegistries(settings: PoolSettings, workingDir: string): Promise<{ skills: SkillRegistry; workflows: WorkflowRegistry }> {
-  const skills = SkillRegistry.withBuiltins();
-  const skillsDir = settings.skillsDir ?? (existsSync(join(workingDir, DEFAULT_SKILLS_DIR)) ? join(workingDir, DEFAULT_SKILLS_DIR) : undefined);
+export async function loadRegistries(
+  settings: PoolSettings,
+  workingDir: string,
+  sources: SkillSources = {},
+): Promise<{ skills: SkillRegistry; workflows: WorkflowRegistry }> {
+  const builtins = sources.builtins ?? true;
+  const skills = builtins ? SkillRegistry.withBuiltins() : new SkillRegistry();
   const problems: string[] = [];
+  const globalDir = join(sources.home ?? homedir(), DEFAULT_SKILLS_DIR);
+  if (sources.global && existsSync(globalDir)) {
+    await skills.loadDirectory(globalDir, 'global').catch((error: Error) => problems.push(`global skills: ${error.message}`));
+  }
+  const skillsDir =
+    sources.project === false
+      ? undefined
+      : (settings.skillsDir ?? (existsSync(join(workingDir, DEFAULT_SKILLS_DIR)) ? join(workingDir, DEFAULT_SKILLS_DIR) : undefined));
   if (skillsDir) {
     await skills.loadDirectory(skillsDir, 'project').catch((error: Error) => problems.push(`skills: ${error.message}`));
   }
-  const workflows = WorkflowRegistry.withBuiltins(skills);
+  const workflows = builtins ? WorkflowRegistry.withBuiltins(skills) : new WorkflowRegistry(skills);
   const workflowsDir =
     settings.workflowsDir ?? (existsSync(join(workingDir, DEFAULT_WORKFLOWS_DIR)) ? join(workingDir, DEFAULT_WORKFLOWS_DIR) : undefined);
   if (workflowsDir) {
     await workflows.loadDirectory(workflowsDir).catch((error: Error) => problems.push(`workflows: ${error.message}`));
+  }
+  for (const name of sources.disable ?? []) {
+    if (!skills.remove(name)) problems.push(`--disable-skill: no skill named '${name}'`);
   }
   if (problems.length > 0) throw new SettingsError(problems);
   return { skills, workflows };
@@ -94,10 +130,15 @@ export async function buildPool(settings: PoolSettings, options: BuildPoolOption
     if (stateDir) await rm(stateDir, { recursive: true, force: true });
   };
   try {
-    const { skills, workflows } = await loadRegistries(settings, workingDir);
+    const { skills, workflows } = await loadRegistries(settings, workingDir, options.skillSources);
     const pool = await Pool.builder(claude)
       .slots(settings.slots)
-      .config({ ...poolConfigFromSettings(settings), ...(options.supervisor ? { supervisorEnabled: true } : {}) })
+      .config({
+        ...poolConfigFromSettings(settings),
+        ...(options.supervisor ? { supervisorEnabled: true } : {}),
+        ...(options.mcpServers ? { mcpServers: options.mcpServers } : {}),
+        ...(options.strictMcpConfig === undefined ? {} : { strictMcpConfig: options.strictMcpConfig }),
+      })
       .skills(skills)
       .workflows(workflows)
       .cancelGraceMs(options.cancelGraceMs ?? 3000)

@@ -65,9 +65,24 @@ function defineCommands(state: CliState): Command[] {
   chain.action(async (file: string, options) => (await import('./commands/chain.js')).chainAction(state, file, options));
 
   const serve = new Command('serve').description(
-    'Serve the pool as an MCP server on stdio (for Claude Code and other MCP clients); logs go to stderr',
+    'Serve the pool as an MCP server on stdio (for Claude Code and other MCP clients), or over HTTP (--http) with an ' +
+      'optional REST API (--rest); logs go to stderr',
   );
-  addPoolOptions(serve).option('--verbose', 'log every task state change to stderr');
+  addPoolOptions(serve)
+    .option('--verbose', 'log every task state change to stderr')
+    .option('--http', 'serve MCP over Streamable HTTP at /mcp instead of stdio (several clients can share the pool)')
+    .option('--port <n>', 'HTTP port (default: 3100)')
+    .option('--bind <address>', 'HTTP bind address (default: 127.0.0.1); any other address needs --http-token')
+    .option('--http-token <tokens...>', 'bearer tokens accepted by the HTTP server (comma-separated or repeated)')
+    .option('--rest', 'also serve the REST API (/v1/..., SSE streams, webhooks, /openapi.json); with --http on the same port unless --rest-port differs')
+    .option('--rest-port <n>', 'port of the REST API when it has a server of its own (default: 3200)')
+    .option('--rest-max-concurrent <n>', 'REST requests handled at once, more get 429 (default: 0 = no limit)')
+    .option('--no-builtins', 'start without the built-in skills (and the built-in workflows that use them)')
+    .option('--no-project-skills', 'do not load the project skills folder (--skills-dir or .claude-pool/skills)')
+    .option('--no-global-skills', 'do not load ~/.claude-pool/skills')
+    .option('--disable-skill <names...>', 'remove skills by name (comma-separated or repeated)')
+    .option('--mcp-config <file>', 'JSON file {"mcpServers": {...}}: MCP servers every slot run gets')
+    .option('--no-strict-mcp-config', 'slot runs may also use the MCP servers of their usual Claude Code config');
   serve.action(async (options) => (await import('./commands/serve.js')).serveAction(state, options));
 
   const status = new Command('status').description(

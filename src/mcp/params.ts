@@ -30,6 +30,18 @@ export const permissionModeParam = z
 
 const stringList = (what: string) => z.array(z.string()).describe(what);
 
+/** The task states, as the wire spells them. */
+export const TASK_STATES = ['pending', 'running', 'pending_review', 'completed', 'failed', 'cancelled'] as const;
+
+/** A task state filter. */
+export const taskStateParam = z.enum(TASK_STATES).describe(`Task state: ${TASK_STATES.join(', ')}`);
+
+/** The slot states, as the wire spells them. */
+export const SLOT_STATES = ['idle', 'busy', 'retiring', 'errored', 'stopped'] as const;
+
+/** A slot state filter. */
+export const slotStateParam = z.enum(SLOT_STATES).describe('Slot state');
+
 /** Required task id. */
 export const taskIdParam = z.string().min(1).describe('Task id (task-… or chain-…)');
 

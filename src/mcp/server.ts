@@ -115,6 +115,22 @@ export function createPoolMcpServer(pool: Pool, options: PoolMcpServerOptions = 
     (uri) => jsonResource(uri.href, { slots: pool.slots().map(wireSlot) }),
   );
   server.registerResource(
+    'slot',
+    new ResourceTemplate('pool://slots/{id}', {
+      list: () => ({
+        resources: pool.slots().map((slot) => ({ uri: `pool://slots/${slot.id}`, name: slot.id, mimeType: 'application/json' })),
+      }),
+    }),
+    { title: 'Slot', description: 'One slot with its state, identity, current task and totals', mimeType: 'application/json' },
+    (uri, variables) => {
+      const slot = pool.slots().find((candidate) => candidate.id === String(variables.id));
+      return jsonResource(
+        uri.href,
+        slot ? wireSlot(slot) : { error: { code: 'slot_not_found', message: `slot not found: ${String(variables.id)}` } },
+      );
+    },
+  );
+  server.registerResource(
     'context',
     'pool://context',
     { title: 'Shared context', description: 'Every shared-context entry (key → value)', mimeType: 'application/json' },

@@ -12,7 +12,7 @@ import type {
 } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
 import type { Pool } from '../pool/index.js';
-import { describeError, describeZodError, toolErrorResult } from './errors.js';
+import { describeError, describeZodError, ToolError, toolErrorResult } from './errors.js';
 import type { WireObject } from './wire.js';
 
 /** What the server says about itself in `pool_status` and the server info. */
@@ -77,6 +77,11 @@ export interface PoolTool {
   annotations?: ToolAnnotations;
   /** Validates the raw arguments, runs the handler and returns the tool result; never throws. */
   call(rawArguments: unknown, context: ToolContext): Promise<CallToolResult>;
+  /**
+   * Validates the raw arguments and runs the handler, returning its response object. Throws a `ToolError`
+   * `invalid_input` for invalid arguments and whatever the handler throws (for other front doors, e.g. REST).
+   */
+  invoke(rawArguments: unknown, context: ToolContext): Promise<WireObject>;
 }
 
 /** A successful tool result: pretty JSON text and the same object as `structuredContent`. */
@@ -93,6 +98,13 @@ export function defineTool<Shape extends z.ZodRawShape>(spec: ToolSpec<Shape>): 
     description: spec.description,
     inputSchema: schema as unknown as z.ZodObject<z.ZodRawShape>,
     annotations: spec.annotations,
+    async invoke(rawArguments, context) {
+      const parsed = schema.safeParse(rawArguments ?? {});
+      if (!parsed.success) {
+        throw new ToolError('invalid_input', `invalid arguments for ${spec.name}: ${describeZodError(parsed.error)}`);
+      }
+      return spec.run(parsed.data, context);
+    },
     async call(rawArguments, context) {
       const parsed = schema.safeParse(rawArguments ?? {});
       if (!parsed.success) {

@@ -1,29 +1,58 @@
 /**
- * `claude-pool serve`: the MCP server on stdio. stdout carries the protocol; logs go to stderr.
+ * `claude-pool serve`: the MCP server on stdio (default), or over Streamable HTTP (`--http`), optionally with
+ * the REST API (`--rest`). On stdio, stdout carries the protocol; logs always go to stderr.
  */
-import { serveStdio } from '../../mcp/serve.js';
+import { serveStdio, type StdioServing } from '../../mcp/serve.js';
 import { err, settingsFromOptions, type PoolCommandOptions } from '../common.js';
 import { EXIT } from '../exit-codes.js';
 import { buildPool } from '../pool-factory.js';
 import type { CliState } from '../program.js';
+import { gitTopLevel, planServe, type ServeFlagOptions } from '../serve-options.js';
+import { SettingsError } from '../settings.js';
 
 /** How long running tasks may take to finish when the server stops. */
 const SHUTDOWN_GRACE_MS = 10_000;
 
 /** Options of `serve`. */
-export interface ServeCommandOptions extends PoolCommandOptions {
+export interface ServeCommandOptions extends PoolCommandOptions, ServeFlagOptions {
   verbose?: boolean;
 }
 
-/** Runs `serve` until the client disconnects (exit 0) or a signal arrives (exit 130). */
+/** A running front door (stdio or an HTTP listener). */
+interface Front {
+  /** Resolves when it ends on its own (the stdio client went away); HTTP listeners never do. */
+  closed: Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Runs `serve` until the stdio client disconnects (exit 0) or a signal arrives (exit 130). */
 export async function serveAction(state: CliState, options: ServeCommandOptions): Promise<void> {
   delete process.env.CLAUDECODE;
+  const plan = planServe(options);
   const resolved = settingsFromOptions(options);
   const { settings } = resolved;
-  const built = await buildPool(settings, { supervisor: true });
+  const log = (text: string) => err(`[claude-pool] ${text}`);
+  if (settings.workingDir === undefined) {
+    // As the reference server: tasks run at the top of the git repository, else in the current directory.
+    const top = await gitTopLevel(process.cwd());
+    if (top) settings.workingDir = top;
+    else log(`not in a git repository: tasks run in ${process.cwd()}`);
+  }
+  if (plan.listeners.length > 0 && plan.tokens.length === 0) {
+    const { isLoopback } = await import('../../http/server.js');
+    if (!isLoopback(plan.bind)) {
+      throw new SettingsError([`refusing to bind ${plan.bind} without --http-token: anyone who can reach it could run tasks (bind 127.0.0.1, or pass --http-token)`]);
+    }
+    log('no --http-token: the HTTP server accepts every local client');
+  }
+  const built = await buildPool(settings, {
+    supervisor: true,
+    skillSources: plan.skillSources,
+    ...(plan.mcpServers ? { mcpServers: plan.mcpServers } : {}),
+    strictMcpConfig: plan.strictMcpConfig,
+  });
   const { pool, agent } = built;
   const supervisor = pool.startSupervisor();
-  const log = (text: string) => err(`[claude-pool] ${text}`);
   const subscription = options.verbose
     ? pool.events$.subscribe((event) => {
         if ('task' in event) log(`${event.type} ${event.task.id} ${event.task.state}${event.task.slotId ? ` on ${event.task.slotId}` : ''}`);
@@ -40,23 +69,60 @@ export async function serveAction(state: CliState, options: ServeCommandOptions)
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
   });
-  const serving = await serveStdio(pool, {
-    info: { agent, slots: settings.slots, permissionMode: settings.permissionMode, model: settings.model },
-  });
-  log(
-    `MCP server ready on stdio: ${settings.slots} slots, ${agent === 'simulated' ? 'simulated agent' : agent}` +
-      (settings.budgetUsd !== undefined ? `, budget $${settings.budgetUsd}` : '') +
-      (resolved.configFile ? `, config ${resolved.configFile}` : ''),
-  );
-  await Promise.race([serving.closed, stopped]);
+  const info = { agent, slots: settings.slots, permissionMode: settings.permissionMode, model: settings.model };
+  const fronts: Front[] = [];
+  const summary =
+    `${settings.slots} slots, ${agent === 'simulated' ? 'simulated agent' : agent}` +
+    (settings.budgetUsd !== undefined ? `, budget $${settings.budgetUsd}` : '') +
+    (resolved.configFile ? `, config ${resolved.configFile}` : '');
+  try {
+    if (plan.listeners.length > 0) {
+      const { startHttpServer } = await import('../../http/server.js');
+      for (const listener of plan.listeners) {
+        const serving = await startHttpServer(pool, {
+          host: plan.bind,
+          port: listener.port,
+          tokens: plan.tokens,
+          mcp: listener.mcp,
+          rest: listener.rest,
+          maxConcurrent: plan.restMaxConcurrent,
+          info,
+        }).catch((error: unknown) => {
+          // A refused configuration or a port that cannot be bound is a usage problem (exit 2).
+          const code = (error as { code?: unknown }).code;
+          if (error instanceof Error && (error.name === 'HttpServerError' || typeof code === 'string' && code.startsWith('E'))) {
+            throw new SettingsError([`cannot serve HTTP on ${plan.bind}:${listener.port}: ${error.message}`]);
+          }
+          throw error;
+        });
+        fronts.push({ closed: new Promise<void>(() => undefined), close: () => serving.close() });
+        const what = [listener.mcp ? `MCP at ${serving.url}/mcp` : '', listener.rest ? `REST at ${serving.url}/v1` : '']
+          .filter(Boolean)
+          .join(', ');
+        log(`HTTP server ready: ${what} (${summary})`);
+      }
+    }
+    if (plan.stdio) {
+      const serving: StdioServing = await serveStdio(pool, { info });
+      fronts.push(serving);
+      log(`MCP server ready on stdio: ${summary}`);
+    }
+  } catch (error) {
+    await Promise.allSettled(fronts.map((front) => front.close()));
+    supervisor?.stop();
+    await pool.drain({ queued: 'cancel', timeoutMs: 1000 }).catch(() => undefined);
+    await built.cleanup();
+    throw error;
+  }
+  await Promise.race([...fronts.map((front) => front.closed), stopped]);
   log(signalled ? 'interrupted: draining the pool' : 'client disconnected: draining the pool');
   subscription?.unsubscribe();
   supervisor?.stop();
-  const summary = await pool.drain({ queued: 'cancel', timeoutMs: SHUTDOWN_GRACE_MS }).catch(() => undefined);
-  await serving.close();
+  const totals = await pool.drain({ queued: 'cancel', timeoutMs: SHUTDOWN_GRACE_MS }).catch(() => undefined);
+  await Promise.allSettled(fronts.map((front) => front.close()));
   await built.cleanup();
-  if (summary) {
-    log(`stopped: ${summary.totalTasksCompleted} task(s) completed, spent $${(summary.totalCostMicrodollars / 1e6).toFixed(4)}`);
+  if (totals) {
+    log(`stopped: ${totals.totalTasksCompleted} task(s) completed, spent $${(totals.totalCostMicrodollars / 1e6).toFixed(4)}`);
   }
   state.exitCode = signalled ? EXIT.interrupted : EXIT.ok;
   state.forceExit = true;

@@ -3,11 +3,9 @@
  */
 import { z } from 'zod';
 import type { SlotConfig, SlotRecord } from '../../../machines/types.js';
-import { effortParam, permissionModeParam, slotIdParam } from '../params.js';
+import { effortParam, permissionModeParam, slotIdParam, slotStateParam } from '../params.js';
 import { defineTool, type PoolTool } from '../tool.js';
 import { wireObject, type WireObject } from '../wire.js';
-
-const SLOT_STATES = ['idle', 'busy', 'retiring', 'errored', 'stopped'] as const;
 
 /** A slot on the wire, as `pool_find_slots` and `pool://slots` show it. */
 export function wireSlot(slot: SlotRecord): WireObject {
@@ -162,7 +160,7 @@ export function poolTools(): PoolTool[] {
       input: {
         name: z.string().optional().describe('Exact slot name'),
         role: z.string().optional().describe('Exact slot role'),
-        state: z.enum(SLOT_STATES).optional().describe('Slot state'),
+        state: slotStateParam.optional(),
       },
       annotations: { readOnlyHint: true },
       run(args, { pool }) {

@@ -6,11 +6,9 @@ import type { TaskResult } from '../../../machines/types.js';
 import { PoolError, PoolShutdown } from '../../errors.js';
 import type { Pool, SubmitOptions } from '../../pool/index.js';
 import { resultOfError } from '../../pool/failure-errors.js';
-import { overrideParams, slotIdParam, tagsParam, taskIdParam, toOverrides } from '../params.js';
+import { overrideParams, slotIdParam, tagsParam, taskIdParam, taskStateParam, toOverrides } from '../params.js';
 import { CountedProgress, defineTool, type PoolTool, type ProgressReporter } from '../tool.js';
 import { wireResult, wireTaskSummary } from '../wire.js';
-
-const TASK_STATES = ['pending', 'running', 'pending_review', 'completed', 'failed', 'cancelled'] as const;
 
 const usd = (micro: number) => `$${(micro / 1e6).toFixed(4)}`;
 
@@ -146,7 +144,7 @@ export function taskTools(): PoolTool[] {
         'order, failures included. With a progressToken, progress = finished tasks / total, and the message carries ' +
         'streamed output ("[i] text").',
       input: {
-        prompts: z.array(promptParam).min(1).describe('The prompts, one task each'),
+        prompts: z.array(promptParam).min(1, 'prompts array must not be empty').describe('The prompts, one task each'),
         ...overrideParams,
         tags: tagsParam.optional(),
       },
@@ -233,7 +231,7 @@ export function taskTools(): PoolTool[] {
         'List task records, oldest first, optionally filtered by state, slot or tags (any tag matches). Returns ' +
         '{tasks:[{task_id, kind, state, prompt, tags, slot_id, success, cost_microdollars, …}], count, total}.',
       input: {
-        state: z.enum(TASK_STATES).optional().describe('Only tasks in this state'),
+        state: taskStateParam.optional().describe('Only tasks in this state'),
         slot_id: slotIdParam.optional(),
         tags: tagsParam.optional(),
         tag: z.string().optional().describe('Shorthand for tags:[tag]'),
