@@ -1236,6 +1236,20 @@ export class Pool {
     this.outputListeners.emit(taskId, event.text);
     this.output.next({ taskId, slotId, text: event.text });
   }
+
+  // ---------------------------------------------------------------- auto-routing (src/routing/)
+
+  /** Asks the router how to run `task` (custom prompt and hints in `config`); returns the decision without running it. */
+  async route(task: string, config?: import('./routing/index.js').AutoConfig, options?: import('./routing/index.js').RouteOptions): Promise<import('./routing/index.js').RouteDecision> { return (await import('./routing/route.js')).route(this, task, config, options); }
+
+  /** `route` with a `## Constraints` section built from `hints`. */
+  async routeWithHints(task: string, hints: import('./routing/index.js').AutoHint, options?: import('./routing/index.js').RouteOptions): Promise<import('./routing/index.js').RouteDecision> { return (await import('./routing/route.js')).route(this, task, { hints }, options); }
+
+  /** Routes `task` and runs the decision (a single run, a fan-out or a chain); falls back to a single run when routing fails. */
+  async auto(task: string, config?: import('./routing/index.js').AutoConfig, options?: import('./routing/index.js').AutoOptions): Promise<import('./routing/index.js').AutoResult> { return (await import('./routing/route.js')).auto(this, task, config, options); }
+
+  /** `auto` with a `## Constraints` section built from `hints`. */
+  async autoWithHints(task: string, hints: import('./routing/index.js').AutoHint, options?: import('./routing/index.js').AutoOptions): Promise<import('./routing/index.js').AutoResult> { return (await import('./routing/route.js')).auto(this, task, { hints }, options); }
 }
 
 /** Turns a registry's typed error (skill or workflow) into `InvalidInput`, keeping its message. */
