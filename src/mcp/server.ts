@@ -12,6 +12,7 @@ import { contextTools } from './tools/context.js';
 import { messageTools } from './tools/messages.js';
 import { metricsTools } from './tools/metrics.js';
 import { poolTools, wireSlot } from './tools/pool.js';
+import { routingTools } from './tools/routing.js';
 import { skillTools } from './tools/skills.js';
 import { taskTools } from './tools/tasks.js';
 import { packageVersion } from './version.js';
@@ -51,6 +52,7 @@ export function allTools(): PoolTool[] {
     ...taskTools(),
     ...skillTools(),
     ...chainTools(),
+    ...routingTools(),
     ...contextTools(),
     ...messageTools(),
   ];

@@ -290,9 +290,19 @@ function checkSkillPlaceholders(prompt: string, args: readonly SkillArgument[], 
   }
 }
 
-/** Checks a skill scope (default `task`). */
-function readScope(value: unknown, where: string, problems: ProblemList): SkillScope {
-  if (value === undefined || value === null) return 'task';
+/**
+ * The scope a skill name implies when none is given: `cps-coordinator…` → `coordinator`, `cps-chain…` →
+ * `chain`, anything else → `task`.
+ */
+export function inferScope(name: string | undefined): SkillScope {
+  if (name?.startsWith('cps-coordinator')) return 'coordinator';
+  if (name?.startsWith('cps-chain')) return 'chain';
+  return 'task';
+}
+
+/** Checks a skill scope (default: inferred from the name, see {@link inferScope}). */
+function readScope(value: unknown, where: string, problems: ProblemList, name?: string): SkillScope {
+  if (value === undefined || value === null) return inferScope(name);
   if (typeof value !== 'string' || !(SKILL_SCOPES as readonly string[]).includes(value)) {
     problems.add(where, `must be one of ${SKILL_SCOPES.join(', ')}`);
     return 'task';
@@ -352,7 +362,7 @@ export function parseSkillObject(
   const config = parseTaskOverrides(raw.config, 'config', problems);
   const hint = pickField(raw, hintKeys);
   const argumentHint = hint === undefined ? undefined : readString(hint.value, hint.key, problems);
-  const scope = readScope(raw.scope, 'scope', problems);
+  const scope = readScope(raw.scope, 'scope', problems, name);
   const skillDir = options.allowSkillDir ? readString(raw.skillDir, 'skillDir', problems) : undefined;
   if (prompt !== undefined) checkSkillPlaceholders(prompt, args, 'prompt', problems);
   if (!problems.empty || name === undefined || prompt === undefined) return { ok: false, problems: problems.items };
@@ -420,7 +430,7 @@ export function parseSkillMarkdown(text: string, options: { defaultName?: string
     if (isPlainObject(front.metadata)) metadata = front.metadata;
     else problems.add('metadata', 'must be an object');
   }
-  const scope = readScope(metadata.scope, 'metadata.scope', problems);
+  const scope = readScope(metadata.scope, 'metadata.scope', problems, name);
   const args = parseArgumentList(metadata.arguments, 'metadata.arguments', problems, RESERVED_SKILL_ARGUMENTS);
   let config = parseTaskOverrides(metadata.config, 'metadata.config', problems);
   if (front['allowed-tools'] !== undefined && front['allowed-tools'] !== null) {
