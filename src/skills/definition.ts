@@ -223,13 +223,14 @@ export function parseArgumentList(
   where: string,
   problems: ProblemList,
   reserved: readonly string[] = [],
-): SkillArgument[] {
+  options: { aliases?: boolean } = {},
+): (SkillArgument & { aliases?: string[] })[] {
   if (value === undefined || value === null) return [];
   if (!Array.isArray(value)) {
     problems.add(where, 'must be a list');
     return [];
   }
-  const result: SkillArgument[] = [];
+  const result: (SkillArgument & { aliases?: string[] })[] = [];
   const seen = new Set<string>();
   value.forEach((item: unknown, i) => {
     const at = `${where}[${i}]`;
@@ -237,7 +238,7 @@ export function parseArgumentList(
       problems.add(at, 'must be an object');
       return;
     }
-    checkKnownFields(item, ['name', 'description', 'required', 'default'], at, problems);
+    checkKnownFields(item, ['name', 'description', 'required', 'default', ...(options.aliases ? ['aliases'] : [])], at, problems);
     const name = readString(item.name, `${at}.name`, problems, { required: true });
     if (name !== undefined) {
       if (!IDENTIFIER_PATTERN.test(name)) {
@@ -259,7 +260,27 @@ export function parseArgumentList(
       item.default === undefined || item.default === null
         ? undefined
         : readScalarString(item.default, `${at}.default`, problems);
-    if (name !== undefined) result.push(def === undefined ? { name, description, required } : { name, description, required, default: def });
+    let aliases: string[] | undefined;
+    if (options.aliases && item.aliases !== undefined && item.aliases !== null) {
+      const list = Array.isArray(item.aliases) ? item.aliases : [item.aliases];
+      aliases = [];
+      for (const alias of list) {
+        if (typeof alias !== 'string' || !IDENTIFIER_PATTERN.test(alias)) {
+          problems.add(`${at}.aliases`, `${JSON.stringify(alias)} must be an identifier`);
+        } else if (seen.has(alias) || reserved.includes(alias)) {
+          problems.add(`${at}.aliases`, `'${alias}' is already used`);
+        } else {
+          seen.add(alias);
+          aliases.push(alias);
+        }
+      }
+    }
+    if (name !== undefined) {
+      const arg: SkillArgument & { aliases?: string[] } = { name, description, required };
+      if (def !== undefined) arg.default = def;
+      if (aliases !== undefined && aliases.length > 0) arg.aliases = aliases;
+      result.push(arg);
+    }
   });
   return result;
 }
