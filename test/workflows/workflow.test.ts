@@ -171,6 +171,18 @@ describe('built-in workflows', () => {
     expect(steps[1].failurePolicy?.recoveryPrompt).toContain('{error}');
   });
 
+  it('leaves out built-in workflows whose skills are missing (built-in skills off or disabled)', () => {
+    expect(WorkflowRegistry.withBuiltins(new SkillRegistry()).size).toBe(0);
+    const partial = SkillRegistry.withBuiltins();
+    partial.remove('pre_push');
+    expect(WorkflowRegistry.withBuiltins(partial).list().map((w) => w.name)).toEqual([
+      'implement_and_test',
+      'plan_implement_review',
+      'refactor_and_test',
+      'review_and_fix',
+    ]);
+  });
+
   it('aliases are validated in definitions', () => {
     expect(() =>
       new WorkflowRegistry().register({
