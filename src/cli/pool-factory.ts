@@ -11,7 +11,9 @@ import { simulatedClaude } from '../agent/simulated/path.js';
 import type { ClaudeOptions } from '../agent/types.js';
 import type { PoolConfigInput } from '../config.js';
 import { Pool } from '../pool.js';
-import { SkillRegistry } from '../skills/registry.js';
+import { shellCommandRunner } from '../skills/commands.js';
+import type { SkillRegistry } from '../skills/registry.js';
+import { loadSkillSources } from '../skills/sources.js';
 import { WorkflowRegistry } from '../workflows/registry.js';
 import { SettingsError, resolveClaudeBinary, type PoolSettings } from './settings.js';
 
@@ -31,6 +33,22 @@ export interface BuildPoolOptions {
   cancelGraceMs?: number;
   /** Enable the supervisor (restarts errored slots); start it with `pool.startSupervisor()`. */
   supervisor?: boolean;
+  /** Which skill sources to load, and whether skill shell commands run (`serve` flags). */
+  skills?: SkillLoadOptions;
+}
+
+/** The skill flags of `serve`: `--no-builtins`, `--no-global-skills`, `--no-project-skills`, `--disable-skill`, `--allow-skill-commands`. */
+export interface SkillLoadOptions {
+  /** Register the built-in skills (default true). */
+  builtins?: boolean;
+  /** Load the global folder, `~/.claude-pool/skills` or `$CLAUDE_POOL_GLOBAL_SKILLS_DIR` (default true). */
+  global?: boolean;
+  /** Load the project folder, `--skills-dir` or `.claude-pool/skills` (default true). */
+  project?: boolean;
+  /** Skill names removed after loading. */
+  disable?: readonly string[];
+  /** Run `` !`cmd` `` markers of skill templates on this host (default false). */
+  shellCommands?: boolean;
 }
 
 /** The pool config the settings give. */
@@ -51,15 +69,33 @@ const DEFAULT_SKILLS_DIR = join('.claude-pool', 'skills');
 const DEFAULT_WORKFLOWS_DIR = join('.claude-pool', 'workflows');
 
 /**
- * Loads the skills and workflows: built-ins, then the given folders (or `.claude-pool/skills` and
- * `.claude-pool/workflows` in the working directory when they exist). Errors are `SettingsError`s.
+ * Loads the skills and workflows. Skills: built-ins, then the global folder, then the project folder (the
+ * given one, else `.claude-pool/skills` in the working directory), then the disabled names are removed; the
+ * project folder is where save and eject write. Workflows: built-ins, then the given folder (else
+ * `.claude-pool/workflows` when it exists). Errors are `SettingsError`s.
  */
-export async function loadRegistries(settings: PoolSettings, workingDir: string): Promise<{ skills: SkillRegistry; workflows: WorkflowRegistry }> {
-  const skills = SkillRegistry.withBuiltins();
-  const skillsDir = settings.skillsDir ?? (existsSync(join(workingDir, DEFAULT_SKILLS_DIR)) ? join(workingDir, DEFAULT_SKILLS_DIR) : undefined);
+export async function loadRegistries(
+  settings: PoolSettings,
+  workingDir: string,
+  options: SkillLoadOptions = {},
+  env: Readonly<Record<string, string | undefined>> = process.env,
+): Promise<{ skills: SkillRegistry; workflows: WorkflowRegistry }> {
   const problems: string[] = [];
-  if (skillsDir) {
-    await skills.loadDirectory(skillsDir, 'project').catch((error: Error) => problems.push(`skills: ${error.message}`));
+  let skills: SkillRegistry;
+  try {
+    skills = (
+      await loadSkillSources({
+        builtins: options.builtins,
+        global: options.global,
+        project: options.project,
+        projectDir: settings.skillsDir ?? join(workingDir, DEFAULT_SKILLS_DIR),
+        disable: options.disable,
+        runCommand: options.shellCommands ? shellCommandRunner({ cwd: workingDir }) : undefined,
+        env,
+      })
+    ).registry;
+  } catch (error) {
+    throw new SettingsError([`skills: ${(error as Error).message}`]);
   }
   const workflows = WorkflowRegistry.withBuiltins(skills);
   const workflowsDir =
@@ -94,7 +130,7 @@ export async function buildPool(settings: PoolSettings, options: BuildPoolOption
     if (stateDir) await rm(stateDir, { recursive: true, force: true });
   };
   try {
-    const { skills, workflows } = await loadRegistries(settings, workingDir);
+    const { skills, workflows } = await loadRegistries(settings, workingDir, options.skills, env);
     const pool = await Pool.builder(claude)
       .slots(settings.slots)
       .config({ ...poolConfigFromSettings(settings), ...(options.supervisor ? { supervisorEnabled: true } : {}) })

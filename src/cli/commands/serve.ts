@@ -6,12 +6,13 @@ import { err, settingsFromOptions, type PoolCommandOptions } from '../common.js'
 import { EXIT } from '../exit-codes.js';
 import { buildPool } from '../pool-factory.js';
 import type { CliState } from '../program.js';
+import { skillLoadOptionsFrom, type ServeSkillOptions } from './serve-skill-options.js';
 
 /** How long running tasks may take to finish when the server stops. */
 const SHUTDOWN_GRACE_MS = 10_000;
 
 /** Options of `serve`. */
-export interface ServeCommandOptions extends PoolCommandOptions {
+export interface ServeCommandOptions extends PoolCommandOptions, ServeSkillOptions {
   verbose?: boolean;
 }
 
@@ -20,7 +21,7 @@ export async function serveAction(state: CliState, options: ServeCommandOptions)
   delete process.env.CLAUDECODE;
   const resolved = settingsFromOptions(options);
   const { settings } = resolved;
-  const built = await buildPool(settings, { supervisor: true });
+  const built = await buildPool(settings, { supervisor: true, skills: skillLoadOptionsFrom(options) });
   const { pool, agent } = built;
   const supervisor = pool.startSupervisor();
   const log = (text: string) => err(`[claude-pool] ${text}`);
@@ -46,7 +47,9 @@ export async function serveAction(state: CliState, options: ServeCommandOptions)
   log(
     `MCP server ready on stdio: ${settings.slots} slots, ${agent === 'simulated' ? 'simulated agent' : agent}` +
       (settings.budgetUsd !== undefined ? `, budget $${settings.budgetUsd}` : '') +
-      (resolved.configFile ? `, config ${resolved.configFile}` : ''),
+      (resolved.configFile ? `, config ${resolved.configFile}` : '') +
+      `, ${pool.skills.size} skills` +
+      (options.allowSkillCommands ? ' (skill shell commands ENABLED: !`cmd` runs on this host)' : ''),
   );
   await Promise.race([serving.closed, stopped]);
   log(signalled ? 'interrupted: draining the pool' : 'client disconnected: draining the pool');
