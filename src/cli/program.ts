@@ -105,17 +105,20 @@ export function createProgram(state: CliState): Command {
     .showHelpAfterError('(run with --help for usage)')
     .configureOutput({ writeOut: (s) => process.stdout.write(s), writeErr: (s) => process.stderr.write(s) })
     .addHelpText('after', EXIT_CODES_HELP + '\n' + SETTINGS_HELP);
-  // With --json, usage errors are printed as JSON by runCli instead of commander's text.
+  // With --json, usage errors are printed as JSON by runCli instead of commander's text (and its hint).
   const outputError = (text: string, write: (text: string) => void) => {
     if (!state.json) write(text);
   };
-  program.configureOutput({ writeOut: (t) => process.stdout.write(t), writeErr: (t) => process.stderr.write(t), outputError });
+  const writeErr = (text: string) => {
+    if (!state.json) process.stderr.write(text);
+  };
+  program.configureOutput({ writeOut: (t) => process.stdout.write(t), writeErr, outputError });
   for (const command of defineCommands(state)) {
     command
       .exitOverride()
       .showHelpAfterError('(run with --help for usage)')
       .addHelpText('after', EXIT_CODES_HELP)
-      .configureOutput({ outputError });
+      .configureOutput({ writeErr, outputError });
     program.addCommand(command);
   }
   return program;

@@ -79,6 +79,7 @@ describe('CLI output fixes', () => {
     const run = await runCli(['run', '--json', '--bogus', 'hi']);
     expect(run.code).toBe(2);
     expect(JSON.parse(run.stdout)).toEqual({ error: { code: 'usage', message: "unknown option '--bogus'" } });
+    expect(run.stderr).toBe('');
     const text = await runCli(['run', '--bogus', 'hi']);
     expect(text.code).toBe(2);
     expect(text.stdout).toBe('');
