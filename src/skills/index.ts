@@ -12,6 +12,7 @@ export {
   type RenderOptions,
   type Skill,
   type SkillCommandRunner,
+  type SkillDefinition,
   type SkillArgument,
   type SkillErrorCode,
   type SkillScope,

@@ -10,6 +10,7 @@ import {
   type RegisteredSkill,
   type Skill,
   type SkillCommandRunner,
+  type SkillDefinition,
   type SkillScope,
   type SkillSource,
 } from './skill.js';
@@ -68,11 +69,12 @@ export class SkillRegistry {
   }
 
   /**
-   * Validates and stores a skill, replacing any skill of the same name, and returns the stored copy.
+   * Validates and stores a skill, replacing any skill of the same name, and returns the stored copy. A
+   * skill without a scope gets the one its name implies (`cps-coordinator…`, `cps-chain…`, else `task`).
    * Throws `SkillError` `invalid_definition` listing every problem, e.g.
    * `invalid skill 'x': prompt uses undeclared placeholder '{foo}'`.
    */
-  register(skill: Skill, source: SkillSource = 'runtime'): Skill {
+  register(skill: SkillDefinition, source: SkillSource = 'runtime'): Skill {
     const parsed = parseSkillObject(skill, { allowSkillDir: true });
     if (!parsed.ok) {
       const label = typeof skill?.name === 'string' && skill.name !== '' ? `invalid skill '${skill.name}'` : 'invalid skill';

@@ -45,6 +45,9 @@ export interface Skill {
   skillDir?: string;
 }
 
+/** A skill as given to `SkillRegistry.register`: the scope may be left out (inferred from the name). */
+export type SkillDefinition = Omit<Skill, 'scope'> & { scope?: SkillScope };
+
 /** A skill together with where it came from. */
 export interface RegisteredSkill {
   skill: Skill;
@@ -80,8 +83,8 @@ export class SkillError extends Error {
 /** Matches `$ARGUMENTS` and `$ARGUMENTS[i]` (group 1 is the index). */
 const ARGUMENTS_SOURCE = String.raw`\$ARGUMENTS(?:\[(\d+)\])?(?![A-Za-z0-9_])`;
 
-/** Matches the positional shorthand `$i` (group 1 is the index). */
-const POSITIONAL_SOURCE = String.raw`(?<![A-Za-z0-9_$\\])\$(\d+)(?![0-9])`;
+/** Matches the positional shorthand `$i` (group 1 is the index); not `$1.50` or `$1,000` (amounts). */
+const POSITIONAL_SOURCE = String.raw`(?<![A-Za-z0-9_$\\])\$(\d+)(?![0-9]|[.,]\d)`;
 
 /** Matches a shell command marker `` !`cmd` `` (group 1 is the command); an unclosed marker does not match. */
 const COMMAND_SOURCE = String.raw`!\`([^\`\n]+)\``;
@@ -152,7 +155,8 @@ export function resolveSkillArguments(skill: Skill, args: Readonly<Record<string
  * - `{arg}` becomes the given value, else the default, else `''`, for every declared argument.
  * - `$ARGUMENTS` becomes the non-empty values joined by a space, in declaration order; `$ARGUMENTS[i]` and
  *   `$i` the i-th declared argument's value. `$i` is only replaced for an index below the number of
- *   declared arguments, so `$5` in a one-argument skill (a price) stays as it is.
+ *   declared arguments and when it is not followed by a decimal or thousands part, so `$5` in a
+ *   one-argument skill and `$1.50` stay as they are.
  * - When the template uses none of its arguments (no `{arg}`, no `$ARGUMENTS`, no `$i`) and some value is
  *   non-empty, `\n\nARGUMENTS: …` is appended.
  * - `{_previous_output}` becomes the `_previous_output` value; when the template does not mention it and the

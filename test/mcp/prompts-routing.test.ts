@@ -102,6 +102,12 @@ describe('skills as MCP prompts', () => {
     await changed;
     expect((await client.listPrompts()).prompts).toEqual([]);
     expect(changes()).toBe(3);
+
+    changed = nextChange();
+    await callOk(client, 'pool_skill_add', { name: 'cps-coordinator-report', description: 'Report', prompt: 'Report' });
+    await changed;
+    expect(await callOk(client, 'pool_skill_get', { name: 'cps-coordinator-report' })).toMatchObject({ scope: 'coordinator' });
+    expect((await client.listPrompts()).prompts[0].description).toBe('Report (skill, scope coordinator)');
   });
 
   it('pool_skill_save and pool_skill_eject write SKILL.md files and re-register the skill as project', async () => {

@@ -110,6 +110,8 @@ describe('renderSkill', () => {
     expect(renderSkill(skill, { target: 'a.ts', focus: 'speed' })).toBe('Check a.ts for speed, costs $5 and $10');
     const onlyPrice: Skill = { ...review, prompt: 'Keep it under $2' };
     expect(renderSkill(onlyPrice, { target: 'a.ts' })).toBe('Keep it under $2\n\nARGUMENTS: a.ts correctness');
+    const amounts: Skill = { ...review, prompt: 'Spend $1.50 or $1,000 on $0, then $1.' };
+    expect(renderSkill(amounts, { target: 'x', focus: 'y' })).toBe('Spend $1.50 or $1,000 on x, then y.');
     const escaped: Skill = { ...review, prompt: 'Use $0 not $$0 or a$0 [$ARGUMENTS[1]]' };
     expect(renderSkill(escaped, { target: 'x' })).toBe('Use x not $$0 or a$0 [correctness]');
   });

@@ -113,7 +113,7 @@ export function skillTools(): PoolTool[] {
           )
           .default([])
           .describe('The arguments the template takes'),
-        scope: z.enum(SKILL_SCOPES).optional().describe('task (default), coordinator or chain'),
+        scope: z.enum(SKILL_SCOPES).optional().describe('task, coordinator or chain (default: from the name, cps-coordinator… / cps-chain…, else task)'),
         config: z.record(z.string(), z.unknown()).optional().describe('Task overrides the skill runs with (model, max_turns, …)'),
       },
       annotations: { destructiveHint: false },
@@ -126,7 +126,7 @@ export function skillTools(): PoolTool[] {
               description: args.description,
               prompt: args.prompt,
               arguments: args.arguments,
-              scope: args.scope ?? 'task',
+              ...(args.scope ? { scope: args.scope } : {}),
               ...(args.config ? { config: args.config } : {}),
             },
             'runtime',
