@@ -188,4 +188,35 @@ describe('routing tools', () => {
     expect(fallback.fallback_reason).toMatch(/no routing decision/);
     expect(fallback.output).toMatch(/^Simulated answer to: Tidy/);
   });
+
+  it('cancelling a pool_auto request cancels its chain', async () => {
+    const pool = await simPool((b) => b.slots(1));
+    const { client } = await connect(pool);
+    const controller = new AbortController();
+    const chain = JSON.stringify({ route: 'chain', steps: [{ name: 'wait', prompt: 'wait [[sim:hang]]' }, { name: 'after', prompt: 'never' }] });
+    const started = new Promise<string>((resolve) => {
+      const subscription = pool.events$.subscribe((event) => {
+        if ('task' in event && event.task.kind === 'chain') {
+          subscription.unsubscribe();
+          resolve(event.task.id);
+        }
+      });
+    });
+    const call = client.callTool({ name: 'pool_auto', arguments: { prompt: `Wait ${reply(chain)}`, isolation: 'none' } }, undefined, {
+      signal: controller.signal,
+    });
+    const chainId = await started;
+    await new Promise<void>((resolve) => {
+      const subscription = pool.chain$(chainId).subscribe((progress) => {
+        if (progress.currentStepName === 'wait') resolve();
+      });
+      if (pool.chainProgress(chainId).currentStepName === 'wait') resolve();
+      controller.signal.addEventListener('abort', () => subscription.unsubscribe());
+    });
+    controller.abort();
+    await expect(call).rejects.toThrow();
+    const result = await pool.waitForChain(chainId);
+    expect(result.success).toBe(false);
+    expect(pool.chainProgress(chainId).status).toBe('cancelled');
+  });
 });

@@ -127,6 +127,7 @@ describe('auto', () => {
           pool.chain$(id).subscribe((progress) => {
             if (progress.currentStepName === 'a') controller.abort();
           });
+          if (pool.chainProgress(id).currentStepName === 'a') controller.abort();
         },
         signal: controller.signal,
       },
