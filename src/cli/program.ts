@@ -103,7 +103,6 @@ export function createProgram(state: CliState): Command {
     .version(packageVersion(), '-V, --version')
     .exitOverride()
     .showHelpAfterError('(run with --help for usage)')
-    .configureOutput({ writeOut: (s) => process.stdout.write(s), writeErr: (s) => process.stderr.write(s) })
     .addHelpText('after', EXIT_CODES_HELP + '\n' + SETTINGS_HELP);
   // With --json, usage errors are printed as JSON by runCli instead of commander's text (and its hint).
   const outputError = (text: string, write: (text: string) => void) => {

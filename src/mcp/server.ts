@@ -32,6 +32,7 @@ Vocabulary: run = pool_run (wait for the result); fire = pool_submit (then pool_
 (independent prompts in parallel); chain = pool_chain / pool_submit_chain (steps in order, each sees
 {previous_output} and {steps.NAME.VAR}); workflow = pool_invoke_workflow (a named chain); skill = pool_skill_run;
 auto = pool_auto (a router decides: one task, a fan-out or a chain; pool_route only shows the decision);
+every skill is also an MCP prompt of the same name;
 fire with review = pool_submit_with_review, then pool_approve_result or pool_reject_result with feedback.
 Do small things inline; use the pool for work that is long, parallel or needs isolation. If a request uses "and"
 more than once, prefer a chain. Slots run Claude Code in print mode in the pool's working directory; they cannot
