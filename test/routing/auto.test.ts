@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   ROUTING_TAG,
@@ -172,7 +173,7 @@ describe('auto', () => {
 describe('route-test harness', () => {
   it('routes each case of a file and reports accuracy, as text and as data', async () => {
     const pool = await simPool((b) => b.slots(1));
-    const cases = parseRouteTestCases(JSON.parse(readFileSync(join(__dirname, '../fixtures/routing/cases.json'), 'utf8')));
+    const cases = parseRouteTestCases(JSON.parse(readFileSync(join(dirname(fileURLToPath(import.meta.url)), '../fixtures/routing/cases.json'), 'utf8')));
     const report = await runRouteTest(pool, cases);
     expect(report.outcomes.map((o) => [o.label, o.got ?? null, o.pass])).toEqual([
       ['typo fix', 'single', true],
