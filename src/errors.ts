@@ -23,7 +23,8 @@ export type CoreErrorCode =
   | 'permission_prompt_detected'
   | 'task_cancelled'
   | 'not_found'
-  | 'internal_error';
+  | 'internal_error'
+  | 'route_failed';
 
 /** Base class of every error the pool throws. */
 export class PoolError extends Error {

@@ -55,3 +55,5 @@ export type {
 } from './inspect.js';
 export { StoreError } from './store/errors.js';
 export type { InterruptedRunPolicy } from './restore.js';
+/** Auto-routing: route, auto and the route-test harness. */
+export * from './routing/index.js';

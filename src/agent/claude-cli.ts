@@ -506,6 +506,7 @@ function resultOutcome(state: StreamState, r: StreamResult, ctx: OutcomeContext)
   setIfDefined(result, 'subtype', r.subtype);
   setIfDefined(result, 'structuredOutput', r.structuredOutput);
   if (!success) {
+    result.failedCommand = ctx.command;
     if (ctx.exit?.code !== null && ctx.exit?.code !== undefined) result.exitCode = ctx.exit.code;
     if (ctx.exit?.signal) result.signal = ctx.exit.signal;
     if (ctx.stderr) result.stderr = ctx.stderr;

@@ -128,18 +128,21 @@ export async function runDemoReport(options: DemoOptions = {}): Promise<DemoRepo
     const status = pool.status();
     const summary = await pool.drain();
     progress.stop();
-    const write = (line: string) => stream.write(`${line}\n`);
     const elapsedMs = Date.now() - started;
-    write('');
-    write(
-      `done in ${(elapsedMs / 1000).toFixed(2)}s: fan-out ${fanOut.filter((r) => r.success).length}/${fanOut.length} ok, ` +
-        `chain ${chain.success ? 'completed' : 'failed'} (${chain.steps.length} steps), ` +
-        `review ${reviewed.state} after ${reviewed.rejectionCount} rejection(s); ` +
-        `spent ${formatUsd(summary.totalCostMicrodollars)} of ${formatUsd(status.budgetMicrodollars ?? 0)}`,
-    );
-    write(`  chain final output: ${chain.finalOutput.split('\n')[0].slice(0, 100)}`);
-    for (const slot of pool.slots()) {
-      write(`  ${slot.id}: ${slot.tasksCompleted} task(s), ${formatUsd(slot.costMicrodollars)}, ${slot.state}`);
+    // With progress off (--json, --quiet) nothing but the caller's own output may reach the stream.
+    if (mode !== 'off') {
+      const write = (line: string) => stream.write(`${line}\n`);
+      write('');
+      write(
+        `done in ${(elapsedMs / 1000).toFixed(2)}s: fan-out ${fanOut.filter((r) => r.success).length}/${fanOut.length} ok, ` +
+          `chain ${chain.success ? 'completed' : 'failed'} (${chain.steps.length} steps), ` +
+          `review ${reviewed.state} after ${reviewed.rejectionCount} rejection(s); ` +
+          `spent ${formatUsd(summary.totalCostMicrodollars)} of ${formatUsd(status.budgetMicrodollars ?? 0)}`,
+      );
+      write(`  chain final output: ${chain.finalOutput.split('\n')[0].slice(0, 100)}`);
+      for (const slot of pool.slots()) {
+        write(`  ${slot.id}: ${slot.tasksCompleted} task(s), ${formatUsd(slot.costMicrodollars)}, ${slot.state}`);
+      }
     }
     return {
       fanOut,

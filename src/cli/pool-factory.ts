@@ -12,7 +12,9 @@ import type { McpServers } from '../../machines/types.js';
 import type { ClaudeOptions } from '../agent/types.js';
 import type { PoolConfigInput } from '../config.js';
 import { Pool } from '../pool/index.js';
-import { SkillRegistry } from '../skills/registry.js';
+import { shellCommandRunner } from '../skills/commands.js';
+import type { SkillRegistry } from '../skills/registry.js';
+import { loadSkillSources } from '../skills/sources.js';
 import { WorkflowRegistry } from '../workflows/registry.js';
 import { SettingsError, resolveClaudeBinary, type PoolSettings } from './settings.js';
 
@@ -32,26 +34,26 @@ export interface BuildPoolOptions {
   cancelGraceMs?: number;
   /** Enable the supervisor (restarts errored slots); start it with `pool.startSupervisor()`. */
   supervisor?: boolean;
-  /** Which skills to load (default: built-ins and the project folder, no global folder). */
-  skillSources?: SkillSources;
   /** MCP servers every slot run gets (`--mcp-config`). */
   mcpServers?: McpServers;
   /** Slot runs use only those MCP servers (`--strict-mcp-config`, default true). */
   strictMcpConfig?: boolean;
+  /** Which skill sources to load, and whether skill shell commands run (`serve` flags). */
+  skills?: SkillLoadOptions;
 }
 
-/** Which skills a pool starts with (the server's `--no-builtins`, `--no-project-skills`, … flags). */
-export interface SkillSources {
-  /** The built-in skills (and the built-in workflows, which use them). Default true. */
+/** The skill flags of `serve`: `--no-builtins`, `--no-global-skills`, `--no-project-skills`, `--disable-skill`, `--allow-skill-commands`. */
+export interface SkillLoadOptions {
+  /** Register the built-in skills (default true). */
   builtins?: boolean;
-  /** The project folder (`--skills-dir`, else `.claude-pool/skills`). Default true. */
-  project?: boolean;
-  /** `~/.claude-pool/skills` (source `global`). Default false. */
+  /** Load the global folder, `~/.claude-pool/skills` or `$CLAUDE_POOL_GLOBAL_SKILLS_DIR` (default true). */
   global?: boolean;
-  /** Skills removed by name after loading. An unknown name is an error. */
+  /** Load the project folder, `--skills-dir` or `.claude-pool/skills` (default true). */
+  project?: boolean;
+  /** Skill names removed after loading. */
   disable?: readonly string[];
-  /** The home directory of the global folder (default: the user's). */
-  home?: string;
+  /** Run `` !`cmd` `` markers of skill templates on this host (default false). */
+  shellCommands?: boolean;
 }
 
 /** The pool config the settings give. */
@@ -72,36 +74,39 @@ const DEFAULT_SKILLS_DIR = join('.claude-pool', 'skills');
 const DEFAULT_WORKFLOWS_DIR = join('.claude-pool', 'workflows');
 
 /**
- * Loads the skills and workflows: built-ins, then the given folders (or `.claude-pool/skills` and
- * `.claude-pool/workflows` in the working directory when they exist). Errors are `SettingsError`s.
+ * Loads the skills and workflows. Skills: built-ins, then the global folder, then the project folder (the
+ * given one, else `.claude-pool/skills` in the working directory), then the disabled names are removed; the
+ * project folder is where save and eject write. Workflows: built-ins, then the given folder (else
+ * `.claude-pool/workflows` when it exists). Errors are `SettingsError`s.
  */
 export async function loadRegistries(
   settings: PoolSettings,
   workingDir: string,
-  sources: SkillSources = {},
+  options: SkillLoadOptions = {},
+  env: Readonly<Record<string, string | undefined>> = process.env,
 ): Promise<{ skills: SkillRegistry; workflows: WorkflowRegistry }> {
-  const builtins = sources.builtins ?? true;
-  const skills = builtins ? SkillRegistry.withBuiltins() : new SkillRegistry();
   const problems: string[] = [];
-  const globalDir = join(sources.home ?? homedir(), DEFAULT_SKILLS_DIR);
-  if (sources.global && existsSync(globalDir)) {
-    await skills.loadDirectory(globalDir, 'global').catch((error: Error) => problems.push(`global skills: ${error.message}`));
+  let skills: SkillRegistry;
+  try {
+    skills = (
+      await loadSkillSources({
+        builtins: options.builtins,
+        global: options.global,
+        project: options.project,
+        projectDir: settings.skillsDir ?? join(workingDir, DEFAULT_SKILLS_DIR),
+        disable: options.disable,
+        runCommand: options.shellCommands ? shellCommandRunner({ cwd: workingDir }) : undefined,
+        env,
+      })
+    ).registry;
+  } catch (error) {
+    throw new SettingsError([`skills: ${(error as Error).message}`]);
   }
-  const skillsDir =
-    sources.project === false
-      ? undefined
-      : (settings.skillsDir ?? (existsSync(join(workingDir, DEFAULT_SKILLS_DIR)) ? join(workingDir, DEFAULT_SKILLS_DIR) : undefined));
-  if (skillsDir) {
-    await skills.loadDirectory(skillsDir, 'project').catch((error: Error) => problems.push(`skills: ${error.message}`));
-  }
-  const workflows = builtins ? WorkflowRegistry.withBuiltins(skills) : new WorkflowRegistry(skills);
+  const workflows = WorkflowRegistry.withBuiltins(skills);
   const workflowsDir =
     settings.workflowsDir ?? (existsSync(join(workingDir, DEFAULT_WORKFLOWS_DIR)) ? join(workingDir, DEFAULT_WORKFLOWS_DIR) : undefined);
   if (workflowsDir) {
     await workflows.loadDirectory(workflowsDir).catch((error: Error) => problems.push(`workflows: ${error.message}`));
-  }
-  for (const name of sources.disable ?? []) {
-    if (!skills.remove(name)) problems.push(`--disable-skill: no skill named '${name}'`);
   }
   if (problems.length > 0) throw new SettingsError(problems);
   return { skills, workflows };
@@ -130,7 +135,7 @@ export async function buildPool(settings: PoolSettings, options: BuildPoolOption
     if (stateDir) await rm(stateDir, { recursive: true, force: true });
   };
   try {
-    const { skills, workflows } = await loadRegistries(settings, workingDir, options.skillSources);
+    const { skills, workflows } = await loadRegistries(settings, workingDir, options.skills, env);
     const pool = await Pool.builder(claude)
       .slots(settings.slots)
       .config({

@@ -7,6 +7,7 @@
 import { Command, CommanderError } from 'commander';
 import { packageVersion } from '../mcp/version.js';
 import { addOutputOptions, addPoolOptions } from './common.js';
+import { addServeSkillOptions } from './commands/serve-skill-options.js';
 import { addTaskOptions } from './commands/task-options.js';
 import { EXIT, exitCodeForError } from './exit-codes.js';
 import { SETTING_FIELDS, SettingsError } from './settings.js';
@@ -64,6 +65,12 @@ function defineCommands(state: CliState): Command[] {
   addOutputOptions(addPoolOptions(chain));
   chain.action(async (file: string, options) => (await import('./commands/chain.js')).chainAction(state, file, options));
 
+  const routeTest = new Command('route-test')
+    .description('Route every case of a JSON file with the router (the work is not run) and print the accuracy table')
+    .argument('<cases>', 'JSON file: a list of {label, prompt, expected: route or [routes] (single, parallel, chain, any), hints?}');
+  addOutputOptions(addPoolOptions(routeTest));
+  routeTest.action(async (file: string, options) => (await import('./commands/route-test.js')).routeTestAction(state, file, options));
+
   const serve = new Command('serve').description(
     'Serve the pool as an MCP server on stdio (for Claude Code and other MCP clients), or over HTTP (--http) with an ' +
       'optional REST API (--rest); logs go to stderr',
@@ -77,12 +84,9 @@ function defineCommands(state: CliState): Command[] {
     .option('--rest', 'also serve the REST API (/v1/..., SSE streams, webhooks, /openapi.json); with --http on the same port unless --rest-port differs')
     .option('--rest-port <n>', 'port of the REST API when it has a server of its own (default: 3200)')
     .option('--rest-max-concurrent <n>', 'REST requests handled at once, more get 429 (default: 0 = no limit)')
-    .option('--no-builtins', 'start without the built-in skills (and the built-in workflows that use them)')
-    .option('--no-project-skills', 'do not load the project skills folder (--skills-dir or .claude-pool/skills)')
-    .option('--no-global-skills', 'do not load ~/.claude-pool/skills')
-    .option('--disable-skill <names...>', 'remove skills by name (comma-separated or repeated)')
     .option('--mcp-config <file>', 'JSON file {"mcpServers": {...}}: MCP servers every slot run gets')
     .option('--no-strict-mcp-config', 'slot runs may also use the MCP servers of their usual Claude Code config');
+  addServeSkillOptions(serve);
   serve.action(async (options) => (await import('./commands/serve.js')).serveAction(state, options));
 
   const status = new Command('status').description(
@@ -100,7 +104,7 @@ function defineCommands(state: CliState): Command[] {
       (await import('./commands/inspect.js')).runInspect(state, machine, options),
     );
 
-  return [demo, run, fanOut, chain, serve, status, inspect];
+  return [demo, run, fanOut, chain, routeTest, serve, status, inspect];
 }
 
 /** Builds the program; commands record their exit code in `state`. */
@@ -110,10 +114,21 @@ export function createProgram(state: CliState): Command {
     .version(packageVersion(), '-V, --version')
     .exitOverride()
     .showHelpAfterError('(run with --help for usage)')
-    .configureOutput({ writeOut: (s) => process.stdout.write(s), writeErr: (s) => process.stderr.write(s) })
     .addHelpText('after', EXIT_CODES_HELP + '\n' + SETTINGS_HELP);
+  // With --json, usage errors are printed as JSON by runCli instead of commander's text (and its hint).
+  const outputError = (text: string, write: (text: string) => void) => {
+    if (!state.json) write(text);
+  };
+  const writeErr = (text: string) => {
+    if (!state.json) process.stderr.write(text);
+  };
+  program.configureOutput({ writeOut: (t) => process.stdout.write(t), writeErr, outputError });
   for (const command of defineCommands(state)) {
-    command.exitOverride().showHelpAfterError('(run with --help for usage)').addHelpText('after', EXIT_CODES_HELP);
+    command
+      .exitOverride()
+      .showHelpAfterError('(run with --help for usage)')
+      .addHelpText('after', EXIT_CODES_HELP)
+      .configureOutput({ writeErr, outputError });
     program.addCommand(command);
   }
   return program;
@@ -121,7 +136,14 @@ export function createProgram(state: CliState): Command {
 
 /** Prints an error the way the command asked for (JSON on stdout with `--json`, else text on stderr). */
 async function reportError(error: unknown, state: CliState): Promise<void> {
-  if (error instanceof CommanderError) return; // commander printed it already
+  if (error instanceof CommanderError) {
+    // Commander printed it already, unless --json asked for JSON (help and version are not errors).
+    if (state.json && error.exitCode !== 0) {
+      const failure = { code: 'usage', message: error.message.replace(/^error: /, '') };
+      process.stdout.write(`${JSON.stringify({ error: failure }, null, 2)}\n`);
+    }
+    return;
+  }
   let failure: { code: string; message: string };
   if (error instanceof SettingsError) failure = { code: error.code, message: error.message };
   else failure = (await import('../mcp/errors.js')).describeError(error);
@@ -131,7 +153,10 @@ async function reportError(error: unknown, state: CliState): Promise<void> {
 
 /** Runs the command line; resolves with the exit code and whether to exit at once. */
 export async function runCli(argv: readonly string[]): Promise<{ exitCode: number; forceExit: boolean }> {
-  const state: CliState = { exitCode: EXIT.ok, json: false, forceExit: false };
+  // --json before any `--` asks for JSON errors, even when parsing fails before the command runs.
+  const end = argv.indexOf('--');
+  const json = (end < 0 ? argv : argv.slice(0, end)).includes('--json');
+  const state: CliState = { exitCode: EXIT.ok, json, forceExit: false };
   const program = createProgram(state);
   try {
     await program.parseAsync([...argv]);

@@ -6,7 +6,6 @@
 import { readFileSync } from 'node:fs';
 import { execa } from 'execa';
 import type { McpServers } from '../../machines/types.js';
-import type { SkillSources } from './pool-factory.js';
 import { SettingsError } from './settings.js';
 
 /** The server flags as commander parses them. */
@@ -42,7 +41,6 @@ export interface ServePlan {
   bind: string;
   tokens: string[];
   restMaxConcurrent: number;
-  skillSources: SkillSources;
   mcpServers?: McpServers;
   strictMcpConfig: boolean;
 }
@@ -135,12 +133,6 @@ export function planServe(options: ServeFlagOptions): ServePlan {
     bind: options.bind ?? '127.0.0.1',
     tokens,
     restMaxConcurrent,
-    skillSources: {
-      builtins: options.builtins !== false,
-      project: options.projectSkills !== false,
-      global: options.globalSkills !== false,
-      disable: list(options.disableSkill),
-    },
     ...(mcpServers ? { mcpServers } : {}),
     strictMcpConfig: options.strictMcpConfig !== false,
   };

@@ -6,12 +6,14 @@ import { McpServer, ResourceTemplate } from '@modelcontextprotocol/sdk/server/mc
 import { CallToolRequestSchema, type CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import type { Pool } from '../pool/index.js';
 import { describeError, toolErrorResult } from './errors.js';
+import { registerSkillPrompts } from './prompts.js';
 import { progressReporter, type PoolTool, type ServerInfo, type ToolContext } from './tool.js';
 import { chainTools, registerChainResources } from './tools/chains.js';
 import { contextTools } from './tools/context.js';
 import { messageTools } from './tools/messages.js';
 import { metricsTools } from './tools/metrics.js';
 import { poolTools, wireSlot } from './tools/pool.js';
+import { routingTools } from './tools/routing.js';
 import { skillTools } from './tools/skills.js';
 import { taskTools } from './tools/tasks.js';
 import { packageVersion } from './version.js';
@@ -29,6 +31,8 @@ export const SERVER_INSTRUCTIONS = `claude-pool runs prompts on a pool of Claude
 Vocabulary: run = pool_run (wait for the result); fire = pool_submit (then pool_result); fan out = pool_fan_out
 (independent prompts in parallel); chain = pool_chain / pool_submit_chain (steps in order, each sees
 {previous_output} and {steps.NAME.VAR}); workflow = pool_invoke_workflow (a named chain); skill = pool_skill_run;
+auto = pool_auto (a router decides: one task, a fan-out or a chain; pool_route only shows the decision);
+every skill is also an MCP prompt of the same name;
 fire with review = pool_submit_with_review, then pool_approve_result or pool_reject_result with feedback.
 Do small things inline; use the pool for work that is long, parallel or needs isolation. If a request uses "and"
 more than once, prefer a chain. Slots run Claude Code in print mode in the pool's working directory; they cannot
@@ -51,6 +55,7 @@ export function allTools(): PoolTool[] {
     ...taskTools(),
     ...skillTools(),
     ...chainTools(),
+    ...routingTools(),
     ...contextTools(),
     ...messageTools(),
   ];
@@ -61,7 +66,7 @@ function jsonResource(uri: string, body: WireObject) {
 }
 
 /**
- * Creates the MCP server for a pool. Tool calls are validated against each tool's zod schema by the server
+ * Creates the MCP server for a pool: the tools, the resources, and one prompt per skill. Tool calls are validated against each tool's zod schema by the server
  * itself, so that invalid arguments come back as tool errors with the code `invalid_input` (like every other
  * failure) instead of the SDK's plain message; the SDK still lists the tools with their JSON schemas.
  */
@@ -77,7 +82,7 @@ export function createPoolMcpServer(pool: Pool, options: PoolMcpServerOptions = 
   };
   const server = new McpServer(
     { name: SERVER_NAME, version: info.version },
-    { capabilities: { tools: {}, resources: {} }, instructions: SERVER_INSTRUCTIONS },
+    { capabilities: { tools: {}, resources: {}, prompts: { listChanged: true } }, instructions: SERVER_INSTRUCTIONS },
   );
 
   const tools = new Map<string, PoolTool>();
@@ -169,5 +174,12 @@ export function createPoolMcpServer(pool: Pool, options: PoolMcpServerOptions = 
     },
   );
   registerChainResources(server, pool);
+  // One prompt per skill, following runtime additions and removals until the connection closes.
+  const stopPrompts = registerSkillPrompts(server, pool.skills);
+  const previousOnClose = server.server.onclose;
+  server.server.onclose = () => {
+    stopPrompts();
+    previousOnClose?.();
+  };
   return server;
 }

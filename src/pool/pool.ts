@@ -31,6 +31,8 @@ import type { PoolEvent, PoolSnapshot } from '../observe.js';
 import type { Projection } from '../projection.js';
 import type { SkillRegistry } from '../skills/registry.js';
 import type { PoolStore } from '../store/types.js';
+import type { AutoConfig, AutoHint, AutoOptions, AutoResult, RouteDecision, RouteOptions } from '../routing/index.js';
+import * as routing from '../routing/route.js';
 import type { WorkflowRegistry } from '../workflows/registry.js';
 import type { BuildResources, BuildSettings } from './build-types.js';
 import { PoolBuilder } from './builder.js';
@@ -394,6 +396,28 @@ export class Pool {
    */
   describe(): ActorDescription[] {
     return [describeActors(this.rt.actor)];
+  }
+
+  // ---------------------------------------------------------------- auto-routing (src/routing/)
+
+  /** Asks the router how to run `task` (custom prompt and hints in `config`); returns the decision without running it. */
+  route(task: string, config?: AutoConfig, options?: RouteOptions): Promise<RouteDecision> {
+    return routing.route(this, task, config, options);
+  }
+
+  /** `route` with a `## Constraints` section built from `hints`. */
+  routeWithHints(task: string, hints: AutoHint, options?: RouteOptions): Promise<RouteDecision> {
+    return routing.route(this, task, { hints }, options);
+  }
+
+  /** Routes `task` and runs the decision (a single run, a fan-out or a chain); falls back to a single run when routing fails. */
+  auto(task: string, config?: AutoConfig, options?: AutoOptions): Promise<AutoResult> {
+    return routing.auto(this, task, config, options);
+  }
+
+  /** `auto` with a `## Constraints` section built from `hints`. */
+  autoWithHints(task: string, hints: AutoHint, options?: AutoOptions): Promise<AutoResult> {
+    return routing.auto(this, task, { hints }, options);
   }
 
   /**

@@ -223,13 +223,14 @@ export function parseArgumentList(
   where: string,
   problems: ProblemList,
   reserved: readonly string[] = [],
-): SkillArgument[] {
+  options: { aliases?: boolean } = {},
+): (SkillArgument & { aliases?: string[] })[] {
   if (value === undefined || value === null) return [];
   if (!Array.isArray(value)) {
     problems.add(where, 'must be a list');
     return [];
   }
-  const result: SkillArgument[] = [];
+  const result: (SkillArgument & { aliases?: string[] })[] = [];
   const seen = new Set<string>();
   value.forEach((item: unknown, i) => {
     const at = `${where}[${i}]`;
@@ -237,7 +238,7 @@ export function parseArgumentList(
       problems.add(at, 'must be an object');
       return;
     }
-    checkKnownFields(item, ['name', 'description', 'required', 'default'], at, problems);
+    checkKnownFields(item, ['name', 'description', 'required', 'default', ...(options.aliases ? ['aliases'] : [])], at, problems);
     const name = readString(item.name, `${at}.name`, problems, { required: true });
     if (name !== undefined) {
       if (!IDENTIFIER_PATTERN.test(name)) {
@@ -259,7 +260,27 @@ export function parseArgumentList(
       item.default === undefined || item.default === null
         ? undefined
         : readScalarString(item.default, `${at}.default`, problems);
-    if (name !== undefined) result.push(def === undefined ? { name, description, required } : { name, description, required, default: def });
+    let aliases: string[] | undefined;
+    if (options.aliases && item.aliases !== undefined && item.aliases !== null) {
+      const list = Array.isArray(item.aliases) ? item.aliases : [item.aliases];
+      aliases = [];
+      for (const alias of list) {
+        if (typeof alias !== 'string' || !IDENTIFIER_PATTERN.test(alias)) {
+          problems.add(`${at}.aliases`, `${JSON.stringify(alias)} must be an identifier`);
+        } else if (seen.has(alias) || reserved.includes(alias)) {
+          problems.add(`${at}.aliases`, `'${alias}' is already used`);
+        } else {
+          seen.add(alias);
+          aliases.push(alias);
+        }
+      }
+    }
+    if (name !== undefined) {
+      const arg: SkillArgument & { aliases?: string[] } = { name, description, required };
+      if (def !== undefined) arg.default = def;
+      if (aliases !== undefined && aliases.length > 0) arg.aliases = aliases;
+      result.push(arg);
+    }
   });
   return result;
 }
@@ -290,9 +311,19 @@ function checkSkillPlaceholders(prompt: string, args: readonly SkillArgument[], 
   }
 }
 
-/** Checks a skill scope (default `task`). */
-function readScope(value: unknown, where: string, problems: ProblemList): SkillScope {
-  if (value === undefined || value === null) return 'task';
+/**
+ * The scope a skill name implies when none is given: `cps-coordinator…` → `coordinator`, `cps-chain…` →
+ * `chain`, anything else → `task`.
+ */
+export function inferScope(name: string | undefined): SkillScope {
+  if (name?.startsWith('cps-coordinator')) return 'coordinator';
+  if (name?.startsWith('cps-chain')) return 'chain';
+  return 'task';
+}
+
+/** Checks a skill scope (default: inferred from the name, see {@link inferScope}). */
+function readScope(value: unknown, where: string, problems: ProblemList, name?: string): SkillScope {
+  if (value === undefined || value === null) return inferScope(name);
   if (typeof value !== 'string' || !(SKILL_SCOPES as readonly string[]).includes(value)) {
     problems.add(where, `must be one of ${SKILL_SCOPES.join(', ')}`);
     return 'task';
@@ -352,7 +383,7 @@ export function parseSkillObject(
   const config = parseTaskOverrides(raw.config, 'config', problems);
   const hint = pickField(raw, hintKeys);
   const argumentHint = hint === undefined ? undefined : readString(hint.value, hint.key, problems);
-  const scope = readScope(raw.scope, 'scope', problems);
+  const scope = readScope(raw.scope, 'scope', problems, name);
   const skillDir = options.allowSkillDir ? readString(raw.skillDir, 'skillDir', problems) : undefined;
   if (prompt !== undefined) checkSkillPlaceholders(prompt, args, 'prompt', problems);
   if (!problems.empty || name === undefined || prompt === undefined) return { ok: false, problems: problems.items };
@@ -420,7 +451,7 @@ export function parseSkillMarkdown(text: string, options: { defaultName?: string
     if (isPlainObject(front.metadata)) metadata = front.metadata;
     else problems.add('metadata', 'must be an object');
   }
-  const scope = readScope(metadata.scope, 'metadata.scope', problems);
+  const scope = readScope(metadata.scope, 'metadata.scope', problems, name);
   const args = parseArgumentList(metadata.arguments, 'metadata.arguments', problems, RESERVED_SKILL_ARGUMENTS);
   let config = parseTaskOverrides(metadata.config, 'metadata.config', problems);
   if (front['allowed-tools'] !== undefined && front['allowed-tools'] !== null) {

@@ -4,13 +4,36 @@
 import { BUILTIN_SKILLS } from './builtins.js';
 import { parseDefinitionText, parseSkillMarkdown, parseSkillObject } from './definition.js';
 import { readDefinitionDirectory } from './files.js';
-import { SkillError, renderSkill, type RegisteredSkill, type Skill, type SkillScope, type SkillSource } from './skill.js';
+import {
+  SkillError,
+  renderSkill,
+  type RegisteredSkill,
+  type Skill,
+  type SkillCommandRunner,
+  type SkillDefinition,
+  type SkillScope,
+  type SkillSource,
+} from './skill.js';
 
 /** Filter for {@link SkillRegistry.list}. */
 export interface SkillListFilter {
   scope?: SkillScope;
   source?: SkillSource;
 }
+
+/** Options of a {@link SkillRegistry}. */
+export interface SkillRegistryOptions {
+  /**
+   * Runs `` !`cmd` `` markers when rendering. Absent (the default): markers stay literal text. See
+   * `shellCommandRunner` for the host-shell runner.
+   */
+  runCommand?: SkillCommandRunner;
+  /** The project skills folder: where `pool_skill_save` / `pool_skill_eject` write by default. */
+  projectDir?: string;
+}
+
+/** What changed in a registry: a skill was added or replaced (`registered`), or removed. */
+export type SkillChange = { type: 'registered'; entry: RegisteredSkill } | { type: 'removed'; name: string };
 
 /** Freezes an object and everything reachable from it. */
 function deepFreeze<T>(value: T): T {
@@ -27,28 +50,54 @@ function deepFreeze<T>(value: T): T {
  */
 export class SkillRegistry {
   private readonly skills = new Map<string, RegisteredSkill>();
+  private readonly listeners = new Set<(change: SkillChange) => void>();
+  /** Runs `` !`cmd` `` markers; `undefined` when shell commands are off. */
+  readonly runCommand?: SkillCommandRunner;
+  /** The project skills folder, when known. */
+  projectDir?: string;
+
+  constructor(options: SkillRegistryOptions = {}) {
+    this.runCommand = options.runCommand;
+    this.projectDir = options.projectDir;
+  }
 
   /** A registry holding the built-in skills (source `builtin`). */
-  static withBuiltins(): SkillRegistry {
-    const registry = new SkillRegistry();
+  static withBuiltins(options: SkillRegistryOptions = {}): SkillRegistry {
+    const registry = new SkillRegistry(options);
     for (const skill of BUILTIN_SKILLS) registry.register(skill, 'builtin');
     return registry;
   }
 
   /**
-   * Validates and stores a skill, replacing any skill of the same name, and returns the stored copy.
+   * Validates and stores a skill, replacing any skill of the same name, and returns the stored copy. A
+   * skill without a scope gets the one its name implies (`cps-coordinator…`, `cps-chain…`, else `task`).
    * Throws `SkillError` `invalid_definition` listing every problem, e.g.
    * `invalid skill 'x': prompt uses undeclared placeholder '{foo}'`.
    */
-  register(skill: Skill, source: SkillSource = 'runtime'): Skill {
+  register(skill: SkillDefinition, source: SkillSource = 'runtime'): Skill {
     const parsed = parseSkillObject(skill, { allowSkillDir: true });
     if (!parsed.ok) {
       const label = typeof skill?.name === 'string' && skill.name !== '' ? `invalid skill '${skill.name}'` : 'invalid skill';
       throw new SkillError('invalid_definition', `${label}: ${parsed.problems.join('; ')}`, parsed.problems);
     }
     const stored = deepFreeze(parsed.value);
-    this.skills.set(stored.name, deepFreeze({ skill: stored, source }));
+    const entry = deepFreeze({ skill: stored, source });
+    this.skills.set(stored.name, entry);
+    this.emit({ type: 'registered', entry });
     return stored;
+  }
+
+  /**
+   * Calls `listener` after every registration and removal (for example to keep MCP prompts in step).
+   * Returns a function that stops the calls.
+   */
+  onChange(listener: (change: SkillChange) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  private emit(change: SkillChange): void {
+    for (const listener of [...this.listeners]) listener(change);
   }
 
   /** The skill of that name, if any. */
@@ -75,7 +124,9 @@ export class SkillRegistry {
 
   /** Removes a skill; true when it existed. */
   remove(name: string): boolean {
-    return this.skills.delete(name);
+    const removed = this.skills.delete(name);
+    if (removed) this.emit({ type: 'removed', name });
+    return removed;
   }
 
   /** Number of registered skills. */
@@ -83,11 +134,14 @@ export class SkillRegistry {
     return this.skills.size;
   }
 
-  /** Renders a registered skill (see `renderSkill`); an unknown name is `SkillError` `not_found`. */
+  /**
+   * Renders a registered skill (see `renderSkill`), running `` !`cmd` `` markers when the registry was given
+   * a command runner. An unknown name is `SkillError` `not_found`.
+   */
   render(name: string, args: Readonly<Record<string, string>> = {}): string {
     const skill = this.get(name);
     if (skill === undefined) throw new SkillError('not_found', `skill '${name}' not found`);
-    return renderSkill(skill, args);
+    return renderSkill(skill, args, { runCommand: this.runCommand });
   }
 
   /**

@@ -188,7 +188,7 @@ export function parseWorkflowObject(raw: unknown, options: WorkflowParseOptions 
   checkKnownFields(raw, ['name', 'description', 'arguments', 'steps'], '', problems);
   const name = readName(raw.name ?? options.defaultName, 'name', problems);
   const description = readString(raw.description, 'description', problems) ?? '';
-  const args: WorkflowArgument[] = parseArgumentList(raw.arguments, 'arguments', problems, [CHAIN_PREVIOUS_OUTPUT, 'error']);
+  const args: WorkflowArgument[] = parseArgumentList(raw.arguments, 'arguments', problems, [CHAIN_PREVIOUS_OUTPUT, 'error'], { aliases: true });
   const declared = new Set(args.map((a) => a.name));
 
   const steps: ChainStep[] = [];

@@ -28,10 +28,17 @@ export class WorkflowRegistry {
   /** @param skills where skill steps are checked; without it, skill steps are not checked. */
   constructor(readonly skills?: SkillLookup) {}
 
-  /** A registry holding the built-in workflows; with `skills`, they are checked against it. */
+  /**
+   * A registry holding the built-in workflows; with `skills`, they are checked against it, and a built-in
+   * workflow whose skill steps name a skill that `skills` lacks (built-in skills turned off or disabled) is
+   * left out.
+   */
   static withBuiltins(skills?: SkillLookup): WorkflowRegistry {
     const registry = new WorkflowRegistry(skills);
-    for (const workflow of BUILTIN_WORKFLOWS) registry.register(workflow);
+    for (const workflow of BUILTIN_WORKFLOWS) {
+      const usable = workflow.steps.every((step) => step.action.type !== 'skill' || skills === undefined || skills.get(step.action.skill) !== undefined);
+      if (usable) registry.register(workflow);
+    }
     return registry;
   }
 

@@ -14,6 +14,8 @@ export interface WorkflowArgument {
   required: boolean;
   /** Used when the argument is not given. */
   default?: string;
+  /** Other names the argument may be given under (e.g. an older name); `{alias}` is not a placeholder. */
+  aliases?: string[];
 }
 
 /**
@@ -52,16 +54,21 @@ export class WorkflowError extends Error {
 }
 
 /**
- * Checks `args` against the workflow's arguments (unknown names → `unknown_argument`, then a required
- * argument without a default → `missing_argument`) and returns every declared argument's value: given,
- * else the default, else `''`.
+ * Checks `args` against the workflow's arguments (unknown names → `unknown_argument`; an argument given
+ * under two of its names → `unknown_argument`; then a required argument without a default →
+ * `missing_argument`) and returns every declared argument's value by its name: given (under its name or
+ * an alias), else the default, else `''`.
  */
 export function resolveWorkflowArguments(
   workflow: Workflow,
   args: Readonly<Record<string, string | undefined>>,
 ): Map<string, string> {
-  const declared = new Set(workflow.arguments.map((a) => a.name));
-  const unknown = Object.keys(args).filter((key) => args[key] !== undefined && !declared.has(key));
+  const canonical = new Map<string, string>();
+  for (const arg of workflow.arguments) {
+    canonical.set(arg.name, arg.name);
+    for (const alias of arg.aliases ?? []) canonical.set(alias, arg.name);
+  }
+  const unknown = Object.keys(args).filter((key) => args[key] !== undefined && !canonical.has(key));
   if (unknown.length > 0) {
     const valid =
       workflow.arguments.length === 0
@@ -71,13 +78,26 @@ export function resolveWorkflowArguments(
     const names = unknown.map((n) => `'${n}'`).join(', ');
     throw new WorkflowError('unknown_argument', `unknown ${noun} ${names} for workflow '${workflow.name}' (${valid})`);
   }
+  const given = new Map<string, { key: string; value: string }>();
+  for (const [key, value] of Object.entries(args)) {
+    if (value === undefined) continue;
+    const name = canonical.get(key) as string;
+    const earlier = given.get(name);
+    if (earlier !== undefined) {
+      throw new WorkflowError(
+        'unknown_argument',
+        `arguments '${earlier.key}' and '${key}' of workflow '${workflow.name}' are the same argument ('${name}'); give one`,
+      );
+    }
+    given.set(name, { key, value });
+  }
   const values = new Map<string, string>();
   for (const arg of workflow.arguments) {
-    const given = args[arg.name];
-    if (given === undefined && arg.required && arg.default === undefined) {
+    const value = given.get(arg.name)?.value;
+    if (value === undefined && arg.required && arg.default === undefined) {
       throw new WorkflowError('missing_argument', `missing required argument '${arg.name}' for workflow '${workflow.name}'`);
     }
-    values.set(arg.name, given ?? arg.default ?? '');
+    values.set(arg.name, value ?? arg.default ?? '');
   }
   return values;
 }

@@ -53,4 +53,30 @@ describe('skills and workflows in the pool', () => {
     await expect(pool.runWorkflow('plan_implement_review', {})).rejects.toThrow(/missing required argument 'task'/);
     await expect(pool.runWorkflow('no_such_flow', {})).rejects.toThrow("workflow 'no_such_flow' not found");
   });
+
+  it('runs issue_to_pr as a chain: each step renders its skill in order', async () => {
+    const pool = await simPool((b) => b.slots(1));
+    const issue = 'https://example.com/acme/app/issues/7 [[sim:cost 0.002]]';
+    const id = await pool.runWorkflow('issue_to_pr', { issue_url: issue }, { isolation: 'none' });
+    const seen: number[] = [];
+    pool.chain$(id).subscribe((progress) => seen.push(progress.completedSteps.length));
+    const result = await pool.waitForChain(id);
+    expect(result.steps.map((s) => [s.name, s.success])).toEqual([
+      ['analyze_issue', true],
+      ['implement_solution', true],
+      ['write_tests', true],
+      ['run_checks', true],
+    ]);
+    // run_checks (pre_push) takes no argument, so it runs at the default cost.
+    expect(result.totalCostMicrodollars).toBe(3 * 2_000 + 1_000);
+    const tasks = await pool.listTasks({ tags: [id] });
+    const prompts = tasks.map((t) => t.prompt);
+    expect(prompts[0]).toContain('Summarize the issue https://example.com/acme/app/issues/7');
+    expect(prompts.some((p) => p.startsWith('Implement the following: the change that resolves the issue'))).toBe(true);
+    expect(prompts.some((p) => p.includes("running the project's checks"))).toBe(true);
+    expect(seen.at(-1)).toBe(4);
+    // The old argument name still works.
+    const again = await pool.runWorkflow('issue_to_pr', { issue: 'https://example.com/acme/app/issues/8' }, { isolation: 'none' });
+    expect((await pool.waitForChain(again)).success).toBe(true);
+  });
 });

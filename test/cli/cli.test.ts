@@ -13,7 +13,7 @@ describe('help and usage errors', () => {
   it('--help lists the commands, exit codes and environment variables', async () => {
     const run = await runCli(['--help']);
     expect(run.code).toBe(0);
-    for (const command of ['demo', 'run', 'fan-out', 'chain', 'serve', 'status', 'inspect']) {
+    for (const command of ['demo', 'run', 'fan-out', 'chain', 'route-test', 'serve', 'status', 'inspect']) {
       expect(run.stdout).toContain(command);
     }
     expect(run.stdout).toContain('Exit codes:');
@@ -22,7 +22,7 @@ describe('help and usage errors', () => {
   });
 
   it('every command has --help', async () => {
-    for (const command of ['demo', 'run', 'fan-out', 'chain', 'serve', 'status', 'inspect']) {
+    for (const command of ['demo', 'run', 'fan-out', 'chain', 'route-test', 'serve', 'status', 'inspect']) {
       const run = await runCli([command, '--help']);
       expect(run.code, command).toBe(0);
       expect(run.stdout, command).toContain(`Usage: claude-pool ${command}`);

@@ -19,13 +19,19 @@ export function requireBuild(): void {
   if (!existsSync(CLI_MAIN)) throw new Error(`${CLI_MAIN} not found: run npm run build first`);
 }
 
-/** The environment without any CLAUDE_POOL_* setting of the developer's shell. */
+/** A global skills folder that does not exist, so that no test reads the developer's ~/.claude-pool/skills. */
+export const NO_GLOBAL_SKILLS_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '../fixtures/skills/no-global-skills');
+
+/**
+ * The environment without any CLAUDE_POOL_* setting of the developer's shell, and with the global skills
+ * folder pointed at a folder that does not exist (override it in `extra`).
+ */
 export function cleanEnv(extra: Record<string, string> = {}): Record<string, string> {
   const env: Record<string, string> = {};
   for (const [key, value] of Object.entries(process.env)) {
     if (value !== undefined && !key.startsWith('CLAUDE_POOL_') && key !== 'CLAUDECODE') env[key] = value;
   }
-  return { ...env, ...extra };
+  return { ...env, CLAUDE_POOL_GLOBAL_SKILLS_DIR: NO_GLOBAL_SKILLS_DIR, ...extra };
 }
 
 /** A connected client and what it needs to be closed. */
@@ -37,15 +43,19 @@ export interface ServerHandle {
   close(): Promise<void>;
 }
 
-/** Starts `node dist/src/cli/main.js serve …args` in a fresh temporary directory and connects. */
-export async function startServer(args: string[]): Promise<ServerHandle> {
+/**
+ * Starts `node dist/src/cli/main.js serve …args` in a fresh temporary directory (or `options.cwd`) and
+ * connects; `options.env` is added to the clean environment.
+ */
+export async function startServer(args: string[], options: { cwd?: string; env?: Record<string, string> } = {}): Promise<ServerHandle> {
   requireBuild();
-  const cwd = mkdtempSync(join(tmpdir(), 'claude-pool-mcp-e2e-'));
+  const ownDir = options.cwd === undefined;
+  const cwd = options.cwd ?? mkdtempSync(join(tmpdir(), 'claude-pool-mcp-e2e-'));
   const transport = new StdioClientTransport({
     command: process.execPath,
     args: [CLI_MAIN, 'serve', ...args],
     cwd,
-    env: cleanEnv(),
+    env: cleanEnv(options.env),
     stderr: 'pipe',
   });
   let stderr = '';
@@ -60,7 +70,7 @@ export async function startServer(args: string[]): Promise<ServerHandle> {
     stderr: () => stderr,
     async close() {
       await client.close();
-      rmSync(cwd, { recursive: true, force: true });
+      if (ownDir) rmSync(cwd, { recursive: true, force: true });
     },
   };
 }

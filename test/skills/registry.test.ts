@@ -113,15 +113,33 @@ describe('built-in skills', () => {
 
   it('has the expected skills, all from source builtin', () => {
     expect(registry.list().map((e) => e.skill.name)).toEqual([
+      'chain_implement_issue',
+      'chain_watcher',
       'code_review',
+      'create_pr',
       'fix_failures',
       'implement',
+      'issue_triage',
+      'issue_watcher',
+      'loop_monitor',
       'plan',
+      'plan_then_execute',
+      'pool_dashboard',
+      'pre_push',
+      'rebase_onto_main',
       'refactor',
       'summarize',
       'write_tests',
     ]);
     expect(registry.list({ source: 'builtin' })).toHaveLength(BUILTIN_SKILLS.length);
+    expect(registry.list({ scope: 'coordinator' }).map((e) => e.skill.name)).toEqual([
+      'chain_watcher',
+      'issue_triage',
+      'issue_watcher',
+      'loop_monitor',
+      'pool_dashboard',
+    ]);
+    expect(registry.list({ scope: 'chain' }).map((e) => e.skill.name)).toEqual(['chain_implement_issue', 'plan_then_execute']);
   });
 
   it.each([
@@ -132,6 +150,16 @@ describe('built-in skills', () => {
     ['summarize', { target: 'README' }, 'README'],
     ['fix_failures', { command: 'npm test' }, 'Run npm test'],
     ['plan', { task: 'ship it' }, 'ship it'],
+    ['pre_push', {}, 'formatter'],
+    ['create_pr', { title: 'Add X', body: 'Adds X.', issue: '#12' }, 'Issue it resolves (if any): #12'],
+    ['rebase_onto_main', {}, 'Rebase'],
+    ['issue_watcher', { repo: 'acme/app' }, 'gh issue list --repo acme/app'],
+    ['loop_monitor', { repo: 'acme/app', filters: '--author @me' }, 'loop_monitor_state_acme/app'],
+    ['pool_dashboard', {}, 'pool_status'],
+    ['chain_watcher', { chain_id: 'chain-1' }, 'only chain-1'],
+    ['issue_triage', { repo: 'acme/app' }, '--state open'],
+    ['plan_then_execute', { task: 'add caching' }, 'two phases: add caching'],
+    ['chain_implement_issue', { issue: '42' }, 'gh issue view 42'],
   ])('%s renders', (name, args, expected) => {
     const text = registry.render(name, args);
     expect(text).toContain(expected);

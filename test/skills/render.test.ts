@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { SkillError, renderSkill, type Skill } from '../../src/skills/index.js';
+import { NO_SKILL_DIR, SkillError, renderSkill, type Skill } from '../../src/skills/index.js';
 
 const review: Skill = {
   name: 'review',
@@ -98,10 +98,35 @@ describe('renderSkill', () => {
     );
   });
 
-  it('substitutes ${CLAUDE_SKILL_DIR} only when the skill has a folder', () => {
+  it('substitutes ${CLAUDE_SKILL_DIR} with the folder, or a note when the skill has none', () => {
     const skill: Skill = { ...review, prompt: 'Run ${CLAUDE_SKILL_DIR}/check.sh on {target}' };
-    expect(renderSkill(skill, { target: 'a' })).toBe('Run ${CLAUDE_SKILL_DIR}/check.sh on a');
+    expect(renderSkill(skill, { target: 'a' })).toBe(`Run ${NO_SKILL_DIR}/check.sh on a`);
+    expect(NO_SKILL_DIR).toBe('[CLAUDE_SKILL_DIR unavailable: skill has no directory]');
     expect(renderSkill({ ...skill, skillDir: '/skills/x' }, { target: 'a' })).toBe('Run /skills/x/check.sh on a');
+  });
+
+  it('supports $i for a declared index and leaves other $N (prices) alone', () => {
+    const skill: Skill = { ...review, prompt: 'Check $0 for $1, costs $5 and $10' };
+    expect(renderSkill(skill, { target: 'a.ts', focus: 'speed' })).toBe('Check a.ts for speed, costs $5 and $10');
+    const onlyPrice: Skill = { ...review, prompt: 'Keep it under $2' };
+    expect(renderSkill(onlyPrice, { target: 'a.ts' })).toBe('Keep it under $2\n\nARGUMENTS: a.ts correctness');
+    const amounts: Skill = { ...review, prompt: 'Spend $1.50 or $1,000 on $0, then $1.' };
+    expect(renderSkill(amounts, { target: 'x', focus: 'y' })).toBe('Spend $1.50 or $1,000 on x, then y.');
+    const escaped: Skill = { ...review, prompt: 'Use $0 not $$0 or a$0 [$ARGUMENTS[1]]' };
+    expect(renderSkill(escaped, { target: 'x' })).toBe('Use x not $$0 or a$0 [correctness]');
+  });
+
+  it('a template using only $0 counts as using its arguments (nothing appended)', () => {
+    const skill: Skill = { ...review, prompt: 'Look at $0' };
+    expect(renderSkill(skill, { target: 'x', focus: 'y' })).toBe('Look at x');
+  });
+
+  it('runs !`cmd` markers of the template with the given runner, never those in argument values', () => {
+    const skill: Skill = { ...review, prompt: 'Branch: !`git branch --show-current` for {target}; open !`unclosed' };
+    const ran: string[] = [];
+    const text = renderSkill(skill, { target: '!`rm -rf /`' }, { runCommand: (command) => (ran.push(command), 'main') });
+    expect(text).toBe('Branch: main for !`rm -rf /`; open !`unclosed');
+    expect(ran).toEqual(['git branch --show-current']);
   });
 
   it('does not run !`cmd` markers', () => {

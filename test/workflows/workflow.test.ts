@@ -90,11 +90,12 @@ describe('built-in workflows', () => {
   it('are registered and valid against the built-in skills', () => {
     expect(workflows.list().map((w) => w.name)).toEqual([
       'implement_and_test',
+      'issue_to_pr',
       'plan_implement_review',
       'refactor_and_test',
       'review_and_fix',
     ]);
-    expect(BUILTIN_WORKFLOWS).toHaveLength(4);
+    expect(BUILTIN_WORKFLOWS).toHaveLength(5);
   });
 
   it('plan_implement_review: plan, implement using the plan with a retry and recovery, review', () => {
@@ -116,9 +117,10 @@ describe('built-in workflows', () => {
   it('every built-in instantiates, and every skill step renders with the built-in skills', () => {
     const args: Record<string, Record<string, string>> = {
       implement_and_test: { description: 'a flag' },
+      issue_to_pr: { issue_url: 'https://example.com/issues/7' },
       plan_implement_review: { task: 'a task' },
-      refactor_and_test: { target: 'a.ts', goal: 'clarity' },
-      review_and_fix: { target: 'b.ts' },
+      refactor_and_test: { target_file: 'a.ts', refactor_goal: 'clarity' },
+      review_and_fix: { review_target: 'b.ts' },
     };
     for (const workflow of workflows.list()) {
       const steps = workflows.instantiate(workflow.name, args[workflow.name]);
@@ -138,8 +140,60 @@ describe('built-in workflows', () => {
   });
 
   it('require their arguments', () => {
-    expect(() => workflows.instantiate('refactor_and_test', { target: 'a' })).toThrowError(
-      "missing required argument 'goal' for workflow 'refactor_and_test'",
+    expect(() => workflows.instantiate('refactor_and_test', { target_file: 'a' })).toThrowError(
+      "missing required argument 'refactor_goal' for workflow 'refactor_and_test'",
     );
+    expect(() => workflows.instantiate('issue_to_pr', {})).toThrowError("missing required argument 'issue_url' for workflow 'issue_to_pr'");
+  });
+
+  it("take the reference's argument names and accept the earlier ones as aliases", () => {
+    const reference = workflows.instantiate('refactor_and_test', { target_file: 'a.ts', refactor_goal: 'clarity' });
+    expect(workflows.instantiate('refactor_and_test', { target: 'a.ts', goal: 'clarity' })).toEqual(reference);
+    expect(reference[0].action).toEqual({ type: 'skill', skill: 'refactor', arguments: { target: 'a.ts', goal: 'clarity' } });
+    expect(workflows.instantiate('review_and_fix', { target: 'b.ts' })).toEqual(workflows.instantiate('review_and_fix', { review_target: 'b.ts' }));
+    expect(() => workflows.instantiate('review_and_fix', { target: 'a', review_target: 'b' })).toThrowError(
+      "arguments 'target' and 'review_target' of workflow 'review_and_fix' are the same argument ('review_target'); give one",
+    );
+    expect(() => workflows.instantiate('review_and_fix', { targte: 'a' })).toThrowError(
+      "unknown argument 'targte' for workflow 'review_and_fix' (valid arguments: review_target)",
+    );
+  });
+
+  it('issue_to_pr: analyse, implement (retry 1), write tests, run the checks (retries 2)', () => {
+    const steps = workflows.instantiate('issue_to_pr', { issue_url: 'https://example.com/issues/7' });
+    expect(steps.map((s) => [s.name, s.action.type === 'skill' ? s.action.skill : 'prompt', s.failurePolicy?.retries ?? 0])).toEqual([
+      ['analyze_issue', 'summarize', 0],
+      ['implement_solution', 'implement', 1],
+      ['write_tests', 'write_tests', 0],
+      ['run_checks', 'pre_push', 2],
+    ]);
+    expect(JSON.stringify(steps)).toContain('the issue https://example.com/issues/7');
+    expect(steps[1].failurePolicy?.recoveryPrompt).toContain('{error}');
+  });
+
+  it('leaves out built-in workflows whose skills are missing (built-in skills off or disabled)', () => {
+    expect(WorkflowRegistry.withBuiltins(new SkillRegistry()).size).toBe(0);
+    const partial = SkillRegistry.withBuiltins();
+    partial.remove('pre_push');
+    expect(WorkflowRegistry.withBuiltins(partial).list().map((w) => w.name)).toEqual([
+      'implement_and_test',
+      'plan_implement_review',
+      'refactor_and_test',
+      'review_and_fix',
+    ]);
+  });
+
+  it('aliases are validated in definitions', () => {
+    expect(() =>
+      new WorkflowRegistry().register({
+        name: 'w',
+        description: '',
+        arguments: [
+          { name: 'a', description: '', required: true, aliases: ['b'] },
+          { name: 'b', description: '', required: false },
+        ],
+        steps: [{ name: 's', action: { type: 'prompt', prompt: '{a} {b}' } }],
+      }),
+    ).toThrowError("invalid workflow 'w': arguments[1].name 'b' is declared twice");
   });
 });

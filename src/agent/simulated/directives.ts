@@ -35,6 +35,8 @@ export interface Script {
   crash?: { message?: string };
   /** Fail (an API error result) the first `count` runs that carry `key`; later runs go on normally. */
   failTimes?: { count: number; key: string };
+  /** The answer of the first run that carries `key`; later runs with the key answer as otherwise scripted. */
+  firstText?: { key: string; text: string };
   hang: boolean;
   garbage: boolean;
   largeBytes?: number;
@@ -172,6 +174,14 @@ const APPLIERS: Record<string, Applier> = {
     const m = /^\s*(\d+)\s+([A-Za-z0-9._-]+)\s*$/.exec(args);
     if (!m) return false;
     s.failTimes = { count: Number(m[1]), key: m[2] };
+    return true;
+  },
+  'first-text': (s, args) => {
+    const m = /^\s*([A-Za-z0-9._-]+)\s+/.exec(args);
+    if (!m) return false;
+    const r = readString(args.slice(m[0].length));
+    if (!r || r[1].trim() !== '') return false;
+    s.firstText = { key: m[1], text: r[0] };
     return true;
   },
   crash: (s, args) => {

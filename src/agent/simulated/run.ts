@@ -252,6 +252,10 @@ export async function runSimulatedAgent(argv: readonly string[]): Promise<number
   if (script.failTimes && countRun(stateDir, script.failTimes.key) <= script.failTimes.count) {
     script.error = { kind: 'api-error' };
   }
+  if (script.firstText && countRun(stateDir, `first-text-${script.firstText.key}`) === 1) {
+    script.text = script.firstText.text;
+    script.json = undefined;
+  }
   let prior: SessionState | undefined;
   let sessionId: string;
   const unknownSession = async (message: string): Promise<number> => {
@@ -809,7 +813,7 @@ export async function runSimulatedAgent(argv: readonly string[]): Promise<number
   // being written, and SIGTERM always ends the process with 143 like the real CLI.
 }
 
-/** Counts the runs that carried a `fail-times` key (in the state folder) and returns this run's number. */
+/** Counts the runs that carried a `fail-times` (or `first-text`) key (in the state folder) and returns this run's number. */
 function countRun(stateDir: string, key: string): number {
   const dir = join(stateDir, 'fail-counters');
   mkdirSync(dir, { recursive: true });

@@ -6,9 +6,22 @@ import { wireResult } from '../../mcp/wire.js';
 import { err, out } from '../common.js';
 import { formatUsd } from '../progress.js';
 
-/** One line about a result: `ok · $0.0010 · 1 turn(s) · 0.12s · sonnet`. */
+/**
+ * Why a run failed, in a few words: the pool's error code (`timeout`, `crashed`, …), else the CLI's error
+ * subtype (`error_max_turns`, …), else the first line of the error text (an API error is reported by the CLI
+ * with subtype `success`, so the subtype says nothing there).
+ */
+export function failureReason(result: TaskResult): string {
+  if (result.errorCode) return result.errorCode;
+  if (result.subtype && result.subtype !== 'success') return result.subtype;
+  const line = result.output.trim().split('\n')[0]?.trim() ?? '';
+  if (line === '') return 'error';
+  return line.length > 80 ? `${line.slice(0, 79)}…` : line;
+}
+
+/** One line about a result: `ok · $0.0010 · 1 turn(s) · 0.12s · sonnet`, or `FAILED (<reason>) · …`. */
 export function resultSummary(result: TaskResult): string {
-  const status = result.success ? 'ok' : `FAILED (${result.errorCode ?? result.subtype ?? 'error'})`;
+  const status = result.success ? 'ok' : `FAILED (${failureReason(result)})`;
   const parts = [status, formatUsd(result.costMicrodollars), `${result.turnsUsed} turn(s)`, `${(result.elapsedMs / 1000).toFixed(2)}s`];
   if (result.model) parts.push(result.model);
   if (result.budgetExceeded) parts.push('over its budget');

@@ -9,12 +9,13 @@ import { buildPool } from '../pool-factory.js';
 import type { CliState } from '../program.js';
 import { gitTopLevel, planServe, type ServeFlagOptions } from '../serve-options.js';
 import { SettingsError } from '../settings.js';
+import { skillLoadOptionsFrom, type ServeSkillOptions } from './serve-skill-options.js';
 
 /** How long running tasks may take to finish when the server stops. */
 const SHUTDOWN_GRACE_MS = 10_000;
 
 /** Options of `serve`. */
-export interface ServeCommandOptions extends PoolCommandOptions, ServeFlagOptions {
+export interface ServeCommandOptions extends PoolCommandOptions, ServeFlagOptions, ServeSkillOptions {
   verbose?: boolean;
 }
 
@@ -47,7 +48,7 @@ export async function serveAction(state: CliState, options: ServeCommandOptions)
   }
   const built = await buildPool(settings, {
     supervisor: true,
-    skillSources: plan.skillSources,
+    skills: skillLoadOptionsFrom(options),
     ...(plan.mcpServers ? { mcpServers: plan.mcpServers } : {}),
     strictMcpConfig: plan.strictMcpConfig,
   });
@@ -74,7 +75,9 @@ export async function serveAction(state: CliState, options: ServeCommandOptions)
   const summary =
     `${settings.slots} slots, ${agent === 'simulated' ? 'simulated agent' : agent}` +
     (settings.budgetUsd !== undefined ? `, budget $${settings.budgetUsd}` : '') +
-    (resolved.configFile ? `, config ${resolved.configFile}` : '');
+    (resolved.configFile ? `, config ${resolved.configFile}` : '') +
+    `, ${pool.skills.size} skills` +
+    (options.allowSkillCommands ? ' (skill shell commands ENABLED: !`cmd` runs on this host)' : '');
   try {
     if (plan.listeners.length > 0) {
       const { startHttpServer } = await import('../../http/server.js');

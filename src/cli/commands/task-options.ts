@@ -4,6 +4,7 @@
 import type { Command } from 'commander';
 import type { TaskOverrides } from '../../../machines/types.js';
 import type { SubmitOptions } from '../../pool/index.js';
+import { splitToolList } from '../../skills/definition.js';
 import { SettingsError } from '../settings.js';
 
 /** The per-task options as commander parses them. */
@@ -12,15 +13,21 @@ export interface TaskCommandOptions {
   maxBudgetUsd?: string;
   maxTurns?: string;
   timeout?: string;
+  allowedTools?: string[];
 }
 
-/** Adds `--tag`, `--max-budget-usd`, `--max-turns` and `--timeout`. */
+/** Adds `--tag`, `--max-budget-usd`, `--max-turns`, `--timeout` and `--allowed-tools`. */
 export function addTaskOptions(command: Command): Command {
   return command
     .option('--tag <tag...>', 'tag the task(s) (repeatable)')
     .option('--max-budget-usd <usd>', 'spend cap of each task in USD (reserved from the pool budget)')
     .option('--max-turns <n>', 'stop each task after this many model turns')
-    .option('--timeout <secs>', 'kill each task after this many seconds');
+    .option('--timeout <secs>', 'kill each task after this many seconds')
+    .option(
+      '--allowed-tools <tools>',
+      'tools pre-approved for the task(s), comma or space separated, e.g. "Read,Bash(git diff:*)" (repeatable)',
+      (value: string, previous: string[] | undefined) => [...(previous ?? []), value],
+    );
 }
 
 function positive(flag: string, value: string | undefined, integer: boolean): number | undefined {
@@ -41,6 +48,11 @@ export function taskOptionsFrom(options: TaskCommandOptions): SubmitOptions {
   if (budget !== undefined) config.maxBudgetUsd = budget;
   if (turns !== undefined) config.maxTurns = turns;
   if (timeout !== undefined) config.timeoutSecs = timeout;
+  if (options.allowedTools !== undefined) {
+    const tools = options.allowedTools.flatMap((entry) => splitToolList(entry));
+    if (tools.length === 0) throw new SettingsError(['--allowed-tools: expected at least one tool name']);
+    config.allowedTools = tools;
+  }
   return {
     ...(Object.keys(config).length > 0 ? { config } : {}),
     ...(options.tag && options.tag.length > 0 ? { tags: options.tag } : {}),

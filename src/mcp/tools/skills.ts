@@ -2,6 +2,8 @@
  * Skill tools: list, inspect and run the pool's skills.
  */
 import { z } from 'zod';
+import { BUILTIN_SKILLS } from '../../skills/builtins.js';
+import { ejectSkill, saveSkill } from '../../skills/save.js';
 import { SKILL_SCOPES, SKILL_SOURCES, type RegisteredSkill } from '../../skills/skill.js';
 import { ToolError } from '../errors.js';
 import { overrideParams, tagsParam, toOverrides } from '../params.js';
@@ -72,13 +74,21 @@ export function skillTools(): PoolTool[] {
     defineTool({
       name: 'pool_skill_get',
       title: 'Get a skill',
-      description: 'One skill in full: {name, description, prompt, arguments, scope, source, argument_hint, config}.',
+      description:
+        'One skill in full: {name, description, prompt, arguments, scope, source, argument_hint, customized (a built-in name ' +
+        'loaded from another source), config}.',
       input: { name: z.string().min(1).describe('Skill name') },
       annotations: { readOnlyHint: true },
       run(args, { pool }) {
         const entry = pool.skills.entry(args.name);
         if (entry === undefined) throw new ToolError('not_found', `skill '${args.name}' not found`);
-        return { ...wireSkillSummary(entry), prompt: entry.skill.prompt, config: entry.skill.config ? wireObject(entry.skill.config) : null };
+        const customized = entry.source !== 'builtin' && BUILTIN_SKILLS.some((b) => b.name === entry.skill.name);
+        return {
+          ...wireSkillSummary(entry),
+          prompt: entry.skill.prompt,
+          customized,
+          config: entry.skill.config ? wireObject(entry.skill.config) : null,
+        };
       },
     }),
     defineTool({
@@ -103,7 +113,7 @@ export function skillTools(): PoolTool[] {
           )
           .default([])
           .describe('The arguments the template takes'),
-        scope: z.enum(SKILL_SCOPES).optional().describe('task (default), coordinator or chain'),
+        scope: z.enum(SKILL_SCOPES).optional().describe('task, coordinator or chain (default: from the name, cps-coordinator… / cps-chain…, else task)'),
         config: z.record(z.string(), z.unknown()).optional().describe('Task overrides the skill runs with (model, max_turns, …)'),
       },
       annotations: { destructiveHint: false },
@@ -116,7 +126,7 @@ export function skillTools(): PoolTool[] {
               description: args.description,
               prompt: args.prompt,
               arguments: args.arguments,
-              scope: args.scope ?? 'task',
+              ...(args.scope ? { scope: args.scope } : {}),
               ...(args.config ? { config: args.config } : {}),
             },
             'runtime',
@@ -136,6 +146,45 @@ export function skillTools(): PoolTool[] {
       run(args, { pool }) {
         if (!pool.skills.remove(args.name)) throw new ToolError('not_found', `skill '${args.name}' not found`);
         return { removed: true, name: args.name };
+      },
+    }),
+    defineTool({
+      name: 'pool_skill_save',
+      title: 'Save a skill as SKILL.md',
+      description:
+        'Write a registered skill to {dir or the project skills folder}/{name}/SKILL.md (frontmatter: name, description, ' +
+        'argument-hint, metadata.scope/arguments/config; then the prompt) and register it again with source project. ' +
+        'Returns {saved:true, name, path, format:"SKILL.md", source:"project"}. Errors: not_found, invalid_input (no folder).',
+      input: {
+        name: z.string().min(1).describe('Skill name'),
+        dir: z.string().min(1).optional().describe('Skills folder to write into (default: the server\'s --skills-dir)'),
+      },
+      annotations: { destructiveHint: false, idempotentHint: true },
+      async run(args, { pool }) {
+        const saved = await saveSkill(pool.skills, args.name, args.dir ? { dir: args.dir } : {});
+        return { saved: true, name: args.name, path: saved.path, format: 'SKILL.md', source: 'project' };
+      },
+    }),
+    defineTool({
+      name: 'pool_skill_eject',
+      title: 'Eject a built-in skill',
+      description:
+        'Copy a built-in skill to {dir or the project skills folder}/{name}/SKILL.md so that it can be edited; the copy ' +
+        'is registered with source project and overrides the built-in (also on the next start). Returns {ejected:true, ' +
+        'name, path, hint}. Only built-ins can be ejected (invalid_input otherwise).',
+      input: {
+        name: z.string().min(1).describe('Built-in skill name'),
+        dir: z.string().min(1).optional().describe('Skills folder to write into (default: the server\'s --skills-dir)'),
+      },
+      annotations: { destructiveHint: false },
+      async run(args, { pool }) {
+        const saved = await ejectSkill(pool.skills, args.name, args.dir ? { dir: args.dir } : {});
+        return {
+          ejected: true,
+          name: args.name,
+          path: saved.path,
+          hint: `Edit ${saved.path}; it now overrides the built-in ${args.name}.`,
+        };
       },
     }),
   ];
