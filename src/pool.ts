@@ -364,7 +364,8 @@ export class Pool {
     this.projection = new Projection(this.poolStore, (error) => this.storeErrors.push(error));
     this.observer = new PoolObserver(this.projection, this.messages.sent$, this.output);
     this.projection.taskChanged$.subscribe((change) => this.taskListeners.emit(change.current.id, change.current));
-    const runner = settings.runner ?? new ClaudeCliRunner(settings.claude);
+    // Agent processes are recorded in the store while they run (a later owner ends what a dead one left).
+    const runner = settings.runner ?? new ClaudeCliRunner(settings.claude, { processes: resources.store.processes });
     const agent = createAgentActor({
       runner,
       prepare: (input) => this.prepareRun(input),

@@ -121,13 +121,26 @@ export class Projection {
     this.taskChanged$.next({ previous, current: record });
   }
 
+  /** Spend booked since the last increment written to the store. */
+  private unwrittenSpend = 0;
+
   private updatePool(phase: string, ledger: BudgetLedger): void {
     const previous = this.pool;
     if (previous && previous.phase === phase && previous.ledger === ledger) return;
     this.pool = { phase, ledger };
     if (previous?.ledger.spentMicrodollars !== ledger.spentMicrodollars && this.store.putMeta) {
-      const spent = String(ledger.spentMicrodollars);
-      this.writes.schedule('meta:spent', async () => this.store.putMeta?.(SPENT_META_KEY, spent));
+      if (previous !== undefined && this.store.incrementMeta) {
+        // Spend is booked as an increment in the store (atomic there), never as a total that overwrites.
+        this.unwrittenSpend += ledger.spentMicrodollars - previous.ledger.spentMicrodollars;
+        this.writes.schedule('meta:spent-add', async () => {
+          const delta = this.unwrittenSpend;
+          this.unwrittenSpend = 0;
+          if (delta !== 0) await this.store.incrementMeta?.(SPENT_META_KEY, delta);
+        });
+      } else {
+        const spent = String(ledger.spentMicrodollars);
+        this.writes.schedule('meta:spent', async () => this.store.putMeta?.(SPENT_META_KEY, spent));
+      }
     }
     this.poolChanged$.next({ previous, current: this.pool });
   }

@@ -13,11 +13,14 @@ export interface ArgvRequest {
   prompt: string;
   /** CLI session to continue (`--resume=<id>`). */
   resumeSessionId?: string;
+  /** The prompt goes to stdin (too long for argv): the command line ends with the options. */
+  promptOnStdin?: boolean;
 }
 
 /**
  * The argv (without the binary) for `claude -p` in stream-json mode:
- * `-p --output-format stream-json --verbose`, then the config flags, then `--` and the prompt as the last element.
+ * `-p --output-format stream-json --verbose`, then the config flags, then `--` and the prompt as the last element
+ * (unless `promptOnStdin`).
  */
 export function buildClaudeArgv(config: ResolvedConfig, request: ArgvRequest): string[] {
   const argv: string[] = ['-p', '--output-format', 'stream-json', '--verbose'];
@@ -53,7 +56,7 @@ export function buildClaudeArgv(config: ResolvedConfig, request: ArgvRequest): s
 
   if (nonEmpty(request.resumeSessionId)) argv.push(`--resume=${request.resumeSessionId}`);
 
-  argv.push('--', request.prompt);
+  if (!request.promptOnStdin) argv.push('--', request.prompt);
   return argv;
 }
 

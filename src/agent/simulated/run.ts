@@ -2,6 +2,7 @@
  * The simulated agent's behaviour: validates argv like `claude -p` 2.1.331, then plays the script the
  * prompt's `[[sim:…]]` directives describe, printing the real CLI's stream-json (or json, or text).
  */
+import { spawn } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
@@ -187,6 +188,8 @@ export async function runSimulatedAgent(argv: readonly string[]): Promise<number
     stderr('Error: --include-partial-messages requires --print and --output-format=stream-json.');
     return 1;
   }
+  // No prompt argument: the prompt is what stdin holds (`claude -p` reads it the same way).
+  if (flags.prompt === undefined && !process.stdin.isTTY) flags.prompt = await readStdin();
   if (flags.prompt === undefined || flags.prompt.trim() === '') {
     stderr('Error: Input must be provided either through stdin or as a prompt argument when using --print');
     return 1;
@@ -313,6 +316,7 @@ export async function runSimulatedAgent(argv: readonly string[]): Promise<number
     mkdirSync(dirname(file), { recursive: true });
     writeFileSync(file, `${process.pid}\n`);
   }
+  if (script.childPidFile !== undefined) startChild(resolve(cwd, script.childPidFile));
   for (const line of script.stderr) stderr(line);
 
   // A new (or forked) session exists from the start, so even a crashed run can be resumed.
@@ -807,6 +811,24 @@ export async function runSimulatedAgent(argv: readonly string[]): Promise<number
   }
   // The signal handlers stay installed until the process exits: SIGINT is a no-op once the result is
   // being written, and SIGTERM always ends the process with 143 like the real CLI.
+}
+
+/** Reads all of stdin (empty when it is closed or `/dev/null`). */
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer));
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/**
+ * Starts a child that runs until it is killed, in a process group of its own (as the real CLI starts its Bash
+ * tool processes), writes its pid to `file`, and leaves it running whatever becomes of this process.
+ */
+function startChild(file: string): void {
+  const child = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1 << 30)'], { detached: true, stdio: 'ignore' });
+  child.unref();
+  mkdirSync(dirname(file), { recursive: true });
+  writeFileSync(file, `${child.pid ?? ''}\n`);
 }
 
 /** Counts the runs that carried a `fail-times` key (in the state folder) and returns this run's number. */
