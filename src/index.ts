@@ -53,5 +53,5 @@ export type {
   MermaidOptions,
   StatechartGraph,
 } from './inspect.js';
-export { StoreError } from './store/errors.js';
+export { StoreError, StoreLocked, type StoreHolder } from './store/errors.js';
 export type { InterruptedRunPolicy } from './restore.js';

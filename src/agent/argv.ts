@@ -15,6 +15,10 @@ export interface ArgvRequest {
   resumeSessionId?: string;
   /** The prompt goes to stdin (too long for argv): the command line ends with the options. */
   promptOnStdin?: boolean;
+  /** The system prompt is in this file (too long for argv): `--system-prompt-file`. */
+  systemPromptFile?: string;
+  /** The appended system prompt is in this file: `--append-system-prompt-file`. */
+  appendSystemPromptFile?: string;
 }
 
 /**
@@ -40,8 +44,10 @@ export function buildClaudeArgv(config: ResolvedConfig, request: ArgvRequest): s
   if (disallowed.length > 0) argv.push(`--disallowedTools=${disallowed.join(',')}`);
   if (config.tools !== undefined) argv.push(`--tools=${uniqueNonEmpty(config.tools).join(',')}`);
 
-  if (nonEmpty(config.systemPrompt)) argv.push(`--system-prompt=${config.systemPrompt}`);
-  if (nonEmpty(config.appendSystemPrompt)) argv.push(`--append-system-prompt=${config.appendSystemPrompt}`);
+  if (nonEmpty(request.systemPromptFile)) argv.push(`--system-prompt-file=${request.systemPromptFile}`);
+  else if (nonEmpty(config.systemPrompt)) argv.push(`--system-prompt=${config.systemPrompt}`);
+  if (nonEmpty(request.appendSystemPromptFile)) argv.push(`--append-system-prompt-file=${request.appendSystemPromptFile}`);
+  else if (nonEmpty(config.appendSystemPrompt)) argv.push(`--append-system-prompt=${config.appendSystemPrompt}`);
 
   const mcpServers = config.mcpServers ?? {};
   if (Object.keys(mcpServers).length > 0) {

@@ -10,9 +10,13 @@
  * store while it runs, so a later owner of the store can end it if this process dies without doing so.
  *
  * A prompt too long for the command line (over {@link PROMPT_ARGV_MAX_BYTES}) is written to the CLI's stdin,
- * which `claude -p` reads when no prompt argument is given.
+ * which `claude -p` reads when no prompt argument is given; a system prompt that long goes in a temporary file
+ * (`--system-prompt-file`, `--append-system-prompt-file`), so no run fails to start for its size.
  */
 import { execa } from 'execa';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { usdToMicrodollars } from '../../machines/budget.js';
 import type { PermissionDenial, TaskResult } from '../../machines/types.js';
@@ -70,14 +74,33 @@ export class ClaudeCliRunner implements AgentRunner {
     const startedAt = performance.now();
     const elapsed = (): number => Math.max(0, Math.round(performance.now() - startedAt));
     const binary = this.options.binary ?? 'claude';
-    const promptOnStdin = Buffer.byteLength(request.prompt, 'utf8') > PROMPT_ARGV_MAX_BYTES;
+    const promptOnStdin = tooLongForArgv(request.prompt);
+    const files = new SystemPromptFiles();
     let argv: string[];
     try {
-      argv = buildClaudeArgv(request.config, { ...request, promptOnStdin });
+      argv = buildClaudeArgv(request.config, { ...request, promptOnStdin, ...files.write(request.config) });
     } catch (err) {
-      // e.g. an MCP config or JSON schema that cannot be serialised.
+      files.remove();
+      // e.g. an MCP config or JSON schema that cannot be serialised, or no room for a system prompt file.
       return spawnFailedOutcome(`invalid run configuration: ${errorMessage(err)}`, binary, elapsed(), request.config);
     }
+    try {
+      return await this.runCommand(binary, argv, request, signal, onEvent, elapsed);
+    } finally {
+      files.remove();
+    }
+  }
+
+  /** Spawns the built command and supervises it to its outcome. */
+  private async runCommand(
+    binary: string,
+    argv: string[],
+    request: AgentRunRequest,
+    signal: AbortSignal,
+    onEvent: (event: AgentEvent) => void,
+    elapsed: () => number,
+  ): Promise<AgentOutcome> {
+    const promptOnStdin = tooLongForArgv(request.prompt);
     const command = describeCommand(binary, argv, promptOnStdin ? request.prompt : undefined);
     const emit = safeEmitter(onEvent);
 
@@ -138,6 +161,41 @@ export class ClaudeCliRunner implements AgentRunner {
     } catch {
       // see adopt
     }
+  }
+}
+
+/** True when `text` is too long to be one argument of the command line (see {@link PROMPT_ARGV_MAX_BYTES}). */
+function tooLongForArgv(text: string | undefined): boolean {
+  return text !== undefined && Buffer.byteLength(text, 'utf8') > PROMPT_ARGV_MAX_BYTES;
+}
+
+/**
+ * System prompts too long for the command line, written to private temporary files for the CLI's
+ * `--system-prompt-file` / `--append-system-prompt-file`, and removed when the run is over.
+ */
+class SystemPromptFiles {
+  private dir?: string;
+
+  /** Writes the long ones; returns the file flags' values for `buildClaudeArgv`. */
+  write(config: ResolvedConfig): { systemPromptFile?: string; appendSystemPromptFile?: string } {
+    const files: { systemPromptFile?: string; appendSystemPromptFile?: string } = {};
+    if (tooLongForArgv(config.systemPrompt)) files.systemPromptFile = this.file('system-prompt.md', config.systemPrompt ?? '');
+    if (tooLongForArgv(config.appendSystemPrompt)) {
+      files.appendSystemPromptFile = this.file('append-system-prompt.md', config.appendSystemPrompt ?? '');
+    }
+    return files;
+  }
+
+  private file(name: string, text: string): string {
+    this.dir ??= mkdtempSync(join(tmpdir(), 'claude-pool-run-'));
+    const path = join(this.dir, name);
+    writeFileSync(path, text, { mode: 0o600 });
+    return path;
+  }
+
+  remove(): void {
+    if (this.dir !== undefined) rmSync(this.dir, { recursive: true, force: true });
+    this.dir = undefined;
   }
 }
 

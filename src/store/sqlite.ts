@@ -271,7 +271,7 @@ export class SqliteStore implements PoolStore {
   private readonly selectSlots: Database.Statement<[], RecordRow>;
   private readonly removeSlot: Database.Statement<[string]>;
   private readonly writeTask: (record: TaskRecord, json: string) => void;
-  private readonly addToMeta: Database.Statement<[string, number, number]>;
+  private readonly addToMeta: Database.Statement<[string, bigint, bigint]>;
   /** The agent processes of the pool that owns this store (see `ProcessLedger`). */
   readonly processes: ProcessLedger;
 
@@ -446,7 +446,7 @@ export class SqliteStore implements PoolStore {
   async incrementMeta(key: string, delta: number): Promise<void> {
     this.ensureOpen();
     if (!Number.isSafeInteger(delta)) throw new StoreError('store_corrupt', `cannot add ${delta} to ${key}: not an integer`);
-    this.addToMeta.run(key, delta, delta);
+    this.addToMeta.run(key, BigInt(delta), BigInt(delta)); // bound as integers, not reals
   }
 
   private ensureOpen(): void {
