@@ -6,7 +6,8 @@ import { mkdtempSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { SqliteStore } from '../../src/store/sqlite.js';
+import Database from 'better-sqlite3';
+import { SQLITE_SCHEMA_VERSION, SqliteStore } from '../../src/store/sqlite.js';
 import { SPENT_META_KEY } from '../../src/store/types.js';
 import { Pool, simulatedClaude, StoreError, StoreLocked } from '../../src/index.js';
 import { cleanupPools, eventually, simPool } from '../support/sim-pool.js';
@@ -105,5 +106,26 @@ describe('spend in the store', () => {
     await pool.flush();
     expect(await store.getMeta(SPENT_META_KEY)).toBe(String(5000 + 30_000));
     expect(pool.status().totalSpendMicrodollars).toBe(35_000);
+  });
+});
+
+describe('the process ledger table', () => {
+  it('a file of schema version 1 is migrated: the table is added, the records kept', async () => {
+    const path = freshDb();
+    const store = SqliteStore.open(path);
+    await store.putMeta('kept', 'yes');
+    store.close();
+    const raw = new Database(path);
+    raw.exec("DROP TABLE agent_processes; UPDATE meta SET value = '1' WHERE key = 'schema_version'");
+    raw.close();
+    const reopened = open(path);
+    expect(await reopened.getMeta('kept')).toBe('yes');
+    expect(reopened.processes.list()).toEqual([]);
+    const record = { pid: 4242, pgid: 4242, startTime: '99', host: 'h', ownerPid: 1, startedAtMs: 5 };
+    reopened.processes.recordSpawn(record);
+    expect(reopened.processes.list()).toEqual([record]);
+    reopened.processes.recordExit(4242, 'h');
+    expect(reopened.processes.list()).toEqual([]);
+    expect(SQLITE_SCHEMA_VERSION).toBe(2);
   });
 });
