@@ -19,6 +19,8 @@ export interface ArgvRequest {
   systemPromptFile?: string;
   /** The appended system prompt is in this file: `--append-system-prompt-file`. */
   appendSystemPromptFile?: string;
+  /** The MCP config is in this file (too long for argv): `--mcp-config <file>`. */
+  mcpConfigFile?: string;
 }
 
 /**
@@ -51,7 +53,7 @@ export function buildClaudeArgv(config: ResolvedConfig, request: ArgvRequest): s
 
   const mcpServers = config.mcpServers ?? {};
   if (Object.keys(mcpServers).length > 0) {
-    argv.push('--mcp-config', JSON.stringify({ mcpServers }));
+    argv.push('--mcp-config', nonEmpty(request.mcpConfigFile) ? request.mcpConfigFile : mcpConfigJson(mcpServers));
     if (config.strictMcpConfig) argv.push('--strict-mcp-config');
   }
 
@@ -78,6 +80,11 @@ export function commandString(binary: string, argv: readonly string[]): string {
 export function shellQuote(arg: string): string {
   if (arg.length > 0 && /^[A-Za-z0-9_@%+=:,./-]+$/.test(arg)) return arg;
   return `'${arg.replace(/'/g, `'\\''`)}'`;
+}
+
+/** The `--mcp-config` JSON of a server map. */
+export function mcpConfigJson(mcpServers: ResolvedConfig['mcpServers']): string {
+  return JSON.stringify({ mcpServers });
 }
 
 function nonEmpty(value: string | undefined): value is string {

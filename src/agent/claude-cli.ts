@@ -10,8 +10,9 @@
  * store while it runs, so a later owner of the store can end it if this process dies without doing so.
  *
  * A prompt too long for the command line (over {@link PROMPT_ARGV_MAX_BYTES}) is written to the CLI's stdin,
- * which `claude -p` reads when no prompt argument is given; a system prompt that long goes in a temporary file
- * (`--system-prompt-file`, `--append-system-prompt-file`), so no run fails to start for its size.
+ * which `claude -p` reads when no prompt argument is given; a system prompt or MCP config that long goes in a
+ * temporary file (`--system-prompt-file`, `--append-system-prompt-file`, `--mcp-config <file>`). A command
+ * line the system still refuses fails the task, never the slot.
  */
 import { execa } from 'execa';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -22,7 +23,7 @@ import { usdToMicrodollars } from '../../machines/budget.js';
 import type { PermissionDenial, TaskResult } from '../../machines/types.js';
 import type { ProcessLedger } from '../store/process-ledger.js';
 import { thisHost } from '../store/process-ledger.js';
-import { buildClaudeArgv, commandString } from './argv.js';
+import { buildClaudeArgv, commandString, mcpConfigJson } from './argv.js';
 import { agentLifeline } from './lifeline.js';
 import { processStartTime, type ProcessIdentity } from './process-tree.js';
 import type { StreamResult, StreamState } from './stream-json.js';
@@ -75,7 +76,7 @@ export class ClaudeCliRunner implements AgentRunner {
     const elapsed = (): number => Math.max(0, Math.round(performance.now() - startedAt));
     const binary = this.options.binary ?? 'claude';
     const promptOnStdin = tooLongForArgv(request.prompt);
-    const files = new SystemPromptFiles();
+    const files = new ArgvFiles();
     let argv: string[];
     try {
       argv = buildClaudeArgv(request.config, { ...request, promptOnStdin, ...files.write(request.config) });
@@ -121,7 +122,10 @@ export class ClaudeCliRunner implements AgentRunner {
         (r) => r,
         (e: unknown) => e,
       );
-      return spawnFailedOutcome(spawnErrorMessage(settled), command, elapsed(), request.config);
+      const message = spawnErrorMessage(settled);
+      // The system refused this run's own command line: the task fails, the slot is fine.
+      if (/\bE2BIG\b/.test(message)) return commandTooLongOutcome(message, command, elapsed(), request.config);
+      return spawnFailedOutcome(message, command, elapsed(), request.config);
     }
     emit({ type: 'spawned', pid, command });
 
@@ -169,19 +173,31 @@ function tooLongForArgv(text: string | undefined): boolean {
   return text !== undefined && Buffer.byteLength(text, 'utf8') > PROMPT_ARGV_MAX_BYTES;
 }
 
+/** The file flags' values for `buildClaudeArgv`. */
+interface ArgvFileFlags {
+  systemPromptFile?: string;
+  appendSystemPromptFile?: string;
+  mcpConfigFile?: string;
+}
+
 /**
- * System prompts too long for the command line, written to private temporary files for the CLI's
- * `--system-prompt-file` / `--append-system-prompt-file`, and removed when the run is over.
+ * Values too long for the command line — system prompts, the MCP config — written to private temporary files
+ * for the CLI's `--system-prompt-file`, `--append-system-prompt-file` and `--mcp-config <file>`, and removed
+ * when the run is over.
  */
-class SystemPromptFiles {
+class ArgvFiles {
   private dir?: string;
 
   /** Writes the long ones; returns the file flags' values for `buildClaudeArgv`. */
-  write(config: ResolvedConfig): { systemPromptFile?: string; appendSystemPromptFile?: string } {
-    const files: { systemPromptFile?: string; appendSystemPromptFile?: string } = {};
+  write(config: ResolvedConfig): ArgvFileFlags {
+    const files: ArgvFileFlags = {};
     if (tooLongForArgv(config.systemPrompt)) files.systemPromptFile = this.file('system-prompt.md', config.systemPrompt ?? '');
     if (tooLongForArgv(config.appendSystemPrompt)) {
       files.appendSystemPromptFile = this.file('append-system-prompt.md', config.appendSystemPrompt ?? '');
+    }
+    if (Object.keys(config.mcpServers ?? {}).length > 0) {
+      const json = mcpConfigJson(config.mcpServers);
+      if (tooLongForArgv(json)) files.mcpConfigFile = this.file('mcp-config.json', json);
     }
     return files;
   }
@@ -452,6 +468,17 @@ function spawnFailedOutcome(message: string, command: string, elapsedMs: number,
   };
   setIfDefined(result, 'model', config.model);
   return { result, kind: 'spawn_failed' };
+}
+
+/**
+ * A run whose command line the system refused (`E2BIG`: one of its values is too long for argv even after the
+ * prompt, system prompts and MCP config went to stdin and files, e.g. a huge JSON schema). Unlike a binary that
+ * cannot start, this is the task's fault, not the slot's: the outcome is an `ok` one with a failed result
+ * (`errorCode: 'spawn_failed'`), so the slot stays idle and takes the next task.
+ */
+function commandTooLongOutcome(message: string, command: string, elapsedMs: number, config: ResolvedConfig): AgentOutcome {
+  const failed = spawnFailedOutcome(`${message}: the command line is too long for this system`, command, elapsedMs, config);
+  return { ...failed, kind: 'ok' };
 }
 
 function spawnErrorMessage(settled: unknown): string {

@@ -2,7 +2,7 @@
  * Runs the pool ends itself: a timeout interrupts first so what the run spent is booked, cancel and timeout end
  * the agent's whole tree, and a prompt too long for the command line goes on stdin.
  */
-import { mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -95,6 +95,29 @@ describe('large prompts', () => {
     expect(result.success).toBe(true);
     const echoed = JSON.parse(result.output.split('sim-echo-system: ')[1]) as { systemPrompt: string };
     expect(echoed.systemPrompt).toBe(systemPrompt);
+    expect(pool.slots()[0].state).toBe('idle');
+    expect((await pool.run('next [[sim:text next]]')).output).toBe('next');
+  });
+
+  it('an MCP config too long for the command line goes in a file', async () => {
+    const pool = await simPool((b) => b.slots(1));
+    const mcpServers = { big: { command: 'server', args: ['a'.repeat(200 * 1024)] } };
+    const result = await pool.run('with tools [[sim:echo-args]]', { config: { mcpServers } });
+    expect(result.success).toBe(true);
+    const argv = JSON.parse(result.output.split('sim-echo-args: ')[1]) as string[];
+    const file = argv[argv.indexOf('--mcp-config') + 1];
+    expect(file).toMatch(/mcp-config\.json$/);
+    // The file was the run's alone: it is gone once the run is over.
+    expect(existsSync(file)).toBe(false);
+  });
+
+  it('a command line the system still refuses fails the task, not the slot', async () => {
+    const pool = await simPool((b) => b.slots(1));
+    const jsonSchema = { type: 'object', description: 'd'.repeat(200 * 1024) };
+    const result = await pool.run('structured', { config: { jsonSchema } });
+    expect(result).toMatchObject({ success: false, errorCode: 'spawn_failed' });
+    expect(result.output).toContain('E2BIG');
+    expect(result.failedCommand?.length).toBeLessThan(FAILED_COMMAND_MAX_CHARS + 100);
     expect(pool.slots()[0].state).toBe('idle');
     expect((await pool.run('next [[sim:text next]]')).output).toBe('next');
   });
