@@ -34,4 +34,12 @@ describe('a pool process that dies takes its agents and their children with it',
     expect(await h.ended).toEqual({ code: 0, signal: null });
     await waitUntilGone([...h.pids, h.watchdog], 3000);
   });
+
+  it('a host with a SIGTERM handler of its own keeps it: the pool does not take the signal over', async () => {
+    const h = await host({ agents: 1, ownHandler: true });
+    h.child.kill('SIGTERM');
+    // The host's handler drained the pool and chose its exit code.
+    expect(await h.ended).toEqual({ code: 7, signal: null });
+    await waitUntilGone([...h.pids, h.watchdog], 3000);
+  });
 });

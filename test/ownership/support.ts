@@ -14,7 +14,7 @@ const dist = (path: string): string => JSON.stringify(join(findPackageRoot(), 'd
 /**
  * The host: builds a pool on the simulated agent (on a SQLite file when one is given), starts `agents` hanging
  * runs that each started a child of their own (in its own process group), then prints the pids and waits to be
- * ended. It installs no signal handler of its own. `queued` more tasks wait behind them. Every run counts itself
+ * ended. It installs no signal handler of its own (unless `ownHandler`: then SIGTERM drains and exits 7). `queued` more tasks wait behind them. Every run counts itself
  * in the simulated agent's state folder (`<dir>/state`, see `[[sim:fail-times]]`).
  */
 const HOST = `
@@ -24,10 +24,18 @@ import { agentLifeline } from ${dist('src/agent/lifeline.js')};
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 const [dir, agents, db, queued] = process.argv.slice(2);
+let pool;
+// With --own-handler the host handles SIGTERM itself (installed before any agent runs): drain, then exit 7.
+if (process.argv.includes('--own-handler')) {
+  process.once('SIGTERM', async () => {
+    await pool.drain({ timeoutMs: 100 });
+    process.exit(7);
+  });
+}
 const builder = Pool.builder({ binary: simulatedClaude, workingDir: dir, env: { CLAUDE_POOL_SIM_STATE_DIR: join(dir, 'state') } })
   .slots(Number(agents));
 if (db) builder.store(SqliteStore.open(db));
-const pool = await builder.build();
+pool = await builder.build();
 const files = [];
 for (let i = 0; i < Number(agents); i++) {
   const agent = join(dir, 'agent-' + i + '.pid');
@@ -64,12 +72,14 @@ export async function startHost(options: {
   exit?: boolean;
   dir?: string;
   queued?: number;
+  ownHandler?: boolean;
 }): Promise<Host> {
   const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'claude-pool-host-'));
   const script = join(dir, 'host.mjs');
   writeFileSync(script, HOST);
   const args = [script, dir, String(options.agents), options.db ?? '', String(options.queued ?? 0)];
   if (options.exit) args.push('--exit');
+  if (options.ownHandler) args.push('--own-handler');
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
