@@ -113,7 +113,8 @@ export class AgentLifeline {
         process.kill(process.pid, sig);
       };
       this.signalHandlers.set(sig, handler);
-      process.on(sig, handler);
+      // First in line, so a host's `once` listener is still counted when this one runs.
+      process.prependListener(sig, handler);
     }
   }
 
