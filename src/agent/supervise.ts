@@ -11,6 +11,7 @@
  * recorded processes (same start time).
  */
 import type { ChildProcess } from 'node:child_process';
+import { agentLifeline } from './lifeline.js';
 import { describeTree, groupHasLiveMember, killProcesses, type ProcessIdentity } from './process-tree.js';
 import { StreamJsonAccumulator, type StreamState } from './stream-json.js';
 import type { AgentEvent } from './types.js';
@@ -157,6 +158,8 @@ class Supervision {
   timeoutTimer: NodeJS.Timeout | undefined;
   /** The agent's process tree as last seen while the agent was alive. */
   tree: ProcessIdentity[] = [];
+  /** Descendants tied to the lifeline by `recordTree` (released when supervision ends). */
+  readonly tied = new Set<number>();
 
   constructor(readonly input: SuperviseInput) {}
 
@@ -202,11 +205,22 @@ class Supervision {
     });
   }
 
-  /** Remembers the agent's tree while the agent is alive (its children lose their parent link when it exits). */
+  /**
+   * Remembers the agent's tree while the agent is alive (its children lose their parent link when it exits),
+   * and ties each descendant to this process's life on its own, so that they are ended even if this process
+   * dies between the agent's exit and the end of the cleanup.
+   */
   recordTree(): void {
     if (this.exited) return;
     const seen = describeTree(this.input.agent);
-    if (seen.length > 0) this.tree = seen;
+    if (seen.length === 0) return;
+    this.tree = seen;
+    for (const p of seen) {
+      if (p.pid !== this.input.agent.pid && p.startTime !== undefined) {
+        agentLifeline.register(p);
+        this.tied.add(p.pid);
+      }
+    }
   }
 
   /** SIGTERM to the group, then SIGKILL to the group and the recorded tree after the grace. */
@@ -268,6 +282,8 @@ class Supervision {
   detach(): void {
     const { subprocess, signal } = this.input;
     this.timers.clear();
+    for (const pid of this.tied) agentLifeline.release(pid);
+    this.tied.clear();
     signal.removeEventListener('abort', this.onAbort);
     subprocess.off('exit', this.onExit);
     subprocess.off('close', this.onClose);
