@@ -32,6 +32,12 @@ export interface RestorePlan {
 export async function planRestore(store: PoolStore, running: InterruptedRunPolicy, now: number): Promise<RestorePlan> {
   // Whatever the previous owner left running goes first, so an interrupted run is never running twice.
   const leftovers = store.processes ? endLeftoverAgents(store.processes) : undefined;
+  if (leftovers !== undefined && leftovers.killed.length > 0) {
+    process.emitWarning(
+      `ended ${leftovers.killed.length} agent process(es) a previous owner of the store left running (pids ${leftovers.killed.join(', ')})`,
+      'ClaudePoolWarning',
+    );
+  }
   const plan: RestorePlan = {
     leftovers,
     requeue: [],

@@ -11,7 +11,7 @@ import { endLeftoverAgents } from '../../src/agent/leftovers.js';
 import { processStartTime } from '../../src/agent/process-tree.js';
 import { MemoryProcessLedger, thisHost } from '../../src/store/process-ledger.js';
 import { SqliteStore } from '../../src/store/sqlite.js';
-import { cleanupPools, simPool } from '../support/sim-pool.js';
+import { cleanupPools, eventually, simPool } from '../support/sim-pool.js';
 import { isAlive, killAll, startHost, waitUntilGone } from './support.js';
 
 const leftovers: number[] = [];
@@ -49,9 +49,15 @@ describe('restart on the same SQLite file', () => {
       expect(record.startTime).toBe(processStartTime(record.pid));
     }
 
+    const warnings: string[] = [];
+    const onWarning = (warning: Error) => warnings.push(warning.message);
+    process.on('warning', onWarning);
     const store = SqliteStore.open(db);
     const pool = await simPool((b) => b.slots(1).store(store), dir);
     await waitUntilGone(host.pids, 3000);
+    await eventually(() => warnings.length > 0);
+    process.off('warning', onWarning);
+    expect(warnings).toEqual([expect.stringMatching(/^ended 2 agent process\(es\) a previous owner of the store left running/)]);
     expect(store.processes.list()).toEqual([]);
     // The interrupted runs are failed, not run again.
     const tasks = await pool.listTasks();
