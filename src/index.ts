@@ -53,7 +53,7 @@ export type {
   MermaidOptions,
   StatechartGraph,
 } from './inspect.js';
-export { StoreError } from './store/errors.js';
+export { StoreError, StoreLocked, type StoreHolder } from './store/errors.js';
 export type { InterruptedRunPolicy } from './restore.js';
 /** Auto-routing: route, auto and the route-test harness. */
 export * from './routing/index.js';

@@ -169,15 +169,35 @@ export class Projection {
     this.evicted$.next(id);
   }
 
+  /** The spend to write as a total (the first write of this pool), until it is written. */
+  private unwrittenSpendTotal?: number;
+  /** Spend booked since the last write, to add to the store's total. */
+  private unwrittenSpend = 0;
+
   private updatePool(phase: string, ledger: BudgetLedger): void {
     const previous = this.pool;
     if (previous && previous.phase === phase && previous.ledger === ledger) return;
     this.pool = { phase, ledger };
     if (previous?.ledger.spentMicrodollars !== ledger.spentMicrodollars && this.store.putMeta) {
-      const spent = String(ledger.spentMicrodollars);
-      this.writes.schedule('meta:spent', async () => this.store.putMeta?.(SPENT_META_KEY, spent));
+      // The pool's starting total is written once; from then on spend is added (atomically in the store), so
+      // no writer overwrites a total another one booked. Writes of the one key stay in order.
+      if (previous === undefined || this.unwrittenSpendTotal !== undefined || !this.store.incrementMeta) {
+        this.unwrittenSpendTotal = ledger.spentMicrodollars;
+      } else {
+        this.unwrittenSpend += ledger.spentMicrodollars - previous.ledger.spentMicrodollars;
+      }
+      this.writes.schedule('meta:spent', () => this.writeSpend());
     }
     this.poolChanged$.next({ previous, current: this.pool });
+  }
+
+  private async writeSpend(): Promise<void> {
+    const total = this.unwrittenSpendTotal;
+    const delta = this.unwrittenSpend;
+    this.unwrittenSpendTotal = undefined;
+    this.unwrittenSpend = 0;
+    if (total !== undefined) await this.store.putMeta?.(SPENT_META_KEY, String(total));
+    else if (delta !== 0) await this.store.incrementMeta?.(SPENT_META_KEY, delta);
   }
 
   private updateChain(progress: ChainProgress): void {

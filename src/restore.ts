@@ -4,6 +4,7 @@
  * still counts against the budget. With a durable store (SQLite) a restart loses nothing.
  */
 import type { SlotRecord, TaskRecord } from '../machines/types.js';
+import { endLeftoverAgents, type LeftoverReport } from './agent/leftovers.js';
 import { SPENT_META_KEY, type PoolStore } from './store/types.js';
 
 /** What to do with a task that was running when the pool stopped: fail it (default) or run it again. */
@@ -23,11 +24,22 @@ export interface RestorePlan {
   spentMicrodollars: number;
   /** The stored slot records, by id (their counters and sessions carry over). */
   slots: Map<string, SlotRecord>;
+  /** Agent processes a previous owner of the store left running, ended before anything is restored. */
+  leftovers?: LeftoverReport;
 }
 
 /** Reads the store and decides what each record becomes. */
 export async function planRestore(store: PoolStore, running: InterruptedRunPolicy, now: number): Promise<RestorePlan> {
+  // Whatever the previous owner left running goes first, so an interrupted run is never running twice.
+  const leftovers = store.processes ? endLeftoverAgents(store.processes) : undefined;
+  if (leftovers !== undefined && leftovers.killed.length > 0) {
+    process.emitWarning(
+      `ended ${leftovers.killed.length} agent process(es) a previous owner of the store left running (pids ${leftovers.killed.join(', ')})`,
+      'ClaudePoolWarning',
+    );
+  }
   const plan: RestorePlan = {
+    leftovers,
     requeue: [],
     review: [],
     interrupted: [],

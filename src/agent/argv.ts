@@ -13,11 +13,20 @@ export interface ArgvRequest {
   prompt: string;
   /** CLI session to continue (`--resume=<id>`). */
   resumeSessionId?: string;
+  /** The prompt goes to stdin (too long for argv): the command line ends with the options. */
+  promptOnStdin?: boolean;
+  /** The system prompt is in this file (too long for argv): `--system-prompt-file`. */
+  systemPromptFile?: string;
+  /** The appended system prompt is in this file: `--append-system-prompt-file`. */
+  appendSystemPromptFile?: string;
+  /** The MCP config is in this file (too long for argv): `--mcp-config <file>`. */
+  mcpConfigFile?: string;
 }
 
 /**
  * The argv (without the binary) for `claude -p` in stream-json mode:
- * `-p --output-format stream-json --verbose`, then the config flags, then `--` and the prompt as the last element.
+ * `-p --output-format stream-json --verbose`, then the config flags, then `--` and the prompt as the last element
+ * (unless `promptOnStdin`).
  */
 export function buildClaudeArgv(config: ResolvedConfig, request: ArgvRequest): string[] {
   const argv: string[] = ['-p', '--output-format', 'stream-json', '--verbose'];
@@ -37,12 +46,14 @@ export function buildClaudeArgv(config: ResolvedConfig, request: ArgvRequest): s
   if (disallowed.length > 0) argv.push(`--disallowedTools=${disallowed.join(',')}`);
   if (config.tools !== undefined) argv.push(`--tools=${uniqueNonEmpty(config.tools).join(',')}`);
 
-  if (nonEmpty(config.systemPrompt)) argv.push(`--system-prompt=${config.systemPrompt}`);
-  if (nonEmpty(config.appendSystemPrompt)) argv.push(`--append-system-prompt=${config.appendSystemPrompt}`);
+  if (nonEmpty(request.systemPromptFile)) argv.push(`--system-prompt-file=${request.systemPromptFile}`);
+  else if (nonEmpty(config.systemPrompt)) argv.push(`--system-prompt=${config.systemPrompt}`);
+  if (nonEmpty(request.appendSystemPromptFile)) argv.push(`--append-system-prompt-file=${request.appendSystemPromptFile}`);
+  else if (nonEmpty(config.appendSystemPrompt)) argv.push(`--append-system-prompt=${config.appendSystemPrompt}`);
 
   const mcpServers = config.mcpServers ?? {};
   if (Object.keys(mcpServers).length > 0) {
-    argv.push('--mcp-config', JSON.stringify({ mcpServers }));
+    argv.push('--mcp-config', nonEmpty(request.mcpConfigFile) ? request.mcpConfigFile : mcpConfigJson(mcpServers));
     if (config.strictMcpConfig) argv.push('--strict-mcp-config');
   }
 
@@ -53,7 +64,7 @@ export function buildClaudeArgv(config: ResolvedConfig, request: ArgvRequest): s
 
   if (nonEmpty(request.resumeSessionId)) argv.push(`--resume=${request.resumeSessionId}`);
 
-  argv.push('--', request.prompt);
+  if (!request.promptOnStdin) argv.push('--', request.prompt);
   return argv;
 }
 
@@ -69,6 +80,11 @@ export function commandString(binary: string, argv: readonly string[]): string {
 export function shellQuote(arg: string): string {
   if (arg.length > 0 && /^[A-Za-z0-9_@%+=:,./-]+$/.test(arg)) return arg;
   return `'${arg.replace(/'/g, `'\\''`)}'`;
+}
+
+/** The `--mcp-config` JSON of a server map. */
+export function mcpConfigJson(mcpServers: ResolvedConfig['mcpServers']): string {
+  return JSON.stringify({ mcpServers });
 }
 
 function nonEmpty(value: string | undefined): value is string {

@@ -4,47 +4,68 @@
  * {@link AgentOutcome}.
  *
  * Success is decided only from the `result` line (`is_error === false`), never from the exit code. A run that
- * ends without a `result` line is `crashed`. An abort interrupts the run first (SIGINT, so the CLI reports its
- * cost); timeouts, and aborts that do not end in time, kill the whole process group: SIGTERM, then
- * SIGKILL after {@link KILL_GRACE_MS} if anything in the group is still alive.
+ * ends without a `result` line is `crashed`. Aborts and timeouts interrupt the run first (SIGINT, so the CLI
+ * reports its cost), then kill the agent's whole process tree (see `supervise.ts`). Every agent is tied to the
+ * life of this process (see `lifeline.ts`) and, when the runner is given a process ledger, recorded in the
+ * store while it runs, so a later owner of the store can end it if this process dies without doing so.
+ *
+ * A prompt too long for the command line (over {@link PROMPT_ARGV_MAX_BYTES}) is written to the CLI's stdin,
+ * which `claude -p` reads when no prompt argument is given; a system prompt or MCP config that long goes in a
+ * temporary file (`--system-prompt-file`, `--append-system-prompt-file`, `--mcp-config <file>`). A command
+ * line the system still refuses fails the task, never the slot.
  */
 import { execa } from 'execa';
-import { readFileSync, readdirSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import type { Readable } from 'node:stream';
 import { usdToMicrodollars } from '../../machines/budget.js';
 import type { PermissionDenial, TaskResult } from '../../machines/types.js';
-import { buildClaudeArgv, commandString } from './argv.js';
-import { StreamJsonAccumulator, type StreamResult, type StreamState } from './stream-json.js';
+import type { ProcessLedger } from '../store/process-ledger.js';
+import { thisHost } from '../store/process-ledger.js';
+import { buildClaudeArgv, commandString, mcpConfigJson } from './argv.js';
+import { agentLifeline } from './lifeline.js';
+import { processStartTime, type ProcessIdentity } from './process-tree.js';
+import type { StreamResult, StreamState } from './stream-json.js';
+import { supervise, type ExitInfo, type Supervised } from './supervise.js';
 import type { AgentEvent, AgentOutcome, AgentRunner, AgentRunRequest, ClaudeOptions, ResolvedConfig } from './types.js';
 
-/** How long a killed process group gets between SIGTERM and SIGKILL. */
-export const KILL_GRACE_MS = 2_000;
+export {
+  DRAIN_GRACE_MS,
+  INTERRUPT_GRACE_MS,
+  KILL_GRACE_MS,
+  POST_RESULT_GRACE_MS,
+  STDERR_TAIL_BYTES,
+} from './supervise.js';
 
-/**
- * How long a cancelled run gets after SIGINT before it is terminated. On SIGINT the real CLI prints an
- * error result with what the run spent and exits, so a cancelled task's cost is still booked.
- */
-export const INTERRUPT_GRACE_MS = 1_000;
-/** How much of stderr is kept (the tail). */
-export const STDERR_TAIL_BYTES = 64 * 1024;
-/** How long stdout/stderr may stay open after the process exited (a leftover grandchild holding the pipe). */
-export const DRAIN_GRACE_MS = 1_000;
-/** How long the process may live on after printing its `result` line before the group is terminated. */
-export const POST_RESULT_GRACE_MS = 5_000;
 /** Environment variables removed from the child's environment (they make the CLI think it is nested). */
 export const STRIPPED_ENV_VARS: readonly string[] = ['CLAUDECODE', 'CLAUDE_CODE_ENTRYPOINT'];
 
-/** How a process ended, as node reported it. */
-interface ExitInfo {
-  code: number | null;
-  signal: string | null;
+/**
+ * Prompts longer than this (UTF-8 bytes) go to the CLI's stdin instead of its argv. Linux refuses a single
+ * argument over 128 KiB (`spawn E2BIG`), and argv and environment together share a limit of their own.
+ */
+export const PROMPT_ARGV_MAX_BYTES = 64 * 1024;
+
+/** How much of the command a failed result shows (`failedCommand`); the middle of a longer one is cut. */
+export const FAILED_COMMAND_MAX_CHARS = 4 * 1024;
+
+/** What a `ClaudeCliRunner` reports beyond the run itself. */
+export interface ClaudeCliRunnerHooks {
+  /** Where each agent process is recorded while it runs (the store's process ledger). */
+  processes?: ProcessLedger;
 }
 
 /** Runs prompts with the real `claude` binary (or anything that speaks its stream-json). */
 export class ClaudeCliRunner implements AgentRunner {
-  /** @param options binary, extra environment, default working directory and default timeout. */
-  constructor(private readonly options: ClaudeOptions = {}) {}
+  /**
+   * @param options binary, extra environment, default working directory and default timeout.
+   * @param hooks where agent processes are recorded while they run.
+   */
+  constructor(
+    private readonly options: ClaudeOptions = {},
+    private readonly hooks: ClaudeCliRunnerHooks = {},
+  ) {}
 
   /**
    * Runs one prompt. Never rejects: spawn errors, crashes, timeouts and aborts all resolve to an outcome.
@@ -54,29 +75,44 @@ export class ClaudeCliRunner implements AgentRunner {
     const startedAt = performance.now();
     const elapsed = (): number => Math.max(0, Math.round(performance.now() - startedAt));
     const binary = this.options.binary ?? 'claude';
+    const promptOnStdin = tooLongForArgv(request.prompt);
+    const files = new ArgvFiles();
     let argv: string[];
     try {
-      argv = buildClaudeArgv(request.config, request);
+      argv = buildClaudeArgv(request.config, { ...request, promptOnStdin, ...files.write(request.config) });
     } catch (err) {
-      // e.g. an MCP config or JSON schema that cannot be serialised.
+      files.remove();
+      // e.g. an MCP config or JSON schema that cannot be serialised, or no room for a system prompt file.
       return spawnFailedOutcome(`invalid run configuration: ${errorMessage(err)}`, binary, elapsed(), request.config);
     }
-    const command = commandString(binary, argv);
-    const emit = (event: AgentEvent): void => {
-      try {
-        onEvent(event);
-      } catch {
-        // A listener's failure must not break the run.
-      }
-    };
+    try {
+      return await this.runCommand(binary, argv, request, signal, onEvent, elapsed);
+    } finally {
+      files.remove();
+    }
+  }
+
+  /** Spawns the built command and supervises it to its outcome. */
+  private async runCommand(
+    binary: string,
+    argv: string[],
+    request: AgentRunRequest,
+    signal: AbortSignal,
+    onEvent: (event: AgentEvent) => void,
+    elapsed: () => number,
+  ): Promise<AgentOutcome> {
+    const promptOnStdin = tooLongForArgv(request.prompt);
+    const command = describeCommand(binary, argv, promptOnStdin ? request.prompt : undefined);
+    const emit = safeEmitter(onEvent);
 
     if (signal.aborted) {
       return killedOutcome('aborted', { command, elapsedMs: elapsed(), config: request.config, request, timeoutMs: undefined });
     }
 
+    const cwd = request.workingDir || this.options.workingDir || process.cwd();
     let subprocess: ReturnType<typeof spawnClaude>;
     try {
-      subprocess = spawnClaude(binary, argv, request.workingDir || this.options.workingDir || process.cwd(), this.options.env);
+      subprocess = spawnClaude(binary, argv, cwd, this.options.env, promptOnStdin ? request.prompt : undefined);
     } catch (err) {
       return spawnFailedOutcome(errorMessage(err), command, elapsed(), request.config);
     }
@@ -86,67 +122,155 @@ export class ClaudeCliRunner implements AgentRunner {
         (r) => r,
         (e: unknown) => e,
       );
-      return spawnFailedOutcome(spawnErrorMessage(settled), command, elapsed(), request.config);
+      const message = spawnErrorMessage(settled);
+      // The system refused this run's own command line: the task fails, the slot is fine.
+      if (/\bE2BIG\b/.test(message)) return commandTooLongOutcome(message, command, elapsed(), request.config);
+      return spawnFailedOutcome(message, command, elapsed(), request.config);
     }
     emit({ type: 'spawned', pid, command });
 
     const timeoutMs = effectiveTimeoutMs(request, this.options);
-    trackGroup(pid);
-    let supervised: Awaited<ReturnType<typeof supervise>>;
+    const agent = this.adopt(pid);
+    let supervised: Supervised;
     try {
-      supervised = await supervise({ subprocess, pid, signal, timeoutMs, emit });
+      supervised = await supervise({ subprocess, agent, signal, timeoutMs, emit });
     } finally {
-      liveGroups.delete(pid);
+      this.release(agent);
     }
+    return outcomeOf(supervised, { command, elapsedMs: elapsed(), config: request.config, request, timeoutMs });
+  }
 
-    const base = { command, elapsedMs: elapsed(), config: request.config, request, timeoutMs };
-    const stderr = supervised.stderr;
-    if (supervised.killReason !== undefined) {
-      return killedOutcome(supervised.killReason, { ...base, state: supervised.state, exit: supervised.exit, stderr });
+  /** Ties a new agent process to this process's life and records it in the ledger. */
+  private adopt(pid: number): ProcessIdentity {
+    const agent: ProcessIdentity = { pid, pgid: pid, startTime: processStartTime(pid) };
+    agentLifeline.register(agent);
+    try {
+      this.hooks.processes?.recordSpawn({
+        ...agent,
+        host: thisHost(),
+        ownerPid: process.pid,
+        ownerStartTime: ownStartTime,
+        startedAtMs: Date.now(),
+      });
+    } catch {
+      // A closed or failing store must not stop the run; the lifeline still covers it.
     }
-    if (supervised.state.result !== undefined) {
-      return resultOutcome(supervised.state, supervised.state.result, { ...base, exit: supervised.exit, stderr });
+    return agent;
+  }
+
+  private release(agent: ProcessIdentity): void {
+    agentLifeline.release(agent.pid);
+    try {
+      this.hooks.processes?.recordExit(agent.pid);
+    } catch {
+      // see adopt
     }
-    return crashedOutcome(supervised.state, { ...base, exit: supervised.exit, stderr });
   }
 }
 
-// ---------------------------------------------------------------------------------------------------------------
-// Spawning and supervising
-// ---------------------------------------------------------------------------------------------------------------
+/** True when `text` is too long to be one argument of the command line (see {@link PROMPT_ARGV_MAX_BYTES}). */
+function tooLongForArgv(text: string | undefined): boolean {
+  return text !== undefined && Buffer.byteLength(text, 'utf8') > PROMPT_ARGV_MAX_BYTES;
+}
+
+/** The file flags' values for `buildClaudeArgv`. */
+interface ArgvFileFlags {
+  systemPromptFile?: string;
+  appendSystemPromptFile?: string;
+  mcpConfigFile?: string;
+}
 
 /**
- * Process groups of runs in progress. Runs are detached (their own group, so a kill reaches the CLI's own
- * children), which also means they would outlive this process; when it exits without draining — a second
- * Ctrl-C, an uncaught error, `process.exit` — the groups still running are killed.
+ * Values too long for the command line — system prompts, the MCP config — written to private temporary files
+ * for the CLI's `--system-prompt-file`, `--append-system-prompt-file` and `--mcp-config <file>`, and removed
+ * when the run is over.
  */
-const liveGroups = new Set<number>();
-let exitHookInstalled = false;
+class ArgvFiles {
+  private dir?: string;
 
-function trackGroup(pid: number): void {
-  liveGroups.add(pid);
-  if (exitHookInstalled) return;
-  exitHookInstalled = true;
-  process.on('exit', () => {
-    for (const group of liveGroups) {
-      try {
-        process.kill(-group, 'SIGKILL');
-      } catch {
-        // already gone
-      }
+  /** Writes the long ones; returns the file flags' values for `buildClaudeArgv`. */
+  write(config: ResolvedConfig): ArgvFileFlags {
+    const files: ArgvFileFlags = {};
+    if (tooLongForArgv(config.systemPrompt)) files.systemPromptFile = this.file('system-prompt.md', config.systemPrompt ?? '');
+    if (tooLongForArgv(config.appendSystemPrompt)) {
+      files.appendSystemPromptFile = this.file('append-system-prompt.md', config.appendSystemPrompt ?? '');
     }
-  });
+    if (Object.keys(config.mcpServers ?? {}).length > 0) {
+      const json = mcpConfigJson(config.mcpServers);
+      if (tooLongForArgv(json)) files.mcpConfigFile = this.file('mcp-config.json', json);
+    }
+    return files;
+  }
+
+  private file(name: string, text: string): string {
+    this.dir ??= mkdtempSync(join(tmpdir(), 'claude-pool-run-'));
+    const path = join(this.dir, name);
+    writeFileSync(path, text, { mode: 0o600 });
+    return path;
+  }
+
+  remove(): void {
+    if (this.dir !== undefined) rmSync(this.dir, { recursive: true, force: true });
+    this.dir = undefined;
+  }
 }
+
+/** This process's start time, recorded as the owner's identity. */
+const ownStartTime = processStartTime(process.pid);
 
 /** How many agent processes this process is running now. */
 export function liveAgentProcesses(): number {
-  return liveGroups.size;
+  return agentLifeline.size;
 }
 
-function spawnClaude(binary: string, argv: string[], cwd: string, extraEnv: Record<string, string> | undefined) {
+/** Wraps a listener so that its failures cannot break the run. */
+function safeEmitter(onEvent: (event: AgentEvent) => void): (event: AgentEvent) => void {
+  return (event) => {
+    try {
+      onEvent(event);
+    } catch {
+      // A listener's failure must not break the run.
+    }
+  };
+}
+
+/** The outcome of a supervised run: killed, decided by its result line, or crashed. */
+function outcomeOf(supervised: Supervised, base: OutcomeContext): AgentOutcome {
+  const ctx = { ...base, state: supervised.state, exit: supervised.exit, stderr: supervised.stderr };
+  if (supervised.killReason !== undefined) return killedOutcome(supervised.killReason, ctx);
+  if (supervised.state.result !== undefined) return resultOutcome(supervised.state, supervised.state.result, ctx);
+  return crashedOutcome(supervised.state, ctx);
+}
+
+/**
+ * The command as failure details show it: the shell rendering, with the middle cut when it is longer than
+ * {@link FAILED_COMMAND_MAX_CHARS}, and a note of a prompt given on stdin.
+ */
+export function describeCommand(binary: string, argv: readonly string[], stdinPrompt?: string): string {
+  const full = commandString(binary, argv);
+  const shown = truncateMiddle(full, FAILED_COMMAND_MAX_CHARS);
+  return stdinPrompt === undefined ? shown : `${shown} < prompt (${Buffer.byteLength(stdinPrompt, 'utf8')} bytes on stdin)`;
+}
+
+/** `text` if it fits in `max` characters, else its start and end with a marker of what was cut between. */
+export function truncateMiddle(text: string, max: number): string {
+  if (text.length <= max) return text;
+  const head = Math.floor(max * 0.75);
+  const tail = max - head;
+  return `${text.slice(0, head)}…[${text.length - head - tail} characters cut]…${text.slice(text.length - tail)}`;
+}
+
+function spawnClaude(
+  binary: string,
+  argv: string[],
+  cwd: string,
+  extraEnv: Record<string, string> | undefined,
+  stdinPrompt: string | undefined,
+) {
   return execa(binary, argv, {
     cwd,
-    stdin: 'ignore',
+    // An open, silent stdin makes the CLI wait 3 s: give it nothing, or the prompt and then end-of-file.
+    ...(stdinPrompt === undefined ? { stdin: 'ignore' as const } : { input: stdinPrompt }),
     stdout: 'pipe',
     stderr: 'pipe',
     detached: true,
@@ -176,253 +300,6 @@ export function buildChildEnv(
 function effectiveTimeoutMs(request: AgentRunRequest, options: ClaudeOptions): number | undefined {
   const ms = request.timeoutMs ?? (options.timeoutSecs !== undefined ? options.timeoutSecs * 1000 : undefined);
   return ms !== undefined && Number.isFinite(ms) && ms > 0 ? ms : undefined;
-}
-
-interface SuperviseInput {
-  subprocess: ReturnType<typeof spawnClaude>;
-  pid: number;
-  signal: AbortSignal;
-  timeoutMs: number | undefined;
-  emit: (event: AgentEvent) => void;
-}
-
-interface Supervised {
-  state: StreamState;
-  exit: ExitInfo;
-  stderr: string;
-  killReason?: 'aborted' | 'timeout';
-}
-
-/** Streams the process's output until it has exited and its pipes are closed (or given up on). */
-async function supervise(input: SuperviseInput): Promise<Supervised> {
-  const { subprocess, pid, signal, timeoutMs, emit } = input;
-  const stdout = subprocess.stdout as Readable | null;
-  const stderr = subprocess.stderr as Readable | null;
-  const acc = new StreamJsonAccumulator();
-  const stderrTail = new TailBuffer(STDERR_TAIL_BYTES);
-  const timers = new Set<NodeJS.Timeout>();
-  const later = (ms: number, fn: () => void): NodeJS.Timeout => {
-    const t = setTimeout(() => {
-      timers.delete(t);
-      fn();
-    }, ms);
-    timers.add(t);
-    return t;
-  };
-  const cancel = (t: NodeJS.Timeout | undefined): void => {
-    if (t === undefined) return;
-    clearTimeout(t);
-    timers.delete(t);
-  };
-
-  let killReason: 'aborted' | 'timeout' | undefined;
-  let resultSeen = false;
-  let exited = false;
-
-  // --- exit / close ------------------------------------------------------------------------------------------
-  let resolveExit!: (info: ExitInfo) => void;
-  const exitPromise = new Promise<ExitInfo>((resolve) => {
-    resolveExit = resolve;
-  });
-  let exitInfo: ExitInfo = { code: null, signal: null };
-  const onExit = (code: number | null, sig: NodeJS.Signals | null): void => {
-    if (exited) return;
-    exited = true;
-    exitInfo = { code, signal: sig };
-    resolveExit(exitInfo);
-  };
-  subprocess.on('exit', onExit);
-  // Fallback source of the exit status (and the rejection handler, so nothing is left unhandled).
-  subprocess.then(
-    (r) => onExit(r.exitCode ?? null, r.signal ?? null),
-    () => onExit(null, null),
-  );
-
-  let resolveClose!: () => void;
-  const closePromise = new Promise<void>((resolve) => {
-    resolveClose = resolve;
-  });
-  const onClose = (): void => resolveClose();
-  subprocess.on('close', onClose);
-
-  // --- killing -----------------------------------------------------------------------------------------------
-  let terminating = false;
-  let resolveKillSettled!: () => void;
-  const killSettled = new Promise<void>((resolve) => {
-    resolveKillSettled = resolve;
-  });
-  let pollTimer: NodeJS.Timeout | undefined;
-  const terminate = (): void => {
-    if (terminating) return;
-    terminating = true;
-    signalGroup(pid, subprocess, 'SIGTERM');
-    const poll = (): void => {
-      if (!groupAlive(pid)) {
-        resolveKillSettled();
-        return;
-      }
-      pollTimer = later(50, poll);
-    };
-    pollTimer = later(50, poll);
-    later(KILL_GRACE_MS, () => {
-      cancel(pollTimer);
-      if (groupAlive(pid) || !exited) signalGroup(pid, subprocess, 'SIGKILL');
-      resolveKillSettled();
-      // The process cannot survive SIGKILL; if node still reports no exit, stop waiting for it.
-      later(KILL_GRACE_MS, () => onExit(null, 'SIGKILL'));
-    });
-  };
-
-  // --- stdout / stderr ---------------------------------------------------------------------------------------
-  let timeoutTimer: NodeJS.Timeout | undefined;
-  const onAbort = (): void => {
-    if (resultSeen || killReason !== undefined) return;
-    killReason = 'aborted';
-    // Interrupt first, so the CLI reports what it spent; terminate the group if it does not exit in time.
-    signalGroup(pid, subprocess, 'SIGINT');
-    later(INTERRUPT_GRACE_MS, () => {
-      if (!exited || groupAlive(pid)) terminate();
-    });
-  };
-  const onStdout = (chunk: Buffer | string): void => {
-    for (const event of acc.push(chunk)) emit(event);
-    if (!resultSeen && acc.state.result !== undefined) {
-      // The run is decided: no timeout or abort can change it now. Give the process time to exit by itself.
-      resultSeen = true;
-      cancel(timeoutTimer);
-      signal.removeEventListener('abort', onAbort);
-      later(POST_RESULT_GRACE_MS, () => {
-        if (!exited) terminate();
-      });
-    }
-  };
-  const onStderr = (chunk: Buffer | string): void => stderrTail.push(chunk);
-  const ignoreError = (): void => {};
-  stdout?.on('data', onStdout);
-  stdout?.on('error', ignoreError);
-  stderr?.on('data', onStderr);
-  stderr?.on('error', ignoreError);
-
-  if (timeoutMs !== undefined) {
-    timeoutTimer = later(timeoutMs, () => {
-      if (resultSeen || killReason !== undefined) return;
-      killReason = 'timeout';
-      terminate();
-    });
-  }
-  signal.addEventListener('abort', onAbort, { once: true });
-  if (signal.aborted) onAbort();
-
-  // --- wait ----------------------------------------------------------------------------------------------------
-  try {
-    const exit = await exitPromise;
-    // An interrupted run may leave children behind in its group: end them too.
-    if (killReason === 'aborted' && !terminating && groupAlive(pid)) terminate();
-    if (terminating) await killSettled;
-    if (!(await within(closePromise, DRAIN_GRACE_MS, later))) {
-      // Something still holds our pipes after the exit: a leftover of this run, so end its group (only while the
-      // group still exists, so a reused pid is never signalled).
-      if (groupAlive(pid)) signalGroup(pid, subprocess, 'SIGKILL');
-      stdout?.destroy();
-      stderr?.destroy();
-      await within(closePromise, 200, later);
-    }
-    for (const event of acc.end()) emit(event);
-    return { state: acc.state, exit, stderr: stderrTail.text(), killReason };
-  } finally {
-    for (const t of timers) clearTimeout(t);
-    timers.clear();
-    signal.removeEventListener('abort', onAbort);
-    subprocess.off('exit', onExit);
-    subprocess.off('close', onClose);
-    stdout?.off('data', onStdout);
-    stderr?.off('data', onStderr);
-    // Keep the error handlers: a destroyed stream may still emit one, and it must not crash the process.
-  }
-}
-
-/** Resolves true when `promise` settles within `ms`, false otherwise. */
-function within(promise: Promise<unknown>, ms: number, later: (ms: number, fn: () => void) => NodeJS.Timeout): Promise<boolean> {
-  return new Promise<boolean>((resolve) => {
-    const t = later(ms, () => resolve(false));
-    void promise.then(() => {
-      clearTimeout(t);
-      resolve(true);
-    });
-  });
-}
-
-function signalGroup(pid: number, subprocess: { kill(signal?: NodeJS.Signals): boolean }, sig: NodeJS.Signals): void {
-  try {
-    process.kill(-pid, sig);
-    return;
-  } catch {
-    // No such group (already gone) or no process groups on this platform: fall back to the process itself.
-  }
-  try {
-    subprocess.kill(sig);
-  } catch {
-    // Already gone.
-  }
-}
-
-/**
- * Whether any process of the group is still running. `kill(-pgid, 0)` also succeeds while only zombies are
- * left (orphans whose new parent does not reap them, as in some containers), so on Linux `/proc` is checked too.
- */
-function groupAlive(pgid: number): boolean {
-  try {
-    process.kill(-pgid, 0);
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-  return linuxGroupHasLiveMember(pgid) ?? true;
-}
-
-/** `undefined` when `/proc` cannot be read (not Linux). */
-function linuxGroupHasLiveMember(pgid: number): boolean | undefined {
-  if (process.platform !== 'linux') return undefined;
-  let entries: string[];
-  try {
-    entries = readdirSync('/proc');
-  } catch {
-    return undefined;
-  }
-  for (const entry of entries) {
-    if (!/^\d+$/.test(entry)) continue;
-    let stat: string;
-    try {
-      stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-    } catch {
-      continue; // gone meanwhile
-    }
-    // "<pid> (<comm>) <state> <ppid> <pgrp> …"; comm may contain spaces and parentheses.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    if (Number(fields[2]) === pgid && fields[0] !== 'Z' && fields[0] !== 'X') return true;
-  }
-  return false;
-}
-
-/** Keeps the last `limit` bytes written to it. */
-class TailBuffer {
-  private chunks: Buffer[] = [];
-  private size = 0;
-  constructor(private readonly limit: number) {}
-
-  push(chunk: Buffer | string): void {
-    const buf = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
-    this.chunks.push(buf);
-    this.size += buf.length;
-    while (this.chunks.length > 1 && this.size - this.chunks[0].length >= this.limit) {
-      this.size -= this.chunks[0].length;
-      this.chunks.shift();
-    }
-  }
-
-  text(): string {
-    const all = Buffer.concat(this.chunks);
-    return all.subarray(Math.max(0, all.length - this.limit)).toString('utf8');
-  }
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -554,7 +431,7 @@ function killedOutcome(kind: 'aborted' | 'timeout', ctx: OutcomeContext): AgentO
   const r = state?.result;
   const output =
     kind === 'timeout'
-      ? `claude timed out after ${ctx.timeoutMs ?? 0} ms and was killed`
+      ? `claude timed out after ${ctx.timeoutMs ?? 0} ms and was stopped`
       : 'claude run was cancelled';
   const sessionId = r?.sessionId ?? state?.sessionId;
   const result: TaskResult = {
@@ -592,6 +469,17 @@ function spawnFailedOutcome(message: string, command: string, elapsedMs: number,
   };
   setIfDefined(result, 'model', config.model);
   return { result, kind: 'spawn_failed' };
+}
+
+/**
+ * A run whose command line the system refused (`E2BIG`: one of its values is too long for argv even after the
+ * prompt, system prompts and MCP config went to stdin and files, e.g. a huge JSON schema). Unlike a binary that
+ * cannot start, this is the task's fault, not the slot's: the outcome is an `ok` one with a failed result
+ * (`errorCode: 'spawn_failed'`), so the slot stays idle and takes the next task.
+ */
+function commandTooLongOutcome(message: string, command: string, elapsedMs: number, config: ResolvedConfig): AgentOutcome {
+  const failed = spawnFailedOutcome(`${message}: the command line is too long for this system`, command, elapsedMs, config);
+  return { ...failed, kind: 'ok' };
 }
 
 function spawnErrorMessage(settled: unknown): string {

@@ -64,8 +64,10 @@ export interface AgentOutcome {
   /** The cumulative session cost the CLI reported (for the next resume). */
   sessionCostUsd?: number;
   /**
-   * `ok`: a result line arrived (success or not). `crashed`: the process ended without a result line.
-   * `spawn_failed`: the process never started. `aborted`: the pool killed it. `timeout`: it ran too long.
+   * `ok`: a result line arrived (success or not), or the run failed for a reason of its own that leaves the
+   * agent fine (a command line too long for the system: `errorCode: 'spawn_failed'` in the result).
+   * `crashed`: the process ended without a result line. `spawn_failed`: the agent could not be started (a
+   * missing binary: the slot's fault). `aborted`: the pool killed it. `timeout`: it ran too long.
    */
   kind: 'ok' | 'crashed' | 'spawn_failed' | 'aborted' | 'timeout';
 }

@@ -78,7 +78,8 @@ export class PoolRuntime {
     this.projection = new Projection(this.store, (error) => this.storeErrors.push(error), settings.recentWindow);
     this.observer = new PoolObserver(this.projection, this.messages.sent$, this.output);
     this.projection.taskChanged$.subscribe((change) => this.taskListeners.emit(change.current.id, change.current));
-    const runner = settings.runner ?? new ClaudeCliRunner(settings.claude);
+    // Agent processes are recorded in the store while they run (a later owner ends what a dead one left).
+    const runner = settings.runner ?? new ClaudeCliRunner(settings.claude, { processes: this.store.processes });
     const agent = createAgentActor({ runner, detectPermissionPrompts: this.config.detectPermissionPrompts, ...createRunHooks(this) });
     const chainActors = createChainActors(
       {

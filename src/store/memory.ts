@@ -2,6 +2,7 @@
  * The in-memory store (the default). Records are copied in and out, so callers never share state with it.
  */
 import type { SlotId, SlotRecord, TaskFilter, TaskId, TaskRecord } from '../../machines/types.js';
+import { MemoryProcessLedger } from './process-ledger.js';
 import { compareSlotIds, matchesTaskFilter, type PoolStore } from './types.js';
 
 /** A `PoolStore` that keeps everything in memory. */
@@ -55,4 +56,11 @@ export class MemoryStore implements PoolStore {
   async getMeta(key: string): Promise<string | undefined> {
     return this.meta.get(key);
   }
+
+  async incrementMeta(key: string, delta: number): Promise<void> {
+    this.meta.set(key, String((Number(this.meta.get(key)) || 0) + delta));
+  }
+
+  /** The agent processes of the pool on this store (lost with the store, like everything here). */
+  readonly processes = new MemoryProcessLedger();
 }

@@ -13,6 +13,11 @@
  *   SQL. The JSON is the source of truth. Being JSON, a record keeps only JSON-representable values
  *   (`undefined` properties are dropped, as they are by `toEqual`).
  * - The schema carries a version in `meta`; `open` migrates an older file and refuses a newer one.
+ * - One owner per file: `open` takes the store's owner lock (see `owner-lock.ts`) and throws `StoreLocked`,
+ *   naming the holder, while another live pool has it, in this process or another. `lock: false` opens a file
+ *   without owning it (to read it beside its owner).
+ * - `agent_processes` is the process ledger (`processes`): the agents the owner has running, so the next owner
+ *   can end what a dead one left behind.
  * - better-sqlite3 is synchronous; the methods return promises only to fit `PoolStore`. Each call runs to
  *   completion before it returns, so concurrent callers are serialised by the event loop, and a `putTask` is
  *   one transaction (record and tags together).
@@ -21,13 +26,23 @@ import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { SlotId, SlotRecord, TaskFilter, TaskId, TaskRecord } from '../../machines/types.js';
-import { StoreError } from './errors.js';
+import { StoreError, StoreLocked, type StoreHolder } from './errors.js';
+import { OWNER_META_KEY, parseHolder, StoreOwnerLock } from './owner-lock.js';
+import type { AgentProcessRecord, ProcessLedger } from './process-ledger.js';
+import { thisHost } from './process-ledger.js';
 import { compareSlotIds, type PoolStore } from './types.js';
+
+export { StoreError, StoreLocked, type StoreHolder };
 
 /** Options of `SqliteStore.open`. */
 export interface SqliteStoreOptions {
   /** How long a write waits for another connection's lock before failing, in milliseconds (default 5000). */
   busyTimeoutMs?: number;
+  /**
+   * Take the store's owner lock (default true): a pool needs it. `false` opens the file beside its owner, to
+   * read it; a store opened so must not be given to a pool.
+   */
+  lock?: boolean;
 }
 
 /** A row as read back: the key and the JSON record. */
@@ -73,6 +88,19 @@ const MIGRATIONS: readonly ((db: Database.Database) => void)[] = [
         id     TEXT PRIMARY KEY,
         record TEXT NOT NULL
       );
+    `),
+  (db) =>
+    db.exec(`
+      CREATE TABLE agent_processes (
+        host             TEXT NOT NULL,
+        pid              INTEGER NOT NULL,
+        pgid             INTEGER NOT NULL,
+        start_time       TEXT,
+        owner_pid        INTEGER NOT NULL,
+        owner_start_time TEXT,
+        started_at_ms    INTEGER NOT NULL,
+        PRIMARY KEY (host, pid)
+      ) WITHOUT ROWID;
     `),
 ];
 
@@ -162,6 +190,73 @@ function listTasksSql(shape: number): string {
   return `SELECT t.id, t.record FROM tasks t${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY t.created_at_ms, t.seq`;
 }
 
+/** A row of `agent_processes`. */
+interface AgentProcessRow {
+  host: string;
+  pid: number;
+  pgid: number;
+  start_time: string | null;
+  owner_pid: number;
+  owner_start_time: string | null;
+  started_at_ms: number;
+}
+
+/** The process ledger of a SQLite store: the `agent_processes` table. */
+class SqliteProcessLedger implements ProcessLedger {
+  private readonly insert: Database.Statement<[Record<string, unknown>]>;
+  private readonly remove: Database.Statement<[string, number]>;
+  private readonly all: Database.Statement<[], AgentProcessRow>;
+
+  constructor(
+    db: Database.Database,
+    private readonly ensureOpen: () => void,
+  ) {
+    this.insert = db.prepare(
+      `INSERT OR REPLACE INTO agent_processes (host, pid, pgid, start_time, owner_pid, owner_start_time, started_at_ms)
+       VALUES (@host, @pid, @pgid, @startTime, @ownerPid, @ownerStartTime, @startedAtMs)`,
+    );
+    this.remove = db.prepare('DELETE FROM agent_processes WHERE host = ? AND pid = ?');
+    this.all = db.prepare('SELECT * FROM agent_processes ORDER BY started_at_ms, pid');
+  }
+
+  recordSpawn(record: AgentProcessRecord): void {
+    this.ensureOpen();
+    this.insert.run({ ...record, startTime: record.startTime ?? null, ownerStartTime: record.ownerStartTime ?? null });
+  }
+
+  recordExit(pid: number, host: string = thisHost()): void {
+    this.ensureOpen();
+    this.remove.run(host, pid);
+  }
+
+  list(): AgentProcessRecord[] {
+    this.ensureOpen();
+    return this.all.all().map((row) => {
+      const record: AgentProcessRecord = {
+        host: row.host,
+        pid: row.pid,
+        pgid: row.pgid,
+        ownerPid: row.owner_pid,
+        startedAtMs: row.started_at_ms,
+      };
+      if (row.start_time !== null) record.startTime = row.start_time;
+      if (row.owner_start_time !== null) record.ownerStartTime = row.owner_start_time;
+      return record;
+    });
+  }
+}
+
+/** Reads the owner recorded in the file at `path`, without taking any lock (`undefined` if none). */
+function readRecordedHolder(path: string): StoreHolder | undefined {
+  const db = new Database(path, { readonly: true, fileMustExist: true, timeout: 1000 });
+  try {
+    const row = db.prepare<[string], { value: string }>('SELECT value FROM meta WHERE key = ?').get(OWNER_META_KEY);
+    return parseHolder(row?.value);
+  } finally {
+    db.close();
+  }
+}
+
 /** A `PoolStore` in a SQLite file (WAL). Open with `SqliteStore.open(path)`; `close()` when done. */
 export class SqliteStore implements PoolStore {
   private readonly upsertTask: Database.Statement<[Record<string, unknown>]>;
@@ -176,12 +271,21 @@ export class SqliteStore implements PoolStore {
   private readonly selectSlots: Database.Statement<[], RecordRow>;
   private readonly removeSlot: Database.Statement<[string]>;
   private readonly writeTask: (record: TaskRecord, json: string) => void;
+  private readonly addToMeta: Database.Statement<[string, bigint, bigint]>;
+  /** The agent processes of the pool that owns this store (see `ProcessLedger`). */
+  readonly processes: ProcessLedger;
 
   private constructor(
     private readonly db: Database.Database,
     /** The path the store was opened with. */
     readonly path: string,
+    private readonly ownerLock?: StoreOwnerLock,
   ) {
+    this.processes = new SqliteProcessLedger(db, () => this.ensureOpen());
+    this.addToMeta = db.prepare(
+      `INSERT INTO meta (key, value) VALUES (?, CAST(? AS TEXT))
+       ON CONFLICT (key) DO UPDATE SET value = CAST(CAST(value AS INTEGER) + ? AS TEXT)`,
+    );
     this.upsertTask = db.prepare(
       `INSERT INTO tasks (id, state, slot_id, created_at_ms, kind, record)
        VALUES (@id, @state, @slotId, @createdAtMs, @kind, @record)
@@ -218,23 +322,39 @@ export class SqliteStore implements PoolStore {
   /**
    * Opens (creating if needed) the store at `path`: the file, its parent directories and the schema.
    * `:memory:` gives a private in-memory database. Rejects a file of a newer schema version with
-   * `StoreError('store_version_unsupported')`.
+   * `StoreError('store_version_unsupported')`, and a file another live pool owns with `StoreLocked` (unless
+   * `lock: false`).
    */
   static open(path: string, options: SqliteStoreOptions = {}): SqliteStore {
     const busyTimeoutMs = options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS;
-    if (isPlainFilePath(path)) mkdirSync(dirname(resolve(path)), { recursive: true });
-    const db = new Database(path, { timeout: busyTimeoutMs });
+    const plainFile = isPlainFilePath(path);
+    if (plainFile) mkdirSync(dirname(resolve(path)), { recursive: true });
+    const ownerLock =
+      plainFile && options.lock !== false ? StoreOwnerLock.acquire(path, () => readRecordedHolder(path)) : undefined;
+    let db: Database.Database | undefined;
     try {
+      db = new Database(path, { timeout: busyTimeoutMs });
       db.pragma(`busy_timeout = ${Math.max(0, Math.floor(busyTimeoutMs))}`);
       db.pragma('journal_mode = WAL');
       db.pragma('synchronous = NORMAL');
       db.pragma('foreign_keys = ON');
       migrate(db, path);
-      return new SqliteStore(db, path);
+      if (ownerLock) {
+        db.prepare(
+          'INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value',
+        ).run(OWNER_META_KEY, ownerLock.holderJson());
+      }
+      return new SqliteStore(db, path, ownerLock);
     } catch (error) {
-      db.close();
+      db?.close();
+      ownerLock?.release();
       throw error;
     }
+  }
+
+  /** The owner lock this store holds (`undefined` when opened with `lock: false` or in memory). */
+  get owner(): StoreHolder | undefined {
+    return this.ownerLock?.holder;
   }
 
   /** True until `close()`. */
@@ -244,7 +364,17 @@ export class SqliteStore implements PoolStore {
 
   /** Closes the database (idempotent). Any later call rejects with `StoreError('store_closed')`. */
   close(): void {
-    if (this.db.open) this.db.close();
+    if (this.db.open) {
+      if (this.ownerLock) {
+        try {
+          this.db.prepare('DELETE FROM meta WHERE key = ?').run(OWNER_META_KEY);
+        } catch {
+          // the lock goes anyway; a stale owner record only names who held it last
+        }
+      }
+      this.db.close();
+    }
+    this.ownerLock?.release();
   }
 
   async putTask(record: TaskRecord): Promise<void> {
@@ -299,7 +429,9 @@ export class SqliteStore implements PoolStore {
 
   async putMeta(key: string, value: string): Promise<void> {
     this.ensureOpen();
-    if (key === 'schema_version') throw new StoreError('store_corrupt', 'the schema version is not a pool setting');
+    if (key === 'schema_version' || key === OWNER_META_KEY) {
+      throw new StoreError('store_corrupt', `${key} is not a pool setting`);
+    }
     this.db
       .prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value')
       .run(key, value);
@@ -309,6 +441,12 @@ export class SqliteStore implements PoolStore {
     this.ensureOpen();
     const row = this.db.prepare<[string], { value: string }>('SELECT value FROM meta WHERE key = ?').get(key);
     return row?.value;
+  }
+
+  async incrementMeta(key: string, delta: number): Promise<void> {
+    this.ensureOpen();
+    if (!Number.isSafeInteger(delta)) throw new StoreError('store_corrupt', `cannot add ${delta} to ${key}: not an integer`);
+    this.addToMeta.run(key, BigInt(delta), BigInt(delta)); // bound as integers, not reals
   }
 
   private ensureOpen(): void {

@@ -2,6 +2,7 @@
  * The store: the durable projection of the actors' state. Every task and slot transition is written through.
  */
 import type { SlotId, SlotRecord, TaskFilter, TaskId, TaskRecord } from '../../machines/types.js';
+import type { ProcessLedger } from './process-ledger.js';
 
 /** Where the pool keeps its task and slot records. */
 export interface PoolStore {
@@ -21,6 +22,16 @@ export interface PoolStore {
   putMeta?(key: string, value: string): Promise<void>;
   /** A value kept with `putMeta`. */
   getMeta?(key: string): Promise<string | undefined>;
+  /**
+   * Adds `delta` to an integer value kept with `putMeta` (a missing value counts as 0), atomically in the store,
+   * so concurrent bookings add up instead of the last writer winning. The pool books its spend this way.
+   */
+  incrementMeta?(key: string, delta: number): Promise<void>;
+  /**
+   * The agent processes running for this store's pool, kept so a pool restarted on the store ends what a
+   * previous owner left behind. A store without it cannot do that across restarts.
+   */
+  readonly processes?: ProcessLedger;
 }
 
 /** The meta key under which the pool keeps the spend it has booked, in microdollars. */

@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -32,15 +32,15 @@ describe('cancel', () => {
   });
 
   it('interrupts the run first, so what it spent before the cancel is still booked', async () => {
-    const pool = await simPool((b) => b.slots(1).config({ budgetMicrodollars: 1_000_000 }));
-    const id = await pool.submit('long [[sim:cost 0.03]] [[sim:turns 3]] [[sim:turn-delay 400]]');
-    await eventually(async () => (await pool.task(id)).state === 'running');
-    await new Promise((resolve) => setTimeout(resolve, 600));
+    const cwd = mkdtempSync(join(tmpdir(), 'claude-pool-cwd-'));
+    const pool = await simPool((b) => b.slots(1).config({ budgetMicrodollars: 1_000_000 }), cwd);
+    // Three calls of $0.01; the file is written in the first call's tool round, once that call is paid.
+    const id = await pool.submit('long [[sim:write paid.txt yes]] [[sim:cost 0.03]] [[sim:turns 3]] [[sim:turn-delay 10000]]');
+    await eventually(() => existsSync(join(cwd, 'paid.txt')));
     await pool.cancel(id);
     expect((await pool.task(id)).state).toBe('cancelled');
     const spent = pool.status().totalSpendMicrodollars;
-    expect(spent).toBeGreaterThan(0);
-    expect(spent).toBeLessThan(30_000);
+    expect(spent).toBe(10_000);
     expect(pool.slots()[0].costMicrodollars).toBe(spent);
     expect(pool.status().reservedMicrodollars).toBe(0);
   });

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -75,13 +75,14 @@ describe('drain', () => {
 describe('restarts', () => {
   it('the cost of a cancelled run survives a restart of the pool on the same store', async () => {
     const store = new MemoryStore();
-    const first = await simPool((b) => b.slots(1).store(store));
-    const id = await first.submit('long [[sim:cost 0.03]] [[sim:turns 3]] [[sim:turn-delay 300]]');
-    await eventually(async () => (await first.task(id)).state === 'running');
-    await new Promise((resolve) => setTimeout(resolve, 450));
+    const cwd = mkdtempSync(join(tmpdir(), 'claude-pool-cwd-'));
+    const first = await simPool((b) => b.slots(1).store(store), cwd);
+    // Three calls of $0.01; the file is written in the first call's tool round, once that call is paid.
+    const id = await first.submit('long [[sim:write paid.txt yes]] [[sim:cost 0.03]] [[sim:turns 3]] [[sim:turn-delay 10000]]');
+    await eventually(() => existsSync(join(cwd, 'paid.txt')));
     await first.cancel(id);
     const spent = first.status().totalSpendMicrodollars;
-    expect(spent).toBeGreaterThan(0);
+    expect(spent).toBe(10_000);
     await first.drain();
     const second = await simPool((b) => b.slots(1).store(store));
     expect(second.status().totalSpendMicrodollars).toBe(spent);

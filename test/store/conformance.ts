@@ -298,5 +298,29 @@ export function describeStore(name: string, makeStore: StoreFactory, dispose?: S
         expect(await store.getSlot('slot-0')).toEqual(slotRecord('slot-0'));
       });
     });
+
+    describe('meta and the process ledger (optional parts)', () => {
+      it('adds to a meta value: a missing one counts as 0, an existing one grows', async () => {
+        const store = await fresh();
+        if (!store.incrementMeta || !store.getMeta || !store.putMeta) return;
+        await store.incrementMeta('counter', 5);
+        expect(await store.getMeta('counter')).toBe('5');
+        await store.putMeta('counter', '100');
+        await Promise.all([store.incrementMeta('counter', 7), store.incrementMeta('counter', -2)]);
+        expect(await store.getMeta('counter')).toBe('105');
+      });
+
+      it('records agent processes and forgets them', async () => {
+        const store = await fresh();
+        if (!store.processes) return;
+        const record = { pid: 4242, pgid: 4242, startTime: '7', host: 'h', ownerPid: 1, ownerStartTime: '3', startedAtMs: 9 };
+        store.processes.recordSpawn(record);
+        store.processes.recordSpawn({ ...record, host: 'other' });
+        expect(store.processes.list()).toHaveLength(2);
+        expect(store.processes.list()).toContainEqual(record);
+        store.processes.recordExit(4242, 'h');
+        expect(store.processes.list()).toEqual([{ ...record, host: 'other' }]);
+      });
+    });
   });
 }

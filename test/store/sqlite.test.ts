@@ -229,7 +229,7 @@ describe('SqliteStore', () => {
   it('reads while another process holds the write lock, and waits for the lock to write', async () => {
     const path = freshPath();
     const waiting = open(path); // default busy timeout
-    const impatient = open(path, { busyTimeoutMs: 0 });
+    const impatient = open(path, { busyTimeoutMs: 0, lock: false }); // a second connection, beside the owner
     await waiting.putTask(taskRecord('task-before'));
 
     const script = join(dir, 'hold-lock.cjs');

@@ -45,6 +45,8 @@ export interface Script {
   echoArgs: boolean;
   pid: boolean;
   pidFile?: string;
+  /** Start a child in a process group of its own that runs until killed, and write its pid here. */
+  childPidFile?: string;
   stderr: string[];
   /** The prompt with every directive removed and whitespace collapsed. */
   cleanPrompt: string;
@@ -233,6 +235,9 @@ const APPLIERS: Record<string, Applier> = {
   pid: noArgs((s) => void (s.pid = true)),
   pidfile: stringArg((s, v) => {
     if (v !== '') s.pidFile = v;
+  }),
+  child: stringArg((s, v) => {
+    if (v !== '') s.childPidFile = v;
   }),
   stderr: stringArg((s, v) => void s.stderr.push(v)),
 };

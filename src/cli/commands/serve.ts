@@ -11,8 +11,13 @@ import { gitTopLevel, planServe, type ServeFlagOptions } from '../serve-options.
 import { SettingsError } from '../settings.js';
 import { skillLoadOptionsFrom, type ServeSkillOptions } from './serve-skill-options.js';
 
-/** How long running tasks may take to finish when the server stops. */
-const SHUTDOWN_GRACE_MS = 10_000;
+/**
+ * How long the server may take to stop once its client has gone. The MCP SDK's stdio client closes stdin, sends
+ * SIGTERM 2 s later and SIGKILL after that; the server is gone well before, so its shutdown is never cut short.
+ */
+export const SHUTDOWN_DEADLINE_MS = 1_500;
+/** After cancelling running work, how long the drain may wait for what is left before killing it. */
+const DRAIN_AFTER_CANCEL_MS = 300;
 
 /** Options of `serve`. */
 export interface ServeCommandOptions extends PoolCommandOptions, ServeFlagOptions, ServeSkillOptions {
@@ -26,7 +31,11 @@ interface Front {
   close(): Promise<void>;
 }
 
-/** Runs `serve` until the stdio client disconnects (exit 0) or a signal arrives (exit 130). */
+/**
+ * Runs `serve` until the client disconnects (stdin ends: exit 0) or SIGINT/SIGTERM arrives (exit 130). Either
+ * way running tasks are cancelled (their cost booked), queued ones dropped, and the process is gone within
+ * {@link SHUTDOWN_DEADLINE_MS}; a second signal exits at once. Agents never outlive the server.
+ */
 export async function serveAction(state: CliState, options: ServeCommandOptions): Promise<void> {
   delete process.env.CLAUDECODE;
   const plan = planServe(options);
@@ -118,15 +127,25 @@ export async function serveAction(state: CliState, options: ServeCommandOptions)
     throw error;
   }
   await Promise.race([...fronts.map((front) => front.closed), stopped]);
-  log(signalled ? 'interrupted: draining the pool' : 'client disconnected: draining the pool');
+  log(signalled ? 'interrupted: stopping the pool' : 'client disconnected: stopping the pool');
+  const exitCode = signalled ? EXIT.interrupted : EXIT.ok;
+  // Past the deadline the process exits at once: its agents are killed with it (see the agent lifeline).
+  const deadline = setTimeout(() => {
+    log('the pool did not stop in time: exiting now');
+    process.exit(exitCode);
+  }, SHUTDOWN_DEADLINE_MS);
   subscription?.unsubscribe();
   supervisor?.stop();
-  const totals = await pool.drain({ queued: 'cancel', timeoutMs: SHUTDOWN_GRACE_MS }).catch(() => undefined);
+  // Running tasks are cancelled first: each is interrupted, so the CLI reports what it spent and it is booked.
+  const running = (await pool.listTasks({ state: 'running' }).catch(() => [])).filter((task) => task.kind === 'task');
+  await Promise.allSettled(running.map((task) => pool.cancel(task.id)));
+  const totals = await pool.drain({ queued: 'cancel', timeoutMs: DRAIN_AFTER_CANCEL_MS }).catch(() => undefined);
   await Promise.allSettled(fronts.map((front) => front.close()));
   await built.cleanup();
+  clearTimeout(deadline);
   if (totals) {
     log(`stopped: ${totals.totalTasksCompleted} task(s) completed, spent $${(totals.totalCostMicrodollars / 1e6).toFixed(4)}`);
   }
-  state.exitCode = signalled ? EXIT.interrupted : EXIT.ok;
+  state.exitCode = exitCode;
   state.forceExit = true;
 }
