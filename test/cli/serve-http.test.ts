@@ -72,7 +72,7 @@ describe('serve over HTTP', () => {
     expect(busy.stderr).toContain('EADDRINUSE');
     const unknownSkill = await runCli(['serve', '--simulated', '--rest', '--rest-port', '0', '--disable-skill', 'no_such_skill']);
     expect(unknownSkill.code).toBe(2);
-    expect(unknownSkill.stderr).toContain("--disable-skill: no skill named 'no_such_skill'");
+    expect(unknownSkill.stderr).toContain("cannot disable unknown skill 'no_such_skill'");
   });
 
   it('passes --mcp-config to the slot runs, honours the skill flags and runs tasks at the git top level', async () => {

@@ -164,7 +164,7 @@ describe('auto', () => {
   });
 
   it('a budget refusal is not swallowed by the fallback', async () => {
-    const pool = await simPool((b) => b.slots(1).config({ budgetMicrodollars: 1_000 }));
+    const pool = await simPool((b) => b.slots(1).config({ budgetMicrodollars: 1_000, minTaskReserveMicrodollars: 100 }));
     await pool.run('spend it all [[sim:cost 0.002]]');
     await expect(pool.auto('more work')).rejects.toMatchObject({ code: 'budget_exhausted' });
   });

@@ -7,12 +7,14 @@ import { err, out } from '../common.js';
 import { formatUsd } from '../progress.js';
 
 /**
- * Why a run failed, in a few words: the pool's error code (`timeout`, `crashed`, …), else the CLI's error
+ * Why a run failed, in a few words: the pool's error code (`timeout`, `crashed`, …) for failures of the pool,
+ * else (the agent's own result said it failed) the CLI's error
  * subtype (`error_max_turns`, …), else the first line of the error text (an API error is reported by the CLI
  * with subtype `success`, so the subtype says nothing there).
  */
 export function failureReason(result: TaskResult): string {
-  if (result.errorCode) return result.errorCode;
+  const agentReported = ['max_turns', 'max_budget', 'agent_error', 'api_error'].includes(result.failure?.kind ?? '');
+  if (result.errorCode && !agentReported) return result.errorCode;
   if (result.subtype && result.subtype !== 'success') return result.subtype;
   const line = result.output.trim().split('\n')[0]?.trim() ?? '';
   if (line === '') return 'error';
