@@ -134,7 +134,8 @@ export const slotMachine = setup({
         costMicrodollars: context.record.costMicrodollars + outcome.result.costMicrodollars,
       };
       if (outcome.kind === 'ok') {
-        record.tasksCompleted += 1;
+        // A run that ended with a result line but reported a failure did not complete its task.
+        if (outcome.result.success) record.tasksCompleted += 1;
         record.consecutiveCrashes = 0;
         if (outcome.result.sessionId) {
           record.sessionId = outcome.result.sessionId;

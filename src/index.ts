@@ -1,48 +1,80 @@
 /**
  * claude-pool: a pool of Claude Code CLI workers run as XState actors.
  *
- * The public API, and nothing else.
+ * The public API, named one by one. The raw statecharts are in `claude-pool/machines`, the SQLite store in
+ * `claude-pool/sqlite`, the MCP server in `claude-pool/mcp` and the HTTP front door in `claude-pool/http`.
  */
+
+// The pool and its options.
 export { Pool, PoolBuilder } from './pool/index.js';
 export type {
   CancelChainOptions,
-  FanOutChainOutcome,
   DrainOptions,
+  FanOutChainOutcome,
   OutputChunk,
   RunOptions,
   SlotQuery,
   SubmitOptions,
   SupervisorHandle,
 } from './pool/index.js';
-export * from './errors.js';
-export type * from '../machines/types.js';
-export { EFFORTS, PERMISSION_MODES, FINAL_TASK_STATES } from '../machines/types.js';
 export { defaultPoolConfig, resolveConfig } from './config.js';
 export type { PoolConfigInput } from './config.js';
-export type { PoolStore } from './store/types.js';
-export { MemoryStore } from './store/memory.js';
+export type { InterruptedRunPolicy } from './restore.js';
+
+// Records, settings and results.
 export type {
-  AgentEvent,
-  AgentOutcome,
-  AgentRunner,
-  AgentRunRequest,
-  ClaudeOptions,
-  ResolvedConfig,
-} from './agent/types.js';
-export { ClaudeCliRunner } from './agent/claude-cli.js';
-export { simulatedClaude } from './agent/simulated/path.js';
-export { poolMachine } from '../machines/pool.js';
-export { slotMachine } from '../machines/slot.js';
-export { taskMachine } from '../machines/task.js';
-export { chainMachine } from '../machines/chain.js';
-export { extractOutputVar, renderStepPrompt } from '../machines/templating.js';
-export * from './skills/index.js';
-export * from './workflows/index.js';
-export { WorktreeManager, WorktreeError, sanitizeId } from './worktree.js';
-export { usdToMicrodollars } from '../machines/budget.js';
-export { computeSessionMetrics } from './metrics.js';
-export type { MetricsFilter, ModelMetrics, SessionMetrics } from './metrics.js';
-export type { PoolEvent, PoolEventType, PoolPhase, PoolSnapshot } from './observe.js';
+  ChainIsolation,
+  ChainOptions,
+  ChainProgress,
+  ChainResult,
+  ChainStatus,
+  ChainStep,
+  DrainSummary,
+  Effort,
+  McpServers,
+  Message,
+  PermissionDenial,
+  PermissionMode,
+  PoolConfig,
+  PoolStatus,
+  ScalingConfig,
+  SlotConfig,
+  SlotId,
+  SlotRecord,
+  SlotState,
+  StepAction,
+  StepFailurePolicy,
+  StepResult,
+  TaskFilter,
+  TaskId,
+  TaskOverrides,
+  TaskRecord,
+  TaskResult,
+  TaskState,
+} from '../machines/types.js';
+export { EFFORTS, FINAL_TASK_STATES, PERMISSION_MODES } from '../machines/types.js';
+export type { ErrorCode, FailureKind, TaskFailure } from '../machines/failure.js';
+export { formatUsd, usdToMicrodollars } from '../machines/budget.js';
+
+// Errors: every error the pool throws is a PoolError with a stable code.
+export {
+  BudgetExhausted,
+  InvalidInput,
+  InvalidTaskState,
+  NoSlotAvailable,
+  PermissionPromptDetected,
+  PoolError,
+  PoolShutdown,
+  ScaleLimitExceeded,
+  SlotNotFound,
+  TaskBudgetExceedsRemaining,
+  TaskCancelled,
+  TaskNotFound,
+} from './errors.js';
+export type { CoreErrorCode, PoolErrorCode } from './errors.js';
+
+// Observation and inspection.
+export type { PersistentMap, PoolEvent, PoolEventType, PoolPhase, PoolSnapshot } from './observe.js';
 export { describeActors, toGraph, toMermaid } from './inspect.js';
 export type {
   ActorDescription,
@@ -53,7 +85,73 @@ export type {
   MermaidOptions,
   StatechartGraph,
 } from './inspect.js';
+export { computeSessionMetrics } from './metrics.js';
+export type { MetricsFilter, ModelMetrics, SessionMetrics } from './metrics.js';
+
+// Stores.
+export type { PoolStore } from './store/types.js';
+export { MemoryStore } from './store/memory.js';
 export { StoreError, StoreLocked, type StoreHolder } from './store/errors.js';
-export type { InterruptedRunPolicy } from './restore.js';
-/** Auto-routing: route, auto and the route-test harness. */
-export * from './routing/index.js';
+
+// Agents.
+export type { AgentEvent, AgentOutcome, AgentRunner, AgentRunRequest, ClaudeOptions, ResolvedConfig } from './agent/types.js';
+export { ClaudeCliRunner } from './agent/claude-cli.js';
+export { simulatedClaude } from './agent/simulated/path.js';
+
+// Skills and workflows.
+export {
+  BUILTIN_SKILLS,
+  SkillError,
+  SkillRegistry,
+  ejectSkill,
+  loadSkillSources,
+  renderSkill,
+  saveSkill,
+  shellCommandRunner,
+  type RegisteredSkill,
+  type SavedSkill,
+  type SaveSkillOptions,
+  type Skill,
+  type SkillArgument,
+  type SkillDefinition,
+  type SkillErrorCode,
+  type SkillScope,
+  type SkillSource,
+  type SkillSourceOptions,
+} from './skills/index.js';
+export {
+  BUILTIN_WORKFLOWS,
+  WorkflowError,
+  WorkflowRegistry,
+  instantiateWorkflow,
+  type Workflow,
+  type WorkflowArgument,
+  type WorkflowErrorCode,
+  type WorkflowStep,
+} from './workflows/index.js';
+
+// Auto-routing.
+export {
+  RouteError,
+  RouteParseError,
+  ROUTER_PROMPT,
+  formatRouteTestReport,
+  parseRouteTestCases,
+  runRouteTest,
+  type AutoConfig,
+  type AutoHint,
+  type AutoOptions,
+  type AutoResult,
+  type AutoRoute,
+  type AutoStep,
+  type RouteDecision,
+  type RouteName,
+  type RouteOptions,
+  type RoutePreference,
+  type RouteTestCase,
+  type RouteTestOutcome,
+  type RouteTestReport,
+} from './routing/index.js';
+
+// Git isolation.
+export { WorktreeError, WorktreeManager, sanitizeId } from './worktree.js';
