@@ -315,7 +315,7 @@ export const chainMachine = setup({
         warnings: output?.warning ? [...context.warnings, output.warning] : context.warnings,
       };
     }),
-    isolationFailed: assign(({ context, event }) => {
+    isolationFailed: assign(({ event }) => {
       const error = (event as unknown as { error?: unknown }).error;
       const message = error instanceof Error ? error.message : String(error);
       return { outcome: 'failed' as const, previousOutput: message, lastError: message };

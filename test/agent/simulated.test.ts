@@ -14,6 +14,8 @@ import { simulatedClaude } from '../../src/agent/simulated/path.js';
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const STREAM = ['-p', '--output-format', 'stream-json', '--verbose'];
 
+// Stream-json lines are read field by field in the assertions; their shape is what is under test.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Msg = Record<string, any>;
 
 interface RunResult {

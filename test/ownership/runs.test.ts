@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { FAILED_COMMAND_MAX_CHARS, PROMPT_ARGV_MAX_BYTES } from '../../src/agent/claude-cli.js';
-import { cleanupPools, eventually, readPid, simPool, waitForPid } from '../support/sim-pool.js';
+import { cleanupPools, readPid, simPool, waitForPid } from '../support/sim-pool.js';
 import { isAlive, killAll, waitUntilGone } from './support.js';
 
 const leftovers: number[] = [];
