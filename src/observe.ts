@@ -10,6 +10,7 @@
  * so a slow subscriber cannot stall the pool, and an error thrown by one subscriber is reported through
  * RxJS's `config.onUnhandledError` without reaching the pool or the other subscribers.
  */
+import { produce } from 'immer';
 import { Map as ImmutableMap } from 'immutable';
 import {
   asapScheduler,
@@ -306,8 +307,9 @@ export class PoolObserver {
         if (existing) {
           bump(this.status, slotCountKey[existing.state], -1);
           this.status.totalSlots -= 1;
-          const { [slot.id]: _removed, ...rest } = this.slots;
-          this.slots = Object.freeze(rest);
+          this.slots = produce(this.slots, (draft) => {
+            delete draft[slot.id];
+          });
           this.changed();
         }
         this.events.next({ type: 'slot.removed', slot });
@@ -426,7 +428,9 @@ export class PoolObserver {
     if (known) bump(this.status, slotCountKey[known.state], -1);
     else this.status.totalSlots += 1;
     bump(this.status, slotCountKey[slot.state], 1);
-    this.slots = Object.freeze({ ...this.slots, [slot.id]: Object.freeze(slot) });
+    this.slots = produce(this.slots, (draft) => {
+      draft[slot.id] = slot;
+    });
   }
 
   private applyTask(task: TaskRecord, previous?: TaskRecord): void {
