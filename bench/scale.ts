@@ -9,11 +9,19 @@
  *    `node --expose-gc`), to show that finished tasks leave memory.
  * 3. Utilisation: 400 tasks of 20 ms on 8 slots; the share of slot-time spent running tasks.
  * 4. Dispatch latency: with idle slots, from `submit` to the runner being called (p50/p99).
+ * 5. Processes: 1,000 runs of a minimal agent (a `/bin/sh` script printing the three stream-json lines of a
+ *    run) on 4 slots through the real CLI runner, against `execa` + `p-limit(4)` spawning the same script with
+ *    the same arguments.
  *
  * Sizes come from `BENCH_SCALE_SIZES` (comma-separated, default `10000,100000`); repeats from `BENCH_REPEATS`.
  */
+import { execa } from 'execa';
 import pLimit from 'p-limit';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { buildClaudeArgv } from '../src/agent/argv.js';
 import type { AgentOutcome, AgentRunner, AgentRunRequest } from '../src/agent/types.js';
 import { Pool } from '../src/pool/index.js';
 import { median, percentile } from './stats.js';
@@ -138,6 +146,49 @@ async function dispatchLatency(): Promise<void> {
   );
 }
 
+/** A minimal agent: the init, assistant and result lines of a one-turn run, nothing else. */
+const MINIMAL_AGENT = `#!/bin/sh
+echo '{"type":"system","subtype":"init","session_id":"s-1","model":"m","tools":[],"cwd":"/"}'
+echo '{"type":"assistant","message":{"model":"m","content":[{"type":"text","text":"ok"}]},"session_id":"s-1"}'
+echo '{"type":"result","subtype":"success","is_error":false,"result":"ok","total_cost_usd":0.0001,"num_turns":1,"duration_ms":1,"session_id":"s-1"}'
+`;
+
+async function processes(): Promise<void> {
+  const runs = Number(process.env.BENCH_PROCESS_RUNS ?? 1000);
+  const slots = 4;
+  const dir = mkdtempSync(join(tmpdir(), 'claude-pool-bench-'));
+  const agent = join(dir, 'agent.sh');
+  writeFileSync(agent, MINIMAL_AGENT);
+  chmodSync(agent, 0o755);
+  try {
+    const prompts = Array.from({ length: runs }, (_, i) => `run ${i}`);
+    const config = { permissionMode: 'plan' as const, allowedTools: [], disallowedTools: [], mcpServers: {}, strictMcpConfig: true };
+    const samples: { baseline: number; pool: number }[] = [];
+    for (let repeat = 0; repeat < REPEATS; repeat++) {
+      const limit = pLimit(slots);
+      const baseline = await time(() =>
+        Promise.all(prompts.map((prompt) => limit(() => execa(agent, buildClaudeArgv(config, { prompt }), { stdin: 'ignore' })))),
+      );
+      const pool = await Pool.builder({ binary: agent }).slots(slots).build();
+      const pooled = await time(async () => {
+        const results = await pool.fanOut(prompts);
+        if (results.some((result) => !result.success)) throw new Error('a run failed');
+      });
+      await pool.drain();
+      samples.push({ baseline, pool: pooled });
+    }
+    const base = median(samples.map((s) => s.baseline));
+    const pooled = median(samples.map((s) => s.pool));
+    const ratio = median(samples.map((s) => s.pool / s.baseline));
+    process.stdout.write(
+      `processes: ${runs} runs of a minimal stream-json agent on ${slots} slots: pool ${pooled.toFixed(0)} ms, ` +
+        `execa + p-limit(${slots}) ${base.toFixed(0)} ms, ratio ${ratio.toFixed(3)} (median of ${samples.length})\n`,
+    );
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 async function main(): Promise<void> {
   process.stdout.write(`node ${process.version}, ${SLOTS} slots, ${REPEATS} repeats\n`);
   await fanOut(2000); // warm-up
@@ -164,6 +215,7 @@ async function main(): Promise<void> {
   await rounds();
   await utilisation();
   await dispatchLatency();
+  await processes();
 }
 
 await main();

@@ -1,0 +1,1 @@
+process.env.BENCH_SCALE_SIZES='2000';
