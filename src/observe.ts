@@ -256,6 +256,7 @@ export class PoolObserver {
   /** Task and chain changes not yet in the maps: applied in one batch when a snapshot is made. */
   private readonly taskChanges = new Map<TaskId, TaskRecord | undefined>();
   private readonly chainChanges = new Map<TaskId, ChainProgress | undefined>();
+  private readonly slotChanges = new Map<SlotId, SlotRecord | undefined>();
   private budget: PoolSnapshot['budget'] = Object.freeze({ spentMicrodollars: 0, reservedMicrodollars: 0 });
   private readonly status = emptyStatus();
   /** Changes made since the last snapshot. */
@@ -303,13 +304,11 @@ export class PoolObserver {
         }
       }),
       projection.slotRemoved$.subscribe((slot) => {
-        const existing = this.slots[slot.id];
+        const existing = this.slotChanges.get(slot.id) ?? this.slots[slot.id];
         if (existing) {
           bump(this.status, slotCountKey[existing.state], -1);
           this.status.totalSlots -= 1;
-          this.slots = produce(this.slots, (draft) => {
-            delete draft[slot.id];
-          });
+          this.slotChanges.set(slot.id, undefined);
           this.changed();
         }
         this.events.next({ type: 'slot.removed', slot });
@@ -409,6 +408,15 @@ export class PoolObserver {
   }
 
   private build(): PoolSnapshot {
+    if (this.slotChanges.size > 0) {
+      this.slots = produce(this.slots, (draft) => {
+        for (const [id, slot] of this.slotChanges) {
+          if (slot === undefined) delete draft[id];
+          else draft[id] = slot;
+        }
+      });
+      this.slotChanges.clear();
+    }
     this.tasks = this.tasks.withChanges(this.taskChanges);
     this.taskChanges.clear();
     this.chains = this.chains.withChanges(this.chainChanges);
@@ -424,13 +432,11 @@ export class PoolObserver {
   }
 
   private applySlot(slot: SlotRecord): void {
-    const known = this.slots[slot.id];
+    const known = this.slotChanges.get(slot.id) ?? this.slots[slot.id];
     if (known) bump(this.status, slotCountKey[known.state], -1);
     else this.status.totalSlots += 1;
     bump(this.status, slotCountKey[slot.state], 1);
-    this.slots = produce(this.slots, (draft) => {
-      draft[slot.id] = slot;
-    });
+    this.slotChanges.set(slot.id, slot);
   }
 
   private applyTask(task: TaskRecord, previous?: TaskRecord): void {
