@@ -75,16 +75,9 @@ export type { CoreErrorCode, PoolErrorCode } from './errors.js';
 
 // Observation and inspection.
 export type { PersistentMap, PoolEvent, PoolEventType, PoolPhase, PoolSnapshot } from './observe.js';
-export { describeActors, toGraph, toMermaid } from './inspect.js';
-export type {
-  ActorDescription,
-  GraphEdge,
-  GraphEdgeKind,
-  GraphNode,
-  GraphNodeType,
-  MermaidOptions,
-  StatechartGraph,
-} from './inspect.js';
+export { describeActors, type ActorDescription } from './inspect/describe.js';
+export { toGraph, type GraphEdge, type GraphEdgeKind, type GraphNode, type GraphNodeType, type StatechartGraph } from './inspect/graph.js';
+export { toMermaid, type MermaidOptions } from './inspect/mermaid.js';
 export { computeSessionMetrics } from './metrics.js';
 export type { MetricsFilter, ModelMetrics, SessionMetrics } from './metrics.js';
 

@@ -6,7 +6,9 @@ import { createActor, createMachine, fromCallback, type AnyStateNode } from 'xst
 import { poolMachine } from '../machines/pool.js';
 import { slotMachine, type AgentActorCommand, type AgentActorInput } from '../machines/slot.js';
 import { completePoolConfig } from '../src/config.js';
-import { describeActors, mermaidStateIds, toGraph, toMermaid, type GraphEdge } from '../src/inspect.js';
+import { describeActors } from '../src/inspect/describe.js';
+import { toGraph, type GraphEdge } from '../src/inspect/graph.js';
+import { mermaidStateIds, toMermaid } from '../src/inspect/mermaid.js';
 import { loadMachines, renderDiagrams, staleDiagrams } from '../src/inspect/diagrams.js';
 
 const DOCS_DIR = fileURLToPath(new URL('../docs/statecharts/', import.meta.url));

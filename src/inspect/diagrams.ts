@@ -10,7 +10,8 @@ import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { StateMachine, type AnyStateMachine } from 'xstate';
-import { toGraph, toMermaid, type GraphEdge, type GraphNode, type StatechartGraph } from '../inspect.js';
+import { toGraph, type GraphEdge, type GraphNode, type StatechartGraph } from './graph.js';
+import { toMermaid } from './mermaid.js';
 
 /** One exported machine and where it came from. */
 export interface MachineEntry {

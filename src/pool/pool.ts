@@ -25,7 +25,7 @@ import type {
 } from '../../machines/types.js';
 import type { ClaudeOptions } from '../agent/types.js';
 import { InvalidInput, TaskNotFound } from '../errors.js';
-import { describeActors, type ActorDescription } from '../inspect.js';
+import { describeActors, type ActorDescription } from '../inspect/describe.js';
 import { computeSessionMetrics, type MetricsFilter, type SessionMetrics } from '../metrics.js';
 import type { PoolEvent, PoolSnapshot } from '../observe.js';
 import type { Projection } from '../projection.js';

@@ -33,7 +33,7 @@ import {
   type AnyStateNode,
   type InspectionEvent,
 } from 'xstate';
-import { edgeIdsOf, stateNodeIdsOf, toGraph, type GraphEdge } from '../../src/inspect.js';
+import { edgeIdsOf, stateNodeIdsOf, toGraph, type GraphEdge } from '../../src/inspect/graph.js';
 
 /** A path through a model. `steps[0]` is the initial state (event `xstate.init`); each later step holds the event
  * taken and the state it led to. */
