@@ -224,6 +224,7 @@ export interface SlotRecord {
   sessionId?: string;
   /** The cumulative cost the CLI last reported for that session, in USD (subtracted after a resume). */
   sessionCostUsd?: number;
+  /** Runs on this slot that completed their task (a run whose result reported a failure does not count). */
   tasksCompleted: number;
   costMicrodollars: number;
   restartCount: number;

@@ -3,59 +3,44 @@
  * Every decision (admission, dispatch, budget, scaling bounds, drain) is made by the statecharts in
  * `machines/`; each method here is a one-line delegation to the domain module that does the waiting.
  */
-import { filter, map, type Observable } from 'rxjs';
-import type { AnyActorRef } from 'xstate';
 import type {
   ChainOptions,
-  ChainProgress,
   ChainResult,
   ChainStep,
   DrainSummary,
   Message,
-  PoolConfig,
-  PoolStatus,
   SlotConfig,
   SlotId,
   SlotRecord,
-  TaskFilter,
   TaskId,
   TaskOverrides,
-  TaskRecord,
   TaskResult,
 } from '../../machines/types.js';
 import type { ClaudeOptions } from '../agent/types.js';
-import { InvalidInput, TaskNotFound } from '../errors.js';
-import { describeActors, type ActorDescription } from '../inspect/describe.js';
-import { computeSessionMetrics, type MetricsFilter, type SessionMetrics } from '../metrics.js';
-import type { PoolEvent, PoolSnapshot } from '../observe.js';
-import type { Projection } from '../projection.js';
-import type { SkillRegistry } from '../skills/registry.js';
-import type { PoolStore } from '../store/types.js';
+import { InvalidInput } from '../errors.js';
 import type { AutoConfig, AutoHint, AutoOptions, AutoResult, RouteDecision, RouteOptions } from '../routing/index.js';
 import * as routing from '../routing/route.js';
-import type { WorkflowRegistry } from '../workflows/registry.js';
 import type { BuildResources, BuildSettings } from './build-types.js';
 import { PoolBuilder } from './builder.js';
 import * as chains from './chains.js';
+import { PoolView } from './pool-view.js';
 import { drain } from './drain.js';
 import * as inbox from './inbox.js';
 import type {
   CancelChainOptions,
   DrainOptions,
   FanOutChainOutcome,
-  OutputChunk,
   RunOptions,
-  SlotQuery,
   SubmitOptions,
   SupervisorHandle,
 } from './options.js';
 import { resume } from './resume.js';
-import { PoolRuntime, type SupervisorActor } from './runtime.js';
+import { PoolRuntime } from './runtime.js';
 import * as slots from './slots.js';
 import * as tasks from './tasks.js';
 
-/** A pool of agent slots run by a supervisor actor. */
-export class Pool {
+/** A pool of agent slots run by a supervisor actor: the commands (the queries are in `PoolView`). */
+export class Pool extends PoolView {
   /** Starts building a pool that runs `claude` with these options. */
   static builder(claude?: ClaudeOptions): PoolBuilder {
     return new PoolBuilder(claude);
@@ -71,9 +56,9 @@ export class Pool {
 
   private drainSummary?: Promise<DrainSummary>;
 
-  private constructor(private readonly rt: PoolRuntime) {}
-
-  // ---------------------------------------------------------------- tasks
+  private constructor(rt: PoolRuntime) {
+    super(rt);
+  }
 
   /** Runs a prompt on the next idle slot and resolves with its result. */
   run(prompt: string, options: RunOptions = {}): Promise<TaskResult> {
@@ -96,21 +81,6 @@ export class Pool {
       throw new InvalidInput(`maxRejections must be an integer >= 1, got ${maxRejections}`);
     }
     return tasks.admit(this.rt, prompt, { config, tags, review: { maxRejections } });
-  }
-
-  /** The task's result: set in Completed, Failed and PendingReview; `undefined` while pending or running. */
-  result(id: TaskId): Promise<TaskResult | undefined> {
-    return tasks.result(this.rt, id);
-  }
-
-  /** The task's record. */
-  task(id: TaskId): Promise<TaskRecord> {
-    return this.rt.task(id);
-  }
-
-  /** Lists task records (oldest first). */
-  listTasks(filterBy?: TaskFilter): Promise<TaskRecord[]> {
-    return tasks.listTasks(this.rt, filterBy);
   }
 
   /**
@@ -141,8 +111,6 @@ export class Pool {
     return tasks.reject(this.rt, id, feedback);
   }
 
-  // ---------------------------------------------------------------- chains
-
   /**
    * Submits a chain of steps; returns its `chain-…` id once admitted. The steps run in order on the pool's
    * slots, isolated in a git worktree by default (`isolation: 'clone'` clones, `'none'` uses the slot's
@@ -155,16 +123,6 @@ export class Pool {
   /** Submits every chain; one bad chain does not stop the others. Outcomes are in input order. */
   fanOutChains(chainSteps: ChainStep[][], options: ChainOptions = {}): Promise<FanOutChainOutcome[]> {
     return chains.fanOutChains(this.rt, chainSteps, options);
-  }
-
-  /** A chain's live progress (a finished chain's while it is among the recent ones). */
-  chainProgress(id: TaskId): ChainProgress {
-    return chains.chainProgress(this.rt, id);
-  }
-
-  /** The progress of every chain in memory: running ones and the recently finished. */
-  listChainProgress(): ChainProgress[] {
-    return [...this.rt.projection.chains.values()];
   }
 
   /**
@@ -180,11 +138,6 @@ export class Pool {
     return chains.waitForChain(this.rt, id);
   }
 
-  /** Warnings a live chain collected (isolation fallback, output variables not found, cleanup failures). */
-  chainWarnings(id: TaskId): string[] {
-    return chains.chainWarnings(this.rt, id);
-  }
-
   /** Instantiates a registered workflow with its arguments and submits it as a chain. */
   runWorkflow(name: string, args: Record<string, string> = {}, options: ChainOptions = {}): Promise<TaskId> {
     return chains.runWorkflow(this.rt, name, args, options);
@@ -193,23 +146,6 @@ export class Pool {
   /** Renders a registered skill with its arguments and runs it (the skill's config, then `options.config`). */
   runSkill(name: string, args: Record<string, string> = {}, options: RunOptions = {}): Promise<TaskResult> {
     return chains.runSkill(this.rt, name, args, options);
-  }
-
-  /** The skills chains and `runSkill` use. */
-  get skills(): SkillRegistry {
-    return this.rt.skills;
-  }
-
-  /** The workflows `runWorkflow` uses. */
-  get workflows(): WorkflowRegistry {
-    return this.rt.workflows;
-  }
-
-  // ---------------------------------------------------------------- pool
-
-  /** Slot and task counts, spend and shutdown flag. */
-  status(): PoolStatus {
-    return this.rt.observer.currentStatus;
   }
 
   /**
@@ -221,63 +157,14 @@ export class Pool {
     return this.drainSummary;
   }
 
-  /** The pool's store. */
-  store(): PoolStore {
-    return this.rt.store;
-  }
-
-  /** The pool's config. */
-  config(): PoolConfig {
-    return this.rt.config;
-  }
-
-  /** Resolves once the store holds every change made so far. */
-  flush(): Promise<void> {
-    return this.rt.projection.flush();
-  }
-
-  /** Errors the store raised while writing records through (the pool keeps running). */
-  storeWriteErrors(): readonly unknown[] {
-    return this.rt.storeErrors;
-  }
-
-  /** Counts, spend and timing of the tasks in memory (those matching `filter`); see `computeSessionMetrics`. */
-  sessionMetrics(filterBy?: MetricsFilter): SessionMetrics {
-    return computeSessionMetrics([...this.rt.projection.tasks.values()], filterBy, this.rt.createdAtMs, Date.now());
-  }
-
-  // ---------------------------------------------------------------- context
-
   /** Sets a shared-context entry (injected into every task's system prompt). */
   setContext(key: string, value: string): void {
     inbox.setContext(this.rt, key, value);
   }
 
-  /** A shared-context entry. */
-  getContext(key: string): string | undefined {
-    return this.rt.contextEntries.get(key);
-  }
-
   /** Deletes a shared-context entry and returns its old value. */
   deleteContext(key: string): string | undefined {
     return inbox.deleteContext(this.rt, key);
-  }
-
-  /** Every shared-context entry, in insertion order. */
-  listContext(): [string, string][] {
-    return [...this.rt.contextEntries.entries()];
-  }
-
-  // ---------------------------------------------------------------- slots
-
-  /** Every slot record, in slot order. */
-  slots(): SlotRecord[] {
-    return this.rt.slots();
-  }
-
-  /** Slots matching every given field. */
-  findSlots(query: SlotQuery = {}): SlotRecord[] {
-    return slots.findSlots(this.rt, query);
   }
 
   /** Changes a slot's identity or settings for its next tasks. */
@@ -312,8 +199,6 @@ export class Pool {
     return slots.startSupervisor(this.rt);
   }
 
-  // ---------------------------------------------------------------- messages
-
   /** Sends a message to a slot; returns its id. */
   sendMessage(from: SlotId, to: SlotId, content: string): string {
     return inbox.sendMessage(this.rt, from, to, content);
@@ -328,77 +213,6 @@ export class Pool {
   readMessages(slotId: SlotId): Message[] {
     return inbox.readMessages(this.rt, slotId);
   }
-
-  /** A slot's messages, left in place. */
-  peekMessages(slotId: SlotId): Message[] {
-    return inbox.peekMessages(this.rt, slotId);
-  }
-
-  /** How many messages wait for a slot. */
-  messageCount(slotId: SlotId): number {
-    return inbox.messageCount(this.rt, slotId);
-  }
-
-  // ---------------------------------------------------------------- observation
-
-  /** Messages sent to a slot as they are sent (every message when no slot is given). */
-  messages$(slotId?: SlotId): Observable<Message> {
-    if (slotId === undefined) {
-      return this.rt.observer.events$.pipe(
-        filter((event): event is Extract<PoolEvent, { type: 'message.sent' }> => event.type === 'message.sent'),
-        map((event) => event.message),
-      );
-    }
-    this.rt.slotRecord(slotId);
-    return this.rt.observer.messagesTo$(slotId);
-  }
-
-  /** Every text chunk agents stream, tagged with task and slot (delivered synchronously, in order). */
-  get output$(): Observable<OutputChunk> {
-    return this.rt.output.asObservable();
-  }
-
-  /** The whole pool as immutable snapshots: the current one on subscribe, then one per burst of changes. */
-  get snapshot$(): Observable<PoolSnapshot> {
-    return this.rt.observer.snapshot$;
-  }
-
-  /** The pool as it is now (the latest snapshot), synchronously. */
-  snapshot(): PoolSnapshot {
-    return this.rt.observer.current;
-  }
-
-  /** Every pool event: tasks, reviews, chain steps, slots, messages, budget, draining. */
-  get events$(): Observable<PoolEvent> {
-    return this.rt.observer.events$;
-  }
-
-  /** The pool's status whenever a count, the spend or the phase changes. */
-  get status$(): Observable<PoolStatus> {
-    return this.rt.observer.status$;
-  }
-
-  /** A task's records from now on, completing when it reaches a final state (PendingReview is not final). */
-  task$(id: TaskId): Observable<TaskRecord> {
-    if (!this.rt.projection.tasks.has(id)) throw new TaskNotFound(id);
-    return this.rt.observer.task$(id);
-  }
-
-  /** A chain's progress from now on, completing when it has ended. */
-  chain$(id: TaskId): Observable<ChainProgress> {
-    if (!this.rt.projection.chains.has(id)) throw new TaskNotFound(id);
-    return this.rt.observer.chain$(id);
-  }
-
-  /**
-   * The current state value of every actor: the supervisor with its slots, chains and live tasks (with their
-   * own children). For a live view (e.g. printed by the CLI while work runs).
-   */
-  describe(): ActorDescription[] {
-    return [describeActors(this.rt.actor)];
-  }
-
-  // ---------------------------------------------------------------- auto-routing (src/routing/)
 
   /** Asks the router how to run `task` (custom prompt and hints in `config`); returns the decision without running it. */
   route(task: string, config?: AutoConfig, options?: RouteOptions): Promise<RouteDecision> {
@@ -418,23 +232,5 @@ export class Pool {
   /** `auto` with a `## Constraints` section built from `hints`. */
   autoWithHints(task: string, hints: AutoHint, options?: AutoOptions): Promise<AutoResult> {
     return routing.auto(this, task, { hints }, options);
-  }
-
-  /**
-   * The live XState actor of a slot, task or chain, by id (`slot-0`, `task-…`, `chain-…`): subscribe to its
-   * snapshots, or read its state. `undefined` once the actor has ended (a finished task or chain).
-   */
-  actor(id: string): AnyActorRef | undefined {
-    return this.rt.actorOf(id);
-  }
-
-  /** The supervisor actor (for inspection and advanced use). */
-  get supervisor(): SupervisorActor {
-    return this.rt.actor;
-  }
-
-  /** @internal The projection of actor state into records. */
-  get records(): Projection {
-    return this.rt.projection;
   }
 }

@@ -88,8 +88,8 @@ describe('slot records', () => {
     const failed = await pool.run('three [[sim:error max-turns]] [[sim:cost 0.002]]', { config: { maxTurns: 1 } });
     expect(failed.success).toBe(false);
     const slot = pool.slots()[0];
-    // A run that produced a result counts, failed or not; its cost is booked.
-    expect(slot).toMatchObject({ tasksCompleted: 3, costMicrodollars: 17_000, restartCount: 0, sessionId: one.sessionId });
+    // Only a run that completed its task counts; a failed run's cost is booked all the same.
+    expect(slot).toMatchObject({ tasksCompleted: 2, costMicrodollars: 17_000, restartCount: 0, sessionId: one.sessionId });
     expect(two.sessionId).toBe(one.sessionId);
     expect(pool.slots()[1]).toMatchObject({ tasksCompleted: 0, costMicrodollars: 0 });
     await pool.flush();
