@@ -24,6 +24,7 @@ import { performance } from 'node:perf_hooks';
 import { buildClaudeArgv } from '../src/agent/argv.js';
 import type { AgentOutcome, AgentRunner, AgentRunRequest } from '../src/agent/types.js';
 import { Pool } from '../src/pool/index.js';
+import { SqliteStore } from '../src/store/sqlite.js';
 import { median, percentile } from './stats.js';
 
 const SLOTS = 8;
@@ -86,8 +87,14 @@ function heapMb(): number {
   return process.memoryUsage().heapUsed / 1e6;
 }
 
-async function rounds(): Promise<void> {
-  const pool = await Pool.builder().runner(instantRunner).slots(SLOTS).build();
+async function rounds(store: 'memory' | 'sqlite'): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'claude-pool-bench-'));
+  const builder = Pool.builder().runner(instantRunner).slots(SLOTS);
+  // With SQLite the records live in the database file, so the heap shows the engine's own memory alone; the
+  // in-memory store keeps every record in the heap by design.
+  const sqlite = store === 'sqlite' ? SqliteStore.open(join(dir, 'pool.db')) : undefined;
+  if (sqlite) builder.store(sqlite);
+  const pool = await builder.build();
   const heaps: number[] = [];
   const times: number[] = [];
   for (let round = 0; round < 20; round++) {
@@ -97,13 +104,15 @@ async function rounds(): Promise<void> {
     heaps.push(heapMb());
   }
   await pool.drain();
+  sqlite?.close();
+  rmSync(dir, { recursive: true, force: true });
   const first = heaps.slice(2, 5);
   const last = heaps.slice(-3);
   const growth = (median(last) - median(first)) / (15 * 1000);
   process.stdout.write(
-    `rounds: 20 × 1,000 tasks, heap ${heaps[0].toFixed(1)} → ${heaps[heaps.length - 1].toFixed(1)} MB ` +
+    `rounds (${store} store): 20 × 1,000 tasks, heap ${heaps[0].toFixed(1)} → ${heaps[heaps.length - 1].toFixed(1)} MB ` +
       `(${(growth * 1e6).toFixed(0)} bytes per finished task from round 3 on), ` +
-      `round time first ${times[0].toFixed(0)} ms, last ${times[times.length - 1].toFixed(0)} ms` +
+      `round time first ${times[0].toFixed(0)} ms, median ${median(times).toFixed(0)} ms, last ${times[times.length - 1].toFixed(0)} ms` +
       `${(globalThis as { gc?: unknown }).gc ? '' : ' (no --expose-gc: heap figures are noisy)'}\n`,
   );
 }
@@ -212,7 +221,8 @@ async function main(): Promise<void> {
         `${(perTask[perTask.length - 1] / perTask[0]).toFixed(2)}\n`,
     );
   }
-  await rounds();
+  await rounds('sqlite');
+  await rounds('memory');
   await utilisation();
   await dispatchLatency();
   await processes();
