@@ -31,7 +31,7 @@ import { planDispatch, type DispatchPlan } from './dispatch.js';
 import { poolFailure, withFailure } from './failure.js';
 import { emptyQueue, enqueue as enqueueJob, dropFront, peekQueue, queueLength, queuedJobs, removeFromQueue, type JobQueue } from './queue.js';
 import { slotMachine, type SlotParentEvent } from './slot.js';
-import { taskMachine, type TaskParentEvent } from './task.js';
+import { taskMachine, type TaskOutput, type TaskParentEvent } from './task.js';
 import type {
   ChainIsolation,
   ChainStep,
@@ -89,8 +89,12 @@ export type SupervisorEvent =
   | SlotParentEvent
   | TaskParentEvent
   | ChainParentEvent
-  /** XState's event for an actor of the pool that reached its final state (a task or chain has ended). */
-  | { type: `xstate.done.actor.${string}`; actorId?: string; output?: unknown };
+  /**
+   * XState's done event of a task actor. Every task actor has the id `task` (its system id is the task's id),
+   * so the event type is one and the same for all tasks: XState memoises transition lookups per event type,
+   * and a type per task would grow that memo with every task.
+   */
+  | { type: 'xstate.done.actor.task'; output?: TaskOutput };
 
 /** What the supervisor reports back to whoever asked (emitted events: `actor.on(type, handler)`). */
 export type SupervisorEmitted =
@@ -313,7 +317,7 @@ export const poolMachine = setup({
         value: review ? 'pendingReview' : 'pending',
         context: { record: { ...record, state: review ? 'pending_review' : 'pending' } },
       });
-      createActor(taskMachine, { parent: self, id: record.id, systemId: record.id, snapshot, input: record }).start();
+      createActor(taskMachine, { parent: self, id: 'task', systemId: record.id, snapshot, input: record }).start();
     },
     /** Starts what can start, fails what never can. */
     dispatch: enqueueActions(({ context, enqueue, system }, params?: { onlySlot?: SlotId; force?: boolean }) => {
@@ -450,10 +454,10 @@ export const poolMachine = setup({
     'TASK.REVIEW': {
       actions: assign(({ context, event }) => ({ reviewing: { ...context.reviewing, [event.taskId]: true as const } })),
     },
-    'xstate.done.actor.*': {
+    'xstate.done.actor.task': {
       actions: assign(({ context, event }) => {
-        const id = event.type.slice('xstate.done.actor.'.length);
-        return id in context.reviewing ? { reviewing: without(context.reviewing, id) } : {};
+        const id = event.output?.taskId;
+        return id !== undefined && id in context.reviewing ? { reviewing: without(context.reviewing, id) } : {};
       }),
     },
     'CHAIN.ENDED': {
@@ -520,6 +524,18 @@ export const poolMachine = setup({
         armAssignTimer({ ...context, queue, assignDeadline: undefined }, helpers(enqueue));
       }),
     },
+    /** A slot takes the oldest queued task now (also while draining, so queued work can finish); always answered. */
+    CLAIM: {
+      actions: enqueueActions(({ context, event, enqueue, system }) => {
+        if (context.phase === 'stopped') {
+          enqueue.emit({ type: 'claimed', slotId: event.slotId });
+          return;
+        }
+        const plan = planDispatch(dispatchView(context), { onlySlot: event.slotId, force: true });
+        applyDispatch(context, helpers(enqueue), system, plan);
+        enqueue.emit({ type: 'claimed', slotId: event.slotId, taskId: plan.starts[0]?.taskId });
+      }),
+    },
     SUBMIT: { actions: 'refuseSubmit' },
     START_CHAIN: { actions: 'refuseSubmit' },
     SCALE_UP: { actions: 'refuseScale' },
@@ -559,13 +575,6 @@ export const poolMachine = setup({
             { type: 'enqueueTask', params: ({ event }) => ({ job: jobOf(event.record) }) },
             { type: 'dispatch' },
           ],
-        },
-        CLAIM: {
-          actions: enqueueActions(({ context, event, enqueue, system }) => {
-            const plan = planDispatch(dispatchView(context), { onlySlot: event.slotId, force: true });
-            applyDispatch(context, helpers(enqueue), system, plan);
-            enqueue.emit({ type: 'claimed', slotId: event.slotId, taskId: plan.starts[0]?.taskId });
-          }),
         },
         SCALE_UP: {
           actions: enqueueActions(({ context, event, enqueue }) => {

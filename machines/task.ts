@@ -18,8 +18,14 @@ export type TaskEvent =
 
 /**
  * Events a task sends to its parent (the pool): I await review; queue me again. That it has ended the pool
- * learns from XState's own `xstate.done.actor.<id>` event, which every final task sends its parent.
+ * learns from XState's own done event, which every final task sends its parent with the task's output.
  */
+/** What a task outputs when it reaches a final state (the payload of its done event). */
+export interface TaskOutput {
+  taskId: string;
+  state: TaskState;
+}
+
 export type TaskParentEvent =
   | { type: 'TASK.REVIEW'; taskId: string }
   | { type: 'TASK.REQUEUED'; taskId: string; record: TaskRecord };
@@ -116,6 +122,8 @@ export const taskMachine = setup({
 }).createMachine({
   id: 'task',
   context: ({ input }) => ({ record: input }),
+  /** What the task's parent receives with XState's done event: which task ended, and how. */
+  output: ({ context }) => ({ taskId: context.record.id, state: context.record.state }),
   initial: 'start',
   states: {
     /** A new task waits in Pending; one restored from the store while awaiting review goes back there. */

@@ -320,8 +320,11 @@ export class PoolObserver {
       }),
       projection.evicted$.subscribe((id) => {
         // Counts stay: they cover every task of the session, not only those still in memory.
-        this.taskChanges.set(id, undefined);
-        this.chainChanges.set(id, undefined);
+        // A record no snapshot holds yet just drops its pending change (so nothing grows without snapshots).
+        if (this.tasks.has(id)) this.taskChanges.set(id, undefined);
+        else this.taskChanges.delete(id);
+        if (this.chains.has(id)) this.chainChanges.set(id, undefined);
+        else this.chainChanges.delete(id);
         this.changed();
       }),
       projection.poolChanged$.subscribe((change) => this.onPool(change)),

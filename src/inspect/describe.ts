@@ -5,7 +5,7 @@ import { isMachineSnapshot, type AnyActorRef, type StateValue } from 'xstate';
 
 /** What {@link describeActors} reports for one actor. */
 export interface ActorDescription {
-  /** The actor's id relative to its parent. */
+  /** The actor's system id when it has one (slots, tasks and chains of a pool), else its id relative to its parent. */
   id: string;
   /** The machine id, for state-machine actors. */
   machine?: string;
@@ -51,7 +51,8 @@ export function describeActors(root: AnyActorRef): ActorDescription {
     const snapshot: unknown = actor.getSnapshot();
     const { status, children } = (snapshot ?? {}) as SnapshotWithChildren;
     const description: ActorDescription = {
-      id: actor.id,
+      // An actor registered in the system is known by its system id (a task's id; its actor id is `task`).
+      id: (actor as { systemId?: string }).systemId ?? actor.id,
       status: typeof status === 'string' ? status : 'unknown',
       children: [],
     };
