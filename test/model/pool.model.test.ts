@@ -743,6 +743,70 @@ const restorePaths = coverEdges(
   ),
 );
 
+/** The model id of a chain's step task (one step at a time). */
+const STEP = 'step-0';
+/** The prompt of the real chain's one step: it hangs until it is cancelled. */
+const CHAIN_STEP_PROMPT = 'chain step [[sim:hang]]';
+
+/**
+ * The reports after a command to a pool with a chain, besides those of {@link reportsAfter}: a started chain
+ * submits its step (a chain step, still admitted while the pool drains); a chain cancelled at once, or by the
+ * drain's timeout, cancels its running step and ends.
+ */
+function reportsAfterChain(before: AnyMachineSnapshot, event: AnyEventObject, after: AnyMachineSnapshot): AnyEventObject[] {
+  const prior = before.context as PoolContext;
+  const context = after.context as PoolContext;
+  const reports = reportsAfter(before, event, after);
+  if (event.type === 'START_CHAIN' && CHAIN_ID in context.chains && !(CHAIN_ID in prior.chains)) {
+    reports.push({ type: 'SUBMIT', record: taskRecord(STEP), internal: true });
+  }
+  if (CHAIN_ID in prior.chains) {
+    const step = liveTaskIds(prior).includes(STEP);
+    if (event.type === 'CANCEL_CHAIN' && event.immediate) {
+      if (step) reports.push({ type: 'CANCEL', taskId: STEP });
+      reports.push({ type: 'CHAIN.ENDED', chainId: CHAIN_ID });
+    }
+    const forced = before.value === 'draining' && event.type === DRAIN_TIMEOUT && prior.drainTimeoutMs !== undefined;
+    if (forced) reports.push({ type: 'CHAIN.ENDED', chainId: CHAIN_ID });
+  }
+  return reports;
+}
+
+/**
+ * A chain as a child of the real pool: started (its step then runs and hangs), cancelled at once, or left to a
+ * drain, which tells it to stop after its step, and whose timeout cancels it at once.
+ */
+const chainSpec: ModelSpec = {
+  ...spec,
+  name: 'pool (chains)',
+  scenarios: [
+    {
+      name: 'chain',
+      input: realInput(),
+      events: (snapshot) => {
+        const context = snapshot.context as PoolContext;
+        const events: AnyEventObject[] = [];
+        const chain = CHAIN_ID in context.chains;
+        if (snapshot.value === 'running') {
+          if (!chain && liveTaskIds(context).length === 0) {
+            events.push({ type: 'START_CHAIN', record: chainRecord(CHAIN_ID), steps: CHAIN_STEPS, isolation: 'none' });
+          }
+          events.push({ type: 'DRAIN', queued: 'cancel' }, { type: 'DRAIN', queued: 'cancel', timeoutMs: DRAIN_TIMEOUT_MS });
+        }
+        if (chain) events.push({ type: 'CANCEL_CHAIN', chainId: CHAIN_ID, immediate: true });
+        if (snapshot.value === 'draining') events.push({ type: DRAIN_TIMEOUT });
+        return events;
+      },
+      onlyListed: true,
+    },
+  ],
+  wrapModel: (model) => settling(model, reportsAfterChain),
+  coverageKey: undefined,
+  simpleDepth: 4,
+  maxSimplePaths: 40,
+};
+const chainPaths = coverEdges(chainSpec, generatePaths(chainSpec));
+
 /** The parts of the pool's context the model predicts, with the real task ids renamed to the model's. */
 function view(snapshot: AnyMachineSnapshot, rename: (id: string) => string): unknown {
   const context = snapshot.context as PoolContext;
@@ -776,6 +840,13 @@ async function replayOnPool(generated: GeneratedPath): Promise<void> {
   );
   const ids = new Map<string, string>(); // real id → model id
   const rename = (id: string) => ids.get(id) ?? id;
+  /** Names what a chain made itself: the task of its step. */
+  const learn = () => {
+    const context = pool.supervisor.getSnapshot().context as PoolContext;
+    for (const id of liveTaskIds(context)) {
+      if (!ids.has(id) && id !== RESTORED) ids.set(id, STEP);
+    }
+  };
   // The latest real task of a model id (a model id is used again once its task has ended).
   const real = (modelId: string) => [...ids].reverse().find(([, model]) => model === modelId)?.[0] ?? modelId;
   let drain: Promise<unknown> | undefined;
@@ -784,7 +855,10 @@ async function replayOnPool(generated: GeneratedPath): Promise<void> {
       const want = JSON.stringify(view(expected, (id) => id));
       // The reports arrive on their own: wait for them, then compare.
       await eventually(
-        () => JSON.stringify(view(pool.supervisor.getSnapshot(), rename)) === want,
+        () => {
+          learn();
+          return JSON.stringify(view(pool.supervisor.getSnapshot(), rename)) === want;
+        },
         10_000,
         `${where}: the pool to settle`,
       ).catch(() => undefined);
@@ -795,7 +869,8 @@ async function replayOnPool(generated: GeneratedPath): Promise<void> {
       compareStep(where, {
         'supervisor state': [view(seen, rename), view(expected, (id) => id)],
         'status: shut down': [status.shutdown, expected.value !== 'running'],
-        'status: running tasks': [status.runningTasks, Object.keys(model.running).length],
+        // A live chain counts as a running task, as its record says.
+        'status: running tasks': [status.runningTasks, Object.keys(model.running).length + Object.keys(model.chains).length],
         'status: pending tasks': [status.pendingTasks, queuedIds(model).length],
         // Every live task is reachable as an actor by its id; none is a child of the supervisor.
         'live task actors': [
@@ -835,6 +910,17 @@ async function replayOnPool(generated: GeneratedPath): Promise<void> {
         case 'SCALE_UP':
           await pool.scaleUp(1);
           break;
+        case 'START_CHAIN':
+          ids.set(
+            await pool.submitChain([{ name: 'one', action: { type: 'prompt', prompt: CHAIN_STEP_PROMPT } }], {
+              isolation: 'none',
+            }),
+            CHAIN_ID,
+          );
+          break;
+        case 'CANCEL_CHAIN':
+          await pool.cancelChain(real(CHAIN_ID), { immediate: event.immediate === true });
+          break;
         case 'SCALE_DOWN':
           await pool.scaleDown(1);
           break;
@@ -870,6 +956,10 @@ describe('pool model, level (b): public operations replayed on the real Pool', (
     await replayOnPool(generated);
   });
 
+  it.each(chainPaths.map((p) => [`chain: ${p.name}`, p] as const))('%s', async (_name, generated) => {
+    await replayOnPool(generated);
+  });
+
   it('reports what the public operations covered', () => {
     expect([...realCoverage.edgesHit], 'RESTORE_REVIEW, from a pre-filled store').toContain(
       realCoverage.edges.find((edge) => edge.event === 'RESTORE_REVIEW')?.id,
@@ -882,6 +972,7 @@ describe('pool model, level (b): public operations replayed on the real Pool', (
       realCoverage.report([
         `${publicPaths.length} paths over submit, cancel, scale up/down and drain (with and without a timeout)`,
         `${restorePaths.length} paths of a pool restored with a task in review (approve, reject, cancel, submit)`,
+        `${chainPaths.length} paths of a chain (start, cancel at once, drain with and without a timeout)`,
       ]),
     );
     expect(realCoverage.states).toEqual(['pool.running', 'pool.draining', 'pool.stopped']);
