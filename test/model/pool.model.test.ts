@@ -24,7 +24,7 @@ import {
 import { liveTaskIds, nextSlotIds, poolMachine, type PoolContext } from '../../machines/pool.js';
 import { queuedJobs } from '../../machines/queue.js';
 import { rejectedPrompt } from '../../machines/task.js';
-import type { RunOutcome, SlotConfig, SlotRecord, TaskRecord } from '../../machines/types.js';
+import type { RunOutcome, SlotConfig, SlotRecord, TaskRecord, TaskResult } from '../../machines/types.js';
 import { completePoolConfig } from '../../src/config.js';
 import type { Pool } from '../../src/pool/index.js';
 import { PoolShutdown } from '../../src/errors.js';
@@ -166,7 +166,7 @@ const CHAIN_STEPS = [{ name: 'one', action: { type: 'prompt' as const, prompt: '
 interface StandInLog {
   started: TaskRecord[];
   decisions: { requestId: string; refusal?: unknown }[];
-  claims: { slotId: string; taskId?: string }[];
+  claims: AnyEventObject[];
 }
 let log: StandInLog = { started: [], decisions: [], claims: [] };
 
@@ -351,7 +351,8 @@ function checkEffects(run: PureRun, event: AnyEventObject, before: AnyMachineSna
     expect(snapshot.children).not.toHaveProperty(taskId);
   }
   // Every request that needs an answer gets exactly one, with its id; an accepted one took effect.
-  const { decisions, started } = takeNew(run);
+  const { decisions, started, claims } = takeNew(run);
+  checkMessages(run, event, before, claims);
   const asks = ['SUBMIT', 'START_CHAIN', 'SCALE_UP', 'SCALE_DOWN'];
   if (!asks.includes(event.type)) {
     expect(decisions).toEqual([]);
@@ -373,8 +374,7 @@ function checkEffects(run: PureRun, event: AnyEventObject, before: AnyMachineSna
   // Cancelling a chain reaches it; the drain tells chains to stop submitting, the timeout to stop now.
   const chain = run.actor.system.get(CHAIN_ID) as AnyActorRef | undefined;
   if (chain && CHAIN_ID in prior.chains) {
-    const received = (chain.getSnapshot().context as { received: AnyEventObject[] }).received.slice(receivedBefore.get(chain) ?? 0);
-    receivedBefore.set(chain, (chain.getSnapshot().context as { received: AnyEventObject[] }).received.length);
+    const received = newlyReceived(chain);
     const expected: AnyEventObject[] = [];
     if (event.type === 'CANCEL_CHAIN') expect(received).toEqual([{ type: 'CANCEL', immediate: event.immediate }]);
     else if (event.type === 'DRAIN' && event.queued === 'cancel' && before.value === 'running') {
@@ -386,15 +386,107 @@ function checkEffects(run: PureRun, event: AnyEventObject, before: AnyMachineSna
 }
 
 const receivedBefore = new WeakMap<AnyActorRef, number>();
+
+/** What a stand-in child was sent since the last check. */
+function newlyReceived(ref: AnyActorRef | undefined): AnyEventObject[] {
+  if (!ref) return [];
+  const { received } = ref.getSnapshot().context as { received: AnyEventObject[] };
+  const from = receivedBefore.get(ref) ?? 0;
+  receivedBefore.set(ref, received.length);
+  return received.slice(from);
+}
+
+/**
+ * What the pool told its tasks and slots in this step: a task it starts is assigned and its slot told to run
+ * it; a task it fails hears why; a cancelled one is cancelled (its run, too); a run's end reaches its task;
+ * the drain's timeout cancels every run; a stopped pool stops every slot; a claim answers with what it took.
+ */
+function checkMessages(run: PureRun, event: AnyEventObject, before: AnyMachineSnapshot, claims: StandInLog['claims']): void {
+  const after = run.actor.getSnapshot() as AnyMachineSnapshot;
+  const prior = before.context as PoolContext;
+  const context = after.context as PoolContext;
+  const created = new Set(log.started.map((record) => record.id));
+  const toTask = new Map<string, AnyEventObject[]>();
+  for (const id of TASK_IDS) {
+    const ref = run.actor.system.get(id) as AnyActorRef | undefined;
+    toTask.set(id, created.has(id) ? newlyReceived(ref) : []);
+  }
+  const toSlot = new Map<string, AnyEventObject[]>();
+  for (const id of new Set([...prior.slotOrder, ...context.slotOrder])) {
+    toSlot.set(id, newlyReceived(run.actor.system.get(id) as AnyActorRef | undefined));
+  }
+  const types = (events: AnyEventObject[] | undefined) => (events ?? []).map((e) => e.type);
+  // Starts.
+  const started = Object.entries(context.running).filter(([taskId]) => !(taskId in prior.running));
+  for (const [taskId, slotId] of started) {
+    if (created.has(taskId)) expect(toTask.get(taskId), `${taskId} is assigned`).toContainEqual({ type: 'ASSIGN', slotId, at: 1_000 });
+    expect(toSlot.get(slotId)?.find((e) => e.type === 'RUN')?.job, `${slotId} runs ${taskId}`).toMatchObject({ taskId });
+  }
+  if (event.type === 'CLAIM') {
+    const onSlot = started.find(([, slotId]) => slotId === event.slotId)?.[0];
+    expect(claims, 'a claim answers with what it took').toEqual([{ type: 'claimed', slotId: event.slotId, taskId: onSlot }]);
+  }
+  // Tasks that left the queue without starting: cancelled, or failed (no slot could take them).
+  const cancels = ['CANCEL', 'CANCEL_MANY', 'DRAIN', 'FORCE_STOP', DRAIN_TIMEOUT].includes(event.type);
+  const left = queuedIds(prior).filter((id) => !queuedIds(context).includes(id) && !(id in context.running) && created.has(id));
+  for (const taskId of left) {
+    if (cancels) expect(types(toTask.get(taskId)), `${taskId} is cancelled`).toContain('CANCEL');
+    else {
+      const fail = toTask.get(taskId)?.find((e) => e.type === 'FAIL');
+      expect((fail?.result as TaskResult | undefined)?.failure?.kind, `${taskId} fails`).toBe('no_slot_available');
+    }
+  }
+  // A run's end reaches its task, as a result.
+  if (event.type === 'SLOT.RUN_FINISHED' && (event.taskId as string) in prior.running && created.has(event.taskId as string)) {
+    const kind = (event.outcome as RunOutcome).kind === 'ok' ? 'FINISH' : 'FAIL';
+    expect(types(toTask.get(event.taskId as string))).toEqual([kind]);
+  }
+  // Cancels reach the task and its run.
+  const cancelled =
+    event.type === 'CANCEL' ? [event.taskId as string] : event.type === 'CANCEL_MANY' ? (event.taskIds as string[]) : [];
+  const forced =
+    before.value === 'draining' && (event.type === 'FORCE_STOP' || (event.type === DRAIN_TIMEOUT && prior.drainTimeoutMs !== undefined));
+  // (A cancel reaches a run through its live task: the model's tasks that report TASK.REVIEW out of the blue have none.)
+  const cancelledRuns = forced ? Object.keys(prior.running) : cancelled.filter((id) => id in prior.running && created.has(id));
+  for (const taskId of cancelled.filter((id) => created.has(id))) expect(types(toTask.get(taskId))).toContain('CANCEL');
+  for (const taskId of cancelledRuns) {
+    if (created.has(taskId)) expect(types(toTask.get(taskId))).toContain('CANCEL');
+    expect(toSlot.get(prior.running[taskId]), `the run of ${taskId} is cancelled`).toContainEqual({ type: 'CANCEL_RUN', taskId });
+  }
+  // Entering Stopped stops every slot; a scale-down retires its victims; a supervised restart restarts.
+  if (after.value === 'stopped' && before.value !== 'stopped') {
+    for (const id of context.slotOrder) expect(types(toSlot.get(id)), `${id} is stopped`).toContain('STOP');
+  }
+  for (const id of context.removing.filter((slotId) => !prior.removing.includes(slotId))) {
+    expect(types(toSlot.get(id)), `${id} is retired`).toEqual(['RETIRE']);
+  }
+  if (event.type === 'RESTART_SLOT') {
+    const restarts = prior.supervising && prior.slotStates[event.slotId as string] === 'errored';
+    expect(types(toSlot.get(event.slotId as string))).toEqual(restarts ? ['RESTART'] : []);
+  }
+  // A task re-queued after the pool stopped taking work fails; while running, it is queued again.
+  if (event.type === 'TASK.REQUEUED' && before.value !== 'running' && created.has(event.taskId as string)) {
+    const fail = toTask.get(event.taskId as string)?.find((e) => e.type === 'FAIL');
+    expect((fail?.result as TaskResult | undefined)?.failure?.kind).toBe('pool_shutdown');
+  }
+  // Reviews reach the task.
+  if ((event.type === 'APPROVE' || event.type === 'REJECT') && created.has(event.taskId as string)) {
+    expect(types(toTask.get(event.taskId as string))).toContain(event.type);
+  }
+}
 /** Runs whose drain timer has fired. */
 const drainTimerFired = new WeakSet<PureRun>();
 
 /** Per level-(a) run: the decisions emitted and tasks created since the last check. */
-const seen = new WeakMap<PureRun, { decisions: number; started: number }>();
-function takeNew(run: PureRun): { decisions: StandInLog['decisions']; started: TaskRecord[] } {
-  const at = seen.get(run) ?? { decisions: 0, started: 0 };
-  seen.set(run, { decisions: log.decisions.length, started: log.started.length });
-  return { decisions: log.decisions.slice(at.decisions), started: log.started.slice(at.started) };
+const seen = new WeakMap<PureRun, { decisions: number; started: number; claims: number }>();
+function takeNew(run: PureRun): { decisions: StandInLog['decisions']; started: TaskRecord[]; claims: StandInLog['claims'] } {
+  const at = seen.get(run) ?? { decisions: 0, started: 0, claims: 0 };
+  seen.set(run, { decisions: log.decisions.length, started: log.started.length, claims: log.claims.length });
+  return {
+    decisions: log.decisions.slice(at.decisions),
+    started: log.started.slice(at.started),
+    claims: log.claims.slice(at.claims),
+  };
 }
 
 function input(slots: number) {
@@ -509,7 +601,7 @@ const spec: ModelSpec = {
       log = { started: [], decisions: [], claims: [] };
       run.actor.on('decision', (e) => log.decisions.push(e as StandInLog['decisions'][number]));
       run.actor.on('claimed', (e) => log.claims.push(e as StandInLog['claims'][number]));
-      seen.set(run, { decisions: 0, started: 0 });
+      seen.set(run, { decisions: 0, started: 0, claims: 0 });
     }
     if (event.type.startsWith('xstate.done.actor.')) {
       // The task reaches a final state; XState tells its parent, the pool.
