@@ -1,13 +1,20 @@
 /**
  * Model-based tests of the pool statechart (the supervisor).
  *
- * Level (a): generated paths replayed on the pool machine whose children are inert stand-ins, so the pool hears
- * exactly the events of the path: what its slots and tasks would report (SLOT.STATE, SLOT.RUN_FINISHED,
- * TASK.REQUEUED, TASK.ENDED) is part of the model's events. After every step the live pool must be where the model is, and the supervisor's invariants must hold.
+ * Level (a): generated paths replayed on the pool machine with stand-in children, so the pool hears exactly the
+ * events of the path: what its slots, tasks and chains would report (SLOT.RUN_FINISHED with where the slot went,
+ * SLOT.STATE, TASK.REVIEW, TASK.REQUEUED, XState's `xstate.done.actor.<task>`, CHAIN.ENDED) and its own timers
+ * (ASSIGN_TIMEOUT, RESTART_SLOT, the drain timeout) are events of the model. Tasks are created by a stand-in
+ * `startTask` in the actor system (not among the pool's children); slots and chains are recording stand-ins.
+ * After every step the live pool must be where the model is, its invariants must hold, the timers XState holds
+ * must be the ones its context says, every request gets its one decision, and its tasks and slots must have been
+ * told what the step implies.
  *
- * Level (b): a few generated paths over the public operations (submit, cancel, scale up/down, drain) replayed on
- * the real Pool with the simulated agent; and paths of a pool started on a store that holds a task awaiting review
- * (RESTORE_REVIEW), which is then approved, rejected or cancelled.
+ * Level (b): generated paths over the public operations replayed on the real Pool with the simulated agent:
+ * submit, cancel, scale up/down, drain with and without a timeout; a pool started on a store that holds a task
+ * awaiting review (RESTORE_REVIEW), then approved, rejected, cancelled or drained; a chain as a child of the
+ * pool (started, cancelled at once, drained, cut short by the drain's timeout); claim, slot config, supervisor
+ * start/stop and the requests a drained pool refuses.
  */
 import { isDeepStrictEqual } from 'node:util';
 import { taskRecord as baseTaskRecord } from '../support/records.js';
@@ -631,6 +638,26 @@ const coverage = new Coverage('pool (level a: the machine, stand-in children)', 
 describe('pool model, level (a): paths replayed on the machine', () => {
   it.each(paths.map((p) => [`${p.scenario.name} (${p.kinds.join(', ')}): ${p.name}`, p] as const))('%s', (_name, generated) => {
     replayPure(spec, generated, coverage);
+  });
+
+  it('covers chain children and the drain timeout', () => {
+    const chainsAndDrain = coverage.edges.filter(
+      (edge) =>
+        ['START_CHAIN', 'CANCEL_CHAIN', 'CHAIN.ENDED', 'FORCE_STOP', 'DRAIN'].includes(edge.event) ||
+        edge.event.includes('drainTimeout') ||
+        (edge.source === 'pool.draining' && edge.event === 'SUBMIT'),
+    );
+    expect(chainsAndDrain.map(describeEdge)).toEqual(
+      expect.arrayContaining([
+        'pool.running --START_CHAIN--> (stays)',
+        'pool --START_CHAIN--> (stays)',
+        'pool --CANCEL_CHAIN--> (stays)',
+        'pool --CHAIN.ENDED--> (stays)',
+        'pool.draining --SUBMIT--> (stays)',
+        'pool.draining --after drainTimeout [hasDrainTimeout]--> (stays)',
+      ]),
+    );
+    expect(chainsAndDrain.filter((edge) => !coverage.edgesHit.has(edge.id)).map(describeEdge)).toEqual([]);
   });
 
   it('covers every state, transition and guard outcome', () => {
