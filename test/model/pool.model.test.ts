@@ -169,7 +169,7 @@ const CHAIN_STEPS = [{ name: 'one', action: { type: 'prompt' as const, prompt: '
 
 // ---------------------------------------------------------------------------------------------------- stand-ins
 
-/** What the pool told its stand-in children, and which tasks it created, in the current level-(a) run. */
+/** In the current level-(a) run: the tasks the pool created, the decisions it emitted and its answers to claims. */
 interface StandInLog {
   started: TaskRecord[];
   decisions: { requestId: string; refusal?: unknown }[];
