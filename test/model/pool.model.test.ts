@@ -1057,6 +1057,16 @@ async function replayOnPool(generated: GeneratedPath): Promise<void> {
           liveTaskIds(model).map(() => 'active'),
         ],
         'tasks among the children': [Object.keys(seen.children).filter((id) => id.startsWith('task-')), []],
+        // describe() shows the supervisor with its chains and live tasks (and its slots) as children.
+        'described tasks and chains': [
+          pool
+            .describe()[0]
+            .children.map((child) => child.id)
+            .filter((id) => !id.startsWith('slot-'))
+            .map(rename)
+            .sort(),
+          [...liveTaskIds(model), ...Object.keys(model.chains)].sort(),
+        ],
       });
     };
     // A restored pool is first seen with its task restored: the state after RESTORE_REVIEW.
