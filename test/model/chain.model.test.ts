@@ -72,7 +72,24 @@ const spec: ModelSpec = {
   simpleDepth: 7,
   maxSimplePaths: 200,
   implementations: { actors: { runStep: never, isolate: never, cleanup: never } },
+  check: (run, _event, expected) => {
+    // A chain tells the pool it has ended exactly once, as it reaches a final state (the pool then stops it).
+    const ended = run.sentToParent.filter((e) => e.type === 'CHAIN.ENDED');
+    const final = FINAL.has(String(expected.value));
+    expect(ended, `CHAIN.ENDED in ${JSON.stringify(expected.value)}`).toEqual(
+      final ? [{ type: 'CHAIN.ENDED', chainId: record.id }] : [],
+    );
+    const context = run.actor.getSnapshot().context as ChainContext;
+    if (final) {
+      // Its last progress says how it ended, with the warnings it gathered (a failed cleanup, say).
+      expect(context.progress.status).toBe(expected.value);
+      expect(context.progress.warnings).toEqual(context.warnings.length > 0 ? context.warnings : undefined);
+      expect(context.record.state).toBe(expected.value);
+    }
+  },
 };
+
+const FINAL = new Set(['completed', 'failed', 'cancelled']);
 
 const paths = generatePaths(spec);
 const coverage = new Coverage('chain (level a: the machine)', chainMachine);

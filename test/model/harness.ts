@@ -236,7 +236,11 @@ export function traversable<T extends AnyStateMachine>(machine: T): T {
   const sink = createActor(fromCallback(() => {}));
   const base = createActor(fromCallback(() => {}), { parent: sink });
   let current: AnyMachineSnapshot | undefined;
-  const self = Object.create(base, { getSnapshot: { value: () => current } }) as AnyActorRef;
+  // The traversal branches from every state, so the same child (say `slot-0`, with its `systemId`) is spawned
+  // many times: a system that keeps no registry lets each spawn go through (a real one refuses a second
+  // actor with the same system id).
+  const system = Object.create(base.system, { _set: { value: () => {} }, get: { value: () => undefined } });
+  const self = Object.create(base, { getSnapshot: { value: () => current }, system: { value: system } }) as AnyActorRef;
   const logic = Object.create(machine) as T;
   type Scope = Parameters<T['transition']>[2];
   logic.transition = ((snapshot: AnyMachineSnapshot, event: AnyEventObject, scope: Scope) => {
@@ -291,14 +295,20 @@ export function dropPrefixes(paths: GeneratedPath[], label: (e: AnyEventObject) 
 function eventsOf(scenario: Scenario): (snapshot: AnyMachineSnapshot) => AnyEventObject[] {
   return (snapshot) => {
     const variants = typeof scenario.events === 'function' ? scenario.events(snapshot) : scenario.events;
-    const handled = __unsafe_getAllOwnEventDescriptors(snapshot).filter((type) => !type.includes('*'));
+    const descriptors = __unsafe_getAllOwnEventDescriptors(snapshot);
+    const handled = descriptors.filter((type) => !type.includes('*'));
     const events = handled.flatMap((type) => {
       const matching = variants.filter((event) => event.type === type);
       if (matching.length > 0) return matching;
       return scenario.onlyListed && !type.startsWith('xstate.after.') ? [] : [{ type }];
     });
+    // A partial wildcard (`xstate.done.actor.*`) is tried with the listed variants it matches.
+    const prefixes = descriptors.filter((type) => type.endsWith('.*')).map((type) => type.slice(0, -1));
+    for (const event of variants) {
+      if (!handled.includes(event.type) && prefixes.some((prefix) => event.type.startsWith(prefix))) events.push(event);
+    }
     if (scenario.unhandled) {
-      for (const event of variants) if (!handled.includes(event.type)) events.push(event);
+      for (const event of variants) if (!events.includes(event) && !handled.includes(event.type)) events.push(event);
     }
     return events;
   };

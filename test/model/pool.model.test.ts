@@ -1,38 +1,66 @@
 /**
  * Model-based tests of the pool statechart (the supervisor).
  *
- * Level (a): generated paths replayed on the pool machine whose children are inert stand-ins, so the pool hears
- * exactly the events of the path: what its slots and tasks would report (SLOT.STATE, SLOT.RUN_FINISHED,
- * TASK.REQUEUED, TASK.ENDED) is part of the model's events. After every step the live pool must be where the model is, and the supervisor's invariants must hold.
+ * Level (a): generated paths replayed on the pool machine with stand-in children, so the pool hears exactly the
+ * events of the path: what its slots, tasks and chains would report (SLOT.RUN_FINISHED with where the slot went,
+ * SLOT.STATE, TASK.REVIEW, TASK.REQUEUED, XState's `xstate.done.actor.<task>`, CHAIN.ENDED) and its own timers
+ * (ASSIGN_TIMEOUT, RESTART_SLOT, the drain timeout) are events of the model. Tasks are created by a stand-in
+ * `startTask` in the actor system (not among the pool's children); slots and chains are recording stand-ins.
+ * After every step the live pool must be where the model is, its invariants must hold, the timers XState holds
+ * must be the ones its context says, every request gets its one decision, and its tasks and slots must have been
+ * told what the step implies.
  *
- * Level (b): a few generated paths over the public operations (submit, cancel, scale up/down, drain) replayed on
- * the real Pool with the simulated agent; and paths of a pool started on a store that holds a task awaiting review
- * (RESTORE_REVIEW), which is then approved, rejected or cancelled.
+ * Level (b): generated paths over the public operations replayed on the real Pool with the simulated agent:
+ * submit, cancel, scale up/down, drain with and without a timeout; a pool started on a store that holds a task
+ * awaiting review (RESTORE_REVIEW), then approved, rejected, cancelled or drained; a chain as a child of the
+ * pool (started, cancelled at once, drained, cut short by the drain's timeout); claim, slot config, supervisor
+ * start/stop and the requests a drained pool refuses.
  */
+import { isDeepStrictEqual } from 'node:util';
 import { taskRecord as baseTaskRecord } from '../support/records.js';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { createMachine, type AnyEventObject, type AnyMachineSnapshot, type AnyStateMachine } from 'xstate';
-import { nextSlotIds, poolMachine, type PoolContext } from '../../machines/pool.js';
+import {
+  assign,
+  createActor,
+  setup,
+  type AnyActorRef,
+  type AnyEventObject,
+  type AnyMachineSnapshot,
+  type AnyStateMachine,
+} from 'xstate';
+import { liveTaskIds, nextSlotIds, poolMachine, type PoolContext } from '../../machines/pool.js';
+import { queuedJobs } from '../../machines/queue.js';
 import { rejectedPrompt } from '../../machines/task.js';
-import type { RunOutcome, SlotJob, SlotRecord, TaskRecord } from '../../machines/types.js';
+import type { RunOutcome, SlotConfig, SlotRecord, TaskRecord, TaskResult } from '../../machines/types.js';
 import { completePoolConfig } from '../../src/config.js';
 import type { Pool } from '../../src/pool/index.js';
+import { PoolShutdown } from '../../src/errors.js';
 import { MemoryStore } from '../../src/store/memory.js';
 import { cleanupPools, simPool } from '../support/sim-pool.js';
 import {
   actorsOf,
   Coverage,
   coverEdges,
+  describeEdge,
   generatePaths,
   recordCoverage,
   replayPure,
   type GeneratedPath,
   type ModelSpec,
+  type PureRun,
 } from './harness.js';
 import { compareStep, eventually } from './real.js';
 
 const TASK_IDS = ['task-0', 'task-1'];
+const CHAIN_ID = 'chain-0';
+/** Slot ids stay below this (ids grow when older slots are removed). */
 const MAX_SLOTS = 3;
+/** The scaling bound: one slot fewer than ids may exist, so a scale-up past it is refused. */
+const MAX_ACTIVE = 2;
+/** The drain timeout of `DRAIN(…, timeout)`. */
+const DRAIN_TIMEOUT_MS = 1_000;
+/** The drain timeout's delayed event, as XState names it. */
+const DRAIN_TIMEOUT = 'xstate.after.drainTimeout.pool.draining';
 
 function taskRecord(id: string): TaskRecord {
   return baseTaskRecord(id, { createdAtMs: 0 });
@@ -49,48 +77,60 @@ function reviewRecord(id: string): TaskRecord {
   };
 }
 
+function chainRecord(id: string): TaskRecord {
+  return { ...taskRecord(id), kind: 'chain', prompt: `chain ${id}` };
+}
+
 function outcome(kind: RunOutcome['kind']): RunOutcome {
   return { kind, result: { output: kind, success: kind === 'ok', costMicrodollars: 0, turnsUsed: 1, elapsedMs: 1 } };
 }
 
-const queuedIds = (context: PoolContext): string[] =>
-  (context.queue as (SlotJob | string)[]).map((job) => (typeof job === 'string' ? job : job.taskId));
+const queuedIds = (context: PoolContext): string[] => queuedJobs(context.queue).map((entry) => entry.job.taskId);
 const activeSlots = (context: PoolContext) =>
   context.slotOrder.filter((id) => !context.removing.includes(id) && context.slotStates[id] !== 'stopped');
 
-/** What can happen next: every public command, and every report its slots and tasks could make now. */
+/** What can happen next: every public command, and every report its slots, tasks and chains could make now. */
 function poolEvents(snapshot: AnyMachineSnapshot): AnyEventObject[] {
   const context = snapshot.context as PoolContext;
-  const tasks = Object.keys(snapshot.children).filter((id) => id.startsWith('task-')).sort();
+  const live = liveTaskIds(context);
   const queued = queuedIds(context);
+  const reviewing = Object.keys(context.reviewing);
   const events: AnyEventObject[] = [];
-  const free = TASK_IDS.find((id) => !tasks.includes(id));
+  const free = TASK_IDS.find((id) => !live.includes(id));
   if (free) {
-    events.push({ type: 'SUBMIT', record: taskRecord(free) }, { type: 'RESTORE_REVIEW', record: reviewRecord(free) });
-  }
-  for (const taskId of tasks) {
-    events.push({ type: 'CANCEL', taskId }, { type: 'APPROVE', taskId }, { type: 'REJECT', taskId, feedback: 'again' });
-    const busy = queued.includes(taskId) || taskId in context.running;
-    if (!busy) {
-      events.push({ type: 'TASK.REQUEUED', taskId, record: taskRecord(taskId) }, { type: 'TASK.ENDED', taskId });
-    }
-  }
-  for (const taskId of queued) events.push({ type: 'ASSIGN_TIMEOUT', taskId });
-  for (const [taskId, slotId] of Object.entries(context.running)) {
     events.push(
-      { type: 'SLOT.RUN_FINISHED', slotId, taskId, outcome: outcome('ok') },
-      { type: 'SLOT.RUN_FINISHED', slotId, taskId, outcome: outcome('crashed') },
+      { type: 'SUBMIT', record: taskRecord(free) },
+      { type: 'RESTORE_REVIEW', record: reviewRecord(free) },
+      // A finished run of a task that needs review: the task now awaits its reviewer.
+      { type: 'TASK.REVIEW', taskId: free },
     );
+    // A step of a live chain (admitted while draining, too).
+    if (CHAIN_ID in context.chains) events.push({ type: 'SUBMIT', record: taskRecord(free), internal: true });
+  }
+  for (const taskId of live) {
+    events.push({ type: 'CANCEL', taskId }, { type: 'APPROVE', taskId }, { type: 'REJECT', taskId, feedback: 'again' });
+  }
+  if (live.length > 1) events.push({ type: 'CANCEL_MANY', taskIds: [...live].sort() });
+  // A task in review is rejected (queued again) or ends (approved, cancelled, rejected for the last time).
+  for (const taskId of reviewing) {
+    events.push({ type: 'TASK.REQUEUED', taskId, record: taskRecord(taskId) }, { type: `xstate.done.actor.${taskId}` });
+  }
+  if (context.assignDeadline !== undefined && queued.length > 0) events.push({ type: 'ASSIGN_TIMEOUT' });
+  for (const [taskId, slotId] of Object.entries(context.running)) {
+    const removing = context.removing.includes(slotId);
+    events.push({ type: 'SLOT.RUN_FINISHED', slotId, taskId, outcome: outcome('ok'), state: removing ? 'stopped' : 'idle' });
+    if (slotId === 'slot-0' && !removing) {
+      events.push({ type: 'SLOT.RUN_FINISHED', slotId, taskId, outcome: outcome('crashed'), state: 'errored' });
+    }
   }
   const assigned = new Set(Object.values(context.running));
   for (const slotId of context.slotOrder) {
     const view = context.slotStates[slotId];
-    if (view === 'busy' && !assigned.has(slotId)) {
-      events.push({ type: 'SLOT.STATE', slotId, state: 'idle' });
-      if (slotId === 'slot-0') events.push({ type: 'SLOT.STATE', slotId, state: 'errored' });
-    }
     if (view === 'errored') {
       events.push({ type: 'SLOT.STATE', slotId, state: 'idle' }, { type: 'RESTART_SLOT', slotId });
+    }
+    if (view === 'busy' && assigned.has(slotId) && context.removing.includes(slotId)) {
+      events.push({ type: 'SLOT.STATE', slotId, state: 'retiring' });
     }
     if (view !== 'stopped' && !assigned.has(slotId) && (context.removing.includes(slotId) || snapshot.value === 'stopped')) {
       events.push({ type: 'SLOT.STATE', slotId, state: 'stopped' });
@@ -100,45 +140,100 @@ function poolEvents(snapshot: AnyMachineSnapshot): AnyEventObject[] {
   // New slots get ids after the highest in use, so ids grow when older slots are removed: keep them bounded.
   const [next] = nextSlotIds(context, 1);
   if (context.slotOrder.length < MAX_SLOTS && Number(next.slice('slot-'.length)) < MAX_SLOTS) {
-    events.push({ type: 'SCALE_UP', slots: [{ id: next, config: {} }] });
+    events.push({ type: 'SCALE_UP', requestId: 'scale', slots: [{ id: next, config: {} }] });
   }
-  if (activeSlots(context).length > 1) events.push({ type: 'SCALE_DOWN', count: 1 });
+  events.push({ type: 'SCALE_DOWN', requestId: 'scale', count: 1 });
+  if (CHAIN_ID in context.chains) {
+    events.push(
+      { type: 'CANCEL_CHAIN', chainId: CHAIN_ID, immediate: true },
+      { type: 'CANCEL_CHAIN', chainId: CHAIN_ID, immediate: false },
+      { type: 'CHAIN.ENDED', chainId: CHAIN_ID },
+    );
+  } else {
+    events.push({ type: 'START_CHAIN', record: chainRecord(CHAIN_ID), steps: CHAIN_STEPS, isolation: 'none' });
+  }
   events.push(
     { type: 'CONFIGURE_SLOT', slotId: 'slot-0', config: { name: 'model' } },
     { type: 'SUPERVISOR.START' },
     { type: 'SUPERVISOR.STOP' },
     { type: 'DRAIN', queued: 'cancel' },
     { type: 'DRAIN', queued: 'finish' },
+    { type: 'DRAIN', queued: 'cancel', timeoutMs: DRAIN_TIMEOUT_MS },
     { type: 'FORCE_STOP' },
+    { type: DRAIN_TIMEOUT },
   );
   return events;
 }
 
+const CHAIN_STEPS = [{ name: 'one', action: { type: 'prompt' as const, prompt: 'one' } }];
+
+// ---------------------------------------------------------------------------------------------------- stand-ins
+
+/** In the current level-(a) run: the tasks the pool created, the decisions it emitted and its answers to claims. */
+interface StandInLog {
+  started: TaskRecord[];
+  decisions: { requestId: string; refusal?: unknown }[];
+  claims: AnyEventObject[];
+}
+let log: StandInLog = { started: [], decisions: [], claims: [] };
+
+/** A child that keeps its record and every event the pool sends it, never changes state and never talks back. */
+function recording<Input>(id: string, recordOf: (input: Input) => unknown) {
+  return setup({
+    types: {
+      context: {} as { record: unknown; received: AnyEventObject[] },
+      input: {} as Input,
+      events: {} as AnyEventObject,
+    },
+  }).createMachine({
+    id,
+    context: ({ input }) => ({ record: recordOf(input), received: [] }),
+    initial: 'live',
+    states: {
+      live: {
+        on: {
+          // Only the harness sends this: the stand-in reaches a final state, as a real task does when it ends.
+          'MODEL.END': 'ended',
+          '*': { actions: assign(({ context, event }) => ({ received: [...context.received, event] })) },
+        },
+      },
+      ended: { type: 'final' },
+    },
+  });
+}
+const standInSlot = recording('slot', (input: { record: SlotRecord }) => input.record);
+const standInChain = recording('chain', (input: { record: TaskRecord }) => input.record);
+const standInTask = recording('task', (input: TaskRecord) => input);
+
 /**
- * Stand-ins for the pool's children that take no part: they keep their record and never change state or talk
- * back, as in the pure traversal (where children are never started). The path's events are all the pool hears.
+ * The stand-in for `startTask`: a recording task actor, a child of the pool in its actor system (as the real one).
+ * A model id is used again once the pool has let its task go: the old stand-in is retired first.
  */
-const inertSlot = createMachine({
-  id: 'slot',
-  context: ({ input }: { input: { record: SlotRecord } }) => ({ record: input.record }),
-  initial: 'idle',
-  states: { idle: {} },
-});
-const inertTask = createMachine({
-  id: 'task',
-  context: ({ input }: { input: TaskRecord }) => ({ record: input }),
-  initial: 'pending',
-  states: { pending: {} },
-});
-const inertChildren = { actors: { slot: inertSlot, task: inertTask } };
+function startStandInTask({ self }: { self: AnyActorRef }, params: { record: TaskRecord }): void {
+  const { record } = params;
+  const old = self.system.get(record.id) as AnyActorRef | undefined;
+  // A real task never shares its id; the stand-in of the earlier one just leaves the registry, unheard.
+  if (old) (self.system as unknown as { _unregister(ref: AnyActorRef): void })._unregister(old);
+  log.started.push(record);
+  // Like the real action, from a resolved snapshot (so nothing runs while the pool's action does).
+  const snapshot = standInTask.resolveState({ value: 'live', context: { record, received: [] } });
+  createActor(standInTask as AnyStateMachine, { parent: self, id: record.id, systemId: record.id, snapshot }).start();
+}
+
+const standIns = {
+  actors: { slot: standInSlot, chain: standInChain },
+  actions: { startTask: startStandInTask },
+};
 
 function label(event: AnyEventObject): string {
   switch (event.type) {
     case 'SUBMIT':
+      return `SUBMIT ${(event.record as TaskRecord).id}${event.internal ? ' (chain step)' : ''}`;
     case 'RESTORE_REVIEW':
+    case 'START_CHAIN':
       return `${event.type} ${(event.record as TaskRecord).id}`;
     case 'SLOT.RUN_FINISHED':
-      return `SLOT.RUN_FINISHED ${event.taskId}@${event.slotId} ${(event.outcome as RunOutcome).kind}`;
+      return `SLOT.RUN_FINISHED ${event.taskId}@${event.slotId} ${(event.outcome as RunOutcome).kind}→${event.state}`;
     case 'SLOT.STATE':
       return `SLOT.STATE ${event.slotId}=${event.state}`;
     case 'SCALE_UP':
@@ -146,9 +241,16 @@ function label(event: AnyEventObject): string {
     case 'SCALE_DOWN':
       return `SCALE_DOWN ${event.count}`;
     case 'DRAIN':
-      return `DRAIN(${event.queued})`;
+      return `DRAIN(${event.queued}${event.timeoutMs === undefined ? '' : `, ${event.timeoutMs} ms`})`;
+    case 'CANCEL_CHAIN':
+      return `CANCEL_CHAIN ${event.chainId}${event.immediate ? ' now' : ''}`;
+    case 'CANCEL_MANY':
+      return `CANCEL_MANY ${(event.taskIds as string[]).join(',')}`;
+    case DRAIN_TIMEOUT:
+      return 'after drainTimeout';
     default: {
-      const target = event.taskId ?? event.slotId;
+      if (event.type.startsWith('xstate.done.actor.')) return `${event.type.slice('xstate.done.actor.'.length)} ended`;
+      const target = event.taskId ?? event.slotId ?? event.chainId;
       return target ? `${event.type} ${target}` : event.type;
     }
   }
@@ -161,14 +263,29 @@ function abstract(snapshot: AnyMachineSnapshot): unknown {
     value: snapshot.value,
     queue: queuedIds(context),
     running: context.running,
+    reviewing: Object.keys(context.reviewing).sort(),
+    chains: Object.keys(context.chains).sort(),
     slotOrder: context.slotOrder,
     slotStates: context.slotStates,
     removing: context.removing,
     supervising: context.supervising,
     reservations: context.ledger.reservations,
-    tasks: Object.keys(snapshot.children).filter((id) => id.startsWith('task-')).sort(),
     drainCancelled: context.drainCancelled,
+    assignTimer: context.assignDeadline !== undefined,
+    drainTimeoutMs: context.drainTimeoutMs,
   };
+}
+
+/** The timers the pool actor has scheduled in its system now: id → delayed event. */
+function scheduled(run: PureRun): Map<string, { event: AnyEventObject; delay: number }> {
+  const events = (run.actor.system as unknown as {
+    getSnapshot(): { _scheduledEvents: Record<string, { source: AnyActorRef; id: string; event: AnyEventObject; delay: number }> };
+  }).getSnapshot()._scheduledEvents;
+  return new Map(
+    Object.values(events)
+      .filter((entry) => entry.source === run.actor)
+      .map((entry) => [entry.id, entry]),
+  );
 }
 
 /** The supervisor's invariants, checked after every step of every path. */
@@ -176,8 +293,8 @@ function checkInvariants(snapshot: AnyMachineSnapshot): void {
   const context = snapshot.context as PoolContext;
   const queued = queuedIds(context);
   const running = Object.entries(context.running);
-  expect(new Set(queued).size, 'a task is queued twice').toBe(queued.length);
-  for (const taskId of queued) expect(context.running, `${taskId} is queued and running`).not.toHaveProperty(taskId);
+  const live = liveTaskIds(context);
+  expect(new Set(live).size, `a task is in two of queue / running / reviewing: ${live}`).toBe(live.length);
   const busySlots = running.map(([, slotId]) => slotId);
   expect(new Set(busySlots).size, 'two tasks run on one slot').toBe(busySlots.length);
   for (const [taskId, slotId] of running) {
@@ -186,22 +303,207 @@ function checkInvariants(snapshot: AnyMachineSnapshot): void {
       context.slotStates[slotId],
     );
   }
+  for (const slotId of context.slotOrder) {
+    if (context.slotStates[slotId] === 'busy') expect(busySlots, `${slotId} is busy with nothing`).toContain(slotId);
+  }
   expect(Object.keys(context.ledger.reservations).sort(), 'reservations are exactly the running tasks').toEqual(
     Object.keys(context.running).sort(),
   );
+  expect(Object.keys(context.runningJobs).sort()).toEqual(Object.keys(context.running).sort());
   expect(Object.keys(context.slotStates).sort()).toEqual([...context.slotOrder].sort());
   expect(Object.keys(context.slots).sort()).toEqual([...context.slotOrder].sort());
   for (const id of context.removing) expect(context.slotOrder).toContain(id);
+  // One assignment timer, armed exactly while something waits, never later than the head's deadline.
+  const head = queuedJobs(context.queue)[0];
+  expect(context.assignDeadline !== undefined, 'the assignment timer is armed iff something waits').toBe(head !== undefined);
+  if (head && context.assignDeadline !== undefined) {
+    expect(context.assignDeadline).toBeLessThanOrEqual(head.queuedAt + context.config.slotAssignmentTimeoutSecs * 1000);
+  }
+  expect(context.phase).toBe(snapshot.value);
   if (snapshot.value === 'stopped') {
     expect(queued, 'a stopped pool has a queue').toEqual([]);
     expect(running, 'a stopped pool runs tasks').toEqual([]);
+    expect(Object.keys(context.chains), 'a stopped pool has chains').toEqual([]);
+    expect(context.supervising).toBe(false);
   }
-  if (snapshot.value === 'draining') expect(queued.length + running.length).toBeGreaterThan(0);
+  if (snapshot.value === 'draining') {
+    expect(queued.length + running.length + Object.keys(context.chains).length).toBeGreaterThan(0);
+  }
+}
+
+/** Checks the live run against what the pool must have done: timers, children, decisions. */
+function checkEffects(run: PureRun, event: AnyEventObject, before: AnyMachineSnapshot): void {
+  const snapshot = run.actor.getSnapshot() as AnyMachineSnapshot;
+  const context = snapshot.context as PoolContext;
+  const prior = before.context as PoolContext;
+  checkInvariants(snapshot);
+  // The timers XState holds for the pool are the ones its context says are armed.
+  const timers = scheduled(run);
+  expect(timers.has('assign-timeout'), 'the scheduled assignment timer').toBe(context.assignDeadline !== undefined);
+  // The drain's timer is set on entering Draining (for no time at all when the drain has no timeout) and fires once.
+  if (event.type === DRAIN_TIMEOUT) drainTimerFired.add(run);
+  const drainTimer = [...timers.values()].find((timer) => timer.event.type === DRAIN_TIMEOUT);
+  const drainTimerDue = snapshot.value === 'draining' && !drainTimerFired.has(run);
+  expect(drainTimer?.delay, 'the drain timeout').toBe(drainTimerDue ? (context.drainTimeoutMs ?? 0) : undefined);
+  // Chains are children of the pool, registered in the system under their id.
+  expect(Object.keys(snapshot.children).filter((id) => id.startsWith('chain-'))).toEqual(Object.keys(context.chains));
+  for (const chainId of [CHAIN_ID]) {
+    expect(run.actor.system.get(chainId) !== undefined, `${chainId} in the system`).toBe(chainId in context.chains);
+  }
+  // Queued and running tasks the pool created have a live task actor in the system (not among its children).
+  // (A task the model lets report TASK.REVIEW out of the blue has none.)
+  const created = new Set(log.started.map((record) => record.id));
+  for (const taskId of [...queuedIds(context), ...Object.keys(context.running)].filter((id) => created.has(id))) {
+    expect((run.actor.system.get(taskId) as AnyActorRef | undefined)?.getSnapshot().status, `${taskId}'s actor`).toBe('active');
+    expect(snapshot.children).not.toHaveProperty(taskId);
+  }
+  // Every request that needs an answer gets exactly one, with its id; an accepted one took effect.
+  const { decisions, started, claims } = takeNew(run);
+  checkMessages(run, event, before, claims);
+  const asks = ['SUBMIT', 'START_CHAIN', 'SCALE_UP', 'SCALE_DOWN'];
+  if (!asks.includes(event.type)) {
+    expect(decisions).toEqual([]);
+  } else {
+    const requestId = event.type.startsWith('SCALE') ? event.requestId : (event.record as TaskRecord).id;
+    expect(decisions.map((d) => d.requestId)).toEqual([requestId]);
+    const accepted = decisions[0].refusal === undefined;
+    if (event.type === 'SUBMIT') {
+      expect(started.map((r) => r.id), 'an accepted task is created').toEqual(accepted ? [requestId] : []);
+      const shouldAccept = before.value === 'running' || (before.value === 'draining' && event.internal === true);
+      expect(accepted, `SUBMIT accepted in ${String(before.value)}`).toBe(shouldAccept);
+    }
+    if (event.type === 'START_CHAIN') expect(requestId in context.chains).toBe(accepted);
+    if (event.type === 'SCALE_UP') expect(context.slotOrder.length > prior.slotOrder.length).toBe(accepted);
+    if (event.type === 'SCALE_DOWN') expect(context.removing.length > prior.removing.length).toBe(accepted);
+  }
+  if (event.type === 'RESTORE_REVIEW') expect(started.map((r) => r.state)).toEqual(['pending_review']);
+  else if (event.type !== 'SUBMIT') expect(started).toEqual([]);
+  // Cancelling a chain reaches it; the drain tells chains to stop submitting, the timeout to stop now.
+  const chain = run.actor.system.get(CHAIN_ID) as AnyActorRef | undefined;
+  if (chain && CHAIN_ID in prior.chains) {
+    const received = newlyReceived(chain);
+    const expected: AnyEventObject[] = [];
+    if (event.type === 'CANCEL_CHAIN') expect(received).toEqual([{ type: 'CANCEL', immediate: event.immediate }]);
+    else if (event.type === 'DRAIN' && event.queued === 'cancel' && before.value === 'running') {
+      expect(received).toEqual([{ type: 'CANCEL', immediate: false }]);
+    } else if ((event.type === 'FORCE_STOP' || (event.type === DRAIN_TIMEOUT && prior.drainTimeoutMs !== undefined)) && before.value === 'draining') {
+      expect(received).toEqual([{ type: 'CANCEL', immediate: true }]);
+    } else expect(received).toEqual(expected);
+  }
+}
+
+const receivedBefore = new WeakMap<AnyActorRef, number>();
+
+/** What a stand-in child was sent since the last check. */
+function newlyReceived(ref: AnyActorRef | undefined): AnyEventObject[] {
+  if (!ref) return [];
+  const { received } = ref.getSnapshot().context as { received: AnyEventObject[] };
+  const from = receivedBefore.get(ref) ?? 0;
+  receivedBefore.set(ref, received.length);
+  return received.slice(from);
+}
+
+/**
+ * What the pool told its tasks and slots in this step: a task it starts is assigned and its slot told to run
+ * it; a task it fails hears why; a cancelled one is cancelled (its run, too); a run's end reaches its task;
+ * the drain's timeout cancels every run; a stopped pool stops every slot; a claim answers with what it took.
+ */
+function checkMessages(run: PureRun, event: AnyEventObject, before: AnyMachineSnapshot, claims: StandInLog['claims']): void {
+  const after = run.actor.getSnapshot() as AnyMachineSnapshot;
+  const prior = before.context as PoolContext;
+  const context = after.context as PoolContext;
+  const created = new Set(log.started.map((record) => record.id));
+  const toTask = new Map<string, AnyEventObject[]>();
+  for (const id of TASK_IDS) {
+    const ref = run.actor.system.get(id) as AnyActorRef | undefined;
+    toTask.set(id, created.has(id) ? newlyReceived(ref) : []);
+  }
+  const toSlot = new Map<string, AnyEventObject[]>();
+  for (const id of new Set([...prior.slotOrder, ...context.slotOrder])) {
+    toSlot.set(id, newlyReceived(run.actor.system.get(id) as AnyActorRef | undefined));
+  }
+  const types = (events: AnyEventObject[] | undefined) => (events ?? []).map((e) => e.type);
+  // Starts.
+  const started = Object.entries(context.running).filter(([taskId]) => !(taskId in prior.running));
+  for (const [taskId, slotId] of started) {
+    if (created.has(taskId)) expect(toTask.get(taskId), `${taskId} is assigned`).toContainEqual({ type: 'ASSIGN', slotId, at: 1_000 });
+    expect(toSlot.get(slotId)?.find((e) => e.type === 'RUN')?.job, `${slotId} runs ${taskId}`).toMatchObject({ taskId });
+  }
+  if (event.type === 'CLAIM') {
+    const onSlot = started.find(([, slotId]) => slotId === event.slotId)?.[0];
+    expect(claims, 'a claim answers with what it took').toEqual([{ type: 'claimed', slotId: event.slotId, taskId: onSlot }]);
+  }
+  // Tasks that left the queue without starting: cancelled, or failed (no slot could take them).
+  const cancels = ['CANCEL', 'CANCEL_MANY', 'DRAIN', 'FORCE_STOP', DRAIN_TIMEOUT].includes(event.type);
+  const left = queuedIds(prior).filter((id) => !queuedIds(context).includes(id) && !(id in context.running) && created.has(id));
+  for (const taskId of left) {
+    if (cancels) expect(types(toTask.get(taskId)), `${taskId} is cancelled`).toContain('CANCEL');
+    else {
+      const fail = toTask.get(taskId)?.find((e) => e.type === 'FAIL');
+      expect((fail?.result as TaskResult | undefined)?.failure?.kind, `${taskId} fails`).toBe('no_slot_available');
+    }
+  }
+  // A run's end reaches its task, as a result.
+  if (event.type === 'SLOT.RUN_FINISHED' && (event.taskId as string) in prior.running && created.has(event.taskId as string)) {
+    const kind = (event.outcome as RunOutcome).kind === 'ok' ? 'FINISH' : 'FAIL';
+    expect(types(toTask.get(event.taskId as string))).toEqual([kind]);
+  }
+  // Cancels reach the task and its run.
+  const cancelled =
+    event.type === 'CANCEL' ? [event.taskId as string] : event.type === 'CANCEL_MANY' ? (event.taskIds as string[]) : [];
+  const forced =
+    before.value === 'draining' && (event.type === 'FORCE_STOP' || (event.type === DRAIN_TIMEOUT && prior.drainTimeoutMs !== undefined));
+  // (A cancel reaches a run through its live task: the model's tasks that report TASK.REVIEW out of the blue have none.)
+  const cancelledRuns = forced ? Object.keys(prior.running) : cancelled.filter((id) => id in prior.running && created.has(id));
+  for (const taskId of cancelled.filter((id) => created.has(id))) expect(types(toTask.get(taskId))).toContain('CANCEL');
+  for (const taskId of cancelledRuns) {
+    if (created.has(taskId)) expect(types(toTask.get(taskId))).toContain('CANCEL');
+    expect(toSlot.get(prior.running[taskId]), `the run of ${taskId} is cancelled`).toContainEqual({ type: 'CANCEL_RUN', taskId });
+  }
+  // Entering Stopped stops every slot; a scale-down retires its victims; a supervised restart restarts.
+  if (after.value === 'stopped' && before.value !== 'stopped') {
+    for (const id of context.slotOrder) expect(types(toSlot.get(id)), `${id} is stopped`).toContain('STOP');
+  }
+  for (const id of context.removing.filter((slotId) => !prior.removing.includes(slotId))) {
+    expect(types(toSlot.get(id)), `${id} is retired`).toEqual(['RETIRE']);
+  }
+  if (event.type === 'RESTART_SLOT') {
+    const restarts = prior.supervising && prior.slotStates[event.slotId as string] === 'errored';
+    expect(types(toSlot.get(event.slotId as string))).toEqual(restarts ? ['RESTART'] : []);
+  }
+  // A task re-queued after the pool stopped taking work fails; while running, it is queued again.
+  if (event.type === 'TASK.REQUEUED' && before.value !== 'running' && created.has(event.taskId as string)) {
+    const fail = toTask.get(event.taskId as string)?.find((e) => e.type === 'FAIL');
+    expect((fail?.result as TaskResult | undefined)?.failure?.kind).toBe('pool_shutdown');
+  }
+  // Reviews reach the task.
+  if ((event.type === 'APPROVE' || event.type === 'REJECT') && created.has(event.taskId as string)) {
+    expect(types(toTask.get(event.taskId as string))).toContain(event.type);
+  }
+}
+/** Runs whose drain timer has fired. */
+const drainTimerFired = new WeakSet<PureRun>();
+
+/** Per level-(a) run: the decisions emitted and tasks created since the last check. */
+const seen = new WeakMap<PureRun, { decisions: number; started: number; claims: number }>();
+function takeNew(run: PureRun): { decisions: StandInLog['decisions']; started: TaskRecord[]; claims: StandInLog['claims'] } {
+  const at = seen.get(run) ?? { decisions: 0, started: 0, claims: 0 };
+  seen.set(run, { decisions: log.decisions.length, started: log.started.length, claims: log.claims.length });
+  return {
+    decisions: log.decisions.slice(at.decisions),
+    started: log.started.slice(at.started),
+    claims: log.claims.slice(at.claims),
+  };
 }
 
 function input(slots: number) {
   return {
-    config: completePoolConfig({ maxRestarts: 1, scaling: { minSlots: 1, maxSlots: MAX_SLOTS } }),
+    // No assignment wait: an ASSIGN_TIMEOUT fails everything queued (the pool's clock does not move here).
+    config: completePoolConfig({
+      maxRestarts: 1,
+      slotAssignmentTimeoutSecs: 0,
+      scaling: { minSlots: 1, maxSlots: MAX_ACTIVE },
+    }),
     slots: Array.from({ length: slots }, (_, i) => ({ id: `slot-${i}`, config: {} })),
     clock: () => 1_000,
     cancelGraceMs: 100,
@@ -211,10 +513,14 @@ function input(slots: number) {
 
 /** The pool's events restricted to some types (each scenario explores one concern, so its state graph stays small). */
 function only(...types: string[]): (snapshot: AnyMachineSnapshot) => AnyEventObject[] {
-  return (snapshot) => poolEvents(snapshot).filter((event) => types.includes(event.type));
+  return (snapshot) =>
+    poolEvents(snapshot).filter(
+      (event) => types.includes(event.type) || (types.includes('TASK.ENDED') && event.type.startsWith('xstate.done.actor.')),
+    );
 }
 
-const REPORTS = ['SLOT.RUN_FINISHED', 'SLOT.STATE', 'TASK.REQUEUED', 'TASK.ENDED'];
+/** The reports of slots and tasks (`TASK.ENDED` stands for XState's `xstate.done.actor.<task>`). */
+const REPORTS = ['SLOT.RUN_FINISHED', 'SLOT.STATE', 'TASK.REQUEUED', 'TASK.REVIEW', 'TASK.ENDED'];
 
 const spec: ModelSpec = {
   name: 'pool',
@@ -222,8 +528,8 @@ const spec: ModelSpec = {
   scenarios: [
     {
       name: 'dispatch',
-      input: input(2),
-      events: only('SUBMIT', 'CANCEL', 'APPROVE', 'REJECT', 'ASSIGN_TIMEOUT', 'CLAIM', ...REPORTS),
+      input: input(1),
+      events: only('SUBMIT', 'CANCEL', 'CANCEL_MANY', 'APPROVE', 'REJECT', 'ASSIGN_TIMEOUT', 'CLAIM', ...REPORTS),
       onlyListed: true,
     },
     {
@@ -241,7 +547,12 @@ const spec: ModelSpec = {
     {
       name: 'drain',
       input: input(1),
-      events: only('SUBMIT', 'DRAIN', 'FORCE_STOP', 'CANCEL', ...REPORTS),
+      // Scaling is refused once the pool drains (one slot: a scale-down is refused while running, too; a
+      // scale-up is tried only once the pool drains, so the running pool keeps its one slot).
+      events: (snapshot) =>
+        only('SUBMIT', 'DRAIN', 'FORCE_STOP', DRAIN_TIMEOUT, 'CANCEL', 'SCALE_UP', 'SCALE_DOWN', 'SLOT.RUN_FINISHED', 'SLOT.STATE', 'TASK.REQUEUED', 'TASK.REVIEW', 'TASK.ENDED')(
+          snapshot,
+        ).filter((event) => event.type !== 'SCALE_UP' || snapshot.value !== 'running'),
       onlyListed: true,
     },
     {
@@ -251,43 +562,111 @@ const spec: ModelSpec = {
       events: only('RESTORE_REVIEW', 'SUBMIT', 'APPROVE', 'REJECT', 'CANCEL', ...REPORTS),
       onlyListed: true,
     },
+    {
+      // Chains as children of the pool: started (admitted like a task), submitting their steps (still admitted
+      // while the pool drains), cancelled, ended; a drain cancels them, its timeout cancels them at once.
+      name: 'chains',
+      input: input(1),
+      events: (snapshot) =>
+        only('START_CHAIN', 'CANCEL_CHAIN', 'CHAIN.ENDED', 'SUBMIT', 'DRAIN', 'FORCE_STOP', DRAIN_TIMEOUT, 'SLOT.RUN_FINISHED', 'SLOT.STATE')(
+          snapshot,
+        ).filter(
+          (event) =>
+            // Only chain steps, one at a time; the drains that cancel.
+            (event.type !== 'SUBMIT' || (event.internal === true && liveTaskIds(snapshot.context as PoolContext).length === 0)) &&
+            (event.type !== 'DRAIN' || event.queued === 'cancel'),
+        ),
+      onlyListed: true,
+    },
   ],
   abstract,
-  // Paths are kept per coarse state: the statechart state, how much is queued and running, the slots and the flags.
+  // Paths are kept per coarse state: the statechart state, how much is queued, running and in review, the
+  // slots, the chains, the flags and the timers.
   coverageKey: (snapshot) => {
     const context = snapshot.context as PoolContext;
     return [
       snapshot.value,
       queuedIds(context).length,
       Object.keys(context.running).length,
-      context.slotOrder.length,
+      Object.keys(context.reviewing).length,
+      Object.keys(context.chains).length,
+      activeSlots(context).length,
       context.removing.length,
-      Object.values(context.slotStates).sort().join(','),
+      Object.values(context.slotStates).includes('errored'),
       context.supervising,
-      Object.keys(snapshot.children).filter((id) => id.startsWith('task-')).length,
+      context.drainTimeoutMs !== undefined,
     ];
   },
   eventLabel: label,
   simpleDepth: 5,
   maxSimplePaths: 150,
   traversalLimit: 400_000,
-  implementations: inertChildren,
+  implementations: standIns,
   apply: (run, event) => {
-    // The pool's own timers (assignment timeouts, restarts) are raised events: the path sends them itself.
+    if (!seen.has(run)) {
+      // A new run: record what the pool answers from now on.
+      log = { started: [], decisions: [], claims: [] };
+      run.actor.on('decision', (e) => log.decisions.push(e as StandInLog['decisions'][number]));
+      run.actor.on('claimed', (e) => log.claims.push(e as StandInLog['claims'][number]));
+      seen.set(run, { decisions: 0, started: 0, claims: 0 });
+    }
+    if (event.type.startsWith('xstate.done.actor.')) {
+      // The task reaches a final state; XState tells its parent, the pool.
+      const task = run.actor.system.get(event.type.slice('xstate.done.actor.'.length)) as AnyActorRef | undefined;
+      if (task?.getSnapshot().status === 'active') {
+        task.send({ type: 'MODEL.END' });
+        return true;
+      }
+    }
+    // The pool's own timers fire when the path says (the clock does not move): as XState's scheduler does, the
+    // timer is taken off the schedule and its event delivered. A drain timeout must be scheduled.
+    const timer = [...scheduled(run)].find(([, entry]) => isDeepStrictEqual(entry.event, event));
+    if (event.type.startsWith('xstate.after.')) expect(timer, `${event.type} is scheduled`).toBeDefined();
+    if (timer) run.actor.system.scheduler.cancel(run.actor, timer[0]);
+    // The pool's raised timers (assignment timeout, restarts) are sent by the path itself.
     run.actor.send(event);
     return true;
   },
-  check: (run) => checkInvariants(run.actor.getSnapshot()),
+  check: (run, event, _expected, previous) => checkEffects(run, event, previous),
 };
 
 const started = Date.now();
 const paths = generatePaths(spec);
 const generationMs = Date.now() - started;
-const coverage = new Coverage('pool (level a: the machine, inert children)', poolMachine);
+const coverage = new Coverage('pool (level a: the machine, stand-in children)', poolMachine);
 
 describe('pool model, level (a): paths replayed on the machine', () => {
-  it.each(paths.map((p) => [`(${p.kinds.join(', ')}): ${p.name}`, p] as const))('%s', (_name, generated) => {
+  it.each(paths.map((p) => [`${p.scenario.name} (${p.kinds.join(', ')}): ${p.name}`, p] as const))('%s', (_name, generated) => {
     replayPure(spec, generated, coverage);
+  });
+
+  // MACHINE BUG, found by this model (not fixed here: machines/ belongs to the engine core).
+  it.todo(
+    'BUG machines/pool.ts: CLAIM is handled only in `running`. SUBMIT (autoDispatch off) → DRAIN(finish) → CLAIM ' +
+      'emits no `claimed`, so Pool.claim() never resolves, and the queue cannot be handed out while draining (the ' +
+      'drain waits for the assignment timeout, which fails the task). After Stopped, CLAIM also goes unanswered. ' +
+      'Expected: every CLAIM is answered (queued work handed out while draining; no task once stopped). Then ' +
+      'offer CLAIM in every state here and check each one gets its `claimed`.',
+  );
+
+  it('covers chain children and the drain timeout', () => {
+    const chainsAndDrain = coverage.edges.filter(
+      (edge) =>
+        ['START_CHAIN', 'CANCEL_CHAIN', 'CHAIN.ENDED', 'FORCE_STOP', 'DRAIN'].includes(edge.event) ||
+        edge.event.includes('drainTimeout') ||
+        (edge.source === 'pool.draining' && edge.event === 'SUBMIT'),
+    );
+    expect(chainsAndDrain.map(describeEdge)).toEqual(
+      expect.arrayContaining([
+        'pool.running --START_CHAIN--> (stays)',
+        'pool --START_CHAIN--> (stays)',
+        'pool --CANCEL_CHAIN--> (stays)',
+        'pool --CHAIN.ENDED--> (stays)',
+        'pool.draining --SUBMIT--> (stays)',
+        'pool.draining --after drainTimeout [hasDrainTimeout]--> (stays)',
+      ]),
+    );
+    expect(chainsAndDrain.filter((edge) => !coverage.edgesHit.has(edge.id)).map(describeEdge)).toEqual([]);
   });
 
   it('covers every state, transition and guard outcome', () => {
@@ -300,22 +679,38 @@ describe('pool model, level (a): paths replayed on the machine', () => {
 
 // ---------------------------------------------------------------------------------------------------- level (b)
 
+/** The real drain timeout: long enough for a check to see the pool Draining first, short enough to wait for. */
+const REAL_DRAIN_TIMEOUT_MS = 1_500;
+
+/** A run the pool must stop itself: the slot reports it aborted, and where it went (stopped, when it is removed). */
+function aborted(context: PoolContext, taskId: string): AnyEventObject {
+  const slotId = context.running[taskId];
+  return {
+    type: 'SLOT.RUN_FINISHED',
+    slotId,
+    taskId,
+    outcome: outcome('aborted'),
+    state: context.removing.includes(slotId) ? 'stopped' : 'idle',
+  };
+}
+
 /**
  * The reports the pool's slots inevitably make after a public command (every run hangs until it is cancelled):
- * a cancelled run ends and its slot reports Idle (Stopped when it is being removed); a slot chosen by scale-down
- * stops at once when idle, or reports Retiring when busy; a stopped pool stops every slot.
+ * a cancelled run ends and its slot reports where it went (idle, or stopped when it is being removed); a slot
+ * chosen by scale-down stops at once when idle, or reports Retiring when busy; the drain's timeout (or a force
+ * stop) cancels every run; a stopped pool stops every slot.
  */
 function reportsAfter(before: AnyMachineSnapshot, event: AnyEventObject, after: AnyMachineSnapshot): AnyEventObject[] {
   const prior = before.context as PoolContext;
   const context = after.context as PoolContext;
   const reports: AnyEventObject[] = [];
   if (event.type === 'CANCEL' && typeof event.taskId === 'string' && event.taskId in prior.running) {
-    const slotId = prior.running[event.taskId];
-    reports.push(
-      { type: 'SLOT.RUN_FINISHED', slotId, taskId: event.taskId, outcome: outcome('aborted') },
-      { type: 'SLOT.STATE', slotId, state: context.removing.includes(slotId) ? 'stopped' : 'idle' },
-    );
+    reports.push(aborted(prior, event.taskId));
   }
+  const forced =
+    before.value === 'draining' &&
+    (event.type === 'FORCE_STOP' || (event.type === DRAIN_TIMEOUT && prior.drainTimeoutMs !== undefined));
+  if (forced) for (const taskId of Object.keys(prior.running)) reports.push(aborted(prior, taskId));
   if (event.type === 'SCALE_DOWN') {
     for (const slotId of context.removing.filter((id) => !prior.removing.includes(id))) {
       const busy = Object.values(context.running).includes(slotId);
@@ -347,13 +742,22 @@ function settling(model: AnyStateMachine, reports: Reports = reportsAfter): AnyS
   return logic;
 }
 
+/** The model's input for a real pool of two slots (its config as the real pool's). */
+function realInput() {
+  const base = input(2);
+  return {
+    ...base,
+    config: completePoolConfig({ maxRestarts: 1, scaling: { minSlots: 1, maxSlots: MAX_SLOTS } }),
+  };
+}
+
 const publicSpec: ModelSpec = {
   ...spec,
   name: 'pool (public operations)',
   scenarios: [
     {
       name: 'public',
-      input: input(2),
+      input: realInput(),
       events: (snapshot) =>
         poolEvents(snapshot).filter((event) => {
           const context = snapshot.context as PoolContext;
@@ -361,7 +765,9 @@ const publicSpec: ModelSpec = {
             return queuedIds(context).includes(event.taskId as string) || (event.taskId as string) in context.running;
           }
           if (event.type === 'DRAIN') return event.queued === 'cancel';
-          return ['SUBMIT', 'SCALE_UP', 'SCALE_DOWN'].includes(event.type);
+          if (event.type === 'SCALE_DOWN') return activeSlots(context).length > 1;
+          if (event.type === 'SUBMIT') return !event.internal;
+          return ['SCALE_UP', DRAIN_TIMEOUT].includes(event.type);
         }),
       onlyListed: true,
     },
@@ -372,28 +778,31 @@ const publicSpec: ModelSpec = {
   maxSimplePaths: 60,
 };
 const publicPaths = coverEdges(publicSpec, generatePaths(publicSpec)).filter(
-  // Keep those that use every public command between them, at most 10 (the longest cover the most).
-  (p, i, all) => all.length <= 10 || i % Math.ceil(all.length / 10) === 0,
+  // Keep those that use every public command between them, at most 12 (the longest cover the most).
+  (p, i, all) => all.length <= 12 || i % Math.ceil(all.length / 12) === 0,
 );
+// The drain's timeout is one of them: a drain with a timeout while runs hang, which the timeout cancels.
+const drainTimeoutPath = generatePaths(publicSpec).find(
+  (p) =>
+    p.path.steps.some((step) => step.event.type === 'DRAIN' && step.event.timeoutMs !== undefined) &&
+    p.path.steps.some((step, i) => step.event.type === DRAIN_TIMEOUT && i > 0 && p.path.steps[i - 1].state.value === 'draining') &&
+    p.path.steps.at(-1)?.state.value === 'stopped',
+);
+if (drainTimeoutPath && !publicPaths.includes(drainTimeoutPath)) publicPaths.push(drainTimeoutPath);
 
 const RESTORED = 'task-restored';
 /** The feedback of a rejection: the task runs again, and that run hangs until it is cancelled. */
 const FEEDBACK = 'again [[sim:hang]]';
 
-const taskIdsOf = (snapshot: AnyMachineSnapshot) =>
-  Object.keys(snapshot.children)
-    .filter((id) => id.startsWith('task-'))
-    .sort();
-
-/** A task that is neither queued nor running: the restored one, while it waits for its reviewer. */
+/** A task awaiting its reviewer (neither queued nor running). */
 function inReview(snapshot: AnyMachineSnapshot, taskId: string): boolean {
-  const context = snapshot.context as PoolContext;
-  return taskIdsOf(snapshot).includes(taskId) && !queuedIds(context).includes(taskId) && !(taskId in context.running);
+  return taskId in (snapshot.context as PoolContext).reviewing;
 }
 
 /**
- * The reports after a review, besides those of {@link reportsAfter}: an approved or cancelled task ends (and the
- * pool lets it go); a rejected one (its first rejection of two) is queued again, and its next run hangs.
+ * The reports after a review, besides those of {@link reportsAfter}: an approved or cancelled task ends (XState
+ * tells the pool, which lets it go); a rejected one (its first rejection of three) is queued again, and its next
+ * run hangs.
  */
 function reportsAfterReview(
   before: AnyMachineSnapshot,
@@ -402,10 +811,10 @@ function reportsAfterReview(
 ): AnyEventObject[] {
   const reports = reportsAfter(before, event, after);
   const taskId = event.taskId as string;
-  if (event.type === 'APPROVE' || (event.type === 'CANCEL' && taskIdsOf(before).includes(taskId))) {
-    reports.push({ type: 'TASK.ENDED', taskId });
+  if ((event.type === 'APPROVE' || event.type === 'CANCEL') && inReview(before, taskId)) {
+    reports.push({ type: `xstate.done.actor.${taskId}` });
   }
-  if (event.type === 'REJECT') {
+  if (event.type === 'REJECT' && inReview(before, taskId)) {
     const record = reviewRecord(taskId);
     reports.push({
       type: 'TASK.REQUEUED',
@@ -427,12 +836,12 @@ const restoreSpec: ModelSpec = {
   scenarios: [
     {
       name: 'restored',
-      input: input(2),
+      input: realInput(),
       events: (snapshot) => {
         const context = snapshot.context as PoolContext;
-        const tasks = taskIdsOf(snapshot);
+        const live = liveTaskIds(context);
         const events: AnyEventObject[] = [];
-        if (tasks.length === 0) events.push({ type: 'RESTORE_REVIEW', record: reviewRecord(RESTORED) });
+        if (live.length === 0) events.push({ type: 'RESTORE_REVIEW', record: reviewRecord(RESTORED) });
         if (inReview(snapshot, RESTORED)) {
           events.push(
             { type: 'APPROVE', taskId: RESTORED },
@@ -440,10 +849,14 @@ const restoreSpec: ModelSpec = {
             { type: 'CANCEL', taskId: RESTORED },
           );
         }
-        if (!tasks.includes('task-0')) events.push({ type: 'SUBMIT', record: taskRecord('task-0') });
+        if (!live.includes('task-0') && snapshot.value === 'running') {
+          events.push({ type: 'SUBMIT', record: taskRecord('task-0') });
+        }
         for (const taskId of [...queuedIds(context), ...Object.keys(context.running)]) {
           events.push({ type: 'CANCEL', taskId });
         }
+        // A drain does not wait for reviewers: a task rejected after it fails (it cannot be queued again).
+        if (snapshot.value === 'running' && inReview(snapshot, RESTORED)) events.push({ type: 'DRAIN', queued: 'cancel' });
         return events;
       },
       onlyListed: true,
@@ -462,25 +875,136 @@ const restorePaths = coverEdges(
   ),
 );
 
+/**
+ * The other public commands: claim, configure a slot, start and stop the supervisor; and requests a pool that
+ * drains or has stopped refuses (submit, scale up or down, start a chain), each with the typed error.
+ */
+const commandSpec: ModelSpec = {
+  ...spec,
+  name: 'pool (commands)',
+  scenarios: [
+    {
+      name: 'commands',
+      input: realInput(),
+      events: (snapshot) => {
+        const context = snapshot.context as PoolContext;
+        const running = snapshot.value === 'running';
+        const live = liveTaskIds(context);
+        return poolEvents(snapshot).filter((event) => {
+          switch (event.type) {
+            case 'SUBMIT':
+              return !event.internal && (running ? live.length === 0 : true);
+            case 'CANCEL':
+              return queuedIds(context).includes(event.taskId as string) || (event.taskId as string) in context.running;
+            case 'DRAIN':
+              return event.queued === 'cancel' && event.timeoutMs === undefined;
+            case 'SCALE_UP':
+            case 'SCALE_DOWN':
+            case 'START_CHAIN':
+              return !running;
+            case 'CLAIM':
+            case 'CONFIGURE_SLOT':
+            case 'SUPERVISOR.START':
+            case 'SUPERVISOR.STOP':
+              return true;
+            default:
+              return false;
+          }
+        });
+      },
+      onlyListed: true,
+    },
+  ],
+  wrapModel: (model) => settling(model),
+  coverageKey: undefined,
+  simpleDepth: 4,
+  maxSimplePaths: 40,
+};
+const commandPaths = coverEdges(commandSpec, generatePaths(commandSpec));
+
+/** The model id of a chain's step task (one step at a time). */
+const STEP = 'step-0';
+/** The prompt of the real chain's one step: it hangs until it is cancelled. */
+const CHAIN_STEP_PROMPT = 'chain step [[sim:hang]]';
+
+/**
+ * The reports after a command to a pool with a chain, besides those of {@link reportsAfter}: a started chain
+ * submits its step (a chain step, still admitted while the pool drains); a chain cancelled at once, or by the
+ * drain's timeout, cancels its running step and ends.
+ */
+function reportsAfterChain(before: AnyMachineSnapshot, event: AnyEventObject, after: AnyMachineSnapshot): AnyEventObject[] {
+  const prior = before.context as PoolContext;
+  const context = after.context as PoolContext;
+  const reports = reportsAfter(before, event, after);
+  if (event.type === 'START_CHAIN' && CHAIN_ID in context.chains && !(CHAIN_ID in prior.chains)) {
+    reports.push({ type: 'SUBMIT', record: taskRecord(STEP), internal: true });
+  }
+  if (CHAIN_ID in prior.chains) {
+    const step = liveTaskIds(prior).includes(STEP);
+    if (event.type === 'CANCEL_CHAIN' && event.immediate) {
+      if (step) reports.push({ type: 'CANCEL', taskId: STEP });
+      reports.push({ type: 'CHAIN.ENDED', chainId: CHAIN_ID });
+    }
+    const forced = before.value === 'draining' && event.type === DRAIN_TIMEOUT && prior.drainTimeoutMs !== undefined;
+    if (forced) reports.push({ type: 'CHAIN.ENDED', chainId: CHAIN_ID });
+  }
+  return reports;
+}
+
+/**
+ * A chain as a child of the real pool: started (its step then runs and hangs), cancelled at once, or left to a
+ * drain, which tells it to stop after its step, and whose timeout cancels it at once.
+ */
+const chainSpec: ModelSpec = {
+  ...spec,
+  name: 'pool (chains)',
+  scenarios: [
+    {
+      name: 'chain',
+      input: realInput(),
+      events: (snapshot) => {
+        const context = snapshot.context as PoolContext;
+        const events: AnyEventObject[] = [];
+        const chain = CHAIN_ID in context.chains;
+        if (snapshot.value === 'running') {
+          if (!chain && liveTaskIds(context).length === 0) {
+            events.push({ type: 'START_CHAIN', record: chainRecord(CHAIN_ID), steps: CHAIN_STEPS, isolation: 'none' });
+          }
+          events.push({ type: 'DRAIN', queued: 'cancel' }, { type: 'DRAIN', queued: 'cancel', timeoutMs: DRAIN_TIMEOUT_MS });
+        }
+        if (chain) events.push({ type: 'CANCEL_CHAIN', chainId: CHAIN_ID, immediate: true });
+        if (snapshot.value === 'draining') events.push({ type: DRAIN_TIMEOUT });
+        return events;
+      },
+      onlyListed: true,
+    },
+  ],
+  wrapModel: (model) => settling(model, reportsAfterChain),
+  coverageKey: undefined,
+  simpleDepth: 4,
+  maxSimplePaths: 40,
+};
+const chainPaths = coverEdges(chainSpec, generatePaths(chainSpec));
+
 /** The parts of the pool's context the model predicts, with the real task ids renamed to the model's. */
-function view(snapshot: AnyMachineSnapshot, rename: (id: string) => string, withTasks: boolean): unknown {
+function view(snapshot: AnyMachineSnapshot, rename: (id: string) => string): unknown {
   const context = snapshot.context as PoolContext;
   return {
     value: snapshot.value,
     queue: queuedIds(context).map(rename),
     running: Object.fromEntries(Object.entries(context.running).map(([task, slot]) => [rename(task), slot])),
+    reviewing: Object.keys(context.reviewing).map(rename).sort(),
+    chains: Object.keys(context.chains).map(rename).sort(),
     slotOrder: context.slotOrder,
     slotStates: context.slotStates,
     removing: context.removing,
-    // The model of the public operations keeps ended tasks; the restored-review model lets them go, as the pool does.
-    ...(withTasks ? { tasks: taskIdsOf(snapshot).map(rename).sort() } : {}),
   };
 }
 
 const realCoverage = new Coverage('pool (level b: real Pool, simulated agent)', poolMachine, { guards: false });
 
 /** Replays a path of public operations (and of a restored review) on a real pool, comparing after each step. */
-async function replayOnPool(generated: GeneratedPath, withTasks: boolean): Promise<void> {
+async function replayOnPool(generated: GeneratedPath): Promise<void> {
   const [initial, ...steps] = generated.path.steps;
   const restored = steps[0]?.event.type === 'RESTORE_REVIEW' ? (steps[0].event.record as TaskRecord) : undefined;
   // The store already holds the task awaiting review: the pool restores it (RESTORE_REVIEW) as it starts.
@@ -490,47 +1014,79 @@ async function replayOnPool(generated: GeneratedPath, withTasks: boolean): Promi
     b
       .slots(2)
       .store(store)
-      .config({ scaling: { minSlots: 1, maxSlots: MAX_SLOTS } })
+      .config({ scaling: { minSlots: 1, maxSlots: MAX_SLOTS }, supervisorEnabled: true })
       .inspect(recordCoverage(realCoverage, actorsOf('pool'))),
   );
   const ids = new Map<string, string>(); // real id → model id
   const rename = (id: string) => ids.get(id) ?? id;
+  /** Names what a chain made itself: the task of its step. */
+  const learn = () => {
+    const context = pool.supervisor.getSnapshot().context as PoolContext;
+    for (const id of liveTaskIds(context)) {
+      if (!ids.has(id) && id !== RESTORED) ids.set(id, STEP);
+    }
+  };
   // The latest real task of a model id (a model id is used again once its task has ended).
   const real = (modelId: string) => [...ids].reverse().find(([, model]) => model === modelId)?.[0] ?? modelId;
   let drain: Promise<unknown> | undefined;
   try {
     const check = async (where: string, expected: AnyMachineSnapshot) => {
-      const want = JSON.stringify(view(expected, (id) => id, withTasks));
+      const want = JSON.stringify(view(expected, (id) => id));
       // The reports arrive on their own: wait for them, then compare.
       await eventually(
-        () => JSON.stringify(view(pool.supervisor.getSnapshot(), rename, withTasks)) === want,
+        () => {
+          learn();
+          return JSON.stringify(view(pool.supervisor.getSnapshot(), rename)) === want;
+        },
         10_000,
         `${where}: the pool to settle`,
       ).catch(() => undefined);
+      const seen = pool.supervisor.getSnapshot();
       await pool.flush();
       const status = pool.status();
       const model = expected.context as PoolContext;
       compareStep(where, {
-        'supervisor state': [
-          view(pool.supervisor.getSnapshot(), rename, withTasks),
-          view(expected, (id) => id, withTasks),
-        ],
+        'supervisor state': [view(seen, rename), view(expected, (id) => id)],
         'status: shut down': [status.shutdown, expected.value !== 'running'],
-        'status: running tasks': [status.runningTasks, Object.keys(model.running).length],
+        // A live chain counts as a running task, as its record says.
+        'status: running tasks': [status.runningTasks, Object.keys(model.running).length + Object.keys(model.chains).length],
         'status: pending tasks': [status.pendingTasks, queuedIds(model).length],
+        // Every live task is reachable as an actor by its id; none is a child of the supervisor.
+        'live task actors': [
+          liveTaskIds(seen.context as PoolContext).map((id) => pool.actor(id)?.getSnapshot().status ?? 'missing'),
+          liveTaskIds(model).map(() => 'active'),
+        ],
+        'tasks among the children': [Object.keys(seen.children).filter((id) => id.startsWith('task-')), []],
+        // describe() shows the supervisor with its chains and live tasks (and its slots) as children.
+        'described tasks and chains': [
+          pool
+            .describe()[0]
+            .children.map((child) => child.id)
+            .filter((id) => !id.startsWith('slot-'))
+            .map(rename)
+            .sort(),
+          [...liveTaskIds(model), ...Object.keys(model.chains)].sort(),
+        ],
       });
     };
     // A restored pool is first seen with its task restored: the state after RESTORE_REVIEW.
     if (!restored) await check('init', initial.state);
+    let supervisor: ReturnType<Pool['startSupervisor']>;
     for (const [index, step] of steps.entries()) {
       const event = step.event;
+      const previous = (index === 0 ? initial : steps[index - 1]).state;
       switch (event.type) {
         case 'RESTORE_REVIEW':
           // Done while the pool started (the store held the task).
           break;
         case 'SUBMIT': {
-          const id = await pool.submit(`model task [[sim:hang]]`);
-          ids.set(id, (event.record as TaskRecord).id);
+          const submitted = pool.submit(`model task [[sim:hang]]`);
+          if (previous.value !== 'running') {
+            // A draining or stopped pool refuses it (the machine's decision, as the typed error).
+            await expect(submitted).rejects.toBeInstanceOf(PoolShutdown);
+            break;
+          }
+          ids.set(await submitted, (event.record as TaskRecord).id);
           break;
         }
         case 'CANCEL':
@@ -543,13 +1099,44 @@ async function replayOnPool(generated: GeneratedPath, withTasks: boolean): Promi
           await pool.rejectResult(real(event.taskId as string), event.feedback as string);
           break;
         case 'SCALE_UP':
-          await pool.scaleUp(1);
-          break;
         case 'SCALE_DOWN':
-          await pool.scaleDown(1);
+        case 'START_CHAIN': {
+          const chainSteps = [{ name: 'one', action: { type: 'prompt' as const, prompt: CHAIN_STEP_PROMPT } }];
+          const request =
+            event.type === 'SCALE_UP'
+              ? pool.scaleUp(1)
+              : event.type === 'SCALE_DOWN'
+                ? pool.scaleDown(1)
+                : pool.submitChain(chainSteps, { isolation: 'none' });
+          if (previous.value !== 'running') {
+            // A draining or stopped pool refuses it (the machine's decision, as the typed error).
+            await expect(request).rejects.toBeInstanceOf(PoolShutdown);
+          } else if (event.type === 'START_CHAIN') ids.set(String(await request), CHAIN_ID);
+          else await request;
+          break;
+        }
+        case 'CLAIM':
+          await pool.claim(event.slotId as string);
+          break;
+        case 'CONFIGURE_SLOT':
+          pool.configureSlot(event.slotId as string, event.config as SlotConfig);
+          break;
+        case 'SUPERVISOR.START':
+          supervisor = pool.startSupervisor();
+          expect(supervisor, 'the supervisor is enabled').toBeDefined();
+          break;
+        case 'SUPERVISOR.STOP':
+          // Stops the supervisor started before (or one started now: stopping a stopped one changes nothing).
+          (supervisor ?? pool.startSupervisor())?.stop();
+          break;
+        case 'CANCEL_CHAIN':
+          await pool.cancelChain(real(CHAIN_ID), { immediate: event.immediate === true });
           break;
         case 'DRAIN':
-          drain = pool.drain();
+          drain = pool.drain(event.timeoutMs === undefined ? {} : { timeoutMs: REAL_DRAIN_TIMEOUT_MS });
+          break;
+        case DRAIN_TIMEOUT:
+          // The pool's own timer: it fires by itself (the check waits for what it causes).
           break;
         default:
           throw new Error(`no public operation for ${event.type}`);
@@ -566,32 +1153,55 @@ async function replayOnPool(generated: GeneratedPath, withTasks: boolean): Promi
   }
 }
 
+/** Transitions the real-pool replays here do not take, and why (all are covered at level (a)). */
+const NOT_REPLAYED: Record<string, string> = {
+  'pool --RESTART_SLOT--> (stays)':
+    'the supervisor restarts a slot whose runs crashed too often; the slot suite replays that on the real pool',
+  'pool --TASK.REVIEW--> (stays)':
+    'a task in review here is one restored from the store (RESTORE_REVIEW); the task suite replays review on the real pool',
+  'pool --CANCEL_MANY--> (stays)': 'only fanOut with an AbortSignal sends it (test/pool/cancel covers that)',
+  'pool --ASSIGN_TIMEOUT--> (stays)':
+    'the paths here never leave a task queued for the assignment timeout; the task suite replays it on the real pool',
+};
+
 describe('pool model, level (b): public operations replayed on the real Pool', () => {
   afterEach(cleanupPools);
 
   it.each(publicPaths.map((p) => [p.name, p] as const))('%s', async (_name, generated) => {
-    await replayOnPool(generated, false);
+    await replayOnPool(generated);
   });
 
   it.each(restorePaths.map((p) => [`restored: ${p.name}`, p] as const))('%s', async (_name, generated) => {
-    await replayOnPool(generated, true);
+    await replayOnPool(generated);
+  });
+
+  it.each(chainPaths.map((p) => [`chain: ${p.name}`, p] as const))('%s', async (_name, generated) => {
+    await replayOnPool(generated);
+  });
+
+  it.each(commandPaths.map((p) => [`commands: ${p.name}`, p] as const))('%s', async (_name, generated) => {
+    await replayOnPool(generated);
   });
 
   it('reports what the public operations covered', () => {
     expect([...realCoverage.edgesHit], 'RESTORE_REVIEW, from a pre-filled store').toContain(
       realCoverage.edges.find((edge) => edge.event === 'RESTORE_REVIEW')?.id,
     );
-    for (const edge of realCoverage.missingTransitions()) {
-      realCoverage.excused.set(edge.id, 'not one of the public operations replayed here');
-    }
+    for (const [edge, reason] of Object.entries(NOT_REPLAYED)) realCoverage.excuse(edge, reason);
     console.log(
       realCoverage.report([
-        `${publicPaths.length} paths over submit, cancel, scale up/down and drain`,
+        `${publicPaths.length} paths over submit, cancel, scale up/down and drain (with and without a timeout)`,
         `${restorePaths.length} paths of a pool restored with a task in review (approve, reject, cancel, submit)`,
+        `${chainPaths.length} paths of a chain (start, cancel at once, drain with and without a timeout)`,
+        `${commandPaths.length} paths of claim, configure, supervisor start/stop and requests refused after a drain`,
       ]),
     );
     expect(realCoverage.states).toEqual(['pool.running', 'pool.draining', 'pool.stopped']);
     expect(realCoverage.missingStates()).toEqual([]);
+    expect(realCoverage.unexplained().map(describeEdge)).toEqual([]);
+    // An excuse is for a transition not taken here: none is stale.
+    const excusedButTaken = realCoverage.edges.filter((e) => realCoverage.excused.has(e.id) && realCoverage.edgesHit.has(e.id));
+    expect(excusedButTaken.map(describeEdge)).toEqual([]);
   });
 });
 

@@ -128,28 +128,42 @@ const spec: ModelSpec = {
   check: (run, event, expected, previous) => {
     const value = JSON.stringify(expected.value);
     const before = JSON.stringify(previous.value);
+    const record = (expected.context as SlotContext).record;
     if (value === '{"busy":"cancelling"}' && before !== value) {
       expect(agents.at(-1)?.commands).toEqual([{ type: 'ABORT' }]);
     }
+    const reports = run.sentToParent.slice(reported.get(run) ?? 0);
+    reported.set(run, run.sentToParent.length);
     if (before.startsWith('{"busy"') && !value.startsWith('{"busy"')) {
-      // Leaving Busy stops the agent and reports the run to the pool.
+      // Leaving Busy stops the agent and reports the run to the pool, with where the slot went.
       expect(agents.at(-1)?.stopped).toBe(true);
-      const finished = run.sentToParent.filter((e) => e.type === 'SLOT.RUN_FINISHED').at(-1);
-      expect(finished).toMatchObject({ slotId: 'slot-0', taskId: 'task-1' });
-      if (event.type === 'AGENT.DONE') expect(finished?.outcome).toEqual(event.outcome);
-      else expect((finished?.outcome as RunOutcome).kind).toBe('aborted');
+      const finished = reports.filter((e) => e.type === 'SLOT.RUN_FINISHED');
+      expect(finished, 'one SLOT.RUN_FINISHED per run').toHaveLength(1);
+      expect(finished[0]).toMatchObject({ slotId: 'slot-0', taskId: 'task-1', state: record.state });
+      if (event.type === 'AGENT.DONE') expect(finished[0].outcome).toEqual(event.outcome);
+      else expect((finished[0].outcome as RunOutcome).kind).toBe('aborted');
+    } else {
+      expect(reports.filter((e) => e.type === 'SLOT.RUN_FINISHED'), 'a run finished outside Busy').toEqual([]);
     }
-    // Every state change is reported to the pool.
-    const record = (expected.context as SlotContext).record;
-    if (before !== value) {
-      expect(run.sentToParent.filter((e) => e.type === 'SLOT.STATE').at(-1)).toEqual({
-        type: 'SLOT.STATE',
-        slotId: 'slot-0',
-        state: record.state,
-      });
+    // The pool always knows the slot's state: it made the slot Busy itself (RUN); every other change is
+    // reported, by the run's report (where the slot went) or by SLOT.STATE (retiring, stopped, restarted).
+    let known = poolView.get(run) ?? 'idle';
+    if (event.type === 'RUN' && before === '"idle"') known = 'busy';
+    for (const report of reports) {
+      if (report.type === 'SLOT.STATE' || report.type === 'SLOT.RUN_FINISHED') known = report.state as SlotState;
+    }
+    poolView.set(run, known);
+    expect(known, `the pool's view of the slot after ${String(event.type)}`).toBe(record.state);
+    // Nothing is reported when nothing changed.
+    if (before === value && record.state === (previous.context as SlotContext).record.state) {
+      expect(reports).toEqual([]);
     }
   },
 };
+
+/** Per level-(a) run: how many reports the checks have read, and the slot's state as the pool knows it. */
+const reported = new WeakMap<object, number>();
+const poolView = new WeakMap<object, SlotState>();
 
 const paths = generatePaths(spec);
 const abstract = spec.abstract as (snapshot: AnyMachineSnapshot) => unknown;
