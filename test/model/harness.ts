@@ -518,6 +518,8 @@ export function startPure(spec: ModelSpec, scenario: Scenario, coverage: Coverag
   const machine = instrumentGuards(provided, coverage);
   const clock = new SimulatedClock();
   const sentToParent: AnyEventObject[] = [];
+  // Read by the inspector before it is assigned (during `createActor`), so a `let`, not a `const` in its TDZ.
+  // eslint-disable-next-line prefer-const
   let actor: Actor<AnyStateMachine> | undefined;
   // The parent is the system's root: the child joins its system, so the clock and the inspector are its.
   const parent = createActor(

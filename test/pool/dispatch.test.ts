@@ -44,4 +44,15 @@ describe('dispatch', () => {
     expect(await pool.claim('slot-0')).toBe(second);
     await expect(pool.claim('slot-7')).rejects.toMatchObject({ code: 'slot_not_found' });
   });
+
+  it('a claim is answered in every phase: it hands out queued work while the pool drains, and nothing once stopped', async () => {
+    const pool = await simPool((b) => b.slots(1).autoDispatch(false));
+    const queued = await pool.submit('queued [[sim:text done]]');
+    const drained = pool.drain({ queued: 'finish' });
+    await eventually(() => pool.status().shutdown);
+    expect(await pool.claim('slot-0')).toBe(queued);
+    await drained;
+    expect((await pool.task(queued)).state).toBe('completed');
+    expect(await pool.claim('slot-0')).toBeUndefined();
+  });
 });
