@@ -2,7 +2,7 @@
  * A statechart as a Mermaid `stateDiagram-v2` (renders on GitHub): {@link toMermaid}.
  */
 import type { AnyStateMachine } from 'xstate';
-import { guardLabel, toGraph, type GraphEdge, type GraphNode, type StatechartGraph } from './graph.js';
+import { toGraph, type GraphEdge, type GraphNode, type StatechartGraph } from './graph.js';
 
 export interface MermaidOptions {
   /** Layout direction (`direction LR` / `TB`); default: Mermaid's own. */

@@ -189,7 +189,10 @@ function recording<Input>(id: string, recordOf: (input: Input) => unknown) {
     id,
     context: ({ input }) => ({ record: recordOf(input), received: [] }),
     // As a real task: its done event tells the parent which task ended.
-    output: ({ context }) => ({ taskId: context.record.id, state: context.record.state }),
+    output: ({ context }) => {
+      const record = context.record as { id: string; state: string };
+      return { taskId: record.id, state: record.state };
+    },
     initial: 'live',
     states: {
       live: {
