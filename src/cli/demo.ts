@@ -64,6 +64,8 @@ export interface DemoOptions {
   mode?: ProgressMode;
   /** The stream progress goes to (default: stdout). */
   stream?: TextStream;
+  /** Called with the pool once it is built, before any work is submitted (e.g. to serve the live page). */
+  onPool?: (pool: Pool) => Promise<void> | void;
 }
 
 /** Everything the demo did. */
@@ -108,6 +110,7 @@ export async function runDemoReport(options: DemoOptions = {}): Promise<DemoRepo
     `claude-pool demo · ${pool.slots().length} slots · simulated agent`,
   ).start();
   try {
+    await options.onPool?.(pool);
     progress.note(`1/3 fan-out: ${DEMO_PROMPTS.length} prompts on ${pool.slots().length} slots (one fails, one crashes)`);
     const fanOut = await pool.fanOut([...DEMO_PROMPTS]);
 
