@@ -176,7 +176,9 @@ export class Store {
       try {
         const response = await fetch(`${this.base}charts`, { headers: this.headers() });
         if (!response.ok) throw new Error(`${response.status}`);
-        this.state = { ...this.state, charts: (await response.json()) as ChartLayout[] };
+        // Read the body first: spreading `this.state` before an await would bring back a state that has moved on.
+        const charts = (await response.json()) as ChartLayout[];
+        this.state = { ...this.state, charts };
         this.changed();
         return;
       } catch {
