@@ -44,8 +44,8 @@ export function Chart({ chart, active, counts, transition, label }: ChartProps) 
       data-label={label}
       data-active={activeLeaves.map((node) => node.id).join(' ')}
       viewBox={`0 0 ${chart.width} ${chart.height}`}
-      width={chart.width}
-      height={chart.height}
+      style={{ maxWidth: `${chart.width}px` }}
+      preserveAspectRatio="xMinYMin meet"
       role="img"
       aria-label={`${chart.machine} statechart of ${label}`}
     >
