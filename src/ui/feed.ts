@@ -241,6 +241,7 @@ export class UiFeed {
     current: Iterable<[string, R]>,
     view: (record: R) => U,
     atMs: number,
+    tellsHistory: (record: R) => boolean = () => true,
   ): { changed: U[]; removed: string[] } {
     const changed: U[] = [];
     const seen = new Set<string>();
@@ -251,14 +252,13 @@ export class UiFeed {
         // The record is the same object; the actor may still have moved between sub-states.
         const ui = view(record);
         if (sameNodes(before.ui.nodes, ui.nodes)) continue;
-        this.transition(id, before.ui.nodes, ui.nodes, atMs);
+        if (tellsHistory(record)) this.transition(id, before.ui.nodes, ui.nodes, atMs);
         kept.set(id, { record, ui });
         changed.push(ui);
         continue;
       }
       const ui = view(record);
-      if (before && !sameNodes(before.ui.nodes, ui.nodes)) this.transition(id, before.ui.nodes, ui.nodes, atMs);
-      if (!before) this.transition(id, [], ui.nodes, atMs);
+      if (tellsHistory(record) && !sameNodes(before?.ui.nodes, ui.nodes)) this.transition(id, before?.ui.nodes ?? [], ui.nodes, atMs);
       kept.set(id, { record, ui });
       changed.push(ui);
     }
@@ -308,7 +308,8 @@ export class UiFeed {
     const slots = this.sync(this.slots, Object.entries(snapshot.slots), (slot) => this.slotView(slot), atMs);
     if (slots.changed.length > 0) delta.slots = slots.changed;
     if (slots.removed.length > 0) delta.removedSlots = slots.removed;
-    const tasks = this.sync(this.tasks, snapshot.tasks.entries(), (task) => this.taskView(task), atMs);
+    // A chain is in both maps; its transitions are told once, from its progress.
+    const tasks = this.sync(this.tasks, snapshot.tasks.entries(), (task) => this.taskView(task), atMs, (task) => task.kind === 'task');
     if (tasks.changed.length > 0) delta.tasks = tasks.changed;
     if (tasks.removed.length > 0) delta.removedTasks = tasks.removed;
     const chains = this.sync(this.chains, snapshot.chains.entries(), (chain) => this.chainView(chain), atMs);

@@ -107,5 +107,20 @@ describe('the page server', () => {
     const again = await request(server, 'POST', `/ui/api/tasks/${id}/approve`);
     expect(again.status).toBeGreaterThanOrEqual(400);
     expectProblem(await request(server, 'POST', '/ui/api/tasks/task-nope/approve'), 404, 'task_not_found');
+
+    // A chain's history tells each of its transitions once, and its steps.
+    const chainStream = await openSse(server, '/ui/api/stream');
+    const chainId = await pool.submitChain([{ name: 'only', action: { type: 'prompt', prompt: 'Step [[sim:delay 20]]' } }]);
+    await chainStream.readUntil(
+      (event) => event.event === 'delta' && ((event.data as unknown as UiDelta).chains ?? []).some((c) => c.id === chainId && c.status === 'completed'),
+    );
+    await chainStream.close();
+    const chain = (await request(server, 'GET', `/ui/api/actors/${chainId}`)).body as unknown as UiActorDetail;
+    expect(chain.machine).toBe('chain');
+    const hops = chain.history.filter((entry) => entry.kind === 'transition').map((entry) => `${entry.from?.at(-1) ?? ''}>${entry.to?.at(-1)}`);
+    expect(new Set(hops).size).toBe(hops.length);
+    expect(hops[0]).toMatch(/^>chain\./);
+    expect(hops.at(-1)).toMatch(/>chain\.completed$/);
+    expect(chain.history.filter((entry) => entry.kind === 'chain.step.finished').map((entry) => entry.detail)).toEqual(['step 1: only succeeded']);
   });
 });

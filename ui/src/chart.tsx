@@ -44,7 +44,7 @@ export function Chart({ chart, active, counts, transition, label }: ChartProps) 
       data-label={label}
       data-active={activeLeaves.map((node) => node.id).join(' ')}
       viewBox={`0 0 ${chart.width} ${chart.height}`}
-      style={{ maxWidth: `${chart.width}px` }}
+      style={{ maxWidth: `${chart.width}px`, minWidth: `${Math.round(chart.width * 0.75)}px` }}
       preserveAspectRatio="xMinYMin meet"
       role="img"
       aria-label={`${chart.machine} statechart of ${label}`}
