@@ -349,10 +349,12 @@ export class UiFeed {
       case 'task.output': {
         const before = this.outputs.get(event.taskId) ?? { text: '', end: 0 };
         const text = before.text + event.text;
+        this.outputs.delete(event.taskId); // re-inserted last: the map stays in order of the latest output
         this.outputs.set(event.taskId, {
           text: text.length > this.outputChars ? text.slice(text.length - this.outputChars) : text,
           end: before.end + event.text.length,
         });
+        while (this.outputs.size > this.maxActors) this.outputs.delete(this.outputs.keys().next().value as string);
         this.live.next({ event: 'output', data: { taskId: event.taskId, text: event.text, offset: before.end } });
         return;
       }

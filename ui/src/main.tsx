@@ -298,7 +298,8 @@ function DetailPanel({ state, charts }: { state: PageState; charts: ChartLayout[
   const chain = state.chains.get(id);
   const task = state.tasks.get(id);
   const machine = chain || task?.kind === 'chain' ? 'chain' : 'task';
-  const nodes = chain?.nodes ?? task?.nodes ?? [];
+  // A task that has left the snapshot's window keeps the state its last transition reached.
+  const nodes = chain?.nodes ?? task?.nodes ?? state.last.get(id)?.to ?? [];
   const chart = charts.find((candidate) => candidate.machine === machine);
   return (
     <aside class="detail" data-testid="detail" data-actor-id={id}>

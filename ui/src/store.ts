@@ -71,6 +71,8 @@ export interface PageMetrics {
 
 const MAX_SAMPLES = 2000;
 const BUDGET_POINTS = 2000;
+/** Actors whose last transition is kept. */
+const MAX_ACTORS = 2000;
 
 function tokenFromLocation(): string | undefined {
   const fragment = new URLSearchParams(window.location.hash.replace(/^#/, ''));
@@ -314,9 +316,13 @@ export class Store {
     if (entry.kind === 'transition' && entry.from && entry.to && entry.from.length > 0) {
       const transition = { from: entry.from, to: entry.to, seq: entry.seq };
       const machine = machineOfNodes(entry.to);
+      const last = new Map(this.state.last);
+      last.delete(entry.actorId);
+      last.set(entry.actorId, transition);
+      while (last.size > MAX_ACTORS) last.delete(last.keys().next().value as string);
       this.state = {
         ...this.state,
-        last: new Map(this.state.last).set(entry.actorId, transition),
+        last,
         ...(machine ? { lastByMachine: new Map(this.state.lastByMachine).set(machine, { ...transition, actorId: entry.actorId }) } : {}),
       };
       this.changed();
