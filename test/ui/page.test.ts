@@ -59,7 +59,7 @@ describe('the live page', () => {
     await expect.poll(() => page.locator('[data-testid=slot-card]').count()).toBe(2);
 
     // Both slots busy with a fan-out, so that the reviewed task waits in the queue first.
-    const fanOut = pool.fanOut(['Index the repo [[sim:delay 1500]] [[sim:cost 0.01]]', 'Count files [[sim:delay 1500]] [[sim:cost 0.02]]']);
+    const fanOut = pool.fanOut(['Index the repo [[sim:delay 3000]] [[sim:cost 0.01]]', 'Count files [[sim:delay 3000]] [[sim:cost 0.02]]']);
     await page.waitForFunction(() => document.querySelectorAll('[data-testid=slot-card][data-state=busy]').length === 2, undefined, { timeout: 20_000 });
     const reviewed = await pool.submitWithReview('Write the guide [[sim:delay 800]] [[sim:chunks 3]] [[sim:cost 0.005]]', undefined, ['guide'], 2);
     await page.locator(`[data-testid=queue] [data-task-id="${reviewed}"]`).waitFor();
