@@ -44,6 +44,7 @@ function defineCommands(state: CliState): Command[] {
     .option('--ui-port <n>', 'port of the page with --ui (default: 3100; 0 = any free port)')
     .option('--ui-linger <seconds>', 'how long the page stays up after the demo with --ui (default: 60; Ctrl-C ends it sooner)')
     .option('--ui-wait <seconds>', 'with --ui, how long the demo waits for a page to connect before it starts (default: 10)')
+    .option('--ui-pace <factor>', 'with --ui, multiply the simulated agent delays to make the demo easier to follow (default: 4)')
     .action(async (options) => (await import('./commands/demo.js')).demoAction(state, options));
 
   const run = new Command('run')

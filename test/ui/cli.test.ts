@@ -57,7 +57,7 @@ describe('the page from the command line', () => {
   });
 
   it('demo --ui waits for a page, streams the demo to it, and ends after the linger time', async () => {
-    const { cli, match } = await started(['demo', '--ui', '--ui-port', '0', '--ui-linger', '0', '--ui-wait', '60'], /live page: (http:\/\/127\.0\.0\.1:\d+)\/ui\//);
+    const { cli, match } = await started(['demo', '--ui', '--ui-port', '0', '--ui-linger', '0', '--ui-wait', '60', '--ui-pace', '1'], /live page: (http:\/\/127\.0\.0\.1:\d+)\/ui\//);
     const stream = await fetch(`${match[1]}/ui/api/stream`);
     const reader = (stream.body as ReadableStream<Uint8Array>).pipeThrough(new TextDecoderStream()).pipeThrough(new EventSourceParserStream()).getReader();
     let completed = 0;
@@ -83,5 +83,14 @@ describe('the page from the command line', () => {
     const run = await runCli(['demo', '--ui-port', '4000']);
     expect(run.code).toBe(2);
     expect(run.stderr).toContain('need --ui');
+    const pace = await runCli(['demo', '--ui', '--ui-pace', 'slow']);
+    expect(pace.code).toBe(2);
+    expect(pace.stderr).toContain('--ui-pace: expected a number');
+  });
+
+  it('paces the demo prompts for the page', async () => {
+    const { pacedPrompt } = await import('../../src/cli/demo.js');
+    expect(pacedPrompt('A [[sim:delay 150]] [[sim:cost 0.01]] [[sim:delay 20]]', 4)).toBe('A [[sim:delay 600]] [[sim:cost 0.01]] [[sim:delay 80]]');
+    expect(pacedPrompt('B [[sim:delay 150]]', 1)).toBe('B [[sim:delay 150]]');
   });
 });

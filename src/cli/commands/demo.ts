@@ -21,6 +21,7 @@ export interface DemoCommandOptions {
   uiPort?: string;
   uiLinger?: string;
   uiWait?: string;
+  uiPace?: string;
 }
 
 function whole(flag: string, raw: string | undefined, fallback: number, max: number, problems: string[]): number {
@@ -56,7 +57,11 @@ export async function demoAction(state: CliState, options: DemoCommandOptions): 
   const uiPort = whole('--ui-port', options.uiPort, 3100, 65535, problems);
   const lingerSeconds = whole('--ui-linger', options.uiLinger, 60, 86_400, problems);
   const waitSeconds = whole('--ui-wait', options.uiWait, 10, 3600, problems);
-  if (!options.ui && (options.uiPort ?? options.uiLinger ?? options.uiWait) !== undefined) problems.push('--ui-port, --ui-linger and --ui-wait need --ui');
+  const pace = options.uiPace === undefined ? 4 : Number(options.uiPace);
+  if (!Number.isFinite(pace) || pace < 0.1 || pace > 100) problems.push(`--ui-pace: expected a number from 0.1 to 100, got ${JSON.stringify(options.uiPace)}`);
+  if (!options.ui && (options.uiPort ?? options.uiLinger ?? options.uiWait ?? options.uiPace) !== undefined) {
+    problems.push('--ui-port, --ui-linger, --ui-wait and --ui-pace need --ui');
+  }
   if (problems.length > 0) throw new SettingsError(problems);
   let serving: UiServing | undefined;
   try {
@@ -65,6 +70,7 @@ export async function demoAction(state: CliState, options: DemoCommandOptions): 
       mode: progressModeFor(process.stdout, { json: options.json }),
       ...(options.ui
         ? {
+            pace,
             onPool: async (pool) => {
               const { serveUi } = await import('../../ui/serve.js');
               serving = await serveUi(pool, { port: uiPort }).catch((error: unknown) => {
