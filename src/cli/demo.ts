@@ -64,6 +64,10 @@ export interface DemoOptions {
   mode?: ProgressMode;
   /** The stream progress goes to (default: stdout). */
   stream?: TextStream;
+  /** Multiplies the scripted agent delays (default 1): a slower demo is easier to follow on the live page. */
+  pace?: number;
+  /** Called with the pool once it is built, before any work is submitted (e.g. to serve the live page). */
+  onPool?: (pool: Pool) => Promise<void> | void;
 }
 
 /** Everything the demo did. */
@@ -73,6 +77,16 @@ export interface DemoReport {
   review: { taskId: TaskId; rejections: number; state: TaskState };
   totalCostMicrodollars: number;
   elapsedMs: number;
+}
+
+/** A prompt with its `[[sim:delay N]]` directives multiplied by `pace`. */
+export function pacedPrompt(prompt: string, pace: number): string {
+  if (pace === 1) return prompt;
+  return prompt.replace(/\[\[sim:delay (\d+)\]\]/g, (_, ms: string) => `[[sim:delay ${Math.round(Number(ms) * pace)}]]`);
+}
+
+function pacedChain(steps: readonly ChainStep[], pace: number): ChainStep[] {
+  return steps.map((step) => (step.action.type === 'prompt' ? { ...step, action: { ...step.action, prompt: pacedPrompt(step.action.prompt, pace) } } : step));
 }
 
 /** Resolves with the task's record once it is in one of `states` with more than `after` rejections. */
@@ -108,15 +122,17 @@ export async function runDemoReport(options: DemoOptions = {}): Promise<DemoRepo
     `claude-pool demo · ${pool.slots().length} slots · simulated agent`,
   ).start();
   try {
+    await options.onPool?.(pool);
     progress.note(`1/3 fan-out: ${DEMO_PROMPTS.length} prompts on ${pool.slots().length} slots (one fails, one crashes)`);
-    const fanOut = await pool.fanOut([...DEMO_PROMPTS]);
+    const pace = options.pace ?? 1;
+    const fanOut = await pool.fanOut(DEMO_PROMPTS.map((prompt) => pacedPrompt(prompt, pace)));
 
     progress.note(`2/3 chain: ${DEMO_CHAIN.map((s) => s.name).join(' → ')} (output variables, {previous_output})`);
-    const chainId = await pool.submitChain([...DEMO_CHAIN], { isolation: 'none', tags: ['demo'] });
+    const chainId = await pool.submitChain(pacedChain(DEMO_CHAIN, pace), { isolation: 'none', tags: ['demo'] });
     const chain = await pool.waitForChain(chainId);
 
     progress.note('3/3 review: a task waits for approval, is rejected once with feedback, then approved');
-    const reviewId = await pool.submitWithReview(DEMO_REVIEW_PROMPT, undefined, ['demo'], 2);
+    const reviewId = await pool.submitWithReview(pacedPrompt(DEMO_REVIEW_PROMPT, pace), undefined, ['demo'], 2);
     await waitForState(pool, reviewId, ['pending_review']);
     progress.note(`  rejecting ${reviewId}: "Add a section on the new budget flags"`);
     await pool.rejectResult(reviewId, 'Add a section on the new budget flags');

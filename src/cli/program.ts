@@ -40,6 +40,11 @@ function defineCommands(state: CliState): Command[] {
     .description('Run the demo on the simulated agent: a fan-out, a chain and a review, with live progress (no credentials needed)')
     .option('-n, --slots <n>', 'slot count', '4')
     .option('--json', 'print a JSON report instead of progress')
+    .option('--ui', 'serve the live web page while the demo runs (its URL is printed; it stays up a while after)')
+    .option('--ui-port <n>', 'port of the page with --ui (default: 3100; 0 = any free port)')
+    .option('--ui-linger <seconds>', 'how long the page stays up after the demo with --ui (default: 60; Ctrl-C ends it sooner)')
+    .option('--ui-wait <seconds>', 'with --ui, how long the demo waits for a page to connect before it starts (default: 10)')
+    .option('--ui-pace <factor>', 'with --ui, multiply the simulated agent delays to make the demo easier to follow (default: 4)')
     .action(async (options) => (await import('./commands/demo.js')).demoAction(state, options));
 
   const run = new Command('run')
@@ -85,9 +90,22 @@ function defineCommands(state: CliState): Command[] {
     .option('--rest-port <n>', 'port of the REST API when it has a server of its own (default: 3200)')
     .option('--rest-max-concurrent <n>', 'REST requests handled at once, more get 429 (default: 0 = no limit)')
     .option('--mcp-config <file>', 'JSON file {"mcpServers": {...}}: MCP servers every slot run gets')
-    .option('--no-strict-mcp-config', 'slot runs may also use the MCP servers of their usual Claude Code config');
+    .option('--no-strict-mcp-config', 'slot runs may also use the MCP servers of their usual Claude Code config')
+    .option('--no-ui', 'do not serve the live web page at /ui/ on the HTTP server');
   addServeSkillOptions(serve);
   serve.action(async (options) => (await import('./commands/serve.js')).serveAction(state, options));
+
+  const ui = new Command('ui').description(
+    'Serve the pool with its live web page (slots, statecharts, queue, timeline, reviews, budget) at http://127.0.0.1:<port>/ui/, ' +
+      'plus MCP at /mcp and the REST API at /v1 on the same port to give it work; Ctrl-C stops',
+  );
+  addPoolOptions(ui)
+    .option('--verbose', 'log every task state change to stderr')
+    .option('--port <n>', 'HTTP port (default: 3100)')
+    .option('--bind <address>', 'bind address (default: 127.0.0.1); any other address needs --http-token')
+    .option('--http-token <tokens...>', 'bearer tokens the page and the API accept (the page URL carries the first one)');
+  addServeSkillOptions(ui);
+  ui.action(async (options) => (await import('./commands/serve.js')).serveAction(state, { ...options, http: true, rest: true, ui: true }));
 
   const status = new Command('status').description(
     'Build a pool from the flags, config file and environment; print the resolved settings (and where each came from) and the pool status',
@@ -104,7 +122,7 @@ function defineCommands(state: CliState): Command[] {
       (await import('./commands/inspect.js')).runInspect(state, machine, options),
     );
 
-  return [demo, run, fanOut, chain, routeTest, serve, status, inspect];
+  return [demo, run, fanOut, chain, routeTest, serve, ui, status, inspect];
 }
 
 /** Builds the program; commands record their exit code in `state`. */

@@ -1,6 +1,7 @@
 /**
  * The HTTP front door of a pool: one Hono application on Node's HTTP server that serves MCP over Streamable
- * HTTP at `/mcp`, the REST API at `/v1/...` (with SSE streams and webhooks), `/openapi.json` and `/health`.
+ * HTTP at `/mcp`, the REST API at `/v1/...` (with SSE streams and webhooks), `/openapi.json`, `/health`, and
+ * (option `ui`) the pool's live web page at `/ui/` (see `src/ui/`).
  *
  * Safe by default: it binds 127.0.0.1; binding any other address needs at least one bearer token; with
  * tokens every route but `/health` needs `Authorization: Bearer <token>`; request bodies are size-limited;
@@ -26,6 +27,9 @@ import { restRoutes, toolByName } from './rest.js';
 import type { RestEnvironment, RestRoute } from './route.js';
 import { StreamHub } from './streams.js';
 import { WebhookDispatcher, type WebhookOptions } from './webhooks.js';
+import { UiFeed } from '../ui/feed.js';
+import { isPublicUiPath, mountUi } from '../ui/routes.js';
+import { pageFiles } from '../ui/assets.js';
 
 /** Options of {@link startHttpServer}. */
 export interface HttpServerOptions {
@@ -39,6 +43,11 @@ export interface HttpServerOptions {
   mcp?: boolean;
   /** Serve the REST API at `/v1/...` (default true). */
   rest?: boolean;
+  /**
+   * Serve the pool's live web page at `/ui/` (default false). Its static files need no token; its data
+   * (`/ui/api/...`) needs one like every other route.
+   */
+  ui?: boolean;
   /** Most REST requests handled at once (event streams not counted); 0 = no limit (default). Over it: 429. */
   maxConcurrent?: number;
   /** Largest request body in bytes (default 1 MiB). Over it: 413. */
@@ -65,6 +74,8 @@ export interface HttpServing {
   webhooks: WebhookDispatcher;
   /** Open MCP sessions. */
   readonly mcpSessions: number;
+  /** The live page's view of the pool, when the page is served (option `ui`). */
+  readonly uiFeed?: UiFeed;
   /** Ends every stream and session, stops webhook retries and closes the server. The pool is left running. */
   close(): Promise<void>;
 }
@@ -140,6 +151,8 @@ export async function startHttpServer(pool: Pool, options: HttpServerOptions = {
   const keepAliveMs = options.keepAliveMs ?? 15_000;
   const serveMcp = options.mcp ?? true;
   const serveRest = options.rest ?? true;
+  const serveUi = options.ui ?? false;
+  if (serveUi) pageFiles(); // throws UiNotBuiltError before anything starts
 
   const config = pool.config();
   const info: ServerInfo = {
@@ -151,6 +164,7 @@ export async function startHttpServer(pool: Pool, options: HttpServerOptions = {
     agent: options.info?.agent,
   };
   const streams = new StreamHub(pool, { replayCapacity: options.replayCapacity });
+  const uiFeed = serveUi ? new UiFeed(pool) : undefined;
   const webhooks = new WebhookDispatcher(pool, options.webhooks);
   const sessions = new McpSessions(pool, {
     info,
@@ -205,7 +219,7 @@ export async function startHttpServer(pool: Pool, options: HttpServerOptions = {
       invalidAuthenticationHeader: { message: deny('the Authorization header is not "Bearer <token>"') },
       invalidToken: { message: deny('invalid bearer token') },
     });
-    app.use('*', async (c, next) => (c.req.path === '/health' ? next() : auth(c, next)));
+    app.use('*', async (c, next) => (c.req.path === '/health' || (serveUi && isPublicUiPath(c.req.path)) ? next() : auth(c, next)));
   }
   app.use(
     '*',
@@ -216,6 +230,7 @@ export async function startHttpServer(pool: Pool, options: HttpServerOptions = {
   );
   app.get('/openapi.json', (c) => c.json(openApiDocument(serveRest ? routes : [])));
   if (serveMcp) app.on(['GET', 'POST', 'DELETE'], '/mcp', (c) => sessions.handle(c.req.raw));
+  if (uiFeed) mountUi(app, pool, uiFeed, { keepAliveMs });
 
   if (serveRest) {
     let active = 0;
@@ -254,6 +269,7 @@ export async function startHttpServer(pool: Pool, options: HttpServerOptions = {
       });
     });
   } catch (error) {
+    uiFeed?.close();
     streams.close();
     await sessions.close();
     await webhooks.close();
@@ -267,11 +283,13 @@ export async function startHttpServer(pool: Pool, options: HttpServerOptions = {
     host,
     port: boundPort,
     webhooks,
+    ...(uiFeed ? { uiFeed } : {}),
     get mcpSessions() {
       return sessions.count;
     },
     close() {
       closing ??= (async () => {
+        uiFeed?.close();
         streams.close();
         await sessions.close();
         await webhooks.close();

@@ -22,6 +22,8 @@ const DRAIN_AFTER_CANCEL_MS = 300;
 /** Options of `serve`. */
 export interface ServeCommandOptions extends PoolCommandOptions, ServeFlagOptions, ServeSkillOptions {
   verbose?: boolean;
+  /** Serve the live web page at `/ui/` on the first HTTP listener (default true; `--no-ui`). */
+  ui?: boolean;
 }
 
 /** A running front door (stdio or an HTTP listener). */
@@ -90,13 +92,15 @@ export async function serveAction(state: CliState, options: ServeCommandOptions)
   try {
     if (plan.listeners.length > 0) {
       const { startHttpServer } = await import('../../http/server.js');
-      for (const listener of plan.listeners) {
+      for (const [index, listener] of plan.listeners.entries()) {
+        const withUi = options.ui !== false && index === 0;
         const serving = await startHttpServer(pool, {
           host: plan.bind,
           port: listener.port,
           tokens: plan.tokens,
           mcp: listener.mcp,
           rest: listener.rest,
+          ui: withUi,
           maxConcurrent: plan.restMaxConcurrent,
           info,
         }).catch((error: unknown) => {
@@ -108,7 +112,12 @@ export async function serveAction(state: CliState, options: ServeCommandOptions)
           throw error;
         });
         fronts.push({ closed: new Promise<void>(() => undefined), close: () => serving.close() });
-        const what = [listener.mcp ? `MCP at ${serving.url}/mcp` : '', listener.rest ? `REST at ${serving.url}/v1` : '']
+        const { uiPageUrl } = await import('../../ui/serve.js');
+        const what = [
+          listener.mcp ? `MCP at ${serving.url}/mcp` : '',
+          listener.rest ? `REST at ${serving.url}/v1` : '',
+          withUi ? `live page at ${uiPageUrl(serving.url, plan.tokens[0])}` : '',
+        ]
           .filter(Boolean)
           .join(', ');
         log(`HTTP server ready: ${what} (${summary})`);
