@@ -62,6 +62,8 @@ describe('admitScale', () => {
   it('lets a pool already outside its bounds move towards them', () => {
     expect(admitScale('running', 8, 6, bounds)).toBeUndefined();
     expect(admitScale('running', 0, 1, bounds)).toBeUndefined();
+    expect(admitScale('running', 6, 6, bounds)).toBeUndefined();
+    expect(admitScale('running', 1, 1, bounds)).toBeUndefined();
   });
   it('refuses scaling unless the pool runs', () => {
     expect(admitScale('draining', 2, 3, bounds)).toEqual({ code: 'pool_shutdown' });

@@ -31,6 +31,7 @@ describe('usdToMicrodollars', () => {
   });
   it('gives 0 for zero, negative or non-finite amounts', () => {
     expect(usdToMicrodollars(0)).toBe(0);
+    expect(usdToMicrodollars(-0)).toBe(0);
     expect(usdToMicrodollars(-1)).toBe(0);
     expect(usdToMicrodollars(Number.NaN)).toBe(0);
     expect(usdToMicrodollars(Number.POSITIVE_INFINITY)).toBe(0);
@@ -159,6 +160,20 @@ describe('planReservation', () => {
   it('gives an uncapped task at least the floor when its share is smaller', () => {
     const l = ledger({ limitMicrodollars: 1000 });
     expect(planReservation(l, { freeSlots: 4, floorMicrodollars: 400 })).toEqual({ kind: 'reserve', amount: 400 });
+  });
+  it('reserves a capped task its cap even below the floor (the floor is for uncapped tasks)', () => {
+    const l = ledger({ limitMicrodollars: 1000 });
+    expect(planReservation(l, { capMicrodollars: 20, freeSlots: 1, floorMicrodollars: 100 })).toEqual({
+      kind: 'reserve',
+      amount: 20,
+    });
+  });
+  it('refuses an uncapped task as an exhausted budget when what is left shares out to nothing', () => {
+    const l = ledger({ limitMicrodollars: 1000, spentMicrodollars: 999 });
+    expect(planReservation(l, { freeSlots: 3, floorMicrodollars: 0 })).toEqual({
+      kind: 'refuse',
+      refusal: { code: 'budget_exhausted', spentMicrodollars: 999, limitMicrodollars: 1000 },
+    });
   });
   it('reserves the fixed default amount when one is configured', () => {
     const l = ledger({ limitMicrodollars: 1000, defaultReserveMicrodollars: 150 });

@@ -51,7 +51,8 @@ describe('failureOfRun', () => {
     expect(failureOfRun(outcome('spawn_failed'))).toEqual({ kind: 'spawn_failed' });
   });
   it('describes a crash with its exit code and signal when known', () => {
-    expect(failureOfRun(outcome('crashed'))).toEqual({ kind: 'crashed' });
+    // Unknown details are left out, not set to undefined (records are stored as JSON).
+    expect(failureOfRun(outcome('crashed'))).toStrictEqual({ kind: 'crashed' });
     expect(failureOfRun(outcome('crashed', { exitCode: 0 }))).toEqual({ kind: 'crashed', exitCode: 0 });
     expect(failureOfRun(outcome('crashed', { exitCode: 3, signal: 'SIGKILL' }))).toEqual({
       kind: 'crashed',
@@ -59,7 +60,9 @@ describe('failureOfRun', () => {
       signal: 'SIGKILL',
     });
     expect(failureOfRun(outcome('crashed', { signal: 'SIGTERM' }))).toEqual({ kind: 'crashed', signal: 'SIGTERM' });
-    expect(failureOfRun(outcome('crashed', { signal: '' }))).toEqual({ kind: 'crashed' });
+    expect(failureOfRun(outcome('crashed', { signal: '' }))).toStrictEqual({ kind: 'crashed' });
+    expect(failureOfRun(outcome('crashed', { signal: 'SIGTERM' }))).toStrictEqual({ kind: 'crashed', signal: 'SIGTERM' });
+    expect(failureOfRun(outcome('ok'))).toStrictEqual({ kind: 'agent_error' });
   });
   it('reports a fault inside the pool as an internal error, not a crash', () => {
     expect(failureOfRun(outcome('crashed', { errorCode: 'internal_error' }))).toEqual({ kind: 'internal_error' });

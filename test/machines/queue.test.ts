@@ -20,8 +20,9 @@ const ids = (q: JobQueue) => queuedJobs(q).map((e) => e.job.taskId);
 const fill = (names: string[], from: JobQueue = emptyQueue()) => names.reduce((q, n) => enqueue(q, entry(n)), from);
 
 describe('job queue', () => {
-  it('starts empty', () => {
+  it('starts empty, holding no storage', () => {
     const q = emptyQueue();
+    expect(q).toEqual({ items: [], head: 0, tail: 0 });
     expect(queueLength(q)).toBe(0);
     expect(peekQueue(q)).toBeUndefined();
     expect(queuedJobs(q)).toEqual([]);
@@ -64,6 +65,22 @@ describe('job queue', () => {
     expect(ids(branchOfDropped)).toEqual(['b', 'y']);
     expect(ids(enqueue(two, entry('z')))).toEqual(['a', 'b', 'z']);
     expect(ids(two)).toEqual(['a', 'b']);
+  });
+
+  it('stays empty after a job is queued onto it', () => {
+    const empty = emptyQueue();
+    const one = enqueue(empty, entry('a'));
+    expect(peekQueue(empty)).toBeUndefined();
+    expect(queueLength(empty)).toBe(0);
+    expect(peekQueue(one)?.job.taskId).toBe('a');
+  });
+
+  it('appends in place when queueing onto the newest version (O(1)), and copies for an older one', () => {
+    const one = fill(['a']);
+    const two = enqueue(one, entry('b'));
+    expect(two.items).toBe(one.items);
+    const branch = enqueue(one, entry('x'));
+    expect(branch.items).not.toBe(one.items);
   });
 
   it('copies on read, so a caller cannot change the queue', () => {
