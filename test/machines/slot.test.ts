@@ -118,6 +118,7 @@ describe('slot runs', () => {
     s.done(outcome('crashed', { output: 'died twice' }));
     expect(s.value()).toBe('errored');
     expect(s.rec()).toMatchObject({ state: 'errored', consecutiveCrashes: 2, lastError: 'died twice' });
+    expect(s.rec().currentTask).toBeUndefined();
     expect(s.sent.at(-1)).toMatchObject({ type: 'SLOT.RUN_FINISHED', taskId: 'b', state: 'errored' });
   });
 
@@ -127,6 +128,8 @@ describe('slot runs', () => {
     s.done(outcome('spawn_failed', { output: 'no such binary' }));
     expect(s.value()).toBe('errored');
     expect(s.rec()).toMatchObject({ state: 'errored', lastError: 'no such binary', consecutiveCrashes: 0, tasksCompleted: 0 });
+    expect(s.rec().currentTask).toBeUndefined();
+    expect(s.child.getSnapshot().context.job).toBeUndefined();
     expect(s.sent).toEqual([expect.objectContaining({ type: 'SLOT.RUN_FINISHED', state: 'errored' })]);
   });
 
@@ -179,6 +182,7 @@ describe('cancelling a run', () => {
     s.done(o);
     expect(s.value()).toBe('idle');
     expect(s.rec().costMicrodollars).toBe(30);
+    expect(s.rec().currentTask).toBeUndefined();
     expect(s.sent).toEqual([{ type: 'SLOT.RUN_FINISHED', slotId: 'slot-0', taskId: 't1', outcome: o, state: 'idle' }]);
   });
 
@@ -190,6 +194,7 @@ describe('cancelling a run', () => {
     expect(s.value()).toEqual({ busy: 'cancelling' });
     s.clock.increment(1);
     expect(s.value()).toBe('idle');
+    expect(s.rec().currentTask).toBeUndefined();
     expect(s.sent).toEqual([
       {
         type: 'SLOT.RUN_FINISHED',
@@ -206,8 +211,10 @@ describe('cancelling a run', () => {
     const s = start({ crashThreshold: 1 });
     s.child.send({ type: 'RUN', job: job() });
     s.child.send({ type: 'CANCEL_RUN', taskId: 't1' });
-    s.done(outcome('crashed'));
+    s.done(outcome('crashed', { output: 'died while cancelled' }));
     expect(s.value()).toBe('errored');
+    expect(s.rec()).toMatchObject({ consecutiveCrashes: 1, lastError: 'died while cancelled', costMicrodollars: 100 });
+    expect(s.rec().currentTask).toBeUndefined();
     expect(s.sent.at(-1)).toMatchObject({ state: 'errored' });
   });
 });
@@ -231,6 +238,8 @@ describe('retiring', () => {
     s.done(o);
     expect(s.value()).toBe('stopped');
     expect(s.rec()).toMatchObject({ state: 'stopped', tasksCompleted: 1 });
+    expect(s.rec().currentTask).toBeUndefined();
+    expect(s.child.getSnapshot().status).toBe('done');
     expect(s.sent.slice(1)).toEqual([
       { type: 'SLOT.RUN_FINISHED', slotId: 'slot-0', taskId: 't1', outcome: o, state: 'stopped' },
       { type: 'SLOT.STATE', slotId: 'slot-0', state: 'stopped' },
@@ -256,8 +265,11 @@ describe('retiring', () => {
     s.child.send({ type: 'CANCEL_RUN', taskId: 't1' });
     s.child.send({ type: 'RETIRE' });
     expect(s.value()).toEqual({ busy: 'cancelling' });
-    s.done(outcome('aborted'));
+    s.done(outcome('aborted', { costMicrodollars: 70 }));
     expect(s.value()).toBe('stopped');
+    expect(s.rec().costMicrodollars).toBe(70);
+    expect(s.rec().currentTask).toBeUndefined();
+    expect(s.sent[0]).toMatchObject({ type: 'SLOT.RUN_FINISHED', state: 'stopped', outcome: { result: { costMicrodollars: 70 } } });
   });
 
   it('stops after the grace period when retired while cancelling', () => {
@@ -267,6 +279,7 @@ describe('retiring', () => {
     s.child.send({ type: 'RETIRE' });
     s.clock.increment(100);
     expect(s.value()).toBe('stopped');
+    expect(s.rec().currentTask).toBeUndefined();
     expect(s.sent[0]).toEqual({
       type: 'SLOT.RUN_FINISHED',
       slotId: 'slot-0',
@@ -335,6 +348,12 @@ describe('stopping and restarting', () => {
       expect(s.value()).toBe('stopped');
       expect(s.sent.at(-1)).toEqual({ type: 'SLOT.STATE', slotId: 'slot-0', state: 'stopped' });
     }
+  });
+});
+
+describe('naming', () => {
+  it('is named slot, as inspection and the diagrams show it', () => {
+    expect(slotMachine.id).toBe('slot');
   });
 });
 

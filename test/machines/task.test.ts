@@ -22,6 +22,7 @@ describe('task states', () => {
     expect(TASK_STATE_NODES).toEqual(['pending', 'running', 'pendingReview', 'completed', 'failed', 'cancelled']);
     expect(taskStateOf('pendingReview')).toBe('pending_review');
     expect(taskStateOf('running')).toBe('running');
+    expect(taskMachine.id).toBe('task');
   });
 });
 
@@ -53,6 +54,7 @@ describe('task lifecycle', () => {
     const pendingFail = start();
     pendingFail.child.send({ type: 'FAIL', result: bad, at: 4_000 });
     expect(pendingFail.record()).toMatchObject({ state: 'failed', result: bad, completedAtMs: 4_000 });
+    expect(pendingFail.child.getSnapshot().status).toBe('done');
     const runningFail = start();
     runningFail.child.send({ type: 'ASSIGN', slotId: 'slot-1', at: 2_000 });
     runningFail.child.send({ type: 'FAIL', result: bad, at: 4_500 });
@@ -72,6 +74,7 @@ describe('task lifecycle', () => {
       prepare(t);
       t.child.send({ type: 'CANCEL', at: 9_000 });
       expect(t.record()).toMatchObject({ state: 'cancelled', completedAtMs: 9_000 });
+      expect(t.child.getSnapshot().status).toBe('done');
       t.child.send({ type: 'FINISH', result: ok, at: 9_500 });
       expect(t.record().state).toBe('cancelled');
     }
