@@ -9,6 +9,7 @@ import {
   chainResultOf,
   type ChainContext,
   type CleanupInput,
+  type IsolateInput,
   type IsolateOutput,
   type RunStepInput,
   type RunStepOutput,
@@ -56,7 +57,7 @@ function startChain(
         for (const w of waiters.filter((w) => calls.length >= w.count)) w.resolve();
       }),
   );
-  const isolate = fromPromise<IsolateOutput>(options.isolate ?? (async () => ({ workingDir: '/iso' })));
+  const isolate = fromPromise<IsolateOutput, IsolateInput>(options.isolate ?? (async () => ({ workingDir: '/iso' })));
   const cleanup = fromPromise<void, CleanupInput>(async ({ input }) => {
     cleanups.push(input);
     if (options.cleanup) await options.cleanup(input);
