@@ -49,6 +49,7 @@ function startChain(
   const calls: Call[] = [];
   const waiters: { count: number; resolve(): void }[] = [];
   const cleanups: CleanupInput[] = [];
+  const isolations: IsolateInput[] = [];
   let now = 5_000;
   const runStep = fromPromise<RunStepOutput, RunStepInput>(
     ({ input }) =>
@@ -57,7 +58,11 @@ function startChain(
         for (const w of waiters.filter((w) => calls.length >= w.count)) w.resolve();
       }),
   );
-  const isolate = fromPromise<IsolateOutput, IsolateInput>(options.isolate ?? (async () => ({ workingDir: '/iso' })));
+  const isolateWith = options.isolate ?? (async () => ({ workingDir: '/iso' }));
+  const isolate = fromPromise<IsolateOutput, IsolateInput>(({ input }) => {
+    isolations.push(input);
+    return isolateWith();
+  });
   const cleanup = fromPromise<void, CleanupInput>(async ({ input }) => {
     cleanups.push(input);
     if (options.cleanup) await options.cleanup(input);
@@ -73,6 +78,7 @@ function startChain(
     ...h,
     calls,
     cleanups,
+    isolations,
     context,
     setNow: (ms: number) => void (now = ms),
     /** Resolves once the `n`-th step attempt has started. */
@@ -83,6 +89,9 @@ function startChain(
     async ended() {
       await waitFor(h.child, (s) => s.status === 'done');
       const record = context().record;
+      // The chain ends in the final state its record names.
+      expect(h.child.getSnapshot().value).toBe(record.state);
+      expect(h.sent).toEqual([{ type: 'CHAIN.ENDED', chainId: 'ch' }]);
       return { record, result: JSON.parse(record.result?.output ?? 'null') as ChainResult, progress: context().progress };
     },
   };
@@ -148,6 +157,40 @@ describe('a chain that succeeds', () => {
     });
     expect(c.sent).toEqual([{ type: 'CHAIN.ENDED', chainId: 'ch' }]);
     expect(c.cleanups).toEqual([{ chainId: 'ch', isolation: 'worktree', workingDir: '/iso' }]);
+  });
+
+  it('shows its progress from the start, and isolates itself with its id and isolation', async () => {
+    const c = startChain([step('one'), step('two')], { isolation: 'clone', isolate: () => new Promise(() => {}) });
+    expect(c.child.getSnapshot().value).toBe('preparing');
+    expect(c.context().progress).toEqual({ chainId: 'ch', totalSteps: 2, completedSteps: [], status: 'running' });
+    expect(c.isolations).toEqual([{ chainId: 'ch', isolation: 'clone' }]);
+    expect(chainMachine.id).toBe('chain');
+  });
+
+  it('keeps the variables of every earlier step', async () => {
+    const c = startChain([step('a', { outputVars: { x: 'x' } }), step('b', { outputVars: { y: 'y' } }), step('c')]);
+    (await c.call(1)).resolve({ taskId: '1', result: result('{"x": "1"}') });
+    (await c.call(2)).resolve({ taskId: '2', result: result('{"y": "2"}') });
+    const third = await c.call(3);
+    expect(third.input.vars).toEqual({ 'a.x': '1', 'b.y': '2' });
+    third.resolve({ taskId: '3', result: result('done') });
+    await c.ended();
+  });
+
+  it('shows every step’s result while it cleans up, however it ended', async () => {
+    for (const end of ['completed', 'failed', 'cancelled'] as const) {
+      let release!: () => void;
+      const c = startChain([step('one')], { cleanup: () => new Promise<void>((resolve) => (release = resolve)) });
+      const first = await c.call(1);
+      if (end === 'cancelled') c.child.send({ type: 'CANCEL', immediate: true });
+      else first.resolve({ taskId: 'a', result: result('out', end === 'completed') });
+      await waitFor(c.child, (s) => s.value === 'cleaningUp');
+      expect(c.context().progress.completedSteps).toEqual([
+        expect.objectContaining({ name: 'one', skipped: end === 'cancelled' }),
+      ]);
+      release();
+      expect((await c.ended()).record.state).toBe(end);
+    }
   });
 
   it('completes at once with no steps', async () => {
@@ -221,10 +264,14 @@ describe('retries and recovery', () => {
 
   it('runs the recovery prompt after the last failed attempt and goes on when it succeeds', async () => {
     const c = startChain([step('one', { failurePolicy: { retries: 0, recoveryPrompt: 'fix {error}' } }), step('two')]);
-    (await c.call(1)).resolve({ taskId: 'a', result: result('broke', false, 5) });
+    const attempt = await c.call(1);
+    c.child.send({ type: 'STEP.OUTPUT', chunk: 'partial attempt' });
+    attempt.resolve({ taskId: 'a', result: result('broke', false, 5) });
     const recovery = await c.call(2);
     expect(recovery.input).toMatchObject({ mode: 'recovery', stepIndex: 0, lastError: 'broke', attempt: 1 });
+    expect(c.context().progress.currentStepPartialOutput).toBe('');
     c.child.send({ type: 'STEP.OUTPUT', chunk: 'x' });
+    expect(c.context().progress.currentStepPartialOutput).toBe('x');
     recovery.resolve({ taskId: 'b', result: result('recovered', true, 3) });
     const next = await c.call(3);
     expect(next.input).toMatchObject({ stepIndex: 1, previousOutput: 'recovered', lastError: '' });
@@ -310,17 +357,24 @@ describe('cancelling a chain', () => {
   });
 
   it('does not retry or recover after a graceful cancel', async () => {
-    const c = startChain([step('one', { failurePolicy: { retries: 3, recoveryPrompt: 'fix' } }), step('two')]);
-    const first = await c.call(1);
+    const c = startChain([
+      step('zero'),
+      step('one', { failurePolicy: { retries: 3, recoveryPrompt: 'fix' } }),
+      step('two'),
+    ]);
+    (await c.call(1)).resolve({ taskId: 'z', result: result('fine', true, 1) });
+    const attempt = await c.call(2);
     c.child.send({ type: 'CANCEL', immediate: false });
-    first.resolve({ taskId: 'a', result: result('no', false, 2) });
+    attempt.resolve({ taskId: 'a', result: result('no', false, 2) });
     const { record, result: r } = await c.ended();
     expect(record.state).toBe('cancelled');
     expect(r.steps).toEqual([
+      { name: 'zero', output: 'fine', success: true, costMicrodollars: 1, retriesUsed: 0, skipped: false },
       { name: 'one', output: 'no', success: false, costMicrodollars: 2, retriesUsed: 0, skipped: false },
       { name: 'two', output: '', success: false, costMicrodollars: 0, retriesUsed: 0, skipped: true },
     ]);
-    expect(c.calls).toHaveLength(1);
+    expect(r.totalCostMicrodollars).toBe(3);
+    expect(c.calls).toHaveLength(2);
   });
 
   it('cancels during the recovery', async () => {
