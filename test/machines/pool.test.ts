@@ -3,12 +3,15 @@
  * reservations, cancellation, review, the assignment timeout, scaling, supervision, claims and the drain.
  */
 import { describe, expect, it } from 'vitest';
+import { createActor } from 'xstate';
+import { completePoolConfig } from '../../src/config.js';
 import {
   activeSlotIds,
   chooseSlotsToRemove,
   isActive,
   isDrained,
   jobOf,
+  poolMachine,
   liveTaskIds,
   newSlotRecord,
   nextSlotIds,
@@ -328,7 +331,11 @@ describe('scaling', () => {
     p.actor.send({ type: 'SCALE_UP', requestId: 'up', slots: [{ id: 'slot-1', config: { model: 'm' } }] });
     expect(p.decisions('up')).toEqual([{ type: 'decision', requestId: 'up' }]);
     expect(p.context().slotOrder).toEqual(['slot-0', 'slot-1']);
+    expect(Object.keys(p.context().slots)).toEqual(['slot-0', 'slot-1']);
+    expect(p.context().slotStates).toEqual({ 'slot-0': 'busy', 'slot-1': 'busy' });
     expect(p.runs.at(-1)).toMatchObject({ job: { taskId: 'b' }, slot: { id: 'slot-1', config: { model: 'm' } } });
+    p.finish('slot-0', outcome('ok'));
+    expect(p.task('a')?.state).toBe('completed');
   });
 
   it('refuses to grow past the maximum', () => {
@@ -356,6 +363,7 @@ describe('scaling', () => {
     p.submit('c');
     p.actor.send({ type: 'SCALE_DOWN', requestId: 'down', count: 1 });
     expect(p.context().removing).toEqual(['slot-1']);
+    expect(p.context().slotStates['slot-1']).toBe('retiring');
     expect(activeSlotIds(p.context())).toEqual(['slot-0']);
     p.finish('slot-1', outcome('ok'));
     expect(p.task('b')?.state).toBe('completed');
@@ -370,6 +378,9 @@ describe('scaling', () => {
     const p = testPool({ slots: 2, config: { scaling: { minSlots: 1 } } });
     p.actor.send({ type: 'SCALE_DOWN', requestId: 'd1', count: 2 });
     expect(p.decisions('d1')[0]).toMatchObject({ refusal: { code: 'scale_limit_exceeded', bound: 'min', requestedSlots: 0, limitSlots: 1 } });
+    expect(p.context().removing).toEqual([]);
+    expect(p.context().slotOrder).toEqual(['slot-0', 'slot-1']);
+    expect(p.slot('slot-0')?.value).toBe('idle');
     const q = testPool({ slots: 2, config: { scaling: { minSlots: 0 } } });
     q.actor.send({ type: 'SCALE_DOWN', requestId: 'd2', count: 5 });
     expect(q.decisions('d2')).toEqual([{ type: 'decision', requestId: 'd2' }]);
@@ -404,9 +415,19 @@ describe('scaling', () => {
     expect(chooseSlotsToRemove(p.context(), 2)).toEqual(['slot-3', 'slot-2']);
   });
 
+  it('removes the least used of the idle slots first, even when it is older', () => {
+    const p = testPool({ slots: 3, autoDispatch: false });
+    p.submit('a');
+    p.actor.send({ type: 'CLAIM', slotId: 'slot-2' });
+    p.finish('slot-2', outcome('ok'));
+    // slot-2 ran a task; slot-0 and slot-1 did not, so they go first, the newer of them first.
+    expect(chooseSlotsToRemove(p.context(), 3)).toEqual(['slot-1', 'slot-0', 'slot-2']);
+  });
+
   it('names new slots after the highest number in use', () => {
     expect(nextSlotIds({ slotOrder: ['slot-0', 'slot-4', 'custom', 'slot-2'] }, 2)).toEqual(['slot-5', 'slot-6']);
     expect(nextSlotIds({ slotOrder: [] }, 1)).toEqual(['slot-0']);
+    expect(nextSlotIds({ slotOrder: ['slot-12', 'slot-3'] }, 1)).toEqual(['slot-13']);
     expect(nextSlotIds({ slotOrder: ['slot-x', 'my-slot-3', 'slot-3b'] }, 1)).toEqual(['slot-0']);
   });
 });
@@ -769,5 +790,135 @@ describe('pool helpers', () => {
       overrides: { model: 'x' },
       workingDir: '/d',
     });
+  });
+});
+
+describe('more pool behaviour', () => {
+  it('keeps each running task’s job, so a later finish still flags a run over its cap', () => {
+    const p = testPool({ slots: 2 });
+    p.submit('capped', { config: { maxBudgetUsd: 0.0001 } });
+    p.submit('other');
+    p.finish('slot-0', outcome('ok', 500));
+    expect(p.task('capped')?.result?.budgetExceeded).toBe(true);
+  });
+
+  it('keeps the assignment timer while tasks still wait after a cancel', () => {
+    const p = testPool({ config: { slotAssignmentTimeoutSecs: 10 } });
+    p.submit('busy');
+    p.submit('a');
+    p.submit('b');
+    p.actor.send({ type: 'CANCEL', taskId: 'b' });
+    expect(p.context().assignDeadline).toBe(11_000);
+    p.advance(10_000);
+    expect(p.task('a')?.state).toBe('failed');
+  });
+
+  it('waits the configured grace for a cancelled run before giving its slot new work (3 s by default)', () => {
+    for (const [grace, expected] of [
+      [undefined, 3_000],
+      [250, 250],
+    ] as const) {
+      const p = testPool({ cancelGraceMs: grace });
+      p.submit('a');
+      p.submit('b');
+      p.actor.send({ type: 'CANCEL', taskId: 'a' });
+      p.advance(expected - 1);
+      expect(p.runs).toHaveLength(1);
+      p.advance(1);
+      expect(p.runs.map((r) => r.job.taskId)).toEqual(['a', 'b']);
+      // Slots added later wait as long.
+      p.actor.send({ type: 'SCALE_UP', requestId: 'up', slots: [{ id: 'slot-1', config: {} }] });
+      p.submit('c');
+      p.submit('d');
+      p.actor.send({ type: 'CANCEL', taskId: 'c' });
+      p.advance(expected - 1);
+      expect(p.task('d')?.state).toBe('pending');
+      p.advance(1);
+      expect(p.task('d')?.state).toBe('running');
+    }
+  });
+
+  it('restarts an errored slot after 100 ms by default', () => {
+    const p = testPool();
+    p.actor.send({ type: 'SUPERVISOR.START' });
+    p.submit('a');
+    p.finish('slot-0', outcome('spawn_failed'));
+    p.advance(99);
+    expect(p.context().slotStates['slot-0']).toBe('errored');
+    p.advance(1);
+    expect(p.context().slotStates['slot-0']).toBe('idle');
+  });
+
+  it('restarts nothing once supervision has stopped, and then fails work no slot can run', () => {
+    const p = testPool({ restartDelayMs: 250 });
+    p.actor.send({ type: 'SUPERVISOR.START' });
+    p.actor.send({ type: 'SUPERVISOR.STOP' });
+    expect(p.context().supervising).toBe(false);
+    p.submit('a');
+    p.submit('b');
+    p.finish('slot-0', outcome('spawn_failed'));
+    expect(p.task('b')?.state).toBe('failed');
+    p.actor.send({ type: 'RESTART_SLOT', slotId: 'slot-0' });
+    p.advance(1_000);
+    expect(p.context().slotStates['slot-0']).toBe('errored');
+  });
+
+  it('explains every errored slot when none can run queued work', () => {
+    const p = testPool({ slots: 2 });
+    p.submit('a');
+    p.submit('b');
+    p.submit('c');
+    p.finish('slot-0', outcome('spawn_failed', 0, { output: 'first' }));
+    p.finish('slot-1', outcome('spawn_failed', 0, { output: 'second' }));
+    expect(p.task('c')?.result?.output).toBe(
+      'no slot can run this task: every slot is errored or stopped (slot-0 errored after 0 restart(s): first; slot-1 errored after 0 restart(s): second)',
+    );
+  });
+
+  it('is not drained while tasks wait', () => {
+    const p = testPool({ autoDispatch: false });
+    p.submit('a');
+    expect(isDrained(p.context())).toBe(false);
+  });
+
+  it('fails a task rejected in review after the pool stopped', () => {
+    const p = testPool();
+    p.submit('a', { reviewRequired: true });
+    p.finish('slot-0', outcome('ok'));
+    p.actor.send({ type: 'DRAIN', queued: 'cancel' });
+    expect(p.state()).toBe('stopped');
+    expect(p.context()).toMatchObject({ phase: 'stopped', supervising: false });
+    p.actor.send({ type: 'REJECT', taskId: 'a', feedback: 'no' });
+    expect(p.task('a')).toMatchObject({ state: 'failed', result: { errorCode: 'pool_shutdown' } });
+  });
+
+  it('cancels chains at once when the drain times out', async () => {
+    const p = testPool({ runStep: () => new Promise(() => {}) });
+    p.actor.send({ type: 'START_CHAIN', record: taskRecord('ch', { kind: 'chain' }), steps: [{ name: 's', action: { type: 'prompt', prompt: 'x' } }], isolation: 'none' });
+    const chain = p.context().chains.ch;
+    await new Promise<void>((resolve) => {
+      const sub = chain.subscribe((s) => {
+        if (s.matches({ running: 'attempting' })) {
+          sub.unsubscribe();
+          resolve();
+        }
+      });
+    });
+    p.actor.send({ type: 'DRAIN', queued: 'finish', timeoutMs: 100 });
+    p.advance(100);
+    await new Promise<void>((resolve) => {
+      const check = () => (p.state() === 'stopped' ? resolve() : setImmediate(check));
+      check();
+    });
+    expect(chain.getSnapshot().context.record.state).toBe('cancelled');
+  });
+
+  it('fails runs as never started when no agent is provided', () => {
+    const pool = createActor(poolMachine, {
+      input: { config: completePoolConfig({ minTaskReserveMicrodollars: 0 }), slots: [{ id: 'slot-0', config: {} }], clock: () => 0 },
+    }).start();
+    pool.send({ type: 'SUBMIT', record: taskRecord('t') });
+    expect(pool.getSnapshot().context.slotStates['slot-0']).toBe('errored');
+    expect(poolMachine.id).toBe('pool');
   });
 });
