@@ -424,6 +424,20 @@ describe('scaling', () => {
     expect(chooseSlotsToRemove(p.context(), 3)).toEqual(['slot-1', 'slot-0', 'slot-2']);
   });
 
+  it('orders idle slots by how many tasks they completed, fewest first', () => {
+    const p = testPool({ slots: 3, autoDispatch: false });
+    const runOn = (slotId: string, taskId: string) => {
+      p.submit(taskId);
+      p.actor.send({ type: 'CLAIM', slotId });
+      p.finish(slotId, outcome('ok'));
+    };
+    runOn('slot-1', 'a');
+    runOn('slot-2', 'b');
+    runOn('slot-2', 'c');
+    runOn('slot-2', 'd');
+    expect(chooseSlotsToRemove(p.context(), 3)).toEqual(['slot-0', 'slot-1', 'slot-2']);
+  });
+
   it('names new slots after the highest number in use', () => {
     expect(nextSlotIds({ slotOrder: ['slot-0', 'slot-4', 'custom', 'slot-2'] }, 2)).toEqual(['slot-5', 'slot-6']);
     expect(nextSlotIds({ slotOrder: [] }, 1)).toEqual(['slot-0']);
