@@ -53,7 +53,7 @@ export function extractOutputVar(output: string, path: string): string | undefin
     if (value === null || typeof value !== 'object' || !(key in value)) return undefined;
     value = (value as Record<string, unknown>)[key];
   }
-  if (value === undefined) return undefined;
+  // A JSON value is never `undefined`, so a resolved path always gives a string.
   return typeof value === 'string' ? value : JSON.stringify(value);
 }
 
