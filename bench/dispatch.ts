@@ -48,7 +48,14 @@ const instantRunner: AgentRunner = {
   async run(request) {
     return {
       kind: 'ok',
-      result: { output: request.prompt, success: true, costMicrodollars: 1, turnsUsed: 1, elapsedMs: 0, sessionId: 's' },
+      result: {
+        output: request.prompt,
+        success: true,
+        costMicrodollars: 1,
+        turnsUsed: 1,
+        elapsedMs: 0,
+        sessionId: 's',
+      },
       sessionCostUsd: 0.000001,
     };
   },
@@ -59,10 +66,14 @@ async function processRuns(count: number, stateDir: string): Promise<{ baseline:
   const env = { ...process.env, CLAUDE_POOL_SIM_STATE_DIR: stateDir };
   const baseline = await time(() =>
     limited(prompts, SLOTS, (prompt) =>
-      execa(simulatedClaude, ['-p', '--output-format', 'stream-json', '--verbose', '--permission-mode=plan', '--', prompt], {
-        env,
-        stdin: 'ignore',
-      }),
+      execa(
+        simulatedClaude,
+        ['-p', '--output-format', 'stream-json', '--verbose', '--permission-mode=plan', '--', prompt],
+        {
+          env,
+          stdin: 'ignore',
+        },
+      ),
     ),
   );
   const pool = await Pool.builder({ binary: simulatedClaude, env: { CLAUDE_POOL_SIM_STATE_DIR: stateDir } })
@@ -76,13 +87,25 @@ async function processRuns(count: number, stateDir: string): Promise<{ baseline:
 async function machineryRuns(count: number): Promise<{ baseline: number; pool: number }> {
   const prompts = Array.from({ length: count }, (_, i) => `task ${i}`);
   const controller = new AbortController();
-  const baseline = await time(() => limited(prompts, SLOTS, (prompt) =>
-    instantRunner.run(
-      { prompt, config: { permissionMode: 'plan', allowedTools: [], disallowedTools: [], mcpServers: {}, strictMcpConfig: true }, workingDir: '.' },
-      controller.signal,
-      () => {},
+  const baseline = await time(() =>
+    limited(prompts, SLOTS, (prompt) =>
+      instantRunner.run(
+        {
+          prompt,
+          config: {
+            permissionMode: 'plan',
+            allowedTools: [],
+            disallowedTools: [],
+            mcpServers: {},
+            strictMcpConfig: true,
+          },
+          workingDir: '.',
+        },
+        controller.signal,
+        () => {},
+      ),
     ),
-  ));
+  );
   const pool = await Pool.builder().runner(instantRunner).slots(SLOTS).build();
   const pooled = await time(() => pool.fanOut(prompts));
   await pool.drain();

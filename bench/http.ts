@@ -22,7 +22,14 @@ const instantRunner: AgentRunner = {
   async run(request) {
     return {
       kind: 'ok',
-      result: { output: request.prompt, success: true, costMicrodollars: 1, turnsUsed: 1, elapsedMs: 0, sessionId: 's' },
+      result: {
+        output: request.prompt,
+        success: true,
+        costMicrodollars: 1,
+        turnsUsed: 1,
+        elapsedMs: 0,
+        sessionId: 's',
+      },
       sessionCostUsd: 0.000001,
     };
   },

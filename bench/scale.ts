@@ -73,7 +73,11 @@ async function fanOut(count: number): Promise<{ baseline: number; pool: number }
   const baseline = await time(() =>
     Promise.all(prompts.map((prompt) => limit(() => instantRunner.run(plainRequest(prompt), signal, () => {})))),
   );
-  const pool = await Pool.builder().runner(instantRunner).slots(SLOTS).config({ scaling: { maxSlots: SLOTS } }).build();
+  const pool = await Pool.builder()
+    .runner(instantRunner)
+    .slots(SLOTS)
+    .config({ scaling: { maxSlots: SLOTS } })
+    .build();
   const pooled = await time(async () => {
     const results = await pool.fanOut(prompts);
     if (results.some((result) => !result.success)) throw new Error('a task failed');
@@ -171,12 +175,20 @@ async function processes(): Promise<void> {
   chmodSync(agent, 0o755);
   try {
     const prompts = Array.from({ length: runs }, (_, i) => `run ${i}`);
-    const config = { permissionMode: 'plan' as const, allowedTools: [], disallowedTools: [], mcpServers: {}, strictMcpConfig: true };
+    const config = {
+      permissionMode: 'plan' as const,
+      allowedTools: [],
+      disallowedTools: [],
+      mcpServers: {},
+      strictMcpConfig: true,
+    };
     const samples: { baseline: number; pool: number }[] = [];
     for (let repeat = 0; repeat < REPEATS; repeat++) {
       const limit = pLimit(slots);
       const baseline = await time(() =>
-        Promise.all(prompts.map((prompt) => limit(() => execa(agent, buildClaudeArgv(config, { prompt }), { stdin: 'ignore' })))),
+        Promise.all(
+          prompts.map((prompt) => limit(() => execa(agent, buildClaudeArgv(config, { prompt }), { stdin: 'ignore' }))),
+        ),
       );
       const pool = await Pool.builder({ binary: agent }).slots(slots).build();
       const pooled = await time(async () => {
@@ -210,9 +222,13 @@ async function main(): Promise<void> {
     perTask.push(pooled / size);
     process.stdout.write(
       `fan-out n=${String(size).padEnd(7)} pool ${pooled.toFixed(0).padStart(7)} ms ` +
-        `${Math.round(size / (pooled / 1000)).toString().padStart(7)} tasks/s ` +
+        `${Math.round(size / (pooled / 1000))
+          .toString()
+          .padStart(7)} tasks/s ` +
         `${((pooled / size) * 1000).toFixed(1).padStart(6)} µs/task | p-limit ${base.toFixed(0).padStart(5)} ms ` +
-        `${Math.round(size / (base / 1000)).toString().padStart(8)} tasks/s | ratio ${(pooled / base).toFixed(1)}\n`,
+        `${Math.round(size / (base / 1000))
+          .toString()
+          .padStart(8)} tasks/s | ratio ${(pooled / base).toFixed(1)}\n`,
     );
   }
   if (perTask.length > 1) {

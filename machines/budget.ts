@@ -89,7 +89,11 @@ export function admissionRefusal(
     };
   }
   if (taskCapMicrodollars !== undefined && taskCapMicrodollars > remaining) {
-    return { code: 'task_budget_exceeds_remaining', taskMicrodollars: taskCapMicrodollars, remainingMicrodollars: remaining };
+    return {
+      code: 'task_budget_exceeds_remaining',
+      taskMicrodollars: taskCapMicrodollars,
+      remainingMicrodollars: remaining,
+    };
   }
   return undefined;
 }
@@ -132,11 +136,18 @@ export function planReservation(
   }
   if (anyRunning) return { kind: 'wait' };
   if (cap !== undefined || ledger.defaultReserveMicrodollars !== undefined) {
-    return { kind: 'refuse', refusal: { code: 'task_budget_exceeds_remaining', taskMicrodollars: wanted, remainingMicrodollars: free } };
+    return {
+      kind: 'refuse',
+      refusal: { code: 'task_budget_exceeds_remaining', taskMicrodollars: wanted, remainingMicrodollars: free },
+    };
   }
   return {
     kind: 'refuse',
-    refusal: { code: 'budget_exhausted', spentMicrodollars: ledger.spentMicrodollars, limitMicrodollars: ledger.limitMicrodollars },
+    refusal: {
+      code: 'budget_exhausted',
+      spentMicrodollars: ledger.spentMicrodollars,
+      limitMicrodollars: ledger.limitMicrodollars,
+    },
   };
 }
 
@@ -154,7 +165,11 @@ export function reserve(ledger: BudgetLedger, taskId: TaskId, amount: number): B
 /** A budget refusal as a task failure. */
 export function budgetFailure(refusal: BudgetRefusal): TaskFailure {
   if (refusal.code === 'budget_exhausted') {
-    return { kind: 'budget_exhausted', spentMicrodollars: refusal.spentMicrodollars, limitMicrodollars: refusal.limitMicrodollars };
+    return {
+      kind: 'budget_exhausted',
+      spentMicrodollars: refusal.spentMicrodollars,
+      limitMicrodollars: refusal.limitMicrodollars,
+    };
   }
   return {
     kind: 'task_budget_exceeds_remaining',

@@ -71,9 +71,7 @@ export interface ChainInput {
 export type ChainParentEvent = { type: 'CHAIN.ENDED'; chainId: TaskId };
 
 /** Events a chain accepts. */
-export type ChainEvent =
-  | { type: 'CANCEL'; immediate: boolean }
-  | { type: 'STEP.OUTPUT'; chunk: string };
+export type ChainEvent = { type: 'CANCEL'; immediate: boolean } | { type: 'STEP.OUTPUT'; chunk: string };
 
 /** The chain's context. */
 export interface ChainContext {
@@ -148,10 +146,7 @@ function stepInput(context: ChainContext, mode: RunStepInput['mode']): RunStepIn
 /** While a step runs: its streamed output is kept; a cancel kills it (immediate) or waits for it to end. */
 const whileStepRuns = {
   'STEP.OUTPUT': { actions: 'appendOutput' },
-  CANCEL: [
-    { guard: 'immediate', target: '#chain.cleaningUp', actions: 'skipRemaining' },
-    { actions: 'requestCancel' },
-  ],
+  CANCEL: [{ guard: 'immediate', target: '#chain.cleaningUp', actions: 'skipRemaining' }, { actions: 'requestCancel' }],
 } as const;
 
 /** The chain statechart. */

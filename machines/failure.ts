@@ -72,7 +72,15 @@ export function errorCodeOf(failure: TaskFailure): ErrorCode {
 
 /** A result the pool itself makes for a task that could not run (or stopped), with its failure. */
 export function poolFailure(output: string, failure: TaskFailure): TaskResult {
-  return { output, success: false, costMicrodollars: 0, turnsUsed: 0, elapsedMs: 0, errorCode: errorCodeOf(failure), failure };
+  return {
+    output,
+    success: false,
+    costMicrodollars: 0,
+    turnsUsed: 0,
+    elapsedMs: 0,
+    errorCode: errorCodeOf(failure),
+    failure,
+  };
 }
 
 /** Why a run's result is a failure, from what the run reported; `undefined` for a success. */
@@ -89,7 +97,11 @@ export function failureOfRun(outcome: RunOutcome): TaskFailure | undefined {
       return { kind: 'spawn_failed' };
     case 'crashed':
       if (result.errorCode === 'internal_error') return { kind: 'internal_error' };
-      return { kind: 'crashed', ...(result.exitCode !== undefined && { exitCode: result.exitCode }), ...(result.signal && { signal: result.signal }) };
+      return {
+        kind: 'crashed',
+        ...(result.exitCode !== undefined && { exitCode: result.exitCode }),
+        ...(result.signal && { signal: result.signal }),
+      };
     case 'ok':
       if (result.apiErrorStatus !== undefined) return { kind: 'api_error', status: result.apiErrorStatus };
       if (result.subtype === 'error_max_turns') return { kind: 'max_turns' };

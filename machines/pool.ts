@@ -29,7 +29,16 @@ import { settle, usdToMicrodollars, type BudgetLedger } from './budget.js';
 import { chainMachine, type ChainParentEvent } from './chain.js';
 import { planDispatch, type DispatchPlan } from './dispatch.js';
 import { poolFailure, withFailure } from './failure.js';
-import { emptyQueue, enqueue as enqueueJob, dropFront, peekQueue, queueLength, queuedJobs, removeFromQueue, type JobQueue } from './queue.js';
+import {
+  emptyQueue,
+  enqueue as enqueueJob,
+  dropFront,
+  peekQueue,
+  queueLength,
+  queuedJobs,
+  removeFromQueue,
+  type JobQueue,
+} from './queue.js';
 import { slotMachine, type SlotParentEvent } from './slot.js';
 import { taskMachine, type TaskOutput, type TaskParentEvent } from './task.js';
 import type {
@@ -427,7 +436,10 @@ export const poolMachine = setup({
             const task = liveTask(system, taskId);
             if (task) {
               const at = context.clock();
-              enqueue.sendTo(task, outcome.kind === 'ok' ? { type: 'FINISH', result, at } : { type: 'FAIL', result, at });
+              enqueue.sendTo(
+                task,
+                outcome.kind === 'ok' ? { type: 'FINISH', result, at } : { type: 'FAIL', result, at },
+              );
             }
             noteSlotState({ ...context, running }, slotId, event.state, helpers(enqueue));
           } else {
@@ -439,7 +451,9 @@ export const poolMachine = setup({
     },
     'SLOT.STATE': {
       actions: [
-        enqueueActions(({ context, event, enqueue }) => noteSlotState(context, event.slotId, event.state, helpers(enqueue))),
+        enqueueActions(({ context, event, enqueue }) =>
+          noteSlotState(context, event.slotId, event.state, helpers(enqueue)),
+        ),
         { type: 'dispatch' },
       ],
     },
@@ -518,7 +532,12 @@ export const poolMachine = setup({
           const task = liveTask(system, head.job.taskId);
           const seconds = context.config.slotAssignmentTimeoutSecs;
           const reason = `no slot available after waiting ${seconds}s`;
-          if (task) enqueue.sendTo(task, { type: 'FAIL', result: poolFailure(reason, { kind: 'no_slot_available', reason }), at });
+          if (task)
+            enqueue.sendTo(task, {
+              type: 'FAIL',
+              result: poolFailure(reason, { kind: 'no_slot_available', reason }),
+              at,
+            });
         }
         enqueue.assign({ queue, assignDeadline: undefined });
         armAssignTimer({ ...context, queue, assignDeadline: undefined }, helpers(enqueue));
@@ -630,7 +649,8 @@ export const poolMachine = setup({
             enqueue.assign({ drainTimeoutMs: event.timeoutMs });
             if (event.queued === 'finish') return;
             // Cancelled chains submit no further step; the step they are on ends with the pool's running work.
-            for (const chain of Object.values(context.chains)) enqueue.sendTo(chain, { type: 'CANCEL', immediate: false });
+            for (const chain of Object.values(context.chains))
+              enqueue.sendTo(chain, { type: 'CANCEL', immediate: false });
             const at = context.clock();
             const queued = queuedJobs(context.queue).map((entry) => entry.job.taskId);
             for (const taskId of queued) {
@@ -749,7 +769,12 @@ function applyDispatch(context: PoolContext, enqueue: Enqueue, system: AnyActorS
 }
 
 /** Cancels tasks: queued ones leave the queue, running ones have their run stopped, all are told. */
-function cancelTasks(context: PoolContext, enqueue: Enqueue, system: AnyActorSystem, taskIds: ReadonlySet<TaskId>): void {
+function cancelTasks(
+  context: PoolContext,
+  enqueue: Enqueue,
+  system: AnyActorSystem,
+  taskIds: ReadonlySet<TaskId>,
+): void {
   const queue = removeFromQueue(context.queue, taskIds);
   if (queue !== context.queue) {
     enqueue.assign({ queue });

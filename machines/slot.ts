@@ -164,7 +164,11 @@ export const slotMachine = setup({
       state: params.state,
     })),
     /** Tells the pool the slot is idle again after a restart (the pool cannot know otherwise). */
-    reportRestarted: sendParent(({ context }) => ({ type: 'SLOT.STATE' as const, slotId: context.record.id, state: 'idle' as const })),
+    reportRestarted: sendParent(({ context }) => ({
+      type: 'SLOT.STATE' as const,
+      slotId: context.record.id,
+      state: 'idle' as const,
+    })),
     clearJob: assign(({ context }) => {
       const { currentTask: _current, ...record } = context.record;
       return { job: undefined, record };
@@ -219,7 +223,11 @@ export const slotMachine = setup({
           entry: assign(({ context }) => withState(context, 'busy')),
           on: {
             'AGENT.DONE': [
-              { guard: 'spawnFailed', target: '#slot.errored', actions: ['bookOutcome', finished('errored'), 'clearJob'] },
+              {
+                guard: 'spawnFailed',
+                target: '#slot.errored',
+                actions: ['bookOutcome', finished('errored'), 'clearJob'],
+              },
               {
                 guard: 'crashedTooOften',
                 target: '#slot.errored',

@@ -27,8 +27,7 @@ export interface TaskOutput {
 }
 
 export type TaskParentEvent =
-  | { type: 'TASK.REVIEW'; taskId: string }
-  | { type: 'TASK.REQUEUED'; taskId: string; record: TaskRecord };
+  { type: 'TASK.REVIEW'; taskId: string } | { type: 'TASK.REQUEUED'; taskId: string; record: TaskRecord };
 
 /** The statechart state names, in the order of the lifecycle. */
 export const TASK_STATE_NODES = ['pending', 'running', 'pendingReview', 'completed', 'failed', 'cancelled'] as const;
@@ -101,8 +100,13 @@ export const taskMachine = setup({
     }),
     requeueWithFeedback: assign(({ context, event }) => {
       if (event.type !== 'REJECT') return {};
-      const { slotId: _slot, result: _result, startedAtMs: _started, completedAtMs: _completed, ...rest } =
-        context.record;
+      const {
+        slotId: _slot,
+        result: _result,
+        startedAtMs: _started,
+        completedAtMs: _completed,
+        ...rest
+      } = context.record;
       return {
         record: {
           ...rest,
@@ -171,10 +175,7 @@ export const taskMachine = setup({
     },
     completed: {
       type: 'final',
-      entry: [
-        'stampCompleted',
-        assign(({ context }) => ({ record: { ...context.record, state: 'completed' } })),
-      ],
+      entry: ['stampCompleted', assign(({ context }) => ({ record: { ...context.record, state: 'completed' } }))],
     },
     failed: {
       type: 'final',
@@ -182,10 +183,7 @@ export const taskMachine = setup({
     },
     cancelled: {
       type: 'final',
-      entry: [
-        'stampCompleted',
-        assign(({ context }) => ({ record: { ...context.record, state: 'cancelled' } })),
-      ],
+      entry: ['stampCompleted', assign(({ context }) => ({ record: { ...context.record, state: 'cancelled' } }))],
     },
   },
 });

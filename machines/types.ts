@@ -285,8 +285,7 @@ export interface Message {
 
 /** What a chain step does. */
 export type StepAction =
-  | { type: 'prompt'; prompt: string }
-  | { type: 'skill'; skill: string; arguments?: Record<string, string> };
+  { type: 'prompt'; prompt: string } | { type: 'skill'; skill: string; arguments?: Record<string, string> };
 
 /** What a chain does when a step fails. */
 export interface StepFailurePolicy {

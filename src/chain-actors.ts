@@ -3,13 +3,7 @@
  * it as a pool task), `isolate` (make the chain's worktree or clone) and `cleanup` (remove it).
  */
 import { fromPromise } from 'xstate';
-import type {
-  CleanupInput,
-  IsolateInput,
-  IsolateOutput,
-  RunStepInput,
-  RunStepOutput,
-} from '../machines/chain.js';
+import type { CleanupInput, IsolateInput, IsolateOutput, RunStepInput, RunStepOutput } from '../machines/chain.js';
 import { renderRecoveryPrompt, renderStepPrompt } from '../machines/templating.js';
 import type { ChainStep, TaskId, TaskOverrides, TaskRecord } from '../machines/types.js';
 import type { SkillRegistry } from './skills/registry.js';
@@ -38,7 +32,10 @@ export function renderStep(
   const { step } = input;
   if (input.mode === 'recovery') {
     const template = step.failurePolicy?.recoveryPrompt ?? '';
-    return { prompt: renderRecoveryPrompt(template, input.lastError, input.previousOutput, input.vars), config: step.config };
+    return {
+      prompt: renderRecoveryPrompt(template, input.lastError, input.previousOutput, input.vars),
+      config: step.config,
+    };
   }
   if (step.action.type === 'prompt') {
     return { prompt: renderStepPrompt(step.action.prompt, input.previousOutput, input.vars), config: step.config };
@@ -90,7 +87,9 @@ export function createChainActors(deps: ChainActorDeps, sendOutput: (chainId: Ta
     if (input.isolation === 'none') return {};
     const { manager, reason } = await deps.worktrees();
     if (!manager) {
-      return { warning: `${input.isolation} isolation unavailable (${reason}); the chain runs in the shared directory` };
+      return {
+        warning: `${input.isolation} isolation unavailable (${reason}); the chain runs in the shared directory`,
+      };
     }
     try {
       const workingDir =

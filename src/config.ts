@@ -1,13 +1,7 @@
 /**
  * Configuration: defaults, validation of user input, and the pool → slot → task merge.
  */
-import {
-  EFFORTS,
-  PERMISSION_MODES,
-  type PoolConfig,
-  type SlotConfig,
-  type TaskOverrides,
-} from '../machines/types.js';
+import { EFFORTS, PERMISSION_MODES, type PoolConfig, type SlotConfig, type TaskOverrides } from '../machines/types.js';
 import type { ResolvedConfig } from './agent/types.js';
 import { statSync } from 'node:fs';
 import { InvalidInput } from './errors.js';
@@ -151,13 +145,21 @@ export function validateOverrides(overrides: TaskOverrides | undefined): void {
   checkStringList('disallowedTools', overrides.disallowedTools);
   checkStringList('tools', overrides.tools);
   if (overrides.maxBudgetUsd !== undefined) {
-    if (typeof overrides.maxBudgetUsd !== 'number' || !(overrides.maxBudgetUsd > 0) || !Number.isFinite(overrides.maxBudgetUsd)) {
-      throw new InvalidInput(`maxBudgetUsd must be a number greater than 0, got ${JSON.stringify(overrides.maxBudgetUsd)}`);
+    if (
+      typeof overrides.maxBudgetUsd !== 'number' ||
+      !(overrides.maxBudgetUsd > 0) ||
+      !Number.isFinite(overrides.maxBudgetUsd)
+    ) {
+      throw new InvalidInput(
+        `maxBudgetUsd must be a number greater than 0, got ${JSON.stringify(overrides.maxBudgetUsd)}`,
+      );
     }
   }
   if (overrides.timeoutSecs !== undefined) {
     if (typeof overrides.timeoutSecs !== 'number' || !(overrides.timeoutSecs > 0)) {
-      throw new InvalidInput(`timeoutSecs must be a number greater than 0, got ${JSON.stringify(overrides.timeoutSecs)}`);
+      throw new InvalidInput(
+        `timeoutSecs must be a number greater than 0, got ${JSON.stringify(overrides.timeoutSecs)}`,
+      );
     }
   }
 }

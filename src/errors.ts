@@ -44,7 +44,10 @@ export class BudgetExhausted extends PoolError {
     readonly spentMicrodollars: number,
     readonly limitMicrodollars: number,
   ) {
-    super('budget_exhausted', `budget exhausted: spent ${formatUsd(spentMicrodollars)} of ${formatUsd(limitMicrodollars)}`);
+    super(
+      'budget_exhausted',
+      `budget exhausted: spent ${formatUsd(spentMicrodollars)} of ${formatUsd(limitMicrodollars)}`,
+    );
   }
 }
 

@@ -76,7 +76,14 @@ export type { CoreErrorCode, PoolErrorCode } from './errors.js';
 // Observation and inspection.
 export type { PersistentMap, PoolEvent, PoolEventType, PoolPhase, PoolSnapshot } from './observe.js';
 export { describeActors, type ActorDescription } from './inspect/describe.js';
-export { toGraph, type GraphEdge, type GraphEdgeKind, type GraphNode, type GraphNodeType, type StatechartGraph } from './inspect/graph.js';
+export {
+  toGraph,
+  type GraphEdge,
+  type GraphEdgeKind,
+  type GraphNode,
+  type GraphNodeType,
+  type StatechartGraph,
+} from './inspect/graph.js';
 export { toMermaid, type MermaidOptions } from './inspect/mermaid.js';
 export { computeSessionMetrics } from './metrics.js';
 export type { MetricsFilter, ModelMetrics, SessionMetrics } from './metrics.js';
@@ -87,7 +94,14 @@ export { MemoryStore } from './store/memory.js';
 export { StoreError, StoreLocked, type StoreHolder } from './store/errors.js';
 
 // Agents.
-export type { AgentEvent, AgentOutcome, AgentRunner, AgentRunRequest, ClaudeOptions, ResolvedConfig } from './agent/types.js';
+export type {
+  AgentEvent,
+  AgentOutcome,
+  AgentRunner,
+  AgentRunRequest,
+  ClaudeOptions,
+  ResolvedConfig,
+} from './agent/types.js';
 export { ClaudeCliRunner } from './agent/claude-cli.js';
 export { simulatedClaude } from './agent/simulated/path.js';
 

@@ -42,7 +42,6 @@ import {
 } from '../machines/types.js';
 import type { PoolState, Projection, RecordChange } from './projection.js';
 
-
 /** The pool's phase: taking work, draining, or stopped. */
 export type PoolPhase = 'running' | 'draining' | 'stopped';
 
@@ -216,7 +215,10 @@ export function taskEvents(change: RecordChange<TaskRecord>): PoolEvent[] {
         : [{ type: 'task.finished', task }];
     case 'failed':
       return previous.state === 'pending_review'
-        ? [{ type: 'review.rejected', task }, { type: 'task.finished', task }]
+        ? [
+            { type: 'review.rejected', task },
+            { type: 'task.finished', task },
+          ]
         : [{ type: 'task.finished', task }];
     case 'cancelled':
       return [{ type: 'task.cancelled', task }];

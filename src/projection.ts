@@ -8,7 +8,14 @@
  */
 import { Subject } from 'rxjs';
 import type { InspectionEvent } from 'xstate';
-import { FINAL_TASK_STATES, type ChainProgress, type SlotId, type SlotRecord, type TaskId, type TaskRecord } from '../machines/types.js';
+import {
+  FINAL_TASK_STATES,
+  type ChainProgress,
+  type SlotId,
+  type SlotRecord,
+  type TaskId,
+  type TaskRecord,
+} from '../machines/types.js';
 import type { BudgetLedger } from '../machines/budget.js';
 import { SPENT_META_KEY, type PoolStore } from './store/types.js';
 

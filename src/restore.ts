@@ -50,7 +50,9 @@ export async function planRestore(store: PoolStore, running: InterruptedRunPolic
   const tasks = await store.listTasks();
   // A chain cannot pick up where it stopped; the steps it had queued or running go with it.
   const brokenChains = new Set(
-    tasks.filter((task) => task.kind === 'chain' && (task.state === 'pending' || task.state === 'running')).map((t) => t.id),
+    tasks
+      .filter((task) => task.kind === 'chain' && (task.state === 'pending' || task.state === 'running'))
+      .map((t) => t.id),
   );
   for (const task of tasks) {
     if (task.kind === 'task') plan.spentMicrodollars += task.result?.costMicrodollars ?? 0;
@@ -105,4 +107,3 @@ function interrupted(task: TaskRecord, now: number, what: string): TaskRecord {
     },
   };
 }
-

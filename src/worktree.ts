@@ -15,12 +15,7 @@ import { execa } from 'execa';
 
 /** Machine-readable reason carried by every {@link WorktreeError}. */
 export type WorktreeErrorCode =
-  | 'not_a_git_repo'
-  | 'invalid_id'
-  | 'invalid_option'
-  | 'git_failed'
-  | 'remove_failed'
-  | 'cleanup_failed';
+  'not_a_git_repo' | 'invalid_id' | 'invalid_option' | 'git_failed' | 'remove_failed' | 'cleanup_failed';
 
 /** Error thrown by {@link WorktreeManager} and {@link sanitizeId}. */
 export class WorktreeError extends PoolError {
@@ -270,7 +265,9 @@ export class WorktreeManager {
         `worktree isolation requires a git repository, but ${dir} is not inside a git work tree`,
       );
     }
-    const toplevel = path.resolve(await gitOrThrow('git rev-parse --show-toplevel', ['rev-parse', '--show-toplevel'], dir));
+    const toplevel = path.resolve(
+      await gitOrThrow('git rev-parse --show-toplevel', ['rev-parse', '--show-toplevel'], dir),
+    );
     const commonDir = path.resolve(
       toplevel,
       await gitOrThrow('git rev-parse --git-common-dir', ['rev-parse', '--git-common-dir'], toplevel),
@@ -281,7 +278,9 @@ export class WorktreeManager {
     );
 
     const baseDir =
-      options.baseDir === undefined ? path.join(toplevel, ...DEFAULT_BASE_SEGMENTS) : path.resolve(toplevel, options.baseDir);
+      options.baseDir === undefined
+        ? path.join(toplevel, ...DEFAULT_BASE_SEGMENTS)
+        : path.resolve(toplevel, options.baseDir);
     if (baseDir === toplevel || isInside(baseDir, toplevel)) {
       throw new WorktreeError(
         'invalid_option',
@@ -384,7 +383,9 @@ export class WorktreeManager {
    */
   async createForSlot(slotId: string): Promise<string> {
     const safeId = this.#slotSafeId(slotId);
-    return this.#serial(() => this.#addWorktree('slot', slotId, safeId, this.slotPath(slotId), this.slotBranch(slotId)));
+    return this.#serial(() =>
+      this.#addWorktree('slot', slotId, safeId, this.slotPath(slotId), this.slotBranch(slotId)),
+    );
   }
 
   /** Removes the slot's worktree (falling back to deleting the directory) and its branch. */
@@ -407,7 +408,9 @@ export class WorktreeManager {
   /** Removes a chain's worktree and its branch. */
   async removeChain(chainId: string): Promise<void> {
     const safeId = sanitizeId(chainId);
-    return this.#serial(() => this.#removeWorktree('chain', safeId, this.chainPath(chainId), this.chainBranch(chainId)));
+    return this.#serial(() =>
+      this.#removeWorktree('chain', safeId, this.chainPath(chainId), this.chainBranch(chainId)),
+    );
   }
 
   /**
@@ -453,7 +456,9 @@ export class WorktreeManager {
       }
       const prune = await runGit(['worktree', 'prune'], this.#repoDir);
       if (!prune.ok) {
-        failures.push(new WorktreeError('git_failed', `git worktree prune failed: ${prune.stderr}`, { stderr: prune.stderr }));
+        failures.push(
+          new WorktreeError('git_failed', `git worktree prune failed: ${prune.stderr}`, { stderr: prune.stderr }),
+        );
       }
       for (const dir of [
         path.join(this.#rootDir, 'chains'),

@@ -40,9 +40,7 @@ describe.each(machines.map((entry) => [entry.id, entry] as const))('%s machine',
     const expected = [machine.root, ...stateNodes].reduce((count, node: AnyStateNode) => {
       const transitions = [...node.transitions.values()].flat();
       const always = node.always ?? [];
-      return (
-        count + [...transitions, ...always].reduce((n, t) => n + Math.max(1, t.target?.length ?? 0), 0)
-      );
+      return count + [...transitions, ...always].reduce((n, t) => n + Math.max(1, t.target?.length ?? 0), 0);
     }, 0);
     expect(graph.edges).toHaveLength(expected);
     expect(new Set(graph.edges.map((edge) => edge.id)).size).toBe(graph.edges.length);
@@ -79,7 +77,8 @@ describe.each(machines.map((entry) => [entry.id, entry] as const))('%s machine',
     for (const node of graph.nodes) {
       if (node.parent === undefined) continue;
       const id = ids.get(node.id) as string;
-      const declared = lines.includes(id) || lines.includes(`state ${id} {`) || lines.some((l) => l.endsWith(` as ${id}`));
+      const declared =
+        lines.includes(id) || lines.includes(`state ${id} {`) || lines.some((l) => l.endsWith(` as ${id}`));
       expect(declared, `state ${node.id} is declared as ${id}`).toBe(true);
       if (node.type === 'final') expect(lines).toContain(`${id} --> [*]`);
       if (node.initial) expect(lines).toContain(`[*] --> ${ids.get(node.initial)}`);
@@ -92,7 +91,10 @@ describe.each(machines.map((entry) => [entry.id, entry] as const))('%s machine',
     for (const edge of graph.edges) {
       const text = edgeText(edge);
       if (edge.source === graph.id) {
-        expect(lines.some((line) => line.startsWith(`in every state: ${text}`)), `root ${edge.id}`).toBe(true);
+        expect(
+          lines.some((line) => line.startsWith(`in every state: ${text}`)),
+          `root ${edge.id}`,
+        ).toBe(true);
       } else if (edge.targetless) {
         expect(lines, `internal ${edge.id}`).toContain(`internal: ${text}`);
       } else {
@@ -121,7 +123,10 @@ describe('toMermaid on other shapes', () => {
           type: 'parallel',
           states: {
             left: { initial: 'on', states: { on: { on: { FLIP: 'off' } }, off: {} } },
-            right: { initial: 'on', states: { on: { on: { TICK: { actions: () => {} } } }, hist: { type: 'history' } } },
+            right: {
+              initial: 'on',
+              states: { on: { on: { TICK: { actions: () => {} } } }, hist: { type: 'history' } },
+            },
           },
           on: { DONE: 'end' },
         },

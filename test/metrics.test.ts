@@ -11,13 +11,14 @@ import { cleanupPools, eventually, simPool } from './support/sim-pool.js';
 let serial = 0;
 
 /** A task record in `state`, with a result when `result` is given. */
-function task(
-  state: TaskState,
-  result?: Partial<TaskResult>,
-  extra: Partial<TaskRecord> = {},
-): TaskRecord {
+function task(state: TaskState, result?: Partial<TaskResult>, extra: Partial<TaskRecord> = {}): TaskRecord {
   serial += 1;
-  const record: TaskRecord = taskRecord(`task-${serial}`, { prompt: 'p', state, createdAtMs: 1_000 + serial, ...extra });
+  const record: TaskRecord = taskRecord(`task-${serial}`, {
+    prompt: 'p',
+    state,
+    createdAtMs: 1_000 + serial,
+    ...extra,
+  });
   if (result) {
     record.result = {
       output: 'out',
@@ -120,7 +121,12 @@ describe('computeSessionMetrics', () => {
         0,
         0,
       );
-    expect(elapsed([100, 10, 30, 20])).toMatchObject({ medianElapsedMs: 25, minElapsedMs: 10, maxElapsedMs: 100, avgElapsedMs: 40 });
+    expect(elapsed([100, 10, 30, 20])).toMatchObject({
+      medianElapsedMs: 25,
+      minElapsedMs: 10,
+      maxElapsedMs: 100,
+      avgElapsedMs: 40,
+    });
     expect(elapsed([10, 21])).toMatchObject({ medianElapsedMs: 15, avgElapsedMs: 15 });
     expect(elapsed([7])).toMatchObject({ medianElapsedMs: 7, minElapsedMs: 7, maxElapsedMs: 7, avgElapsedMs: 7 });
     expect(elapsed([5, 1, 3, 2, 4])).toMatchObject({ medianElapsedMs: 3, avgElapsedMs: 3 });
@@ -145,7 +151,14 @@ describe('computeSessionMetrics', () => {
       tasksByModel: { opus: 1 },
     });
     expect(metrics.modelBreakdown).toEqual([
-      { model: 'opus', taskCount: 1, totalCostMicrodollars: 900, avgCostMicrodollars: 900, avgElapsedMs: 50, totalTurns: 5 },
+      {
+        model: 'opus',
+        taskCount: 1,
+        totalCostMicrodollars: 900,
+        avgCostMicrodollars: 900,
+        avgElapsedMs: 50,
+        totalTurns: 5,
+      },
     ]);
   });
 
@@ -157,7 +170,9 @@ describe('computeSessionMetrics', () => {
       task('completed', { model: 'd', costMicrodollars: 20 }),
       task('completed', { model: 'b', costMicrodollars: 5 }),
     ];
-    expect(computeSessionMetrics(tasks, undefined, 0, 0).modelBreakdown.map((m) => [m.model, m.totalCostMicrodollars])).toEqual([
+    expect(
+      computeSessionMetrics(tasks, undefined, 0, 0).modelBreakdown.map((m) => [m.model, m.totalCostMicrodollars]),
+    ).toEqual([
       ['c', 30],
       ['d', 20],
       ['b', 15],
@@ -171,8 +186,7 @@ describe('computeSessionMetrics', () => {
     const late = task('failed', { model: 'haiku', costMicrodollars: 4 }, { createdAtMs: 300, tags: [] });
     const waiting = task('pending', undefined, { createdAtMs: 400, tags: ['a'] });
     const all = [early, middle, late, waiting];
-    const pick = (filter: Parameters<typeof computeSessionMetrics>[1]) =>
-      computeSessionMetrics(all, filter, 0, 0);
+    const pick = (filter: Parameters<typeof computeSessionMetrics>[1]) => computeSessionMetrics(all, filter, 0, 0);
 
     expect(pick({}).totalTasks).toBe(4);
     expect(pick({ sinceMs: 200 })).toMatchObject({ totalTasks: 3, totalSpendMicrodollars: 6, pendingTasks: 1 });
@@ -215,7 +229,9 @@ describe('Pool.sessionMetrics', () => {
     const t1 = await pool.run('one [[sim:cost 0.01]] [[sim:turns 2]]', { config: { model: 'haiku' }, tags: ['x'] });
     const t2 = await pool.run('two [[sim:cost 0.03]] [[sim:turns 4]]', { config: { model: 'sonnet' } });
     const t3 = await pool.run('three [[sim:cost 0.02]] [[sim:turns 3]]', { config: { model: 'haiku' }, tags: ['y'] });
-    const t4 = await pool.run('four [[sim:error max-turns]] [[sim:cost 0.005]]', { config: { model: 'sonnet', maxTurns: 2 } });
+    const t4 = await pool.run('four [[sim:error max-turns]] [[sim:cost 0.005]]', {
+      config: { model: 'sonnet', maxTurns: 2 },
+    });
     expect([t1.costMicrodollars, t2.costMicrodollars, t3.costMicrodollars, t4.costMicrodollars]).toEqual([
       10_000, 30_000, 20_000, 5_000,
     ]);
@@ -304,6 +320,12 @@ describe('Pool.sessionMetrics', () => {
     // As work finishes, the numbers follow.
     await pool.cancel(running);
     await eventually(async () => (await pool.task(pending)).state === 'completed');
-    expect(pool.sessionMetrics()).toMatchObject({ totalTasks: 7, completedTasks: 4, cancelledTasks: 2, runningTasks: 0, pendingTasks: 0 });
+    expect(pool.sessionMetrics()).toMatchObject({
+      totalTasks: 7,
+      completedTasks: 4,
+      cancelledTasks: 2,
+      runningTasks: 0,
+      pendingTasks: 0,
+    });
   });
 });

@@ -31,7 +31,11 @@ describe('snapshot$', () => {
   it('tracks budget and phase', async () => {
     const pool = await simPool((b) => b.slots(1).config({ budgetMicrodollars: 500_000 }));
     await pool.run('spend [[sim:cost 0.05]]');
-    expect(pool.snapshot().budget).toEqual({ limitMicrodollars: 500_000, spentMicrodollars: 50_000, reservedMicrodollars: 0 });
+    expect(pool.snapshot().budget).toEqual({
+      limitMicrodollars: 500_000,
+      spentMicrodollars: 50_000,
+      reservedMicrodollars: 0,
+    });
     const phases = lastValueFrom(
       pool.snapshot$.pipe(
         takeWhile((snapshot) => snapshot.phase !== 'stopped', true),
@@ -61,10 +65,9 @@ describe('events$', () => {
     expect(output.map((e) => e.text).join('')).toBe('a b');
     const finished = events.find((e): e is Extract<PoolEvent, { type: 'task.finished' }> => e.type === 'task.finished');
     expect(finished?.task.result).toEqual(result);
-    expect(events.filter((e) => e.type === 'slot.state').map((e) => (e as { slot: { state: string } }).slot.state)).toEqual([
-      'busy',
-      'idle',
-    ]);
+    expect(
+      events.filter((e) => e.type === 'slot.state').map((e) => (e as { slot: { state: string } }).slot.state),
+    ).toEqual(['busy', 'idle']);
     expect(events.some((e) => e.type === 'budget.changed' && e.spentMicrodollars === 10_000)).toBe(true);
   });
 
@@ -90,7 +93,12 @@ describe('events$', () => {
     await eventually(() => events.some((e) => e.type === 'pool.stopped'));
     subscription.unsubscribe();
     const types = events.map((event) => event.type);
-    expect(types.filter((t) => t.startsWith('review.'))).toEqual(['review.requested', 'review.rejected', 'review.requested', 'review.approved']);
+    expect(types.filter((t) => t.startsWith('review.'))).toEqual([
+      'review.requested',
+      'review.rejected',
+      'review.requested',
+      'review.approved',
+    ]);
     const steps = events.filter((e) => e.type === 'chain.step.started' || e.type === 'chain.step.finished');
     expect(steps.map((e) => `${e.type}:${(e as { stepIndex: number }).stepIndex}`)).toEqual([
       'chain.step.started:0',
@@ -170,7 +178,12 @@ describe('following a fan-out live with RxJS operators', () => {
       filter((e): e is Extract<PoolEvent, { type: 'task.finished' }> => e.type === 'task.finished'),
       take(prompts.length),
     );
-    const progress = lastValueFrom(finished$.pipe(scan((done) => done + 1, 0), toArray()));
+    const progress = lastValueFrom(
+      finished$.pipe(
+        scan((done) => done + 1, 0),
+        toArray(),
+      ),
+    );
     const outputs = lastValueFrom(finished$.pipe(toArray()));
     await pool.fanOut(prompts);
     expect(await progress).toEqual([1, 2, 3, 4, 5, 6]);
@@ -223,7 +236,8 @@ describe('describe()', () => {
     const chain = await pool.submitChain([{ name: 'a', action: { type: 'prompt', prompt: 'x [[sim:delay 200]]' } }], {
       isolation: 'none',
     });
-    const chainActor = () => pool.describe()[0].children.find((actor) => actor.machine === 'chain' && actor.id === chain);
+    const chainActor = () =>
+      pool.describe()[0].children.find((actor) => actor.machine === 'chain' && actor.id === chain);
     await eventually(() => chainActor() !== undefined);
     expect(chainActor()?.status).toBe('active');
     await pool.waitForChain(chain);

@@ -59,7 +59,17 @@ describe('sanitizeId', () => {
   });
 
   it('neutralises hostile ids', () => {
-    for (const hostile of ['../../etc', 'a b;rm -rf', '-x', '.hidden', 'x/../../y', 'name.lock', 'ends.', 'a\nb', '$(id)']) {
+    for (const hostile of [
+      '../../etc',
+      'a b;rm -rf',
+      '-x',
+      '.hidden',
+      'x/../../y',
+      'name.lock',
+      'ends.',
+      'a\nb',
+      '$(id)',
+    ]) {
       const safe = sanitizeId(hostile);
       expect(safe).toMatch(/^[A-Za-z0-9_][A-Za-z0-9._-]*$/);
       expect(safe).not.toContain('..');

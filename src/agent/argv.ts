@@ -48,7 +48,8 @@ export function buildClaudeArgv(config: ResolvedConfig, request: ArgvRequest): s
 
   if (nonEmpty(request.systemPromptFile)) argv.push(`--system-prompt-file=${request.systemPromptFile}`);
   else if (nonEmpty(config.systemPrompt)) argv.push(`--system-prompt=${config.systemPrompt}`);
-  if (nonEmpty(request.appendSystemPromptFile)) argv.push(`--append-system-prompt-file=${request.appendSystemPromptFile}`);
+  if (nonEmpty(request.appendSystemPromptFile))
+    argv.push(`--append-system-prompt-file=${request.appendSystemPromptFile}`);
   else if (nonEmpty(config.appendSystemPrompt)) argv.push(`--append-system-prompt=${config.appendSystemPrompt}`);
 
   const mcpServers = config.mcpServers ?? {};

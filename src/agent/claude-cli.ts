@@ -71,7 +71,11 @@ export class ClaudeCliRunner implements AgentRunner {
    * Runs one prompt. Never rejects: spawn errors, crashes, timeouts and aborts all resolve to an outcome.
    * `onEvent` is called synchronously as lines arrive; exceptions it throws are swallowed.
    */
-  async run(request: AgentRunRequest, signal: AbortSignal, onEvent: (event: AgentEvent) => void): Promise<AgentOutcome> {
+  async run(
+    request: AgentRunRequest,
+    signal: AbortSignal,
+    onEvent: (event: AgentEvent) => void,
+  ): Promise<AgentOutcome> {
     const startedAt = performance.now();
     const elapsed = (): number => Math.max(0, Math.round(performance.now() - startedAt));
     const binary = this.options.binary ?? 'claude';
@@ -106,7 +110,13 @@ export class ClaudeCliRunner implements AgentRunner {
     const emit = safeEmitter(onEvent);
 
     if (signal.aborted) {
-      return killedOutcome('aborted', { command, elapsedMs: elapsed(), config: request.config, request, timeoutMs: undefined });
+      return killedOutcome('aborted', {
+        command,
+        elapsedMs: elapsed(),
+        config: request.config,
+        request,
+        timeoutMs: undefined,
+      });
     }
 
     const cwd = request.workingDir || this.options.workingDir || process.cwd();
@@ -191,7 +201,8 @@ class ArgvFiles {
   /** Writes the long ones; returns the file flags' values for `buildClaudeArgv`. */
   write(config: ResolvedConfig): ArgvFileFlags {
     const files: ArgvFileFlags = {};
-    if (tooLongForArgv(config.systemPrompt)) files.systemPromptFile = this.file('system-prompt.md', config.systemPrompt ?? '');
+    if (tooLongForArgv(config.systemPrompt))
+      files.systemPromptFile = this.file('system-prompt.md', config.systemPrompt ?? '');
     if (tooLongForArgv(config.appendSystemPrompt)) {
       files.appendSystemPromptFile = this.file('append-system-prompt.md', config.appendSystemPrompt ?? '');
     }
@@ -249,7 +260,9 @@ function outcomeOf(supervised: Supervised, base: OutcomeContext): AgentOutcome {
 export function describeCommand(binary: string, argv: readonly string[], stdinPrompt?: string): string {
   const full = commandString(binary, argv);
   const shown = truncateMiddle(full, FAILED_COMMAND_MAX_CHARS);
-  return stdinPrompt === undefined ? shown : `${shown} < prompt (${Buffer.byteLength(stdinPrompt, 'utf8')} bytes on stdin)`;
+  return stdinPrompt === undefined
+    ? shown
+    : `${shown} < prompt (${Buffer.byteLength(stdinPrompt, 'utf8')} bytes on stdin)`;
 }
 
 /** `text` if it fits in `max` characters, else its start and end with a marker of what was cut between. */
@@ -349,7 +362,11 @@ export function computeRunCostUsd(
 }
 
 /** The model to report: the `modelUsage` key with the highest cost, else the init model, else the configured one. */
-export function pickModel(result: StreamResult | undefined, initModel: string | undefined, configModel: string | undefined): string | undefined {
+export function pickModel(
+  result: StreamResult | undefined,
+  initModel: string | undefined,
+  configModel: string | undefined,
+): string | undefined {
   let best: string | undefined;
   let bestCost = -Infinity;
   for (const [model, usage] of Object.entries(result?.modelUsage ?? {})) {
@@ -366,9 +383,12 @@ function resultOutcome(state: StreamState, r: StreamResult, ctx: OutcomeContext)
   const sessionId = r.sessionId ?? state.sessionId;
   const costUsd = computeRunCostUsd(r, ctx.request, sessionId);
   const success = r.isError === false;
-  const output = success ? (r.result ?? (r.structuredOutput !== undefined ? safeJson(r.structuredOutput) : '')) : errorText(r);
+  const output = success
+    ? (r.result ?? (r.structuredOutput !== undefined ? safeJson(r.structuredOutput) : ''))
+    : errorText(r);
   const budgetExceeded =
-    r.subtype === 'error_max_budget_usd' || (ctx.config.maxBudgetUsd !== undefined && costUsd > ctx.config.maxBudgetUsd);
+    r.subtype === 'error_max_budget_usd' ||
+    (ctx.config.maxBudgetUsd !== undefined && costUsd > ctx.config.maxBudgetUsd);
   const result: TaskResult = {
     output,
     success,
@@ -430,9 +450,7 @@ function killedOutcome(kind: 'aborted' | 'timeout', ctx: OutcomeContext): AgentO
   const state = ctx.state;
   const r = state?.result;
   const output =
-    kind === 'timeout'
-      ? `claude timed out after ${ctx.timeoutMs ?? 0} ms and was stopped`
-      : 'claude run was cancelled';
+    kind === 'timeout' ? `claude timed out after ${ctx.timeoutMs ?? 0} ms and was stopped` : 'claude run was cancelled';
   const sessionId = r?.sessionId ?? state?.sessionId;
   const result: TaskResult = {
     output,
@@ -477,8 +495,18 @@ function spawnFailedOutcome(message: string, command: string, elapsedMs: number,
  * cannot start, this is the task's fault, not the slot's: the outcome is an `ok` one with a failed result
  * (`errorCode: 'spawn_failed'`), so the slot stays idle and takes the next task.
  */
-function commandTooLongOutcome(message: string, command: string, elapsedMs: number, config: ResolvedConfig): AgentOutcome {
-  const failed = spawnFailedOutcome(`${message}: the command line is too long for this system`, command, elapsedMs, config);
+function commandTooLongOutcome(
+  message: string,
+  command: string,
+  elapsedMs: number,
+  config: ResolvedConfig,
+): AgentOutcome {
+  const failed = spawnFailedOutcome(
+    `${message}: the command line is too long for this system`,
+    command,
+    elapsedMs,
+    config,
+  );
   return { ...failed, kind: 'ok' };
 }
 

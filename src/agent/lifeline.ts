@@ -94,7 +94,8 @@ export class AgentLifeline {
     (child.stdin as Socket | null)?.unref();
     this.watchdog = child;
     // A new watchdog learns about the agents already running.
-    for (const agent of this.agents.values()) child.stdin?.write(`+ ${agent.pid} ${agent.pgid} ${agent.startTime ?? '-'}\n`);
+    for (const agent of this.agents.values())
+      child.stdin?.write(`+ ${agent.pid} ${agent.pgid} ${agent.startTime ?? '-'}\n`);
     return child;
   }
 

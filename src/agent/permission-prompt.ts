@@ -6,7 +6,8 @@
  * "approve"): a question about a tool, or a yes/no prompt.
  */
 
-const QUESTION = /^Allow\s+(\S+?)[\s?]|wants to use\s+(\S+?)[.,?\s]|\b(?:Do you want to (?:allow|proceed|run))\b|\((?:y\/n|yes\/no)\)|\[(?:y\/n|Y\/n)\]/m;
+const QUESTION =
+  /^Allow\s+(\S+?)[\s?]|wants to use\s+(\S+?)[.,?\s]|\b(?:Do you want to (?:allow|proceed|run))\b|\((?:y\/n|yes\/no)\)|\[(?:y\/n|Y\/n)\]/m;
 
 /** The tool a permission prompt in `stderr` asks about (`unknown` when it names none), or `undefined`. */
 export function detectPermissionPrompt(stderr: string | undefined): string | undefined {

@@ -122,7 +122,13 @@ export function listProcesses(): ProcessInfo[] {
       .split('\n')
       .map((line) => line.trim().split(/\s+/))
       .filter((f) => f.length >= 4 && /^\d+$/.test(f[0]))
-      .map((f) => ({ pid: Number(f[0]), ppid: Number(f[1]), pgid: Number(f[2]), state: f[3].slice(0, 1), startTime: '' }));
+      .map((f) => ({
+        pid: Number(f[0]),
+        ppid: Number(f[1]),
+        pgid: Number(f[2]),
+        state: f[3].slice(0, 1),
+        startTime: '',
+      }));
   } catch {
     return [];
   }
@@ -143,7 +149,10 @@ export function groupHasLiveMember(pgid: number): boolean {
  * The pids of the roots and of everything below them (children, grandchildren…, whatever process group they
  * moved to), plus every member of the roots' process groups. `processes` defaults to a fresh listing.
  */
-export function collectTree(roots: readonly ProcessIdentity[], processes: ProcessInfo[] = listProcesses()): Set<number> {
+export function collectTree(
+  roots: readonly ProcessIdentity[],
+  processes: ProcessInfo[] = listProcesses(),
+): Set<number> {
   // Never this process's own group (a root that was not started in a group of its own).
   const ownGroup = readProcess(process.pid)?.pgid;
   const children = new Map<number, number[]>();
@@ -181,7 +190,9 @@ function signal(pid: number, sig: NodeJS.Signals): void {
  * Returns the pids signalled.
  */
 export function killTrees(roots: readonly ProcessIdentity[], options: { trustUnknownStart?: boolean } = {}): number[] {
-  const live = roots.filter((r) => (r.startTime === undefined ? options.trustUnknownStart === true && isRunning(r.pid) : isSameProcess(r)));
+  const live = roots.filter((r) =>
+    r.startTime === undefined ? options.trustUnknownStart === true && isRunning(r.pid) : isSameProcess(r),
+  );
   if (live.length === 0) return [];
   const self = process.pid;
   let found = new Set<number>();

@@ -245,7 +245,11 @@ function reduceSystem(state: StreamState, message: StreamMessage, events: Stream
   if (subtype === 'permission_denied') {
     const toolName = str(message.tool_name) ?? 'unknown';
     const text = str(message.message);
-    events.push(text === undefined ? { type: 'permission_denied', toolName } : { type: 'permission_denied', toolName, message: text });
+    events.push(
+      text === undefined
+        ? { type: 'permission_denied', toolName }
+        : { type: 'permission_denied', toolName, message: text },
+    );
     const denial: PermissionDenial = { toolName };
     const toolUseId = str(message.tool_use_id);
     if (toolUseId !== undefined) denial.toolUseId = toolUseId;

@@ -41,7 +41,11 @@ function normaliseStep(raw: unknown): unknown {
 
 const fileSchema = z.union([
   z.array(z.unknown()),
-  z.strictObject({ steps: z.array(z.unknown()), tags: z.array(z.string()).optional(), isolation: isolationParam.optional() }),
+  z.strictObject({
+    steps: z.array(z.unknown()),
+    tags: z.array(z.string()).optional(),
+    isolation: isolationParam.optional(),
+  }),
 ]);
 
 /** Parses a chain file's content; problems name the file and the field. Throws `SettingsError`. */
@@ -50,11 +54,15 @@ export function parseChainFile(text: string, file: string): ChainFile {
   try {
     raw = /\.json$/i.test(file) ? JSON.parse(text) : parseYaml(text);
   } catch (error) {
-    throw new SettingsError([`${file}: invalid ${/\.json$/i.test(file) ? 'JSON' : 'YAML'}: ${(error as Error).message.split('\n')[0]}`]);
+    throw new SettingsError([
+      `${file}: invalid ${/\.json$/i.test(file) ? 'JSON' : 'YAML'}: ${(error as Error).message.split('\n')[0]}`,
+    ]);
   }
   const top = fileSchema.safeParse(raw);
   if (!top.success) {
-    throw new SettingsError([`${file}: expected a list of steps or {steps, tags?, isolation?}: ${describeZodError(top.error)}`]);
+    throw new SettingsError([
+      `${file}: expected a list of steps or {steps, tags?, isolation?}: ${describeZodError(top.error)}`,
+    ]);
   }
   const rawSteps = Array.isArray(top.data) ? top.data : top.data.steps;
   if (rawSteps.length === 0) throw new SettingsError([`${file}: the chain has no steps`]);

@@ -44,7 +44,10 @@ export function addPoolOptions(command: Command): Command {
     .option('-e, --effort <level>', 'default effort: low, medium, high, xhigh, max (min = low)')
     .option('-b, --budget-usd <usd>', 'pool budget in USD (default: none)')
     .option('-s, --system-prompt <text>', 'base system prompt of every slot')
-    .option('-p, --permission-mode <mode>', 'default, acceptEdits, bypassPermissions, dontAsk, plan, auto (default: plan)')
+    .option(
+      '-p, --permission-mode <mode>',
+      'default, acceptEdits, bypassPermissions, dontAsk, plan, auto (default: plan)',
+    )
     .option('--min-slots <n>', 'fewest slots scaling may leave (default: 1)')
     .option('--max-slots <n>', 'most slots scaling may create (default: 16)')
     .option('-w, --worktree', 'give every slot its own git worktree')
@@ -140,7 +143,9 @@ export function onInterrupt(pool: Pool, notify: (text: string) => void): Interru
 
 /** Cancels every running task (killing its process), giving up after 2 s. */
 async function killRunning(pool: Pool): Promise<void> {
-  const running = [...pool.snapshot().tasks.values()].filter((task) => task.state === 'running' && task.kind === 'task');
+  const running = [...pool.snapshot().tasks.values()].filter(
+    (task) => task.state === 'running' && task.kind === 'task',
+  );
   const cancels = Promise.all(running.map((task) => pool.cancel(task.id).catch(() => undefined)));
   await Promise.race([cancels, new Promise((resolve) => setTimeout(resolve, 2000).unref())]);
 }

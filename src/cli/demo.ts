@@ -34,7 +34,8 @@ export const DEMO_CHAIN: readonly ChainStep[] = [
     name: 'plan',
     action: {
       type: 'prompt',
-      prompt: 'Plan a --dry-run flag [[sim:delay 150]] [[sim:cost 0.006]] [[sim:json {"files":2,"first":"src/cli/main.ts"}]]',
+      prompt:
+        'Plan a --dry-run flag [[sim:delay 150]] [[sim:cost 0.006]] [[sim:json {"files":2,"first":"src/cli/main.ts"}]]',
     },
     outputVars: { files: 'files', first: 'first' },
   },
@@ -42,7 +43,8 @@ export const DEMO_CHAIN: readonly ChainStep[] = [
     name: 'implement',
     action: {
       type: 'prompt',
-      prompt: 'Change {steps.plan.files} files starting with {steps.plan.first} [[sim:delay 200]] [[sim:cost 0.014]] [[sim:chunks 2]]',
+      prompt:
+        'Change {steps.plan.files} files starting with {steps.plan.first} [[sim:delay 200]] [[sim:cost 0.014]] [[sim:chunks 2]]',
     },
     failurePolicy: { retries: 1 },
   },
@@ -82,11 +84,18 @@ export interface DemoReport {
 /** A prompt with its `[[sim:delay N]]` directives multiplied by `pace`. */
 export function pacedPrompt(prompt: string, pace: number): string {
   if (pace === 1) return prompt;
-  return prompt.replace(/\[\[sim:delay (\d+)\]\]/g, (_, ms: string) => `[[sim:delay ${Math.round(Number(ms) * pace)}]]`);
+  return prompt.replace(
+    /\[\[sim:delay (\d+)\]\]/g,
+    (_, ms: string) => `[[sim:delay ${Math.round(Number(ms) * pace)}]]`,
+  );
 }
 
 function pacedChain(steps: readonly ChainStep[], pace: number): ChainStep[] {
-  return steps.map((step) => (step.action.type === 'prompt' ? { ...step, action: { ...step.action, prompt: pacedPrompt(step.action.prompt, pace) } } : step));
+  return steps.map((step) =>
+    step.action.type === 'prompt'
+      ? { ...step, action: { ...step.action, prompt: pacedPrompt(step.action.prompt, pace) } }
+      : step,
+  );
 }
 
 /** Resolves with the task's record once it is in one of `states` with more than `after` rejections. */
@@ -102,7 +111,14 @@ export async function runDemoReport(options: DemoOptions = {}): Promise<DemoRepo
   const stream: TextStream =
     options.stream ??
     (options.write
-      ? { write: (text: string) => text.split('\n').filter((l) => l !== '').forEach((l) => options.write?.(l)), isTTY: false }
+      ? {
+          write: (text: string) =>
+            text
+              .split('\n')
+              .filter((l) => l !== '')
+              .forEach((l) => options.write?.(l)),
+          isTTY: false,
+        }
       : process.stdout);
   const mode: ProgressMode = options.mode ?? (options.write ? 'plain' : stream.isTTY ? 'live' : 'plain');
   const stateDir = await mkdtemp(join(tmpdir(), 'claude-pool-demo-'));
@@ -123,7 +139,9 @@ export async function runDemoReport(options: DemoOptions = {}): Promise<DemoRepo
   ).start();
   try {
     await options.onPool?.(pool);
-    progress.note(`1/3 fan-out: ${DEMO_PROMPTS.length} prompts on ${pool.slots().length} slots (one fails, one crashes)`);
+    progress.note(
+      `1/3 fan-out: ${DEMO_PROMPTS.length} prompts on ${pool.slots().length} slots (one fails, one crashes)`,
+    );
     const pace = options.pace ?? 1;
     const fanOut = await pool.fanOut(DEMO_PROMPTS.map((prompt) => pacedPrompt(prompt, pace)));
 

@@ -47,6 +47,7 @@ export function exitCodeForError(error: unknown): number {
 /** The exit code for finished results: 0 when all succeeded, 3 when a pool error failed one, else 1. */
 export function exitCodeForResults(results: readonly TaskResult[]): number {
   if (results.every((r) => r.success)) return EXIT.ok;
-  if (results.some((r) => !r.success && r.errorCode !== undefined && POOL_ERROR_CODES.has(r.errorCode))) return EXIT.pool;
+  if (results.some((r) => !r.success && r.errorCode !== undefined && POOL_ERROR_CODES.has(r.errorCode)))
+    return EXIT.pool;
   return EXIT.taskFailed;
 }

@@ -104,7 +104,8 @@ export async function loadRegistries(
   }
   const workflows = WorkflowRegistry.withBuiltins(skills);
   const workflowsDir =
-    settings.workflowsDir ?? (existsSync(join(workingDir, DEFAULT_WORKFLOWS_DIR)) ? join(workingDir, DEFAULT_WORKFLOWS_DIR) : undefined);
+    settings.workflowsDir ??
+    (existsSync(join(workingDir, DEFAULT_WORKFLOWS_DIR)) ? join(workingDir, DEFAULT_WORKFLOWS_DIR) : undefined);
   if (workflowsDir) {
     await workflows.loadDirectory(workflowsDir).catch((error: Error) => problems.push(`workflows: ${error.message}`));
   }

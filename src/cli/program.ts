@@ -37,18 +37,31 @@ Docs: docs/cli.md and docs/mcp.md.`;
 
 function defineCommands(state: CliState): Command[] {
   const demo = new Command('demo')
-    .description('Run the demo on the simulated agent: a fan-out, a chain and a review, with live progress (no credentials needed)')
+    .description(
+      'Run the demo on the simulated agent: a fan-out, a chain and a review, with live progress (no credentials needed)',
+    )
     .option('-n, --slots <n>', 'slot count', '4')
     .option('--json', 'print a JSON report instead of progress')
     .option('--ui', 'serve the live web page while the demo runs (its URL is printed; it stays up a while after)')
     .option('--ui-port <n>', 'port of the page with --ui (default: 3100; 0 = any free port)')
-    .option('--ui-linger <seconds>', 'how long the page stays up after the demo with --ui (default: 60; Ctrl-C ends it sooner)')
-    .option('--ui-wait <seconds>', 'with --ui, how long the demo waits for a page to connect before it starts (default: 10)')
-    .option('--ui-pace <factor>', 'with --ui, multiply the simulated agent delays to make the demo easier to follow (default: 4)')
+    .option(
+      '--ui-linger <seconds>',
+      'how long the page stays up after the demo with --ui (default: 60; Ctrl-C ends it sooner)',
+    )
+    .option(
+      '--ui-wait <seconds>',
+      'with --ui, how long the demo waits for a page to connect before it starts (default: 10)',
+    )
+    .option(
+      '--ui-pace <factor>',
+      'with --ui, multiply the simulated agent delays to make the demo easier to follow (default: 4)',
+    )
     .action(async (options) => (await import('./commands/demo.js')).demoAction(state, options));
 
   const run = new Command('run')
-    .description('Run one prompt on the pool and print its result (the answer on stdout, progress and a summary on stderr)')
+    .description(
+      'Run one prompt on the pool and print its result (the answer on stdout, progress and a summary on stderr)',
+    )
     .argument('<prompt>', 'the prompt for the agent');
   addOutputOptions(addPoolOptions(addTaskOptions(run)));
   run.action(async (prompt: string, options) => (await import('./commands/run.js')).runAction(state, prompt, options));
@@ -56,7 +69,10 @@ function defineCommands(state: CliState): Command[] {
   const fanOut = new Command('fan-out')
     .description('Run prompts in parallel across the slots and print every result, in input order')
     .argument('[prompts...]', 'prompts, one task each')
-    .option('-f, --file <path>', 'read prompts from a file, one per line (blank lines and # comments skipped; - = stdin)');
+    .option(
+      '-f, --file <path>',
+      'read prompts from a file, one per line (blank lines and # comments skipped; - = stdin)',
+    );
   addOutputOptions(addPoolOptions(addTaskOptions(fanOut)));
   fanOut.action(async (prompts: string[], options) =>
     (await import('./commands/fan-out.js')).fanOutAction(state, prompts, options),
@@ -68,13 +84,20 @@ function defineCommands(state: CliState): Command[] {
     .option('--isolation <mode>', "none, worktree or clone (default: the file's, else worktree in a git repository)")
     .option('--tag <tag...>', 'tag the chain (repeatable)');
   addOutputOptions(addPoolOptions(chain));
-  chain.action(async (file: string, options) => (await import('./commands/chain.js')).chainAction(state, file, options));
+  chain.action(async (file: string, options) =>
+    (await import('./commands/chain.js')).chainAction(state, file, options),
+  );
 
   const routeTest = new Command('route-test')
     .description('Route every case of a JSON file with the router (the work is not run) and print the accuracy table')
-    .argument('<cases>', 'JSON file: a list of {label, prompt, expected: route or [routes] (single, parallel, chain, any), hints?}');
+    .argument(
+      '<cases>',
+      'JSON file: a list of {label, prompt, expected: route or [routes] (single, parallel, chain, any), hints?}',
+    );
   addOutputOptions(addPoolOptions(routeTest));
-  routeTest.action(async (file: string, options) => (await import('./commands/route-test.js')).routeTestAction(state, file, options));
+  routeTest.action(async (file: string, options) =>
+    (await import('./commands/route-test.js')).routeTestAction(state, file, options),
+  );
 
   const serve = new Command('serve').description(
     'Serve the pool as an MCP server on stdio (for Claude Code and other MCP clients), or over HTTP (--http) with an ' +
@@ -86,7 +109,10 @@ function defineCommands(state: CliState): Command[] {
     .option('--port <n>', 'HTTP port (default: 3100)')
     .option('--bind <address>', 'HTTP bind address (default: 127.0.0.1); any other address needs --http-token')
     .option('--http-token <tokens...>', 'bearer tokens accepted by the HTTP server (comma-separated or repeated)')
-    .option('--rest', 'also serve the REST API (/v1/..., SSE streams, webhooks, /openapi.json); with --http on the same port unless --rest-port differs')
+    .option(
+      '--rest',
+      'also serve the REST API (/v1/..., SSE streams, webhooks, /openapi.json); with --http on the same port unless --rest-port differs',
+    )
     .option('--rest-port <n>', 'port of the REST API when it has a server of its own (default: 3200)')
     .option('--rest-max-concurrent <n>', 'REST requests handled at once, more get 429 (default: 0 = no limit)')
     .option('--mcp-config <file>', 'JSON file {"mcpServers": {...}}: MCP servers every slot run gets')
@@ -103,9 +129,14 @@ function defineCommands(state: CliState): Command[] {
     .option('--verbose', 'log every task state change to stderr')
     .option('--port <n>', 'HTTP port (default: 3100)')
     .option('--bind <address>', 'bind address (default: 127.0.0.1); any other address needs --http-token')
-    .option('--http-token <tokens...>', 'bearer tokens the page and the API accept (the page URL carries the first one)');
+    .option(
+      '--http-token <tokens...>',
+      'bearer tokens the page and the API accept (the page URL carries the first one)',
+    );
   addServeSkillOptions(ui);
-  ui.action(async (options) => (await import('./commands/serve.js')).serveAction(state, { ...options, http: true, rest: true, ui: true }));
+  ui.action(async (options) =>
+    (await import('./commands/serve.js')).serveAction(state, { ...options, http: true, rest: true, ui: true }),
+  );
 
   const status = new Command('status').description(
     'Build a pool from the flags, config file and environment; print the resolved settings (and where each came from) and the pool status',
@@ -166,7 +197,10 @@ async function reportError(error: unknown, state: CliState): Promise<void> {
   if (error instanceof SettingsError) failure = { code: error.code, message: error.message };
   else failure = (await import('../mcp/errors.js')).describeError(error);
   if (state.json) process.stdout.write(`${JSON.stringify({ error: failure }, null, 2)}\n`);
-  else process.stderr.write(`error: ${failure.message}${failure.code === 'invalid_settings' ? '' : ` [${failure.code}]`}\n`);
+  else
+    process.stderr.write(
+      `error: ${failure.message}${failure.code === 'invalid_settings' ? '' : ` [${failure.code}]`}\n`,
+    );
 }
 
 /** Runs the command line; resolves with the exit code and whether to exit at once. */

@@ -34,7 +34,11 @@ export function formatUsd(micro: number): string {
 
 /** A prompt without `[[sim:…]]` directives, on one line, at most `width` characters. */
 export function promptLabel(prompt: string, width = 40): string {
-  const clean = prompt.replace(/\[\[sim:[\s\S]*?\]\]/g, '').replace(/\s+/g, ' ').trim() || '(prompt)';
+  const clean =
+    prompt
+      .replace(/\[\[sim:[\s\S]*?\]\]/g, '')
+      .replace(/\s+/g, ' ')
+      .trim() || '(prompt)';
   return clean.length > width ? `${clean.slice(0, width - 1)}…` : clean;
 }
 
@@ -152,7 +156,9 @@ export class PoolProgress {
     for (const slot of this.pool.slots()) {
       const task = slot.currentTask ? this.pool.snapshot().tasks.get(slot.currentTask) : undefined;
       const doing = task ? ` ${promptLabel(task.prompt)}` : '';
-      lines.push(`  ${slot.id.padEnd(8)} ${slot.state.padEnd(8)} ${String(slot.tasksCompleted).padStart(3)} done${doing}`);
+      lines.push(
+        `  ${slot.id.padEnd(8)} ${slot.state.padEnd(8)} ${String(slot.tasksCompleted).padStart(3)} done${doing}`,
+      );
     }
     lines.push(
       `  tasks: ${status.pendingTasks} pending · ${status.runningTasks} running · ${status.completedTasks} completed · ` +

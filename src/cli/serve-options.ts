@@ -49,7 +49,14 @@ export interface ServePlan {
 export const DEFAULT_HTTP_PORT = 3100;
 export const DEFAULT_REST_PORT = 3200;
 
-function integer(flag: string, raw: string | undefined, fallback: number, min: number, max: number, problems: string[]): number {
+function integer(
+  flag: string,
+  raw: string | undefined,
+  fallback: number,
+  min: number,
+  max: number,
+  problems: string[],
+): number {
   if (raw === undefined) return fallback;
   const value = Number(raw);
   if (!/^\d+$/.test(raw.trim()) || !Number.isInteger(value) || value < min || value > max) {
@@ -61,7 +68,10 @@ function integer(flag: string, raw: string | undefined, fallback: number, min: n
 
 /** Comma-separated, repeatable list values, trimmed, empties dropped. */
 function list(values: readonly string[] | undefined): string[] {
-  return (values ?? []).flatMap((value) => value.split(',')).map((value) => value.trim()).filter((value) => value !== '');
+  return (values ?? [])
+    .flatMap((value) => value.split(','))
+    .map((value) => value.trim())
+    .filter((value) => value !== '');
 }
 
 /** Reads `--mcp-config FILE`: a JSON object `{mcpServers: {...}}`. */
@@ -70,16 +80,26 @@ export function readMcpConfig(path: string): McpServers {
   try {
     text = readFileSync(path, 'utf8');
   } catch (error) {
-    throw new SettingsError([`failed to read --mcp-config ${path}: ${error instanceof Error ? error.message : String(error)}`]);
+    throw new SettingsError([
+      `failed to read --mcp-config ${path}: ${error instanceof Error ? error.message : String(error)}`,
+    ]);
   }
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
   } catch (error) {
-    throw new SettingsError([`invalid JSON in --mcp-config: ${error instanceof Error ? error.message : String(error)}`]);
+    throw new SettingsError([
+      `invalid JSON in --mcp-config: ${error instanceof Error ? error.message : String(error)}`,
+    ]);
   }
   const servers = (parsed as { mcpServers?: unknown } | null)?.mcpServers;
-  if (typeof parsed !== 'object' || parsed === null || typeof servers !== 'object' || servers === null || Array.isArray(servers)) {
+  if (
+    typeof parsed !== 'object' ||
+    parsed === null ||
+    typeof servers !== 'object' ||
+    servers === null ||
+    Array.isArray(servers)
+  ) {
     throw new SettingsError([`--mcp-config ${path} must be a JSON object with an "mcpServers" object`]);
   }
   for (const [name, server] of Object.entries(servers)) {

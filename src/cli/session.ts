@@ -3,7 +3,13 @@
  * drain and clean up at the end.
  */
 import type { Pool } from '../pool/index.js';
-import { onInterrupt, settingsFromOptions, type InterruptWatch, type OutputOptions, type PoolCommandOptions } from './common.js';
+import {
+  onInterrupt,
+  settingsFromOptions,
+  type InterruptWatch,
+  type OutputOptions,
+  type PoolCommandOptions,
+} from './common.js';
 import { EXIT } from './exit-codes.js';
 import { buildPool } from './pool-factory.js';
 import { PoolProgress, progressModeFor } from './progress.js';

@@ -169,17 +169,33 @@ const quote = (value: unknown) => (typeof value === 'string' ? JSON.stringify(va
  * Converts one raw value. `text` is true for flags and environment variables (everything is a string there);
  * file values must have the right JSON/TOML type. Returns the value or a problem (without the field name).
  */
-function convert(field: FieldSpec, raw: unknown, text: boolean, baseDir: string): { value: unknown } | { problem: string } {
+function convert(
+  field: FieldSpec,
+  raw: unknown,
+  text: boolean,
+  baseDir: string,
+): { value: unknown } | { problem: string } {
   switch (field.kind) {
     case 'int': {
-      const n = typeof raw === 'number' ? raw : text && typeof raw === 'string' && /^\s*-?\d+\s*$/.test(raw) ? Number(raw) : NaN;
+      const n =
+        typeof raw === 'number'
+          ? raw
+          : text && typeof raw === 'string' && /^\s*-?\d+\s*$/.test(raw)
+            ? Number(raw)
+            : NaN;
       const min = field.min ?? 0;
       if (!Number.isInteger(n) || n < min) return { problem: `expected an integer >= ${min}, got ${quote(raw)}` };
       return { value: n };
     }
     case 'usd': {
-      const n = typeof raw === 'number' ? raw : text && typeof raw === 'string' && raw.trim() !== '' ? Number(raw.trim().replace(/^\$/, '')) : NaN;
-      if (!Number.isFinite(n) || n <= 0) return { problem: `expected an amount in USD greater than 0, got ${quote(raw)}` };
+      const n =
+        typeof raw === 'number'
+          ? raw
+          : text && typeof raw === 'string' && raw.trim() !== ''
+            ? Number(raw.trim().replace(/^\$/, ''))
+            : NaN;
+      if (!Number.isFinite(n) || n <= 0)
+        return { problem: `expected an amount in USD greater than 0, got ${quote(raw)}` };
       return { value: n };
     }
     case 'boolean': {
@@ -199,13 +215,15 @@ function convert(field: FieldSpec, raw: unknown, text: boolean, baseDir: string)
       return { value: effort };
     }
     case 'permissionMode': {
-      if (typeof raw !== 'string') return { problem: `expected one of ${PERMISSION_MODES.join(', ')}, got ${quote(raw)}` };
+      if (typeof raw !== 'string')
+        return { problem: `expected one of ${PERMISSION_MODES.join(', ')}, got ${quote(raw)}` };
       const mode = PERMISSION_MODES.find((m) => m.toLowerCase() === raw.trim().toLowerCase());
       if (!mode) return { problem: `expected one of ${PERMISSION_MODES.join(', ')}, got ${quote(raw)}` };
       return { value: mode };
     }
     case 'string': {
-      if (typeof raw !== 'string' || raw.trim() === '') return { problem: `expected a non-empty string, got ${quote(raw)}` };
+      if (typeof raw !== 'string' || raw.trim() === '')
+        return { problem: `expected a non-empty string, got ${quote(raw)}` };
       return { value: raw };
     }
     case 'path':
@@ -253,10 +271,7 @@ export function settingsFromEnv(
 }
 
 /** Parses a config file's object; relative paths are resolved against the file's directory. */
-export function settingsFromObject(
-  object: unknown,
-  file: string,
-): { values: SettingValues; problems: string[] } {
+export function settingsFromObject(object: unknown, file: string): { values: SettingValues; problems: string[] } {
   if (typeof object !== 'object' || object === null || Array.isArray(object)) {
     return { values: {}, problems: [`${file}: expected a table/object of settings at the top level`] };
   }
@@ -352,7 +367,8 @@ export function resolveSettings(input: SettingsInput = {}): ResolvedSettings {
   const label = (key: SettingKey) => {
     const field = SETTING_FIELDS.find((f) => f.key === key) as FieldSpec;
     const source = sources[key];
-    const from = source === 'flag' ? field.flag : source === 'env' ? field.env : source === 'file' ? config.file : 'default';
+    const from =
+      source === 'flag' ? field.flag : source === 'env' ? field.env : source === 'file' ? config.file : 'default';
     return `${snakeKey(key)} ${resolved[key]} (${from})`;
   };
   if (problems.length === 0) {
@@ -389,7 +405,10 @@ function isDirectory(path: string): boolean {
  * The claude executable to run: an explicit path must exist and be executable; a bare name is looked up on
  * PATH. Throws `SettingsError` when it cannot be found.
  */
-export function resolveClaudeBinary(binary: string | undefined, env: Readonly<Record<string, string | undefined>> = process.env): string {
+export function resolveClaudeBinary(
+  binary: string | undefined,
+  env: Readonly<Record<string, string | undefined>> = process.env,
+): string {
   const name = binary ?? 'claude';
   const executable = (file: string) => {
     try {

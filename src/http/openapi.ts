@@ -52,12 +52,21 @@ function operation(route: RestRoute): JsonObject {
   }
   const responses: JsonObject = {};
   if (route.status === 204) responses['204'] = { description: 'Done' };
-  else if (route.stream) responses[String(route.status)] = { description: 'An event stream', content: { 'text/event-stream': { schema: { type: 'string' } } } };
-  else responses[String(route.status)] = { description: 'Success', content: { 'application/json': { schema: { type: 'object' } } } };
+  else if (route.stream)
+    responses[String(route.status)] = {
+      description: 'An event stream',
+      content: { 'text/event-stream': { schema: { type: 'string' } } },
+    };
+  else
+    responses[String(route.status)] = {
+      description: 'Success',
+      content: { 'application/json': { schema: { type: 'object' } } },
+    };
   responses['400'] = problemResponse('Invalid input');
   responses['401'] = problemResponse('Missing or invalid bearer token');
   if (route.path.includes('{')) responses['404'] = problemResponse('Not found');
-  if (route.method !== 'get') responses['409'] = problemResponse('Conflict (pool shut down, budget exhausted, wrong task state, scale limit, …)');
+  if (route.method !== 'get')
+    responses['409'] = problemResponse('Conflict (pool shut down, budget exhausted, wrong task state, scale limit, …)');
   responses['429'] = problemResponse('Too many concurrent requests');
   responses.default = problemResponse('Error');
   return {
@@ -80,7 +89,11 @@ export function openApiDocument(routes: readonly RestRoute[]): JsonObject {
     paths[route.path][route.method] = operation(route);
   }
   paths['/health'] = {
-    get: { summary: 'Liveness (no authentication): text ok', security: [], responses: { '200': { description: 'ok', content: { 'text/plain': { schema: { type: 'string' } } } } } },
+    get: {
+      summary: 'Liveness (no authentication): text ok',
+      security: [],
+      responses: { '200': { description: 'ok', content: { 'text/plain': { schema: { type: 'string' } } } } },
+    },
   };
   return {
     openapi: '3.1.0',

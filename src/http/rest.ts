@@ -34,7 +34,9 @@ const taskStateQuery = z.preprocess(
 );
 
 const listTasksQuery = z.strictObject({
-  state: taskStateQuery.optional().describe(`Only tasks in this state: ${TASK_STATES.join(', ')} (pendingreview also accepted)`),
+  state: taskStateQuery
+    .optional()
+    .describe(`Only tasks in this state: ${TASK_STATES.join(', ')} (pendingreview also accepted)`),
   tag: z.string().optional().describe('Only tasks with this tag'),
   slot_id: slotIdParam.optional(),
   limit: z.coerce.number().int().min(1).max(1000).default(50).describe('Page size (default 50)'),
@@ -43,7 +45,12 @@ const listTasksQuery = z.strictObject({
 
 const submitTaskBody = toolSchema('pool_submit').extend({
   review_required: z.boolean().default(false).describe('The result must be approved (POST /v1/tasks/{id}/approve)'),
-  max_rejections: z.number().int().min(1).optional().describe('Rejections before the task fails (review only; default 3)'),
+  max_rejections: z
+    .number()
+    .int()
+    .min(1)
+    .optional()
+    .describe('Rejections before the task fails (review only; default 3)'),
 });
 
 const fanOutBody = toolSchema('pool_fan_out');
@@ -80,8 +87,15 @@ const scaleBody = z
 
 const webhookBody = z.strictObject({
   url: z.string().min(1).describe('Where events are POSTed: an http:// or https:// URL'),
-  events: z.array(z.enum(WEBHOOK_EVENTS)).default([]).describe(`Events to deliver (${WEBHOOK_EVENTS.join(', ')}); empty = all`),
-  secret: z.string().min(16).optional().describe('HMAC-SHA256 key for the signature header (default: generated, returned once)'),
+  events: z
+    .array(z.enum(WEBHOOK_EVENTS))
+    .default([])
+    .describe(`Events to deliver (${WEBHOOK_EVENTS.join(', ')}); empty = all`),
+  secret: z
+    .string()
+    .min(16)
+    .optional()
+    .describe('HMAC-SHA256 key for the signature header (default: generated, returned once)'),
 });
 
 function wireWebhook(hook: Webhook, withSecret = false): WireObject {
@@ -117,7 +131,10 @@ export function restRoutes(): RestRoute[] {
         });
         const page = tasks.slice(query.offset, query.offset + query.limit);
         return {
-          items: page.map((task) => ({ ...wireTaskSummary(task), ...(task.result ? { output: task.result.output } : {}) })),
+          items: page.map((task) => ({
+            ...wireTaskSummary(task),
+            ...(task.result ? { output: task.result.output } : {}),
+          })),
           total: tasks.length,
           limit: query.limit,
           offset: query.offset,
@@ -137,7 +154,11 @@ export function restRoutes(): RestRoute[] {
           throw new HttpError('invalid_input', 'max_rejections needs review_required: true');
         }
         const created = review
-          ? await callTool('pool_submit_with_review', { ...args, ...(maxRejections === undefined ? {} : { max_rejections: maxRejections }) }, signal)
+          ? await callTool(
+              'pool_submit_with_review',
+              { ...args, ...(maxRejections === undefined ? {} : { max_rejections: maxRejections }) },
+              signal,
+            )
           : await callTool('pool_submit', args, signal);
         return { ...created, state: 'pending' };
       },
@@ -233,12 +254,17 @@ export function restRoutes(): RestRoute[] {
     defineRoute({
       method: 'delete',
       path: '/v1/chains/{id}',
-      summary: 'Cancel a chain (?immediate=true also kills the running step): 202 {status:"cancellation_requested", task_id}',
+      summary:
+        'Cancel a chain (?immediate=true also kills the running step): 202 {status:"cancellation_requested", task_id}',
       tool: 'pool_cancel_chain',
       query: cancelChainQuery,
       status: 202,
       handle: ({ params, query, signal }, { callTool }) =>
-        callTool('pool_cancel_chain', { task_id: params.id, ...(query.immediate === undefined ? {} : { immediate: query.immediate }) }, signal),
+        callTool(
+          'pool_cancel_chain',
+          { task_id: params.id, ...(query.immediate === undefined ? {} : { immediate: query.immediate }) },
+          signal,
+        ),
     }),
     defineRoute({
       method: 'get',
@@ -316,7 +342,8 @@ export function restRoutes(): RestRoute[] {
       tool: 'pool_skill_run',
       body: skillRunBody,
       status: 200,
-      handle: ({ params, body, signal }, { callTool }) => callTool('pool_skill_run', { ...(body as object), skill: params.name }, signal),
+      handle: ({ params, body, signal }, { callTool }) =>
+        callTool('pool_skill_run', { ...(body as object), skill: params.name }, signal),
     }),
     // ------------------------------------------------------------ context
     defineRoute({
@@ -342,7 +369,8 @@ export function restRoutes(): RestRoute[] {
       tool: 'context_set',
       body: contextValueBody,
       status: 200,
-      handle: ({ params, body, signal }, { callTool }) => callTool('context_set', { ...(body as object), key: params.key }, signal),
+      handle: ({ params, body, signal }, { callTool }) =>
+        callTool('context_set', { ...(body as object), key: params.key }, signal),
     }),
     defineRoute({
       method: 'delete',
@@ -408,7 +436,8 @@ export function restRoutes(): RestRoute[] {
     defineRoute({
       method: 'post',
       path: '/v1/pool/drain',
-      summary: 'Drain the pool {queued?, timeout_ms?}: {drained:true, total_tasks_completed, total_cost_microdollars, …}',
+      summary:
+        'Drain the pool {queued?, timeout_ms?}: {drained:true, total_tasks_completed, total_cost_microdollars, …}',
       tool: 'pool_drain',
       body: toolSchema('pool_drain'),
       status: 200,
@@ -437,7 +466,8 @@ export function restRoutes(): RestRoute[] {
     defineRoute({
       method: 'get',
       path: '/v1/pool/events',
-      summary: 'SSE: every pool event (task.submitted, task.started, task.output, task.finished, chain.*, slot.*, budget.changed, …)',
+      summary:
+        'SSE: every pool event (task.submitted, task.started, task.output, task.finished, chain.*, slot.*, budget.changed, …)',
       status: 200,
       stream: true,
       handle({ c }, { streams, keepAliveMs }) {

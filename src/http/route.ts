@@ -61,7 +61,10 @@ export interface RestRoute {
 }
 
 /** Declares a route with typed query and body. */
-export function defineRoute<Q extends z.ZodType = z.ZodType<undefined>, B extends z.ZodType = z.ZodType<undefined>>(route: {
+export function defineRoute<
+  Q extends z.ZodType = z.ZodType<undefined>,
+  B extends z.ZodType = z.ZodType<undefined>,
+>(route: {
   method: RouteMethod;
   path: string;
   summary: string;

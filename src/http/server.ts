@@ -109,7 +109,10 @@ async function jsonBody(c: Context): Promise<unknown> {
   try {
     return JSON.parse(text) as unknown;
   } catch (error) {
-    throw new HttpError('invalid_json', `the request body is not valid JSON: ${error instanceof Error ? error.message : String(error)}`);
+    throw new HttpError(
+      'invalid_json',
+      `the request body is not valid JSON: ${error instanceof Error ? error.message : String(error)}`,
+    );
   }
 }
 
@@ -140,7 +143,10 @@ export async function startHttpServer(pool: Pool, options: HttpServerOptions = {
   }
   for (const token of tokens) {
     if (!/^[A-Za-z0-9._~+/-]+=*$/.test(token)) {
-      throw new HttpServerError('invalid_input', 'a bearer token may only contain letters, digits and -._~+/ (then = padding)');
+      throw new HttpServerError(
+        'invalid_input',
+        'a bearer token may only contain letters, digits and -._~+/ (then = padding)',
+      );
     }
   }
   const maxConcurrent = options.maxConcurrent ?? 0;
@@ -197,7 +203,9 @@ export async function startHttpServer(pool: Pool, options: HttpServerOptions = {
     if (error instanceof HTTPException) return error.getResponse();
     return problemResponse(problemFromError(error, c.req.path));
   });
-  app.notFound((c) => problemResponse(problem('route_not_found', `no route for ${c.req.method} ${c.req.path}`, c.req.path)));
+  app.notFound((c) =>
+    problemResponse(problem('route_not_found', `no route for ${c.req.method} ${c.req.path}`, c.req.path)),
+  );
 
   if (loopback) {
     // DNS rebinding protection: a page on another site cannot reach a loopback server through its own name.
@@ -205,7 +213,9 @@ export async function startHttpServer(pool: Pool, options: HttpServerOptions = {
       const hostHeader = (c.req.header('host') ?? '').toLowerCase();
       const name = hostHeader.replace(/:\d+$/, '');
       if (!isLoopback(name)) {
-        return problemResponse(problem('forbidden_host', `Host ${hostHeader || '(none)'} is not a loopback name`, c.req.path));
+        return problemResponse(
+          problem('forbidden_host', `Host ${hostHeader || '(none)'} is not a loopback name`, c.req.path),
+        );
       }
       await next();
     });
@@ -219,13 +229,18 @@ export async function startHttpServer(pool: Pool, options: HttpServerOptions = {
       invalidAuthenticationHeader: { message: deny('the Authorization header is not "Bearer <token>"') },
       invalidToken: { message: deny('invalid bearer token') },
     });
-    app.use('*', async (c, next) => (c.req.path === '/health' || (serveUi && isPublicUiPath(c.req.path)) ? next() : auth(c, next)));
+    app.use('*', async (c, next) =>
+      c.req.path === '/health' || (serveUi && isPublicUiPath(c.req.path)) ? next() : auth(c, next),
+    );
   }
   app.use(
     '*',
     bodyLimit({
       maxSize: maxBodyBytes,
-      onError: (c) => problemResponse(problem('payload_too_large', `request bodies are limited to ${maxBodyBytes} bytes`, c.req.path)),
+      onError: (c) =>
+        problemResponse(
+          problem('payload_too_large', `request bodies are limited to ${maxBodyBytes} bytes`, c.req.path),
+        ),
     }),
   );
   app.get('/openapi.json', (c) => c.json(openApiDocument(serveRest ? routes : [])));
@@ -247,7 +262,10 @@ export async function startHttpServer(pool: Pool, options: HttpServerOptions = {
         try {
           const query = route.query ? parseWith(route.query, queryObject(c), 'query') : undefined;
           const body = route.body ? parseWith(route.body, await jsonBody(c), 'body') : undefined;
-          const output = await route.handle({ params: c.req.param() as Record<string, string>, query, body, c, signal: c.req.raw.signal }, env);
+          const output = await route.handle(
+            { params: c.req.param() as Record<string, string>, query, body, c, signal: c.req.raw.signal },
+            env,
+          );
           if (output instanceof Response) return output;
           if (route.status === 204) return c.body(null, 204);
           return c.json(output ?? {}, route.status);

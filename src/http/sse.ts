@@ -19,7 +19,8 @@ export interface SseOptions {
 export function lastEventId(c: Context): number {
   const raw = c.req.header('last-event-id') ?? c.req.query('last_event_id');
   if (raw === undefined || raw === '') return 0;
-  if (!/^\d+$/.test(raw)) throw new HttpError('invalid_input', `Last-Event-ID must be a non-negative integer (got ${JSON.stringify(raw)})`);
+  if (!/^\d+$/.test(raw))
+    throw new HttpError('invalid_input', `Last-Event-ID must be a non-negative integer (got ${JSON.stringify(raw)})`);
   return Number(raw);
 }
 
@@ -54,7 +55,10 @@ export function sseResponse(c: Context, log: EventLog, afterId: number, options:
     }, options.keepAliveMs);
     try {
       if (reading.gap) {
-        await stream.writeSSE({ event: 'gap', data: JSON.stringify({ message: 'some events after Last-Event-ID are no longer kept' }) });
+        await stream.writeSSE({
+          event: 'gap',
+          data: JSON.stringify({ message: 'some events after Last-Event-ID are no longer kept' }),
+        });
       }
       for (;;) {
         while (queue.length > 0 && !aborted) {

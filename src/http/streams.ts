@@ -37,7 +37,13 @@ function taskEvent(task: TaskRecord): { event: string; data: unknown; end: boole
     case 'pending_review':
       return {
         event: 'complete',
-        data: { task_id: task.id, state: task.state, review_required: true, rejection_count: task.rejectionCount, ...result },
+        data: {
+          task_id: task.id,
+          state: task.state,
+          review_required: true,
+          rejection_count: task.rejectionCount,
+          ...result,
+        },
         end: true,
       };
     case 'failed':
@@ -45,7 +51,11 @@ function taskEvent(task: TaskRecord): { event: string; data: unknown; end: boole
     case 'cancelled':
       return { event: 'cancelled', data: { task_id: task.id, state: task.state }, end: true };
     default:
-      return { event: 'state', data: { task_id: task.id, state: task.state, ...(task.slotId ? { slot_id: task.slotId } : {}) }, end: false };
+      return {
+        event: 'state',
+        data: { task_id: task.id, state: task.state, ...(task.slotId ? { slot_id: task.slotId } : {}) },
+        end: false,
+      };
   }
 }
 
@@ -99,7 +109,10 @@ export class StreamHub {
     const current = feed;
     let lastState: string | undefined;
     const output = this.pool.events$.pipe(
-      filter((event): event is Extract<PoolEvent, { type: 'task.output' }> => event.type === 'task.output' && event.taskId === id),
+      filter(
+        (event): event is Extract<PoolEvent, { type: 'task.output' }> =>
+          event.type === 'task.output' && event.taskId === id,
+      ),
       map((event) => ({ kind: 'output' as const, text: event.text })),
     );
     const changes = records.pipe(map((task) => ({ kind: 'record' as const, task })));
@@ -146,7 +159,12 @@ export class StreamHub {
         });
         reportedSteps += 1;
       }
-      if (now.status === 'running' && now.currentStep !== undefined && now.currentStep !== startedStep && now.currentStep >= reportedSteps) {
+      if (
+        now.status === 'running' &&
+        now.currentStep !== undefined &&
+        now.currentStep !== startedStep &&
+        now.currentStep >= reportedSteps
+      ) {
         startedStep = now.currentStep;
         partialLength = 0;
         log.append('step_start', { step: now.currentStep, name: now.currentStepName ?? null });
@@ -159,10 +177,18 @@ export class StreamHub {
       if (now.status === 'running') return;
       const total = now.completedSteps.reduce((sum, step) => sum + step.costMicrodollars, 0);
       if (now.status === 'completed') {
-        log.append('chain_complete', { chain_id: id, total_steps: now.totalSteps, total_cost_microdollars: total, success: true });
+        log.append('chain_complete', {
+          chain_id: id,
+          total_steps: now.totalSteps,
+          total_cost_microdollars: total,
+          success: true,
+        });
       } else if (now.status === 'failed') {
         const failedAt = now.completedSteps.findIndex((step) => !step.success && !step.skipped);
-        log.append('chain_failed', { chain_id: id, failed_at_step: failedAt === -1 ? now.completedSteps.length : failedAt });
+        log.append('chain_failed', {
+          chain_id: id,
+          failed_at_step: failedAt === -1 ? now.completedSteps.length : failedAt,
+        });
       } else {
         log.append('chain_cancelled', { chain_id: id });
       }

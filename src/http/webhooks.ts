@@ -19,7 +19,13 @@ import { wireResult } from '../mcp/wire.js';
 import { HttpError } from './problem.js';
 
 /** The events a webhook can subscribe to. */
-export const WEBHOOK_EVENTS = ['task_completed', 'task_failed', 'chain_completed', 'chain_failed', 'drain_completed'] as const;
+export const WEBHOOK_EVENTS = [
+  'task_completed',
+  'task_failed',
+  'chain_completed',
+  'chain_failed',
+  'drain_completed',
+] as const;
 
 /** A webhook event name. */
 export type WebhookEvent = (typeof WEBHOOK_EVENTS)[number];
@@ -147,7 +153,12 @@ export class WebhookDispatcher {
           if (progress.status === 'completed') this.emit('chain_completed', { ...base, success: true });
           else {
             const failedAt = progress.completedSteps.findIndex((step) => !step.success && !step.skipped);
-            this.emit('chain_failed', { ...base, success: false, status: progress.status, failed_at_step: failedAt === -1 ? null : failedAt });
+            this.emit('chain_failed', {
+              ...base,
+              success: false,
+              status: progress.status,
+              failed_at_step: failedAt === -1 ? null : failedAt,
+            });
           }
           return;
         }

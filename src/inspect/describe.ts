@@ -18,7 +18,6 @@ export interface ActorDescription {
   children: ActorDescription[];
 }
 
-
 // ---------------------------------------------------------------------------------------------------- live view
 
 interface SnapshotWithChildren {
@@ -68,4 +67,3 @@ export function describeActors(root: AnyActorRef): ActorDescription {
   };
   return describe(root, new Set());
 }
-

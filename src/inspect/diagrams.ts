@@ -92,9 +92,7 @@ function stateRows(graph: StatechartGraph): string[] {
   const initials = new Set(graph.nodes.map((node) => node.initial).filter((id): id is string => id !== undefined));
   const rows = ['| State | Kind | Invokes | Leaves on |', '|---|---|---|---|'];
   const leaving = (node: GraphNode) => {
-    const events = graph.edges
-      .filter((edge) => edge.source === node.id && !edge.targetless)
-      .map((edge) => edge.label);
+    const events = graph.edges.filter((edge) => edge.source === node.id && !edge.targetless).map((edge) => edge.label);
     return [...new Set(events)].map(code).join(', ');
   };
   for (const node of graph.nodes) {

@@ -246,4 +246,3 @@ export function stateNodeIdsOf(machine: AnyStateMachine, value: StateValue): str
   walk(machine.root, value);
   return ids;
 }
-

@@ -18,7 +18,6 @@ export interface MermaidOptions {
   indent?: string;
 }
 
-
 // ---------------------------------------------------------------------------------------------------- mermaid
 
 const MERMAID_RESERVED = new Set(['state', 'note', 'direction', 'end', 'class', 'classDef', 'style', 'click', 'as']);
@@ -46,7 +45,10 @@ function mermaidIds(graph: StatechartGraph): Map<string, string> {
 
 function mermaidText(text: string): string {
   // Keep labels on one line and away from Mermaid's statement syntax (`;` ends a statement, `#` starts an entity).
-  return text.replace(/[\r\n]+/g, ' ').replace(/;/g, ',').replace(/#/g, '');
+  return text
+    .replace(/[\r\n]+/g, ' ')
+    .replace(/;/g, ',')
+    .replace(/#/g, '');
 }
 
 function edgeText(edge: GraphEdge): string {
@@ -176,4 +178,3 @@ export function toMermaid(machine: AnyStateMachine, options: MermaidOptions = {}
   emitBlock(graph.id, 1);
   return `${lines.join('\n')}\n`;
 }
-

@@ -29,7 +29,10 @@ export class ToolError extends Error {
 export function describeZodError(error: z.ZodError): string {
   return error.issues
     .map((issue) => {
-      const path = issue.path.map((p) => (typeof p === 'number' ? `[${p}]` : String(p))).join('.').replace(/\.\[/g, '[');
+      const path = issue.path
+        .map((p) => (typeof p === 'number' ? `[${p}]` : String(p)))
+        .join('.')
+        .replace(/\.\[/g, '[');
       return path === '' ? issue.message : `${path}: ${issue.message}`;
     })
     .join('; ');

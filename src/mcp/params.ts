@@ -69,7 +69,11 @@ export const overrideParams = {
     .optional()
     .describe('MCP servers for this task, as in .mcp.json mcpServers (merged by name)'),
   json_schema: z.unknown().optional().describe('JSON schema the answer must follow (structured output)'),
-  max_budget_usd: z.number().positive().optional().describe('Spend cap of this task in USD (reserved from the pool budget)'),
+  max_budget_usd: z
+    .number()
+    .positive()
+    .optional()
+    .describe('Spend cap of this task in USD (reserved from the pool budget)'),
   timeout_secs: z.number().positive().optional().describe('Kill the run after this many seconds'),
 };
 
@@ -119,7 +123,10 @@ export const isolationParam = z
 export const chainStepParam = z
   .strictObject({
     name: z.string().min(1).describe('Step name (unique in the chain; used by {steps.NAME.VAR})'),
-    type: z.enum(['prompt', 'skill']).default('prompt').describe('prompt: value is the prompt; skill: value is a skill name'),
+    type: z
+      .enum(['prompt', 'skill'])
+      .default('prompt')
+      .describe('prompt: value is the prompt; skill: value is a skill name'),
     value: z.string().min(1).describe('The prompt text, or the skill name'),
     arguments: z.record(z.string(), z.string()).optional().describe('Skill arguments (skill steps)'),
     model: z.string().min(1).optional().describe('Model for this step'),
@@ -133,7 +140,7 @@ export const chainStepParam = z
     output_vars: z
       .record(z.string(), z.string())
       .optional()
-      .describe('Variable name → dot path into the step\'s JSON output, available later as {steps.NAME.VAR}'),
+      .describe("Variable name → dot path into the step's JSON output, available later as {steps.NAME.VAR}"),
   })
   .describe('A chain step');
 

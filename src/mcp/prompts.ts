@@ -14,7 +14,10 @@ function argumentShape(skill: Skill): Record<string, z.ZodType<string | undefine
   const shape: Record<string, z.ZodType<string | undefined>> = {};
   for (const arg of skill.arguments) {
     const description = arg.description || arg.name;
-    shape[arg.name] = arg.required && arg.default === undefined ? z.string().describe(description) : z.string().optional().describe(description);
+    shape[arg.name] =
+      arg.required && arg.default === undefined
+        ? z.string().describe(description)
+        : z.string().optional().describe(description);
   }
   return shape;
 }
@@ -31,17 +34,22 @@ function describe(skill: Skill): string {
  */
 export function registerSkillPrompts(server: McpServer, skills: SkillRegistry): () => void {
   const prompts = new Map<string, RegisteredPrompt>();
-  const render = (name: string) => (args: Record<string, string | undefined>): GetPromptResult => {
-    const given: Record<string, string> = {};
-    for (const [key, value] of Object.entries(args)) if (value !== undefined) given[key] = value;
-    let text: string;
-    try {
-      text = skills.render(name, given);
-    } catch (error) {
-      throw new McpError(ErrorCode.InvalidParams, error instanceof Error ? error.message : String(error));
-    }
-    return { description: skills.get(name)?.description, messages: [{ role: 'user', content: { type: 'text', text } }] };
-  };
+  const render =
+    (name: string) =>
+    (args: Record<string, string | undefined>): GetPromptResult => {
+      const given: Record<string, string> = {};
+      for (const [key, value] of Object.entries(args)) if (value !== undefined) given[key] = value;
+      let text: string;
+      try {
+        text = skills.render(name, given);
+      } catch (error) {
+        throw new McpError(ErrorCode.InvalidParams, error instanceof Error ? error.message : String(error));
+      }
+      return {
+        description: skills.get(name)?.description,
+        messages: [{ role: 'user', content: { type: 'text', text } }],
+      };
+    };
   const upsert = (skill: Skill) => {
     const existing = prompts.get(skill.name);
     if (existing) {
@@ -50,7 +58,11 @@ export function registerSkillPrompts(server: McpServer, skills: SkillRegistry): 
     }
     prompts.set(
       skill.name,
-      server.registerPrompt(skill.name, { title: skill.name, description: describe(skill), argsSchema: argumentShape(skill) }, render(skill.name)),
+      server.registerPrompt(
+        skill.name,
+        { title: skill.name, description: describe(skill), argsSchema: argumentShape(skill) },
+        render(skill.name),
+      ),
     );
   };
   for (const entry of skills.list()) upsert(entry.skill);

@@ -91,7 +91,12 @@ export function createPoolMcpServer(pool: Pool, options: PoolMcpServerOptions = 
     // The callback is never reached (tools/call is handled below); it is kept equivalent for safety.
     server.registerTool(
       tool.name,
-      { title: tool.title, description: tool.description, inputSchema: tool.inputSchema, annotations: tool.annotations },
+      {
+        title: tool.title,
+        description: tool.description,
+        inputSchema: tool.inputSchema,
+        annotations: tool.annotations,
+      },
       (args, extra) => tool.call(args, { pool, info, progress: progressReporter(extra), signal: extra.signal }),
     );
   }
@@ -110,28 +115,44 @@ export function createPoolMcpServer(pool: Pool, options: PoolMcpServerOptions = 
   server.registerResource(
     'status',
     'pool://status',
-    { title: 'Pool status', description: 'Slot and task counts, spend, budget and shutdown flag', mimeType: 'application/json' },
+    {
+      title: 'Pool status',
+      description: 'Slot and task counts, spend, budget and shutdown flag',
+      mimeType: 'application/json',
+    },
     (uri) => jsonResource(uri.href, wireObject(pool.status())),
   );
   server.registerResource(
     'slots',
     'pool://slots',
-    { title: 'Slots', description: 'Every slot with its state, identity, current task and totals', mimeType: 'application/json' },
+    {
+      title: 'Slots',
+      description: 'Every slot with its state, identity, current task and totals',
+      mimeType: 'application/json',
+    },
     (uri) => jsonResource(uri.href, { slots: pool.slots().map(wireSlot) }),
   );
   server.registerResource(
     'slot',
     new ResourceTemplate('pool://slots/{id}', {
       list: () => ({
-        resources: pool.slots().map((slot) => ({ uri: `pool://slots/${slot.id}`, name: slot.id, mimeType: 'application/json' })),
+        resources: pool
+          .slots()
+          .map((slot) => ({ uri: `pool://slots/${slot.id}`, name: slot.id, mimeType: 'application/json' })),
       }),
     }),
-    { title: 'Slot', description: 'One slot with its state, identity, current task and totals', mimeType: 'application/json' },
+    {
+      title: 'Slot',
+      description: 'One slot with its state, identity, current task and totals',
+      mimeType: 'application/json',
+    },
     (uri, variables) => {
       const slot = pool.slots().find((candidate) => candidate.id === String(variables.id));
       return jsonResource(
         uri.href,
-        slot ? wireSlot(slot) : { error: { code: 'slot_not_found', message: `slot not found: ${String(variables.id)}` } },
+        slot
+          ? wireSlot(slot)
+          : { error: { code: 'slot_not_found', message: `slot not found: ${String(variables.id)}` } },
       );
     },
   );
@@ -144,7 +165,11 @@ export function createPoolMcpServer(pool: Pool, options: PoolMcpServerOptions = 
   server.registerResource(
     'budget',
     'pool://budget',
-    { title: 'Budget', description: 'Budget, spend, reservations and per-slot cost (microdollars)', mimeType: 'application/json' },
+    {
+      title: 'Budget',
+      description: 'Budget, spend, reservations and per-slot cost (microdollars)',
+      mimeType: 'application/json',
+    },
     (uri) => {
       const status = pool.status();
       const total = status.budgetMicrodollars ?? null;

@@ -142,7 +142,12 @@ export function progressReporter(extra: RequestHandlerExtra<ServerRequest, Serve
       last = value;
       const notification: ServerNotification = {
         method: 'notifications/progress',
-        params: { progressToken: token, progress: value, ...(total === undefined ? {} : { total }), ...(message ? { message } : {}) },
+        params: {
+          progressToken: token,
+          progress: value,
+          ...(total === undefined ? {} : { total }),
+          ...(message ? { message } : {}),
+        },
       };
       pending = pending.then(() => extra.sendNotification(notification)).catch(() => undefined);
     },

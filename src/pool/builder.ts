@@ -98,7 +98,8 @@ export class PoolBuilder {
    * (default 1000). Older ones are read from the store; memory stays bounded however many tasks run.
    */
   recentWindow(count: number): this {
-    if (!Number.isInteger(count) || count < 0) throw new InvalidInput(`recentWindow must be an integer >= 0, got ${count}`);
+    if (!Number.isInteger(count) || count < 0)
+      throw new InvalidInput(`recentWindow must be an integer >= 0, got ${count}`);
     this.settings.recentWindow = count;
     return this;
   }

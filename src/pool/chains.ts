@@ -2,7 +2,15 @@
  * Chains: each one a child actor of the supervisor (`START_CHAIN`), with its progress, cancel and result;
  * workflows and skills, which submit chains and tasks.
  */
-import type { ChainOptions, ChainProgress, ChainResult, ChainStep, TaskId, TaskRecord, TaskResult } from '../../machines/types.js';
+import type {
+  ChainOptions,
+  ChainProgress,
+  ChainResult,
+  ChainStep,
+  TaskId,
+  TaskRecord,
+  TaskResult,
+} from '../../machines/types.js';
 import { chainStepsProblem } from '../chain-actors.js';
 import { validateTags } from '../config.js';
 import { InvalidInput, PoolError, TaskNotFound } from '../errors.js';
@@ -42,7 +50,11 @@ export async function submitChain(rt: PoolRuntime, steps: ChainStep[], options: 
 }
 
 /** Submits every chain; one bad chain does not stop the others. Outcomes are in input order. */
-export async function fanOutChains(rt: PoolRuntime, chains: ChainStep[][], options: ChainOptions = {}): Promise<FanOutChainOutcome[]> {
+export async function fanOutChains(
+  rt: PoolRuntime,
+  chains: ChainStep[][],
+  options: ChainOptions = {},
+): Promise<FanOutChainOutcome[]> {
   if (!Array.isArray(chains)) throw new InvalidInput('chains must be a list of step lists');
   const outcomes: FanOutChainOutcome[] = [];
   for (const steps of chains) {

@@ -36,7 +36,11 @@ export function errorForRefusal(refusal: AdmissionRefusal): PoolError {
  * The typed error a failed result stands for, when the failure is the pool's (it never ran, or could not):
  * `run` throws these; other failures are returned as results.
  */
-export function errorForResult(result: TaskResult, slotId: SlotId | undefined, slotAssignmentTimeoutSecs: number): PoolError | undefined {
+export function errorForResult(
+  result: TaskResult,
+  slotId: SlotId | undefined,
+  slotAssignmentTimeoutSecs: number,
+): PoolError | undefined {
   const failure = result.failure;
   if (result.success || !failure) return undefined;
   switch (failure.kind) {

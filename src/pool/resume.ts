@@ -31,8 +31,16 @@ function refused(record: TaskRecord, refusal: AdmissionRefusal): TaskRecord {
   if (refusal.code === 'budget_exhausted' || refusal.code === 'task_budget_exceeds_remaining') {
     const failure: TaskFailure =
       refusal.code === 'budget_exhausted'
-        ? { kind: 'budget_exhausted', spentMicrodollars: refusal.spentMicrodollars, limitMicrodollars: refusal.limitMicrodollars }
-        : { kind: 'task_budget_exceeds_remaining', taskMicrodollars: refusal.taskMicrodollars, remainingMicrodollars: refusal.remainingMicrodollars };
+        ? {
+            kind: 'budget_exhausted',
+            spentMicrodollars: refusal.spentMicrodollars,
+            limitMicrodollars: refusal.limitMicrodollars,
+          }
+        : {
+            kind: 'task_budget_exceeds_remaining',
+            taskMicrodollars: refusal.taskMicrodollars,
+            remainingMicrodollars: refusal.remainingMicrodollars,
+          };
     result = poolFailure(refusalText(refusal), failure);
   } else {
     result = poolFailure('pool is shut down', { kind: 'pool_shutdown' });

@@ -80,7 +80,11 @@ export class PoolRuntime {
     this.projection.taskChanged$.subscribe((change) => this.taskListeners.emit(change.current.id, change.current));
     // Agent processes are recorded in the store while they run (a later owner ends what a dead one left).
     const runner = settings.runner ?? new ClaudeCliRunner(settings.claude, { processes: this.store.processes });
-    const agent = createAgentActor({ runner, detectPermissionPrompts: this.config.detectPermissionPrompts, ...createRunHooks(this) });
+    const agent = createAgentActor({
+      runner,
+      detectPermissionPrompts: this.config.detectPermissionPrompts,
+      ...createRunHooks(this),
+    });
     const chainActors = createChainActors(
       {
         skills: this.skills,

@@ -13,12 +13,14 @@ import type { PoolRuntime } from './runtime.js';
 
 /** Slots matching every given field. */
 export function findSlots(rt: PoolRuntime, query: SlotQuery = {}): SlotRecord[] {
-  return rt.slots().filter(
-    (slot) =>
-      (query.name === undefined || slot.config.name === query.name) &&
-      (query.role === undefined || slot.config.role === query.role) &&
-      (query.state === undefined || slot.state === query.state),
-  );
+  return rt
+    .slots()
+    .filter(
+      (slot) =>
+        (query.name === undefined || slot.config.name === query.name) &&
+        (query.role === undefined || slot.config.role === query.role) &&
+        (query.state === undefined || slot.state === query.state),
+    );
 }
 
 /** Changes a slot's identity or settings for its next tasks. */

@@ -20,7 +20,12 @@ interface Submission {
 }
 
 /** Validates a submission and asks the supervisor to admit it; resolves with the task id once it is queued. */
-export async function admit(rt: PoolRuntime, prompt: string, submission: Submission, id: TaskId = newId('task')): Promise<TaskId> {
+export async function admit(
+  rt: PoolRuntime,
+  prompt: string,
+  submission: Submission,
+  id: TaskId = newId('task'),
+): Promise<TaskId> {
   validatePrompt(prompt);
   validateOverrides(submission.config);
   validateTags(submission.tags);

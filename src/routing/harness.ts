@@ -82,7 +82,8 @@ function readHints(raw: unknown, where: string, problems: string[]): AutoHint | 
   }
   const boundaries = raw.decomposition_hints ?? raw.decompositionHints;
   if (boundaries !== undefined && boundaries !== null) {
-    if (Array.isArray(boundaries) && boundaries.every((b) => typeof b === 'string')) hints.decompositionHints = [...boundaries];
+    if (Array.isArray(boundaries) && boundaries.every((b) => typeof b === 'string'))
+      hints.decompositionHints = [...boundaries];
     else problems.push(`${where}.decomposition_hints must be a list of strings`);
   }
   return hints;
@@ -95,7 +96,8 @@ function readHints(raw: unknown, where: string, problems: string[]): AutoHint | 
  */
 export function parseRouteTestCases(value: unknown): RouteTestCase[] {
   const list = isObject(value) && Array.isArray(value.cases) ? value.cases : value;
-  if (!Array.isArray(list) || list.length === 0) throw new RouteTestCaseError('route-test cases: expected a non-empty list of cases');
+  if (!Array.isArray(list) || list.length === 0)
+    throw new RouteTestCaseError('route-test cases: expected a non-empty list of cases');
   const problems: string[] = [];
   const cases: RouteTestCase[] = [];
   list.forEach((raw: unknown, index) => {
@@ -111,7 +113,11 @@ export function parseRouteTestCases(value: unknown): RouteTestCase[] {
     const expectedRaw = typeof raw.expected === 'string' ? [raw.expected] : raw.expected;
     const valid = [...ROUTE_NAMES, 'any'];
     let expected: string[] | undefined;
-    if (!Array.isArray(expectedRaw) || expectedRaw.length === 0 || !expectedRaw.every((e) => typeof e === 'string' && valid.includes(e.toLowerCase()))) {
+    if (
+      !Array.isArray(expectedRaw) ||
+      expectedRaw.length === 0 ||
+      !expectedRaw.every((e) => typeof e === 'string' && valid.includes(e.toLowerCase()))
+    ) {
       problems.push(`${where}.expected must be one or more of ${valid.join(', ')}`);
     } else {
       expected = expectedRaw.map((e: string) => e.toLowerCase());
@@ -203,7 +209,11 @@ export function formatRouteTestReport(report: RouteTestReport): string {
   ]);
   const header = ['result', 'label', 'expected', 'got', 'time', 'error'];
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-  const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : pad(c, widths[i]))).join('  ').trimEnd();
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => (i === cells.length - 1 ? c : pad(c, widths[i])))
+      .join('  ')
+      .trimEnd();
   return [
     line(header),
     line(widths.map((w) => '-'.repeat(w))),

@@ -101,7 +101,9 @@ export function validateRoute(value: unknown): AutoRoute {
     });
     return { route: 'chain', steps };
   }
-  throw new RouteParseError(`unknown route ${JSON.stringify(raw.route ?? null)}: expected "single", "parallel" or "chain"`);
+  throw new RouteParseError(
+    `unknown route ${JSON.stringify(raw.route ?? null)}: expected "single", "parallel" or "chain"`,
+  );
 }
 
 /**
@@ -121,5 +123,7 @@ export function extractRoute(reply: string): ExtractedRoute {
     if (parsed !== undefined) return { decision: validateRoute(parsed), extraction };
   }
   const shown = reply.length > 200 ? `${reply.slice(0, 200)}…` : reply;
-  throw new RouteParseError(`no routing decision (JSON with a "route" field) found in the reply: ${JSON.stringify(shown)}`);
+  throw new RouteParseError(
+    `no routing decision (JSON with a "route" field) found in the reply: ${JSON.stringify(shown)}`,
+  );
 }

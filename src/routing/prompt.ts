@@ -38,7 +38,9 @@ export function constraintLines(hints: AutoHint): string[] {
   if (hints.maxParallel !== undefined) lines.push(`- Maximum parallel tasks: ${hints.maxParallel}`);
   if (hints.maxChainSteps !== undefined) lines.push(`- Maximum chain steps: ${hints.maxChainSteps}`);
   if (hints.prefer !== undefined) {
-    lines.push(`- Preferred route: ${PREFERENCE_WORDS[hints.prefer]} (but choose differently if the task clearly warrants it)`);
+    lines.push(
+      `- Preferred route: ${PREFERENCE_WORDS[hints.prefer]} (but choose differently if the task clearly warrants it)`,
+    );
   }
   if (hints.domain !== undefined && hints.domain.trim() !== '') lines.push(`- Domain: ${hints.domain}`);
   if (hints.decompositionHints !== undefined && hints.decompositionHints.length > 0) {

@@ -15,14 +15,21 @@ export interface RoutingPool {
     prompt: string,
     options?: { config?: TaskOverrides; tags?: string[]; signal?: AbortSignal; onSubmitted?: (taskId: TaskId) => void },
   ): Promise<TaskResult>;
-  fanOut(prompts: string[], options?: { config?: TaskOverrides; tags?: string[]; signal?: AbortSignal }): Promise<TaskResult[]>;
+  fanOut(
+    prompts: string[],
+    options?: { config?: TaskOverrides; tags?: string[]; signal?: AbortSignal },
+  ): Promise<TaskResult[]>;
   submitChain(steps: ChainStep[], options?: ChainOptions): Promise<TaskId>;
   waitForChain(id: TaskId): Promise<ChainResult>;
   cancelChain(id: TaskId, options?: { immediate?: boolean }): Promise<void>;
 }
 
 /** Overrides of the routing task: read-only, one turn, no tools. */
-export const ROUTING_TASK_CONFIG: Readonly<TaskOverrides> = Object.freeze({ permissionMode: 'plan', maxTurns: 1, tools: [] });
+export const ROUTING_TASK_CONFIG: Readonly<TaskOverrides> = Object.freeze({
+  permissionMode: 'plan',
+  maxTurns: 1,
+  tools: [],
+});
 
 /** The tag every routing task carries. */
 export const ROUTING_TAG = 'routing';
@@ -54,8 +61,14 @@ export interface RouteOptions {
  * {@link RouteError} when the routing task fails or its reply holds no valid decision; the pool's own
  * errors (budget exhausted, pool shut down, cancelled) pass through.
  */
-export async function route(pool: RoutingPool, task: string, config: AutoConfig = {}, options: RouteOptions = {}): Promise<RouteDecision> {
-  if (typeof task !== 'string' || task.trim() === '') throw new PoolError('invalid_input', 'the task to route must be a non-empty string');
+export async function route(
+  pool: RoutingPool,
+  task: string,
+  config: AutoConfig = {},
+  options: RouteOptions = {},
+): Promise<RouteDecision> {
+  if (typeof task !== 'string' || task.trim() === '')
+    throw new PoolError('invalid_input', 'the task to route must be a non-empty string');
   let taskId: TaskId | undefined;
   const result = await pool.run(buildRoutingPrompt(task, config), {
     config: { ...(options.routingConfig ?? {}), ...ROUTING_TASK_CONFIG },
@@ -121,7 +134,11 @@ export async function executeRoute(
 ): Promise<AutoResult> {
   const common = { decision, routingCostMicrodollars };
   if (decision.route === 'single') {
-    const result = await pool.run(decision.prompt, { config: options.config, tags: options.tags, signal: options.signal });
+    const result = await pool.run(decision.prompt, {
+      config: options.config,
+      tags: options.tags,
+      signal: options.signal,
+    });
     return {
       ...common,
       route: 'single',
@@ -132,7 +149,11 @@ export async function executeRoute(
     };
   }
   if (decision.route === 'parallel') {
-    const results = await pool.fanOut(decision.prompts, { config: options.config, tags: options.tags, signal: options.signal });
+    const results = await pool.fanOut(decision.prompts, {
+      config: options.config,
+      tags: options.tags,
+      signal: options.signal,
+    });
     return {
       ...common,
       route: 'parallel',
@@ -170,7 +191,12 @@ export async function executeRoute(
  * Routes `task` and runs the decision. When routing fails ({@link RouteError}), the task runs as a single
  * prompt instead and `fallbackReason` says why; the routing call's cost is still counted.
  */
-export async function auto(pool: RoutingPool, task: string, config: AutoConfig = {}, options: AutoOptions = {}): Promise<AutoResult> {
+export async function auto(
+  pool: RoutingPool,
+  task: string,
+  config: AutoConfig = {},
+  options: AutoOptions = {},
+): Promise<AutoResult> {
   let decided: RouteDecision;
   try {
     decided = await route(pool, task, config, options);

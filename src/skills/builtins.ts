@@ -17,7 +17,13 @@ export const BUILTIN_SKILLS: readonly Skill[] = [
     description: 'Review code for bugs, security problems, and maintainability; report findings without editing.',
     argumentHint: '<file, directory, diff or change description>',
     scope: 'task',
-    arguments: [{ name: 'target', description: 'What to review: a path, a diff, or a description of the change.', required: true }],
+    arguments: [
+      {
+        name: 'target',
+        description: 'What to review: a path, a diff, or a description of the change.',
+        required: true,
+      },
+    ],
     prompt: [
       'Review {target}.',
       '',
@@ -128,11 +134,12 @@ export const BUILTIN_SKILLS: readonly Skill[] = [
   },
   {
     name: 'pre_push',
-    description: "Run the project's own checks (format, lint, tests, docs) in order and fix what fails, before pushing.",
+    description:
+      "Run the project's own checks (format, lint, tests, docs) in order and fix what fails, before pushing.",
     scope: 'task',
     arguments: [],
     prompt: [
-      'Get this change ready to push by running the project\'s checks and fixing what fails.',
+      "Get this change ready to push by running the project's checks and fixing what fails.",
       '',
       'First find out how the project checks itself: look at its build files, task runners, CI configuration',
       'and contributor docs (for example package.json scripts, a Makefile, Cargo.toml, pyproject.toml, go.mod,',
@@ -177,13 +184,13 @@ export const BUILTIN_SKILLS: readonly Skill[] = [
   },
   {
     name: 'rebase_onto_main',
-    description: "Rebase the current branch onto the latest main branch and resolve conflicts (git).",
+    description: 'Rebase the current branch onto the latest main branch and resolve conflicts (git).',
     scope: 'task',
     arguments: [],
     prompt: [
-      'Rebase the current branch onto the latest version of the repository\'s main branch. Toolchain: git.',
+      "Rebase the current branch onto the latest version of the repository's main branch. Toolchain: git.",
       '',
-      '1. Find the main branch (main or master, or the remote\'s default branch) and fetch it.',
+      "1. Find the main branch (main or master, or the remote's default branch) and fetch it.",
       '2. Make sure the working tree is clean; stop and report if it holds uncommitted work you did not make.',
       '3. Rebase onto the fetched main branch. Resolve each conflict by keeping the intent of both sides;',
       '   read the surrounding code rather than picking one side wholesale.',
@@ -221,7 +228,11 @@ export const BUILTIN_SKILLS: readonly Skill[] = [
     arguments: [
       { name: 'repo', description: 'The repository, as owner/name.', required: true },
       { name: 'filters', description: 'Extra `gh pr list` filters, e.g. `--author @me`.', required: false },
-      { name: 'verbose', description: 'Set to any value to also list the pull requests that did not change.', required: false },
+      {
+        name: 'verbose',
+        description: 'Set to any value to also list the pull requests that did not change.',
+        required: false,
+      },
     ],
     prompt: [
       'Monitor the pull requests of {repo} and report only what changed. Toolchain: the GitHub CLI (gh) and the',
@@ -258,9 +269,11 @@ export const BUILTIN_SKILLS: readonly Skill[] = [
     description: 'Coordinator: follow running chains, report progress, and deal with failed ones.',
     argumentHint: '[chain id]',
     scope: 'coordinator',
-    arguments: [{ name: 'chain_id', description: 'One chain to watch (default: every running chain).', required: false }],
+    arguments: [
+      { name: 'chain_id', description: 'One chain to watch (default: every running chain).', required: false },
+    ],
     prompt: [
-      'Watch the pool\'s chains (only {chain_id} when an id is given). Use the claude-pool tools:',
+      "Watch the pool's chains (only {chain_id} when an id is given). Use the claude-pool tools:",
       '1. pool_list_chains (status running) or pool_chain_result for the given chain.',
       '2. For each chain report its current step, how many steps are done, and the latest partial output in one',
       '   or two lines.',
@@ -298,7 +311,7 @@ export const BUILTIN_SKILLS: readonly Skill[] = [
       'Phase 1, plan (read only): read the relevant code without changing anything. Write down the files',
       'involved, the ordered steps, the tests to add or change, and the risks.',
       '',
-      'Phase 2, execute: follow the plan step by step. Keep to the project\'s conventions, add or update',
+      "Phase 2, execute: follow the plan step by step. Keep to the project's conventions, add or update",
       'tests, and run them. If the plan turns out to be wrong, say so and adjust it before continuing.',
       '',
       'Finish with the plan, then what you did for each step and the test results.',
@@ -315,10 +328,10 @@ export const BUILTIN_SKILLS: readonly Skill[] = [
       '',
       'Phase 1, plan: read the issue (`gh issue view {issue}`) and the code it concerns, without editing.',
       'Write a short plan.',
-      'Phase 2, implement: create a branch, make the change following the plan and the project\'s conventions,',
+      "Phase 2, implement: create a branch, make the change following the plan and the project's conventions,",
       'and add tests.',
       'Phase 3, rebase: rebase the branch onto the latest main branch and resolve any conflicts.',
-      'Phase 4, test and open the PR: run the project\'s checks (formatter, linter, tests) and fix failures;',
+      "Phase 4, test and open the PR: run the project's checks (formatter, linter, tests) and fix failures;",
       'then push and open a pull request with `gh pr create` whose description ends with `Closes {issue}`.',
       '',
       'Report the plan, the files changed, the check results and the pull request URL.',

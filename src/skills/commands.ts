@@ -34,12 +34,19 @@ export function shellCommandRunner(options: ShellCommandOptions = {}): SkillComm
       });
       return stdout.trim();
     } catch (error) {
-      const failure = error as NodeJS.ErrnoException & { status?: number | null; stderr?: string; signal?: string | null };
+      const failure = error as NodeJS.ErrnoException & {
+        status?: number | null;
+        stderr?: string;
+        signal?: string | null;
+      };
       if (typeof failure.status === 'number' && failure.signal == null) {
         const stderr = (failure.stderr ?? '').trim();
         return `[command failed: ${stderr === '' ? `exit code ${failure.status}` : stderr}]`;
       }
-      const reason = failure.code === 'ETIMEDOUT' || failure.signal ? `timed out or killed (${failure.signal ?? failure.code})` : failure.message;
+      const reason =
+        failure.code === 'ETIMEDOUT' || failure.signal
+          ? `timed out or killed (${failure.signal ?? failure.code})`
+          : failure.message;
       return `[command error: ${reason}]`;
     }
   };

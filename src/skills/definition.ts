@@ -59,7 +59,12 @@ export function pickField(obj: PlainObject, keys: readonly string[]): { key: str
 }
 
 /** Reports every key of `obj` that is not in `allowed`. */
-export function checkKnownFields(obj: PlainObject, allowed: readonly string[], parent: string, problems: ProblemList): void {
+export function checkKnownFields(
+  obj: PlainObject,
+  allowed: readonly string[],
+  parent: string,
+  problems: ProblemList,
+): void {
   for (const key of Object.keys(obj)) {
     if (!allowed.includes(key) && obj[key] !== undefined) problems.add(fieldPath(parent, key), 'is not a known field');
   }
@@ -121,7 +126,12 @@ export function splitToolList(text: string): string[] {
 }
 
 /** A list of strings; a single string is split by {@link splitToolList} when `allowString`. */
-function readStringList(value: unknown, where: string, problems: ProblemList, allowString = false): string[] | undefined {
+function readStringList(
+  value: unknown,
+  where: string,
+  problems: ProblemList,
+  allowString = false,
+): string[] | undefined {
   if (allowString && typeof value === 'string') return splitToolList(value);
   if (!Array.isArray(value) || !value.every((v) => typeof v === 'string')) {
     problems.add(where, 'must be a list of strings');
@@ -238,11 +248,19 @@ export function parseArgumentList(
       problems.add(at, 'must be an object');
       return;
     }
-    checkKnownFields(item, ['name', 'description', 'required', 'default', ...(options.aliases ? ['aliases'] : [])], at, problems);
+    checkKnownFields(
+      item,
+      ['name', 'description', 'required', 'default', ...(options.aliases ? ['aliases'] : [])],
+      at,
+      problems,
+    );
     const name = readString(item.name, `${at}.name`, problems, { required: true });
     if (name !== undefined) {
       if (!IDENTIFIER_PATTERN.test(name)) {
-        problems.add(`${at}.name`, `'${name}' must be an identifier (letters, digits and '_', not starting with a digit)`);
+        problems.add(
+          `${at}.name`,
+          `'${name}' must be an identifier (letters, digits and '_', not starting with a digit)`,
+        );
       } else if (reserved.includes(name)) {
         problems.add(`${at}.name`, `'${name}' is reserved`);
       } else if (seen.has(name)) {
@@ -303,10 +321,16 @@ const RESERVED_SKILL_ARGUMENTS: readonly string[] = [PREVIOUS_OUTPUT_ARG, CHAIN_
  * Reports every identifier-like placeholder of a skill prompt that is neither a declared argument, nor
  * `_previous_output`, nor one left for the chain (`previous_output`, `steps.X.Y`).
  */
-function checkSkillPlaceholders(prompt: string, args: readonly SkillArgument[], where: string, problems: ProblemList): void {
+function checkSkillPlaceholders(
+  prompt: string,
+  args: readonly SkillArgument[],
+  where: string,
+  problems: ProblemList,
+): void {
   const declared = new Set(args.map((a) => a.name));
   for (const name of findPlaceholders(prompt)) {
-    if (declared.has(name) || name === PREVIOUS_OUTPUT_ARG || name === CHAIN_PREVIOUS_OUTPUT || isStepReference(name)) continue;
+    if (declared.has(name) || name === PREVIOUS_OUTPUT_ARG || name === CHAIN_PREVIOUS_OUTPUT || isStepReference(name))
+      continue;
     problems.add(where, `uses undeclared placeholder '{${name}}'`);
   }
 }
@@ -372,7 +396,16 @@ export function parseSkillObject(
   const hintKeys = ['argumentHint', 'argument_hint', 'argument-hint'];
   checkKnownFields(
     raw,
-    ['name', 'description', 'prompt', 'arguments', 'config', 'scope', ...hintKeys, ...(options.allowSkillDir ? ['skillDir'] : [])],
+    [
+      'name',
+      'description',
+      'prompt',
+      'arguments',
+      'config',
+      'scope',
+      ...hintKeys,
+      ...(options.allowSkillDir ? ['skillDir'] : []),
+    ],
     '',
     problems,
   );
@@ -387,16 +420,28 @@ export function parseSkillObject(
   const skillDir = options.allowSkillDir ? readString(raw.skillDir, 'skillDir', problems) : undefined;
   if (prompt !== undefined) checkSkillPlaceholders(prompt, args, 'prompt', problems);
   if (!problems.empty || name === undefined || prompt === undefined) return { ok: false, problems: problems.items };
-  return { ok: true, value: buildSkill({ name, description, prompt, arguments: args, config, argumentHint, scope, skillDir }) };
+  return {
+    ok: true,
+    value: buildSkill({ name, description, prompt, arguments: args, config, argumentHint, scope, skillDir }),
+  };
 }
 
 /** Splits `---\n<yaml>\n---\n<body>` into its frontmatter text and trimmed body. */
 export function splitFrontmatter(text: string): { frontmatter: string; body: string } | { error: string } {
-  const lines = text.replace(/^\uFEFF/, '').trim().split(/\r?\n/);
+  const lines = text
+    .replace(/^\uFEFF/, '')
+    .trim()
+    .split(/\r?\n/);
   if (lines[0]?.trimEnd() !== '---') return { error: "must start with a '---' YAML frontmatter block" };
   const end = lines.findIndex((line, i) => i > 0 && line.trimEnd() === '---');
   if (end < 0) return { error: "frontmatter is not closed with '---'" };
-  return { frontmatter: lines.slice(1, end).join('\n'), body: lines.slice(end + 1).join('\n').trim() };
+  return {
+    frontmatter: lines.slice(1, end).join('\n'),
+    body: lines
+      .slice(end + 1)
+      .join('\n')
+      .trim(),
+  };
 }
 
 /** The first line of a parser's error message. */
@@ -434,7 +479,10 @@ export function parseDefinitionText(file: string, text: string): { value: unknow
  * `model` (replaces `metadata.config.model`), and `metadata: { scope?, arguments?, config? }`. Other
  * frontmatter and metadata keys are ignored, as other tools define their own.
  */
-export function parseSkillMarkdown(text: string, options: { defaultName?: string; skillDir?: string } = {}): ParseResult<Skill> {
+export function parseSkillMarkdown(
+  text: string,
+  options: { defaultName?: string; skillDir?: string } = {},
+): ParseResult<Skill> {
   const problems = new ProblemList();
   const split = splitFrontmatter(text);
   if ('error' in split) return { ok: false, problems: [split.error] };
@@ -472,6 +520,15 @@ export function parseSkillMarkdown(text: string, options: { defaultName?: string
   if (!problems.empty || name === undefined || prompt === undefined) return { ok: false, problems: problems.items };
   return {
     ok: true,
-    value: buildSkill({ name, description, prompt, arguments: args, config, argumentHint, scope, skillDir: options.skillDir }),
+    value: buildSkill({
+      name,
+      description,
+      prompt,
+      arguments: args,
+      config,
+      argumentHint,
+      scope,
+      skillDir: options.skillDir,
+    }),
   };
 }

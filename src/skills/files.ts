@@ -56,7 +56,12 @@ export async function readDefinitionDirectory(
     }
     const ext = path.extname(name).toLowerCase();
     if (!entry.isFile() || !DEFINITION_EXTENSIONS.includes(ext)) continue;
-    files.push({ file: full, kind: 'structured', stem: name.slice(0, -ext.length), text: await readFile(full, 'utf8') });
+    files.push({
+      file: full,
+      kind: 'structured',
+      stem: name.slice(0, -ext.length),
+      text: await readFile(full, 'utf8'),
+    });
   }
   return { files };
 }

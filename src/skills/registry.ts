@@ -77,7 +77,8 @@ export class SkillRegistry {
   register(skill: SkillDefinition, source: SkillSource = 'runtime'): Skill {
     const parsed = parseSkillObject(skill, { allowSkillDir: true });
     if (!parsed.ok) {
-      const label = typeof skill?.name === 'string' && skill.name !== '' ? `invalid skill '${skill.name}'` : 'invalid skill';
+      const label =
+        typeof skill?.name === 'string' && skill.name !== '' ? `invalid skill '${skill.name}'` : 'invalid skill';
       throw new SkillError('invalid_definition', `${label}: ${parsed.problems.join('; ')}`, parsed.problems);
     }
     const stored = deepFreeze(parsed.value);
@@ -118,7 +119,11 @@ export class SkillRegistry {
   /** Registered skills matching the filter, sorted by name. */
   list(filter: SkillListFilter = {}): RegisteredSkill[] {
     return [...this.skills.values()]
-      .filter((e) => (filter.scope === undefined || e.skill.scope === filter.scope) && (filter.source === undefined || e.source === filter.source))
+      .filter(
+        (e) =>
+          (filter.scope === undefined || e.skill.scope === filter.scope) &&
+          (filter.source === undefined || e.source === filter.source),
+      )
       .sort((a, b) => (a.skill.name < b.skill.name ? -1 : a.skill.name > b.skill.name ? 1 : 0));
   }
 
@@ -167,7 +172,10 @@ export class SkillRegistry {
         result = parseSkillMarkdown(entry.text, { defaultName: entry.stem, skillDir: entry.folder });
       } else {
         const parsed = parseDefinitionText(entry.file, entry.text);
-        result = 'error' in parsed ? { ok: false as const, problems: [parsed.error] } : parseSkillObject(parsed.value, { defaultName: entry.stem });
+        result =
+          'error' in parsed
+            ? { ok: false as const, problems: [parsed.error] }
+            : parseSkillObject(parsed.value, { defaultName: entry.stem });
       }
       if (!result.ok) {
         problems.push(...result.problems.map((p) => `${entry.file}: ${p}`));

@@ -25,7 +25,8 @@ export function skillToMarkdown(skill: Skill): string {
       ...(a.default !== undefined ? { default: a.default } : {}),
     }));
   }
-  if (skill.config !== undefined && Object.keys(skill.config).length > 0) metadata.config = structuredClone(skill.config);
+  if (skill.config !== undefined && Object.keys(skill.config).length > 0)
+    metadata.config = structuredClone(skill.config);
   if (Object.keys(metadata).length > 0) front.metadata = metadata;
   const yaml = stringify(front, { lineWidth: 0, defaultStringType: 'QUOTE_DOUBLE', defaultKeyType: 'PLAIN' });
   return `---\n${yaml}---\n\n${skill.prompt.trim()}\n`;
@@ -63,7 +64,11 @@ async function write(registry: SkillRegistry, skill: Skill, dir: string): Promis
  * Writes a registered skill to `<dir>/<name>/SKILL.md` (creating folders, replacing an existing file) and
  * registers it again with source `project` and that folder as its `skillDir`. Unknown name: `not_found`.
  */
-export async function saveSkill(registry: SkillRegistry, name: string, options: SaveSkillOptions = {}): Promise<SavedSkill> {
+export async function saveSkill(
+  registry: SkillRegistry,
+  name: string,
+  options: SaveSkillOptions = {},
+): Promise<SavedSkill> {
   const entry = registry.entry(name);
   if (entry === undefined) throw new SkillError('not_found', `skill '${name}' not found`);
   return write(registry, entry.skill, targetDir(registry, options));
@@ -73,11 +78,18 @@ export async function saveSkill(registry: SkillRegistry, name: string, options: 
  * Like {@link saveSkill}, for built-in skills only: the copy on disk can then be edited and overrides the
  * built-in. Any other skill is `not_builtin`.
  */
-export async function ejectSkill(registry: SkillRegistry, name: string, options: SaveSkillOptions = {}): Promise<SavedSkill> {
+export async function ejectSkill(
+  registry: SkillRegistry,
+  name: string,
+  options: SaveSkillOptions = {},
+): Promise<SavedSkill> {
   const entry = registry.entry(name);
   if (entry === undefined) throw new SkillError('not_found', `skill '${name}' not found`);
   if (entry.source !== 'builtin') {
-    throw new SkillError('not_builtin', `not a builtin skill: ${name} (only builtins can be ejected; it comes from ${entry.source})`);
+    throw new SkillError(
+      'not_builtin',
+      `not a builtin skill: ${name} (only builtins can be ejected; it comes from ${entry.source})`,
+    );
   }
   return write(registry, entry.skill, targetDir(registry, options));
 }

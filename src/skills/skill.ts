@@ -123,7 +123,10 @@ function quoteList(names: readonly string[]): string {
  * arguments without a default (`missing_argument`). Returns every declared argument's value (given, else
  * the default, else `''`) in declaration order. `_previous_output` is always accepted and not returned.
  */
-export function resolveSkillArguments(skill: Skill, args: Readonly<Record<string, string | undefined>>): Map<string, string> {
+export function resolveSkillArguments(
+  skill: Skill,
+  args: Readonly<Record<string, string | undefined>>,
+): Map<string, string> {
   const declared = new Set(skill.arguments.map((a) => a.name));
   const unknown = Object.keys(args).filter(
     (key) => key !== PREVIOUS_OUTPUT_ARG && args[key] !== undefined && !declared.has(key),
@@ -134,7 +137,10 @@ export function resolveSkillArguments(skill: Skill, args: Readonly<Record<string
         ? 'it takes no arguments'
         : `valid arguments: ${skill.arguments.map((a) => a.name).join(', ')}`;
     const noun = unknown.length === 1 ? 'argument' : 'arguments';
-    throw new SkillError('unknown_argument', `unknown ${noun} ${quoteList(unknown)} for skill '${skill.name}' (${valid})`);
+    throw new SkillError(
+      'unknown_argument',
+      `unknown ${noun} ${quoteList(unknown)} for skill '${skill.name}' (${valid})`,
+    );
   }
   const values = new Map<string, string>();
   for (const arg of skill.arguments) {
@@ -167,7 +173,11 @@ export function resolveSkillArguments(skill: Skill, args: Readonly<Record<string
  * - Substitution is a single pass, and other placeholders (`{previous_output}`, `{steps.X.Y}`, `${VAR}`)
  *   are left for the chain or the shell.
  */
-export function renderSkill(skill: Skill, args: Readonly<Record<string, string>> = {}, options: RenderOptions = {}): string {
+export function renderSkill(
+  skill: Skill,
+  args: Readonly<Record<string, string>> = {},
+  options: RenderOptions = {},
+): string {
   const values = resolveSkillArguments(skill, args);
   const previousOutput = args[PREVIOUS_OUTPUT_ARG] ?? '';
   const positional = skill.arguments.map((a) => values.get(a.name) ?? '');
@@ -175,13 +185,21 @@ export function renderSkill(skill: Skill, args: Readonly<Record<string, string>>
 
   const placeholders = findPlaceholders(skill.prompt);
   const mentionsPrevious = placeholders.includes(PREVIOUS_OUTPUT_ARG);
-  const usesPositional = [...skill.prompt.matchAll(new RegExp(POSITIONAL_SOURCE, 'g'))].some((m) => Number(m[1]) < positional.length);
+  const usesPositional = [...skill.prompt.matchAll(new RegExp(POSITIONAL_SOURCE, 'g'))].some(
+    (m) => Number(m[1]) < positional.length,
+  );
   const usesArguments =
     new RegExp(ARGUMENTS_SOURCE).test(skill.prompt) || usesPositional || placeholders.some((name) => values.has(name));
 
   let text = skill.prompt.replace(
     RENDER_PATTERN,
-    (match, name: string | undefined, index: string | undefined, position: string | undefined, command: string | undefined) => {
+    (
+      match,
+      name: string | undefined,
+      index: string | undefined,
+      position: string | undefined,
+      command: string | undefined,
+    ) => {
       if (name !== undefined) {
         if (values.has(name)) return values.get(name) as string;
         if (name === PREVIOUS_OUTPUT_ARG) return previousOutput;

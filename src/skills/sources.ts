@@ -64,7 +64,9 @@ async function isDirectory(dir: string): Promise<boolean> {
  * throw `SkillError` (`invalid_definition` / `not_found`). The project folder becomes the registry's
  * `projectDir` (where save and eject write).
  */
-export async function loadSkillSources(options: SkillSourceOptions = {}): Promise<{ registry: SkillRegistry; loaded: LoadedSkillSource[] }> {
+export async function loadSkillSources(
+  options: SkillSourceOptions = {},
+): Promise<{ registry: SkillRegistry; loaded: LoadedSkillSource[] }> {
   const registry = new SkillRegistry({ runCommand: options.runCommand, projectDir: options.projectDir });
   const loaded: LoadedSkillSource[] = [];
   if (options.builtins !== false) {
@@ -86,7 +88,10 @@ export async function loadSkillSources(options: SkillSourceOptions = {}): Promis
   }
   const unknown = (options.disable ?? []).filter((name) => !registry.has(name));
   if (unknown.length > 0) {
-    throw new SkillError('not_found', `cannot disable unknown skill${unknown.length > 1 ? 's' : ''} ${unknown.map((n) => `'${n}'`).join(', ')}`);
+    throw new SkillError(
+      'not_found',
+      `cannot disable unknown skill${unknown.length > 1 ? 's' : ''} ${unknown.map((n) => `'${n}'`).join(', ')}`,
+    );
   }
   for (const name of options.disable ?? []) registry.remove(name);
   return { registry, loaded };

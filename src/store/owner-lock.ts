@@ -45,7 +45,10 @@ export class StoreOwnerLock {
       return new StoreOwnerLock(lockDb, holder);
     } catch (error) {
       lockDb.close();
-      if ((error as { code?: unknown }).code === 'SQLITE_BUSY' || (error as { code?: unknown }).code === 'SQLITE_LOCKED') {
+      if (
+        (error as { code?: unknown }).code === 'SQLITE_BUSY' ||
+        (error as { code?: unknown }).code === 'SQLITE_LOCKED'
+      ) {
         let holder: StoreHolder | undefined;
         try {
           holder = readHolder();

@@ -161,7 +161,12 @@ function decode<T extends { id: string }>(table: string, row: RecordRow): T {
       cause,
     });
   }
-  if (typeof value !== 'object' || value === null || Array.isArray(value) || (value as { id?: unknown }).id !== row.id) {
+  if (
+    typeof value !== 'object' ||
+    value === null ||
+    Array.isArray(value) ||
+    (value as { id?: unknown }).id !== row.id
+  ) {
     throw new StoreError('store_corrupt', `${table} row ${row.id}: record is not a record with id ${row.id}`, {
       table,
       id: row.id,
@@ -445,7 +450,8 @@ export class SqliteStore implements PoolStore {
 
   async incrementMeta(key: string, delta: number): Promise<void> {
     this.ensureOpen();
-    if (!Number.isSafeInteger(delta)) throw new StoreError('store_corrupt', `cannot add ${delta} to ${key}: not an integer`);
+    if (!Number.isSafeInteger(delta))
+      throw new StoreError('store_corrupt', `cannot add ${delta} to ${key}: not an integer`);
     this.addToMeta.run(key, BigInt(delta), BigInt(delta)); // bound as integers, not reals
   }
 

@@ -35,7 +35,9 @@ const CONTENT_TYPES: Record<string, string> = {
 
 /** Where the built page may be, nearest first. */
 export function pageDirCandidates(): string[] {
-  return [new URL('../../ui-app/', import.meta.url), new URL('../../dist/ui-app/', import.meta.url)].map((url) => fileURLToPath(url));
+  return [new URL('../../ui-app/', import.meta.url), new URL('../../dist/ui-app/', import.meta.url)].map((url) =>
+    fileURLToPath(url),
+  );
 }
 
 let cached: PageFiles | undefined;

@@ -105,7 +105,9 @@ export async function layoutGraph(graph: StatechartGraph): Promise<ChartLayout> 
   const chartEdges: ChartEdge[] = graph.edges.map((edge) => {
     const placed = laidEdges.get(edge.id);
     const section = placed?.sections?.[0];
-    const points = section ? [section.startPoint, ...(section.bendPoints ?? []), section.endPoint].map(({ x, y }) => ({ x, y })) : [];
+    const points = section
+      ? [section.startPoint, ...(section.bendPoints ?? []), section.endPoint].map(({ x, y }) => ({ x, y }))
+      : [];
     const label = placed?.labels?.[0];
     return {
       id: edge.id,

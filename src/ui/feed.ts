@@ -24,9 +24,7 @@ import type {
 
 /** A message for the page: an SSE event name and its data. */
 export type UiMessage =
-  | { event: 'delta'; data: UiDelta }
-  | { event: 'event'; data: UiHistoryEntry }
-  | { event: 'output'; data: UiOutput };
+  { event: 'delta'; data: UiDelta } | { event: 'event'; data: UiHistoryEntry } | { event: 'output'; data: UiOutput };
 
 /** Options of {@link UiFeed}. */
 export interface UiFeedOptions {
@@ -173,7 +171,8 @@ export class UiFeed {
 
   private nodesOf(machine: string, id: string, fallback: string): string[] {
     const snapshot = this.pool.actor(id)?.getSnapshot() as { status?: string; value?: StateValue } | undefined;
-    if (snapshot && snapshot.status === 'active' && snapshot.value !== undefined) return activeNodes(machine, snapshot.value);
+    if (snapshot && snapshot.status === 'active' && snapshot.value !== undefined)
+      return activeNodes(machine, snapshot.value);
     return [`${machine}.${fallback}`];
   }
 
@@ -193,7 +192,8 @@ export class UiFeed {
 
   private taskView(task: TaskRecord): UiTask {
     const machine = task.kind === 'chain' ? 'chain' : 'task';
-    const fallback = task.kind === 'chain' ? (task.state === 'pending_review' ? 'running' : task.state) : TASK_NODE[task.state];
+    const fallback =
+      task.kind === 'chain' ? (task.state === 'pending_review' ? 'running' : task.state) : TASK_NODE[task.state];
     return {
       id: task.id,
       kind: task.kind,
@@ -258,7 +258,8 @@ export class UiFeed {
         continue;
       }
       const ui = view(record);
-      if (tellsHistory(record) && !sameNodes(before?.ui.nodes, ui.nodes)) this.transition(id, before?.ui.nodes ?? [], ui.nodes, atMs);
+      if (tellsHistory(record) && !sameNodes(before?.ui.nodes, ui.nodes))
+        this.transition(id, before?.ui.nodes ?? [], ui.nodes, atMs);
       kept.set(id, { record, ui });
       changed.push(ui);
     }
@@ -309,7 +310,13 @@ export class UiFeed {
     if (slots.changed.length > 0) delta.slots = slots.changed;
     if (slots.removed.length > 0) delta.removedSlots = slots.removed;
     // A chain is in both maps; its transitions are told once, from its progress.
-    const tasks = this.sync(this.tasks, snapshot.tasks.entries(), (task) => this.taskView(task), atMs, (task) => task.kind === 'task');
+    const tasks = this.sync(
+      this.tasks,
+      snapshot.tasks.entries(),
+      (task) => this.taskView(task),
+      atMs,
+      (task) => task.kind === 'task',
+    );
     if (tasks.changed.length > 0) delta.tasks = tasks.changed;
     if (tasks.removed.length > 0) delta.removedTasks = tasks.removed;
     const chains = this.sync(this.chains, snapshot.chains.entries(), (chain) => this.chainView(chain), atMs);
@@ -328,9 +335,14 @@ export class UiFeed {
         reservedMicrodollars: budget.reservedMicrodollars,
         ...(budget.limitMicrodollars !== undefined ? { limitMicrodollars: budget.limitMicrodollars } : {}),
       };
-      const point = { atMs, spentMicrodollars: budget.spentMicrodollars, reservedMicrodollars: budget.reservedMicrodollars };
+      const point = {
+        atMs,
+        spentMicrodollars: budget.spentMicrodollars,
+        reservedMicrodollars: budget.reservedMicrodollars,
+      };
       this.budgetHistory.push(point);
-      if (this.budgetHistory.length > BUDGET_POINTS) this.budgetHistory.splice(0, this.budgetHistory.length - BUDGET_POINTS);
+      if (this.budgetHistory.length > BUDGET_POINTS)
+        this.budgetHistory.splice(0, this.budgetHistory.length - BUDGET_POINTS);
       delta.budget = this.budget;
       delta.budgetPoint = point;
       any = true;
@@ -363,7 +375,10 @@ export class UiFeed {
       case 'task.started':
         return note(event.task.id, `on ${event.slotId}`);
       case 'task.finished':
-        return note(event.task.id, `${event.task.state}${event.task.result ? (event.task.result.success ? ', success' : ', failed run') : ''}`);
+        return note(
+          event.task.id,
+          `${event.task.state}${event.task.result ? (event.task.result.success ? ', success' : ', failed run') : ''}`,
+        );
       case 'task.cancelled':
         return note(event.task.id);
       case 'review.requested':
@@ -374,7 +389,10 @@ export class UiFeed {
       case 'chain.step.started':
         return note(event.chainId, `step ${event.stepIndex + 1}: ${event.stepName}`);
       case 'chain.step.finished':
-        return note(event.chainId, `step ${event.stepIndex + 1}: ${event.step.name} ${event.step.success ? 'succeeded' : 'failed'}`);
+        return note(
+          event.chainId,
+          `step ${event.stepIndex + 1}: ${event.step.name} ${event.step.success ? 'succeeded' : 'failed'}`,
+        );
       default:
         return;
     }

@@ -16,7 +16,12 @@ export const BUILTIN_WORKFLOWS: readonly Workflow[] = [
     description: 'Implement a change, write tests for it, then run the tests and fix failures.',
     arguments: [
       { name: 'description', description: 'What to implement.', required: true },
-      { name: 'test_command', description: 'The command that runs the tests.', required: false, default: DEFAULT_TEST_COMMAND },
+      {
+        name: 'test_command',
+        description: 'The command that runs the tests.',
+        required: false,
+        default: DEFAULT_TEST_COMMAND,
+      },
     ],
     steps: [
       {
@@ -30,7 +35,11 @@ export const BUILTIN_WORKFLOWS: readonly Workflow[] = [
       },
       {
         name: 'write_tests',
-        action: { type: 'skill', skill: 'write_tests', arguments: { target: 'the code just implemented for: {description}' } },
+        action: {
+          type: 'skill',
+          skill: 'write_tests',
+          arguments: { target: 'the code just implemented for: {description}' },
+        },
       },
       {
         name: 'verify',
@@ -41,31 +50,55 @@ export const BUILTIN_WORKFLOWS: readonly Workflow[] = [
   },
   {
     name: 'issue_to_pr',
-    description: 'Take an issue to a ready change: analyse it, implement it, write tests, then run the checks and fix them.',
-    arguments: [{ name: 'issue_url', description: 'The issue: a URL, a number, or its text.', required: true, aliases: ['issue'] }],
+    description:
+      'Take an issue to a ready change: analyse it, implement it, write tests, then run the checks and fix them.',
+    arguments: [
+      {
+        name: 'issue_url',
+        description: 'The issue: a URL, a number, or its text.',
+        required: true,
+        aliases: ['issue'],
+      },
+    ],
     steps: [
       {
         name: 'analyze_issue',
         action: {
           type: 'skill',
           skill: 'summarize',
-          arguments: { target: 'the issue {issue_url}: what it asks for, the code it concerns, and how to verify a fix' },
+          arguments: {
+            target: 'the issue {issue_url}: what it asks for, the code it concerns, and how to verify a fix',
+          },
         },
       },
       {
         name: 'implement_solution',
-        action: { type: 'skill', skill: 'implement', arguments: { description: 'the change that resolves the issue {issue_url}, following the analysis below' } },
+        action: {
+          type: 'skill',
+          skill: 'implement',
+          arguments: { description: 'the change that resolves the issue {issue_url}, following the analysis below' },
+        },
         failurePolicy: {
           retries: 1,
           recoveryPrompt:
             'The previous attempt to resolve the issue {issue_url} failed:\n\n{error}\n\nInspect the current state of the code and try a different approach. The analysis was:\n\n{previous_output}',
         },
       },
-      { name: 'write_tests', action: { type: 'skill', skill: 'write_tests', arguments: { target: 'the change just made for the issue {issue_url}' } } },
+      {
+        name: 'write_tests',
+        action: {
+          type: 'skill',
+          skill: 'write_tests',
+          arguments: { target: 'the change just made for the issue {issue_url}' },
+        },
+      },
       {
         name: 'run_checks',
         action: { type: 'skill', skill: 'pre_push' },
-        failurePolicy: { retries: 2, recoveryPrompt: 'The checks failed:\n\n{error}\n\nFix the failures and run the checks again.' },
+        failurePolicy: {
+          retries: 2,
+          recoveryPrompt: 'The checks failed:\n\n{error}\n\nFix the failures and run the checks again.',
+        },
       },
     ],
   },
@@ -105,7 +138,11 @@ export const BUILTIN_WORKFLOWS: readonly Workflow[] = [
       },
       {
         name: 'review',
-        action: { type: 'skill', skill: 'code_review', arguments: { target: 'the changes just made to implement: {task}' } },
+        action: {
+          type: 'skill',
+          skill: 'code_review',
+          arguments: { target: 'the changes just made to implement: {task}' },
+        },
       },
     ],
   },
@@ -113,9 +150,19 @@ export const BUILTIN_WORKFLOWS: readonly Workflow[] = [
     name: 'refactor_and_test',
     description: 'Refactor code toward a goal, write tests for it, then run the tests and fix failures.',
     arguments: [
-      { name: 'target_file', description: 'The code to refactor (a file, module or symbol).', required: true, aliases: ['target'] },
+      {
+        name: 'target_file',
+        description: 'The code to refactor (a file, module or symbol).',
+        required: true,
+        aliases: ['target'],
+      },
       { name: 'refactor_goal', description: 'What the refactoring should achieve.', required: true, aliases: ['goal'] },
-      { name: 'test_command', description: 'The command that runs the tests.', required: false, default: DEFAULT_TEST_COMMAND },
+      {
+        name: 'test_command',
+        description: 'The command that runs the tests.',
+        required: false,
+        default: DEFAULT_TEST_COMMAND,
+      },
     ],
     steps: [
       {
@@ -162,7 +209,13 @@ export const BUILTIN_WORKFLOWS: readonly Workflow[] = [
       },
       {
         name: 'verify',
-        action: { type: 'skill', skill: 'code_review', arguments: { target: '{review_target}, checking in particular that the fixes just applied are correct and complete' } },
+        action: {
+          type: 'skill',
+          skill: 'code_review',
+          arguments: {
+            target: '{review_target}, checking in particular that the fixes just applied are correct and complete',
+          },
+        },
       },
     ],
   },

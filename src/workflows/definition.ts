@@ -18,7 +18,12 @@ import {
   type PlainObject,
 } from '../skills/definition.js';
 import type { Skill } from '../skills/skill.js';
-import { CHAIN_PREVIOUS_OUTPUT, PREVIOUS_OUTPUT_ARG, findPlaceholders, parseStepReference } from '../skills/template.js';
+import {
+  CHAIN_PREVIOUS_OUTPUT,
+  PREVIOUS_OUTPUT_ARG,
+  findPlaceholders,
+  parseStepReference,
+} from '../skills/template.js';
 import type { Workflow, WorkflowArgument } from './workflow.js';
 
 /** Where skill steps are looked up during validation (a `SkillRegistry` fits). */
@@ -55,7 +60,10 @@ function checkWorkflowPlaceholders(
     const ref = parseStepReference(name);
     if (ref !== undefined) {
       if (!earlier.get(ref.step)?.has(ref.variable)) {
-        problems.add(where, `references '{${name}}' but no earlier step '${ref.step}' declares output variable '${ref.variable}'`);
+        problems.add(
+          where,
+          `references '{${name}}' but no earlier step '${ref.step}' declares output variable '${ref.variable}'`,
+        );
       }
       continue;
     }
@@ -64,7 +72,12 @@ function checkWorkflowPlaceholders(
 }
 
 /** Checks the arguments a skill step passes against the skill's own arguments. */
-function checkSkillStepArguments(skill: Skill, args: Record<string, string> | undefined, where: string, problems: ProblemList): void {
+function checkSkillStepArguments(
+  skill: Skill,
+  args: Record<string, string> | undefined,
+  where: string,
+  problems: ProblemList,
+): void {
   const declared = new Set(skill.arguments.map((a) => a.name));
   const valid = skill.arguments.length === 0 ? 'it takes no arguments' : `valid arguments: ${[...declared].join(', ')}`;
   for (const key of Object.keys(args ?? {})) {
@@ -95,22 +108,30 @@ function readArgumentValues(value: unknown, where: string, problems: ProblemList
 }
 
 /** Reads a step's action from `action: {type, …}` or the shorthands `prompt: …` / `skill: …, arguments: …`. */
-function readAction(step: PlainObject, at: string, problems: ProblemList): { action: StepAction; where: string; argsWhere: string } | undefined {
+function readAction(
+  step: PlainObject,
+  at: string,
+  problems: ProblemList,
+): { action: StepAction; where: string; argsWhere: string } | undefined {
   const forms = ['action', 'prompt', 'skill'].filter((k) => step[k] !== undefined && step[k] !== null);
   if (forms.length !== 1) {
     problems.add(at, 'must have exactly one of action, prompt or skill');
     return undefined;
   }
-  if (step.arguments !== undefined && forms[0] !== 'skill') problems.add(`${at}.arguments`, 'is only allowed with skill');
+  if (step.arguments !== undefined && forms[0] !== 'skill')
+    problems.add(`${at}.arguments`, 'is only allowed with skill');
   if (forms[0] === 'prompt') {
     const prompt = readString(step.prompt, `${at}.prompt`, problems, { nonEmpty: true });
-    return prompt === undefined ? undefined : { action: { type: 'prompt', prompt }, where: `${at}.prompt`, argsWhere: '' };
+    return prompt === undefined
+      ? undefined
+      : { action: { type: 'prompt', prompt }, where: `${at}.prompt`, argsWhere: '' };
   }
   if (forms[0] === 'skill') {
     const skill = readString(step.skill, `${at}.skill`, problems, { nonEmpty: true });
     const args = readArgumentValues(step.arguments, `${at}.arguments`, problems);
     if (skill === undefined) return undefined;
-    const action: StepAction = args === undefined ? { type: 'skill', skill } : { type: 'skill', skill, arguments: args };
+    const action: StepAction =
+      args === undefined ? { type: 'skill', skill } : { type: 'skill', skill, arguments: args };
     return { action, where: `${at}.skill`, argsWhere: `${at}.arguments` };
   }
   const where = `${at}.action`;
@@ -122,14 +143,17 @@ function readAction(step: PlainObject, at: string, problems: ProblemList): { act
   if (raw.type === 'prompt') {
     checkKnownFields(raw, ['type', 'prompt'], where, problems);
     const prompt = readString(raw.prompt, `${where}.prompt`, problems, { required: true, nonEmpty: true });
-    return prompt === undefined ? undefined : { action: { type: 'prompt', prompt }, where: `${where}.prompt`, argsWhere: '' };
+    return prompt === undefined
+      ? undefined
+      : { action: { type: 'prompt', prompt }, where: `${where}.prompt`, argsWhere: '' };
   }
   if (raw.type === 'skill') {
     checkKnownFields(raw, ['type', 'skill', 'arguments'], where, problems);
     const skill = readString(raw.skill, `${where}.skill`, problems, { required: true, nonEmpty: true });
     const args = readArgumentValues(raw.arguments, `${where}.arguments`, problems);
     if (skill === undefined) return undefined;
-    const action: StepAction = args === undefined ? { type: 'skill', skill } : { type: 'skill', skill, arguments: args };
+    const action: StepAction =
+      args === undefined ? { type: 'skill', skill } : { type: 'skill', skill, arguments: args };
     return { action, where: `${where}.skill`, argsWhere: `${where}.arguments` };
   }
   problems.add(`${where}.type`, 'must be one of prompt, skill');
@@ -146,7 +170,8 @@ function readFailurePolicy(value: unknown, where: string, problems: ProblemList)
   checkKnownFields(value, ['retries', 'recoveryPrompt', 'recovery_prompt'], where, problems);
   let retries = 0;
   if (value.retries !== undefined && value.retries !== null) {
-    if (typeof value.retries === 'number' && Number.isInteger(value.retries) && value.retries >= 0) retries = value.retries;
+    if (typeof value.retries === 'number' && Number.isInteger(value.retries) && value.retries >= 0)
+      retries = value.retries;
     else problems.add(`${where}.retries`, 'must be a non-negative integer');
   }
   const policy: StepFailurePolicy = { retries };
@@ -188,7 +213,13 @@ export function parseWorkflowObject(raw: unknown, options: WorkflowParseOptions 
   checkKnownFields(raw, ['name', 'description', 'arguments', 'steps'], '', problems);
   const name = readName(raw.name ?? options.defaultName, 'name', problems);
   const description = readString(raw.description, 'description', problems) ?? '';
-  const args: WorkflowArgument[] = parseArgumentList(raw.arguments, 'arguments', problems, [CHAIN_PREVIOUS_OUTPUT, 'error'], { aliases: true });
+  const args: WorkflowArgument[] = parseArgumentList(
+    raw.arguments,
+    'arguments',
+    problems,
+    [CHAIN_PREVIOUS_OUTPUT, 'error'],
+    { aliases: true },
+  );
   const declared = new Set(args.map((a) => a.name));
 
   const steps: ChainStep[] = [];
@@ -206,14 +237,28 @@ export function parseWorkflowObject(raw: unknown, options: WorkflowParseOptions 
       }
       checkKnownFields(
         item,
-        ['name', 'action', 'prompt', 'skill', 'arguments', 'config', 'failurePolicy', 'failure_policy', 'outputVars', 'output_vars'],
+        [
+          'name',
+          'action',
+          'prompt',
+          'skill',
+          'arguments',
+          'config',
+          'failurePolicy',
+          'failure_policy',
+          'outputVars',
+          'output_vars',
+        ],
         at,
         problems,
       );
       const stepName = readString(item.name, `${at}.name`, problems, { required: true });
       if (stepName !== undefined) {
         if (!IDENTIFIER_PATTERN.test(stepName)) {
-          problems.add(`${at}.name`, `'${stepName}' must be an identifier (letters, digits and '_', not starting with a digit)`);
+          problems.add(
+            `${at}.name`,
+            `'${stepName}' must be an identifier (letters, digits and '_', not starting with a digit)`,
+          );
         } else if (stepIndex.has(stepName)) {
           problems.add(`${at}.name`, `'${stepName}' is already used by steps[${stepIndex.get(stepName)}]`);
         } else {
@@ -243,8 +288,16 @@ export function parseWorkflowObject(raw: unknown, options: WorkflowParseOptions 
         }
       }
       if (failurePolicy?.recoveryPrompt !== undefined && policyField !== undefined) {
-        const key = pickField(policyField.value as PlainObject, ['recoveryPrompt', 'recovery_prompt'])?.key ?? 'recoveryPrompt';
-        checkWorkflowPlaceholders(failurePolicy.recoveryPrompt, `${at}.${policyField.key}.${key}`, declared, earlier, true, problems);
+        const key =
+          pickField(policyField.value as PlainObject, ['recoveryPrompt', 'recovery_prompt'])?.key ?? 'recoveryPrompt';
+        checkWorkflowPlaceholders(
+          failurePolicy.recoveryPrompt,
+          `${at}.${policyField.key}.${key}`,
+          declared,
+          earlier,
+          true,
+          problems,
+        );
       }
 
       if (stepName !== undefined && read !== undefined) {
@@ -254,7 +307,8 @@ export function parseWorkflowObject(raw: unknown, options: WorkflowParseOptions 
         if (outputVars !== undefined) step.outputVars = outputVars;
         steps.push(step);
       }
-      if (stepName !== undefined && !earlier.has(stepName)) earlier.set(stepName, new Set(Object.keys(outputVars ?? {})));
+      if (stepName !== undefined && !earlier.has(stepName))
+        earlier.set(stepName, new Set(Object.keys(outputVars ?? {})));
     });
   }
   if (!problems.empty || name === undefined) return { ok: false, problems: problems.items };

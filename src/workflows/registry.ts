@@ -36,7 +36,9 @@ export class WorkflowRegistry {
   static withBuiltins(skills?: SkillLookup): WorkflowRegistry {
     const registry = new WorkflowRegistry(skills);
     for (const workflow of BUILTIN_WORKFLOWS) {
-      const usable = workflow.steps.every((step) => step.action.type !== 'skill' || skills === undefined || skills.get(step.action.skill) !== undefined);
+      const usable = workflow.steps.every(
+        (step) => step.action.type !== 'skill' || skills === undefined || skills.get(step.action.skill) !== undefined,
+      );
       if (usable) registry.register(workflow);
     }
     return registry;
@@ -51,7 +53,9 @@ export class WorkflowRegistry {
     const parsed = parseWorkflowObject(workflow, { skills: this.skills });
     if (!parsed.ok) {
       const label =
-        typeof workflow?.name === 'string' && workflow.name !== '' ? `invalid workflow '${workflow.name}'` : 'invalid workflow';
+        typeof workflow?.name === 'string' && workflow.name !== ''
+          ? `invalid workflow '${workflow.name}'`
+          : 'invalid workflow';
       throw new WorkflowError('invalid_definition', `${label}: ${parsed.problems.join('; ')}`, parsed.problems);
     }
     const stored = deepFreeze(parsed.value);

@@ -95,7 +95,10 @@ export function resolveWorkflowArguments(
   for (const arg of workflow.arguments) {
     const value = given.get(arg.name)?.value;
     if (value === undefined && arg.required && arg.default === undefined) {
-      throw new WorkflowError('missing_argument', `missing required argument '${arg.name}' for workflow '${workflow.name}'`);
+      throw new WorkflowError(
+        'missing_argument',
+        `missing required argument '${arg.name}' for workflow '${workflow.name}'`,
+      );
     }
     values.set(arg.name, value ?? arg.default ?? '');
   }
@@ -126,7 +129,8 @@ export function instantiateWorkflow(workflow: Workflow, args: Readonly<Record<st
     if (step.config !== undefined) out.config = structuredClone(step.config);
     if (step.failurePolicy !== undefined) {
       out.failurePolicy = { retries: step.failurePolicy.retries };
-      if (step.failurePolicy.recoveryPrompt !== undefined) out.failurePolicy.recoveryPrompt = fill(step.failurePolicy.recoveryPrompt);
+      if (step.failurePolicy.recoveryPrompt !== undefined)
+        out.failurePolicy.recoveryPrompt = fill(step.failurePolicy.recoveryPrompt);
     }
     if (step.outputVars !== undefined) out.outputVars = { ...step.outputVars };
     return out;

@@ -12,7 +12,13 @@ import {
   pickModel,
   usdToMicrodollars,
 } from '../../src/agent/claude-cli.js';
-import type { AgentEvent, AgentOutcome, AgentRunRequest, ClaudeOptions, ResolvedConfig } from '../../src/agent/types.js';
+import type {
+  AgentEvent,
+  AgentOutcome,
+  AgentRunRequest,
+  ClaudeOptions,
+  ResolvedConfig,
+} from '../../src/agent/types.js';
 
 const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
 const cliDir = path.resolve(repoRoot, 'test', 'fixtures', 'claude-cli');
@@ -117,14 +123,10 @@ async function runWith(
 ): Promise<{ outcome: AgentOutcome; events: AgentEvent[] }> {
   const events: AgentEvent[] = [];
   const runner = new ClaudeCliRunner(options);
-  const outcome = await runner.run(
-    { prompt: 'hello', config: config(), workingDir: tmp, ...request },
-    signal,
-    (e) => {
-      events.push(e);
-      onEvent?.(e);
-    },
-  );
+  const outcome = await runner.run({ prompt: 'hello', config: config(), workingDir: tmp, ...request }, signal, (e) => {
+    events.push(e);
+    onEvent?.(e);
+  });
   return { outcome, events };
 }
 
@@ -197,61 +199,161 @@ const OVERLOADED = 'API Error: 529 Overloaded. This is a server-side issue, usua
 
 const EXPECTED: Record<string, Expected> = {
   'captured/api-400-prompt-too-long.stream-json.jsonl': {
-    exit: 1, kind: 'ok', success: false, costMicrodollars: 0, sessionCostUsd: 0, turns: 1,
-    sessionId: 'ed82a3cc-0c18-4458-9e82-7b6bb6e24be1', model: 'claude-opus-5-5', output: PROMPT_TOO_LONG,
-    subtype: 'success', denials: [], texts: [PROMPT_TOO_LONG], tools: [], denied: [],
+    exit: 1,
+    kind: 'ok',
+    success: false,
+    costMicrodollars: 0,
+    sessionCostUsd: 0,
+    turns: 1,
+    sessionId: 'ed82a3cc-0c18-4458-9e82-7b6bb6e24be1',
+    model: 'claude-opus-5-5',
+    output: PROMPT_TOO_LONG,
+    subtype: 'success',
+    denials: [],
+    texts: [PROMPT_TOO_LONG],
+    tools: [],
+    denied: [],
   },
   'captured/api-401.stream-json.jsonl': {
-    exit: 1, kind: 'ok', success: false, costMicrodollars: 0, sessionCostUsd: 0, turns: 1,
-    sessionId: '40601c0c-6db7-47f0-bb62-fc4da2b558cf', model: 'claude-opus-5-5',
-    output: 'Invalid API key · Fix external API key', subtype: 'success', denials: [],
-    texts: ['Invalid API key · Fix external API key'], tools: [], denied: [],
+    exit: 1,
+    kind: 'ok',
+    success: false,
+    costMicrodollars: 0,
+    sessionCostUsd: 0,
+    turns: 1,
+    sessionId: '40601c0c-6db7-47f0-bb62-fc4da2b558cf',
+    model: 'claude-opus-5-5',
+    output: 'Invalid API key · Fix external API key',
+    subtype: 'success',
+    denials: [],
+    texts: ['Invalid API key · Fix external API key'],
+    tools: [],
+    denied: [],
   },
   'captured/bypass-as-root.stream-json.jsonl': {
-    exit: 1, kind: 'ok', success: false, costMicrodollars: 0, sessionCostUsd: 0, turns: 0,
-    sessionId: '8c30fabe-eab6-4a16-a2bf-cd604979aab0', model: 'sonnet' /* no init, empty modelUsage → config */,
-    output: BYPASS_ROOT, subtype: 'error_during_execution', denials: [], texts: [], tools: [], denied: [],
+    exit: 1,
+    kind: 'ok',
+    success: false,
+    costMicrodollars: 0,
+    sessionCostUsd: 0,
+    turns: 0,
+    sessionId: '8c30fabe-eab6-4a16-a2bf-cd604979aab0',
+    model: 'sonnet' /* no init, empty modelUsage → config */,
+    output: BYPASS_ROOT,
+    subtype: 'error_during_execution',
+    denials: [],
+    texts: [],
+    tools: [],
+    denied: [],
     stderr: BYPASS_ROOT,
   },
   'captured/killed-by-SIGTERM.stream-json.jsonl': {
-    exit: 143, kind: 'crashed', success: false, costMicrodollars: 0, turns: 0,
-    sessionId: '5f241be2-169b-4e17-81e5-3574b425591e', model: 'claude-opus-5-5',
-    output: 'claude exited with code 143 without a result', denials: [], texts: [], tools: [], denied: [],
+    exit: 143,
+    kind: 'crashed',
+    success: false,
+    costMicrodollars: 0,
+    turns: 0,
+    sessionId: '5f241be2-169b-4e17-81e5-3574b425591e',
+    model: 'claude-opus-5-5',
+    output: 'claude exited with code 143 without a result',
+    denials: [],
+    texts: [],
+    tools: [],
+    denied: [],
   },
   'captured/max-budget.stream-json.jsonl': {
-    exit: 1, kind: 'ok', success: false, costMicrodollars: 21560, sessionCostUsd: 0.021560000000000003, turns: 2,
-    sessionId: 'd9538b34-1793-4730-8dca-6452f9646684', model: 'claude-opus-5-5',
-    output: 'Reached maximum budget ($0.015)', subtype: 'error_max_budget_usd', budgetExceeded: true, denials: [],
-    texts: [], tools: ['Bash', 'Bash'], denied: [],
+    exit: 1,
+    kind: 'ok',
+    success: false,
+    costMicrodollars: 21560,
+    sessionCostUsd: 0.021560000000000003,
+    turns: 2,
+    sessionId: 'd9538b34-1793-4730-8dca-6452f9646684',
+    model: 'claude-opus-5-5',
+    output: 'Reached maximum budget ($0.015)',
+    subtype: 'error_max_budget_usd',
+    budgetExceeded: true,
+    denials: [],
+    texts: [],
+    tools: ['Bash', 'Bash'],
+    denied: [],
   },
   'captured/max-turns.stream-json.jsonl': {
-    exit: 1, kind: 'ok', success: false, costMicrodollars: 21380, sessionCostUsd: 0.02138, turns: 3,
-    sessionId: '7f0f9052-a266-4b17-b390-b3e09cca12c2', model: 'claude-opus-5-5',
-    output: 'Reached maximum number of turns (2)', subtype: 'error_max_turns', denials: [],
-    texts: [], tools: ['Bash', 'Bash'], denied: [],
+    exit: 1,
+    kind: 'ok',
+    success: false,
+    costMicrodollars: 21380,
+    sessionCostUsd: 0.02138,
+    turns: 3,
+    sessionId: '7f0f9052-a266-4b17-b390-b3e09cca12c2',
+    model: 'claude-opus-5-5',
+    output: 'Reached maximum number of turns (2)',
+    subtype: 'error_max_turns',
+    denials: [],
+    texts: [],
+    tools: ['Bash', 'Bash'],
+    denied: [],
   },
   'captured/no-credentials.stream-json.jsonl': {
-    exit: 1, kind: 'ok', success: false, costMicrodollars: 0, sessionCostUsd: 0, turns: 1,
-    sessionId: '62415e46-6fa5-498f-b718-2435b65e4d34', model: 'claude-opus-5-5',
-    output: 'Not logged in · Please run /login', subtype: 'success', denials: [],
-    texts: ['Not logged in · Please run /login'], tools: [], denied: [],
+    exit: 1,
+    kind: 'ok',
+    success: false,
+    costMicrodollars: 0,
+    sessionCostUsd: 0,
+    turns: 1,
+    sessionId: '62415e46-6fa5-498f-b718-2435b65e4d34',
+    model: 'claude-opus-5-5',
+    output: 'Not logged in · Please run /login',
+    subtype: 'success',
+    denials: [],
+    texts: ['Not logged in · Please run /login'],
+    tools: [],
+    denied: [],
   },
   'captured/simple.stream-json.jsonl': {
-    exit: 0, kind: 'ok', success: true, costMicrodollars: 10560, sessionCostUsd: 0.01056, turns: 1,
-    sessionId: 'b4a2ae78-5827-49b7-b1cb-49ea4c2d1fb0', model: 'claude-opus-5-5', output: 'Hello! 2 + 2 = 4.',
-    subtype: 'success', budgetExceeded: false, denials: [], texts: ['Hello! 2 + 2 = 4.'], tools: [], denied: [],
+    exit: 0,
+    kind: 'ok',
+    success: true,
+    costMicrodollars: 10560,
+    sessionCostUsd: 0.01056,
+    turns: 1,
+    sessionId: 'b4a2ae78-5827-49b7-b1cb-49ea4c2d1fb0',
+    model: 'claude-opus-5-5',
+    output: 'Hello! 2 + 2 = 4.',
+    subtype: 'success',
+    budgetExceeded: false,
+    denials: [],
+    texts: ['Hello! 2 + 2 = 4.'],
+    tools: [],
+    denied: [],
   },
   'captured/tools-bash-read.stream-json.jsonl': {
-    exit: 0, kind: 'ok', success: true, costMicrodollars: 32824, sessionCostUsd: 0.032824, turns: 3,
-    sessionId: 'fdd142b9-1c9d-424f-8cb2-8e91d8b1a916', model: 'claude-opus-5-5',
-    output: 'Done: the command printed hello-from-tool and notes.txt says hi.', subtype: 'success', denials: [],
+    exit: 0,
+    kind: 'ok',
+    success: true,
+    costMicrodollars: 32824,
+    sessionCostUsd: 0.032824,
+    turns: 3,
+    sessionId: 'fdd142b9-1c9d-424f-8cb2-8e91d8b1a916',
+    model: 'claude-opus-5-5',
+    output: 'Done: the command printed hello-from-tool and notes.txt says hi.',
+    subtype: 'success',
+    denials: [],
     texts: ['I will run a command.', 'Done: the command printed hello-from-tool and notes.txt says hi.'],
-    tools: ['Bash', 'Read'], denied: [],
+    tools: ['Bash', 'Read'],
+    denied: [],
   },
   'captured/write-denied.stream-json.jsonl': {
-    exit: 0, kind: 'ok', success: true, costMicrodollars: 21520, sessionCostUsd: 0.02152, turns: 2,
-    sessionId: '7b477891-d5a0-43f1-8594-4205d6a353ea', model: 'claude-opus-5-5',
-    output: 'I could not write the file: permission was denied.', subtype: 'success',
+    exit: 0,
+    kind: 'ok',
+    success: true,
+    costMicrodollars: 21520,
+    sessionCostUsd: 0.02152,
+    turns: 2,
+    sessionId: '7b477891-d5a0-43f1-8594-4205d6a353ea',
+    model: 'claude-opus-5-5',
+    output: 'I could not write the file: permission was denied.',
+    subtype: 'success',
     denials: [
       {
         toolName: 'Write',
@@ -259,38 +361,100 @@ const EXPECTED: Record<string, Expected> = {
         toolInput: { file_path: '/home/user/project/out.txt', content: 'written by mock\n' },
       },
     ],
-    texts: ['I could not write the file: permission was denied.'], tools: ['Write'], denied: ['Write'],
+    texts: ['I could not write the file: permission was denied.'],
+    tools: ['Write'],
+    denied: ['Write'],
   },
   'hand-written/error-api-overloaded.jsonl': {
-    exit: 1, kind: 'ok', success: false, costMicrodollars: 0, sessionCostUsd: 0, turns: 1,
-    sessionId: '8ff50d3b-63c0-4b7a-991d-718254b44d69', model: 'claude-opus-5-5', output: OVERLOADED,
-    subtype: 'success', denials: [], texts: [OVERLOADED], tools: [], denied: [],
+    exit: 1,
+    kind: 'ok',
+    success: false,
+    costMicrodollars: 0,
+    sessionCostUsd: 0,
+    turns: 1,
+    sessionId: '8ff50d3b-63c0-4b7a-991d-718254b44d69',
+    model: 'claude-opus-5-5',
+    output: OVERLOADED,
+    subtype: 'success',
+    denials: [],
+    texts: [OVERLOADED],
+    tools: [],
+    denied: [],
   },
   'hand-written/error-max-turns.jsonl': {
-    exit: 1, kind: 'ok', success: false, costMicrodollars: 121519, sessionCostUsd: 0.121519, turns: 3,
-    sessionId: 'd4e5f6a7-b8c9-4d0e-9f1a-2b3c4d5e6f70', model: 'claude-opus-5-5',
-    output: 'Reached maximum number of turns (2)', subtype: 'error_max_turns', denials: [],
-    texts: [], tools: ['Bash', 'Bash'], denied: [],
+    exit: 1,
+    kind: 'ok',
+    success: false,
+    costMicrodollars: 121519,
+    sessionCostUsd: 0.121519,
+    turns: 3,
+    sessionId: 'd4e5f6a7-b8c9-4d0e-9f1a-2b3c4d5e6f70',
+    model: 'claude-opus-5-5',
+    output: 'Reached maximum number of turns (2)',
+    subtype: 'error_max_turns',
+    denials: [],
+    texts: [],
+    tools: ['Bash', 'Bash'],
+    denied: [],
   },
   'hand-written/error-not-logged-in.jsonl': {
-    exit: 1, kind: 'ok', success: false, costMicrodollars: 0, sessionCostUsd: 0, turns: 1,
-    sessionId: '62415e46-6fa5-498f-b718-2435b65e4d34', model: 'claude-opus-5-5',
-    output: 'Not logged in · Please run /login', subtype: 'success', denials: [],
-    texts: ['Not logged in · Please run /login'], tools: [], denied: [],
+    exit: 1,
+    kind: 'ok',
+    success: false,
+    costMicrodollars: 0,
+    sessionCostUsd: 0,
+    turns: 1,
+    sessionId: '62415e46-6fa5-498f-b718-2435b65e4d34',
+    model: 'claude-opus-5-5',
+    output: 'Not logged in · Please run /login',
+    subtype: 'success',
+    denials: [],
+    texts: ['Not logged in · Please run /login'],
+    tools: [],
+    denied: [],
   },
   'hand-written/success-partial-messages.jsonl': {
-    exit: 0, kind: 'ok', success: true, costMicrodollars: 110002, sessionCostUsd: 0.110002, turns: 1,
-    sessionId: 'f1e2d3c4-b5a6-4978-8d6c-5b4a39281706', model: 'claude-opus-5-5', output: '2 + 2 = 4.',
-    subtype: 'success', denials: [], texts: ['2 + 2', ' = 4.'], tools: [], denied: [],
+    exit: 0,
+    kind: 'ok',
+    success: true,
+    costMicrodollars: 110002,
+    sessionCostUsd: 0.110002,
+    turns: 1,
+    sessionId: 'f1e2d3c4-b5a6-4978-8d6c-5b4a39281706',
+    model: 'claude-opus-5-5',
+    output: '2 + 2 = 4.',
+    subtype: 'success',
+    denials: [],
+    texts: ['2 + 2', ' = 4.'],
+    tools: [],
+    denied: [],
   },
   'hand-written/success-single-turn.jsonl': {
-    exit: 0, kind: 'ok', success: true, costMicrodollars: 109662, sessionCostUsd: 0.109662, turns: 1,
-    sessionId: '5c0d5f8e-8a3b-4d2e-9f61-2b7c4e1a9d03', model: 'claude-opus-5-5', output: '2 + 2 = 4.',
-    subtype: 'success', denials: [], texts: ['2 + 2 = 4.'], tools: [], denied: [],
+    exit: 0,
+    kind: 'ok',
+    success: true,
+    costMicrodollars: 109662,
+    sessionCostUsd: 0.109662,
+    turns: 1,
+    sessionId: '5c0d5f8e-8a3b-4d2e-9f61-2b7c4e1a9d03',
+    model: 'claude-opus-5-5',
+    output: '2 + 2 = 4.',
+    subtype: 'success',
+    denials: [],
+    texts: ['2 + 2 = 4.'],
+    tools: [],
+    denied: [],
   },
   'hand-written/tool-use-multi-turn.jsonl': {
-    exit: 0, kind: 'ok', success: true, costMicrodollars: 146288, sessionCostUsd: 0.146288, turns: 4,
-    sessionId: '9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d', model: 'claude-opus-5-5', output: MULTI_TURN_FINAL,
+    exit: 0,
+    kind: 'ok',
+    success: true,
+    costMicrodollars: 146288,
+    sessionCostUsd: 0.146288,
+    turns: 4,
+    sessionId: '9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d',
+    model: 'claude-opus-5-5',
+    output: MULTI_TURN_FINAL,
     subtype: 'success',
     denials: [
       {
@@ -299,7 +463,9 @@ const EXPECTED: Record<string, Expected> = {
         toolInput: { file_path: '/home/dev/project/TESTING.md', content: '# Testing\n\nRun `npm test` (vitest).\n' },
       },
     ],
-    texts: ["I'll check the working tree first.", MULTI_TURN_FINAL], tools: ['Bash', 'Read', 'Write'], denied: ['Write'],
+    texts: ["I'll check the working tree first.", MULTI_TURN_FINAL],
+    tools: ['Bash', 'Read', 'Write'],
+    denied: ['Write'],
   },
 };
 
@@ -426,7 +592,14 @@ describe('cost', () => {
   it('prefers model_usage_since_last_result, then the resume difference, then the total', () => {
     const resumed = { resumeSessionId: 's', previousSessionCostUsd: 0.010552 };
     expect(
-      computeRunCostUsd({ totalCostUsd: 0.05, sessionId: 's', modelUsageSinceLastResult: { a: { costUSD: 0.004 }, b: { costUSD: 0.001 } } }, resumed),
+      computeRunCostUsd(
+        {
+          totalCostUsd: 0.05,
+          sessionId: 's',
+          modelUsageSinceLastResult: { a: { costUSD: 0.004 }, b: { costUSD: 0.001 } },
+        },
+        resumed,
+      ),
     ).toBeCloseTo(0.005, 12);
     expect(computeRunCostUsd({ totalCostUsd: 0.021232, sessionId: 's' }, resumed)).toBeCloseTo(0.01068, 12);
     expect(computeRunCostUsd({ totalCostUsd: 0.021232, sessionId: 'forked' }, resumed)).toBe(0.021232);
@@ -436,7 +609,9 @@ describe('cost', () => {
   });
 
   it('picks the costliest modelUsage key, else init model, else the configured one', () => {
-    expect(pickModel({ modelUsage: { cheap: { costUSD: 0.001 }, dear: { costUSD: 0.5 } } }, 'init', 'cfg')).toBe('dear');
+    expect(pickModel({ modelUsage: { cheap: { costUSD: 0.001 }, dear: { costUSD: 0.5 } } }, 'init', 'cfg')).toBe(
+      'dear',
+    );
     expect(pickModel({ modelUsage: {} }, 'init', 'cfg')).toBe('init');
     expect(pickModel(undefined, undefined, 'cfg')).toBe('cfg');
   });
@@ -475,7 +650,10 @@ describe('cost', () => {
       session_id: 'sess-r',
       total_cost_usd: 0.021232,
       modelUsage: { 'claude-haiku-5-5': { costUSD: 0.0002 }, 'claude-opus-5-5': { costUSD: 0.021032 } },
-      model_usage_since_last_result: { 'claude-haiku-5-5': { costUSD: 0.0001 }, 'claude-opus-5-5': { costUSD: 0.01058 } },
+      model_usage_since_last_result: {
+        'claude-haiku-5-5': { costUSD: 0.0001 },
+        'claude-opus-5-5': { costUSD: 0.01058 },
+      },
     });
     const { outcome } = await runWith(replay(file, 0), { resumeSessionId: 'sess-r', previousSessionCostUsd: 0.5 });
     expect(outcome.result.costMicrodollars).toBe(10680);
@@ -570,7 +748,9 @@ describe('argv', () => {
   });
 
   it('builds the child env without CLAUDECODE / CLAUDE_CODE_ENTRYPOINT', () => {
-    expect(buildChildEnv({ A: '1', CLAUDECODE: '1', CLAUDE_CODE_ENTRYPOINT: 'cli', U: undefined }, { B: '2' })).toEqual({ A: '1', B: '2' });
+    expect(buildChildEnv({ A: '1', CLAUDECODE: '1', CLAUDE_CODE_ENTRYPOINT: 'cli', U: undefined }, { B: '2' })).toEqual(
+      { A: '1', B: '2' },
+    );
   });
 });
 
@@ -620,11 +800,18 @@ describe('the child process', () => {
   it('a missing binary is spawn_failed (ENOENT)', async () => {
     const events: AgentEvent[] = [];
     const runner = new ClaudeCliRunner({ binary: path.join(tmp, 'does-not-exist', 'claude') });
-    const outcome = await runner.run({ prompt: 'x', config: config({ model: 'opus' }), workingDir: tmp }, new AbortController().signal, (e) =>
-      events.push(e),
+    const outcome = await runner.run(
+      { prompt: 'x', config: config({ model: 'opus' }), workingDir: tmp },
+      new AbortController().signal,
+      (e) => events.push(e),
     );
     expect(outcome.kind).toBe('spawn_failed');
-    expect(outcome.result).toMatchObject({ success: false, errorCode: 'spawn_failed', costMicrodollars: 0, model: 'opus' });
+    expect(outcome.result).toMatchObject({
+      success: false,
+      errorCode: 'spawn_failed',
+      costMicrodollars: 0,
+      model: 'opus',
+    });
     expect(outcome.result.output).toContain('ENOENT');
     expect(outcome.result.failedCommand).toContain('does-not-exist');
     expect(events).toEqual([]);
@@ -650,7 +837,12 @@ describe('killing the process group', () => {
     const started = Date.now();
     const { outcome, events } = await runWith({ binary: hangBin, env: { PID_FILE: pidFile } }, { timeoutMs: 2_500 });
     expect(outcome.kind).toBe('timeout');
-    expect(outcome.result).toMatchObject({ success: false, errorCode: 'timeout', sessionId: 'hang-session', model: 'hang-model' });
+    expect(outcome.result).toMatchObject({
+      success: false,
+      errorCode: 'timeout',
+      sessionId: 'hang-session',
+      model: 'hang-model',
+    });
     expect(outcome.result.output).toContain('timed out');
     expect(Date.now() - started).toBeGreaterThanOrEqual(2_400);
     expect(Date.now() - started).toBeLessThan(7_000);
@@ -674,9 +866,14 @@ describe('killing the process group', () => {
   it('an abort kills the group, also while a line is half written', async () => {
     const pidFile = path.join(tmp, 'abort.pids');
     const ac = new AbortController();
-    const { outcome } = await runWith({ binary: hangBin, env: { PID_FILE: pidFile, HANG_PARTIAL: '1' } }, {}, ac.signal, (e) => {
-      if (e.type === 'init') setTimeout(() => ac.abort(), 100);
-    });
+    const { outcome } = await runWith(
+      { binary: hangBin, env: { PID_FILE: pidFile, HANG_PARTIAL: '1' } },
+      {},
+      ac.signal,
+      (e) => {
+        if (e.type === 'init') setTimeout(() => ac.abort(), 100);
+      },
+    );
     expect(outcome.kind).toBe('aborted');
     expect(outcome.result).toMatchObject({ success: false, errorCode: 'cancelled', costMicrodollars: 0 });
     expect(outcome.result.output).toContain('cancelled');
@@ -688,9 +885,14 @@ describe('killing the process group', () => {
     const pidFile = path.join(tmp, 'ignore-term.pids');
     const ac = new AbortController();
     const started = Date.now();
-    const { outcome } = await runWith({ binary: hangBin, env: { PID_FILE: pidFile, IGNORE_TERM: '1' } }, {}, ac.signal, (e) => {
-      if (e.type === 'init') ac.abort();
-    });
+    const { outcome } = await runWith(
+      { binary: hangBin, env: { PID_FILE: pidFile, IGNORE_TERM: '1' } },
+      {},
+      ac.signal,
+      (e) => {
+        if (e.type === 'init') ac.abort();
+      },
+    );
     const took = Date.now() - started;
     expect(outcome.kind).toBe('aborted');
     expect(outcome.result.signal).toBe('SIGKILL');
@@ -714,7 +916,10 @@ describe('killing the process group', () => {
 
   it('settles when the process lingers after its result line (killed after the post-result grace)', async () => {
     const pidFile = path.join(tmp, 'linger.pids');
-    const { outcome } = await runWith({ binary: hangBin, env: { PID_FILE: pidFile, HANG_RESULT: 'stay' } }, { timeoutMs: 1_000 });
+    const { outcome } = await runWith(
+      { binary: hangBin, env: { PID_FILE: pidFile, HANG_RESULT: 'stay' } },
+      { timeoutMs: 1_000 },
+    );
     // The result decided the run: the later timeout does not turn it into a failure.
     expect(outcome.kind).toBe('ok');
     expect(outcome.result.success).toBe(true);

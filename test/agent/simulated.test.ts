@@ -112,7 +112,17 @@ function run(
           // non-JSON line
         }
       }
-      resolve({ code, signal, stdout, stderr, lines, messages, arrivals, elapsed: Date.now() - started, pid: child.pid! });
+      resolve({
+        code,
+        signal,
+        stdout,
+        stderr,
+        lines,
+        messages,
+        arrivals,
+        elapsed: Date.now() - started,
+        pid: child.pid!,
+      });
     });
   });
 }
@@ -331,7 +341,16 @@ describe('argv validation (commander-like, stderr + exit 1, nothing on stdout)',
     expect(resultOf(a).result).toBe('Simulated answer to: -dash prompt');
     const b = await run([...STREAM, '--allowedTools=Read,Write', 'eq prompt']);
     expect(resultOf(b).result).toBe('Simulated answer to: eq prompt');
-    const c = await run(['-p', 'first prompt', '--output-format', 'stream-json', '--verbose', '--allowedTools', 'Read', 'Write']);
+    const c = await run([
+      '-p',
+      'first prompt',
+      '--output-format',
+      'stream-json',
+      '--verbose',
+      '--allowedTools',
+      'Read',
+      'Write',
+    ]);
     expect(resultOf(c).result).toBe('Simulated answer to: first prompt');
   });
 
@@ -433,7 +452,13 @@ describe('answer directives', () => {
     const r = await stream('x [[sim:turns 3]] [[sim:cost 0.03]]');
     expect(r.code).toBe(0);
     const kinds = r.messages.slice(1, -1).map((m) => `${m.type}:${m.message.content[0].type}`);
-    expect(kinds).toEqual(['assistant:tool_use', 'user:tool_result', 'assistant:tool_use', 'user:tool_result', 'assistant:text']);
+    expect(kinds).toEqual([
+      'assistant:tool_use',
+      'user:tool_result',
+      'assistant:tool_use',
+      'user:tool_result',
+      'assistant:text',
+    ]);
     const [use] = r.messages[1].message.content;
     expect(use).toMatchObject({ name: 'Bash', input: { command: 'echo step-0' } });
     expect(r.messages[2].message.content[0]).toMatchObject({ tool_use_id: use.id, content: 'step-0', is_error: false });
@@ -659,12 +684,24 @@ describe('tools', () => {
     const r = await stream('x [[sim:deny Write notes.txt]]', [], { cwd });
     expect(r.code).toBe(0);
     const types = r.messages.map((m) => (m.subtype ? `${m.type}/${m.subtype}` : m.type));
-    expect(types).toEqual(['system/init', 'assistant', 'system/permission_denied', 'user', 'assistant', 'result/success']);
+    expect(types).toEqual([
+      'system/init',
+      'assistant',
+      'system/permission_denied',
+      'user',
+      'assistant',
+      'result/success',
+    ]);
     const use = r.messages[1].message.content[0];
     expect(use).toMatchObject({ type: 'tool_use', name: 'Write', input: { file_path: join(cwd, 'notes.txt') } });
     const message = `Claude requested permissions to write to ${join(cwd, 'notes.txt')}, but you haven't granted it yet.`;
     expect(r.messages[2]).toMatchObject({ tool_name: 'Write', tool_use_id: use.id, message });
-    expect(r.messages[3].message.content[0]).toEqual({ tool_use_id: use.id, type: 'tool_result', content: message, is_error: true });
+    expect(r.messages[3].message.content[0]).toEqual({
+      tool_use_id: use.id,
+      type: 'tool_result',
+      content: message,
+      is_error: true,
+    });
     expect(r.messages[3].tool_use_result).toBe(`Error: ${message}`);
     const res = resultOf(r);
     expect(res).toMatchObject({ is_error: false, num_turns: 2 });
@@ -707,9 +744,13 @@ describe('tools', () => {
 describe('introspection directives', () => {
   it('echo-system shows the system prompts received', async () => {
     const cwd = freshDir();
-    const r = await stream('x [[sim:echo-system]]', ['--system-prompt', 'You are "slot-1".', '--append-system-prompt', 'ctx: a=1'], {
-      cwd,
-    });
+    const r = await stream(
+      'x [[sim:echo-system]]',
+      ['--system-prompt', 'You are "slot-1".', '--append-system-prompt', 'ctx: a=1'],
+      {
+        cwd,
+      },
+    );
     const line = (resultOf(r).result as string).split('\n').find((l) => l.startsWith('sim-echo-system: '))!;
     expect(JSON.parse(line.slice('sim-echo-system: '.length))).toEqual({
       systemPrompt: 'You are "slot-1".',
@@ -840,6 +881,9 @@ describe('parsers (in-process)', () => {
     expect(p.flags.prompt).toBe('not-swallowed');
     const r = parseArgv(['-pr', 'abc', 'prompt']);
     expect(r.kind === 'run' && r.flags.resume).toBe('abc');
-    expect(parseArgv(['-p', '--verbose=yes', 'x'])).toEqual({ kind: 'error', message: "error: unknown option '--verbose=yes'" });
+    expect(parseArgv(['-p', '--verbose=yes', 'x'])).toEqual({
+      kind: 'error',
+      message: "error: unknown option '--verbose=yes'",
+    });
   });
 });

@@ -59,7 +59,10 @@ describe('LineSplitter', () => {
 
   it('reassembles a 5 MB line fed in 64 kB chunks', () => {
     const big = 'x'.repeat(5 * 1024 * 1024);
-    const line = JSON.stringify({ type: 'user', message: { role: 'user', content: [{ type: 'tool_result', content: big }] } });
+    const line = JSON.stringify({
+      type: 'user',
+      message: { role: 'user', content: [{ type: 'tool_result', content: big }] },
+    });
     const text = `${line}\n{"type":"result","is_error":false,"result":"ok"}\n`;
     const acc = new StreamJsonAccumulator();
     const started = Date.now();
@@ -79,7 +82,18 @@ describe('LineSplitter', () => {
 
 describe('parseStreamLine', () => {
   it('skips blank, non-JSON, non-object and type-less lines without throwing', () => {
-    for (const line of ['', '   ', 'Warning: no stdin data received', '{not json', '[1,2]', '42', '"str"', 'null', '{"no":"type"}', '{"type":5}']) {
+    for (const line of [
+      '',
+      '   ',
+      'Warning: no stdin data received',
+      '{not json',
+      '[1,2]',
+      '42',
+      '"str"',
+      'null',
+      '{"no":"type"}',
+      '{"type":5}',
+    ]) {
       expect(parseStreamLine(line)).toBeUndefined();
     }
   });
@@ -90,7 +104,8 @@ describe('parseStreamLine', () => {
 });
 
 describe('reduceStreamMessage', () => {
-  const run = (lines: unknown[]) => parseStreamJson(lines.map((l) => (typeof l === 'string' ? l : JSON.stringify(l))).join('\n'));
+  const run = (lines: unknown[]) =>
+    parseStreamJson(lines.map((l) => (typeof l === 'string' ? l : JSON.stringify(l))).join('\n'));
 
   it('reads session id and model from system/init and emits init', () => {
     const { state, events } = run([{ type: 'system', subtype: 'init', session_id: 's-1', model: 'claude-x' }]);
@@ -120,7 +135,10 @@ describe('reduceStreamMessage', () => {
     const { events } = run([
       { type: 'assistant', message: { id: 'm1', content: [{ type: 'thinking', thinking: 'hm' }] } },
       { type: 'assistant', message: { id: 'm1', content: [{ type: 'text', text: 'Hello' }] } },
-      { type: 'assistant', message: { id: 'm1', content: [{ type: 'tool_use', id: 't', name: 'Bash', input: { command: 'ls' } }] } },
+      {
+        type: 'assistant',
+        message: { id: 'm1', content: [{ type: 'tool_use', id: 't', name: 'Bash', input: { command: 'ls' } }] },
+      },
     ]);
     expect(events).toEqual([
       { type: 'text', text: 'Hello' },
@@ -131,9 +149,18 @@ describe('reduceStreamMessage', () => {
   it('emits text_delta chunks and does not repeat the full block of the same message', () => {
     const { events } = run([
       { type: 'stream_event', event: { type: 'message_start', message: { id: 'm1' } } },
-      { type: 'stream_event', event: { type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text: 'Hel' } } },
-      { type: 'stream_event', event: { type: 'content_block_delta', index: 0, delta: { type: 'input_json_delta', partial_json: '{' } } },
-      { type: 'stream_event', event: { type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text: 'lo' } } },
+      {
+        type: 'stream_event',
+        event: { type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text: 'Hel' } },
+      },
+      {
+        type: 'stream_event',
+        event: { type: 'content_block_delta', index: 0, delta: { type: 'input_json_delta', partial_json: '{' } },
+      },
+      {
+        type: 'stream_event',
+        event: { type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text: 'lo' } },
+      },
       { type: 'assistant', message: { id: 'm1', content: [{ type: 'text', text: 'Hello' }] } },
       { type: 'assistant', message: { id: 'm1', content: [{ type: 'tool_use', name: 'Read', input: {} }] } },
       { type: 'stream_event', event: { type: 'message_stop' } },
@@ -204,7 +231,14 @@ describe('reduceStreamMessage', () => {
       structuredOutput: { ok: true },
     });
     // null means absent
-    expect(extractResult({ type: 'result', model_usage_since_last_result: null, api_error_status: null, structured_output: null })).toEqual({});
+    expect(
+      extractResult({
+        type: 'result',
+        model_usage_since_last_result: null,
+        api_error_status: null,
+        structured_output: null,
+      }),
+    ).toEqual({});
   });
 
   it('takes the session id from the result when there was no init', () => {

@@ -56,7 +56,11 @@ describe('chains', () => {
   it('retries a failing step, then succeeds; the step records its retries and the cost of every attempt', async () => {
     const pool = await simPool((b) => b.slots(1));
     const id = await pool.submitChain(
-      [prompt('flaky', 'Build [[sim:fail-times 2 build-a]] [[sim:cost 0.01]] [[sim:text built]]', { failurePolicy: { retries: 2 } })],
+      [
+        prompt('flaky', 'Build [[sim:fail-times 2 build-a]] [[sim:cost 0.01]] [[sim:text built]]', {
+          failurePolicy: { retries: 2 },
+        }),
+      ],
       { isolation: 'none' },
     );
     const result = await pool.waitForChain(id);
@@ -71,7 +75,10 @@ describe('chains', () => {
       [
         prompt('first', 'Start [[sim:text started]]'),
         prompt('fragile', 'Do it [[sim:crash "disk full"]]', {
-          failurePolicy: { retries: 1, recoveryPrompt: 'Recover after {error} from {previous_output} [[sim:echo-args]]' },
+          failurePolicy: {
+            retries: 1,
+            recoveryPrompt: 'Recover after {error} from {previous_output} [[sim:echo-args]]',
+          },
         }),
         prompt('last', 'Finish [[sim:text finished]]'),
       ],
@@ -87,7 +94,11 @@ describe('chains', () => {
   it('stops at a step that fails for good, with the partial result', async () => {
     const pool = await simPool((b) => b.slots(1));
     const id = await pool.submitChain(
-      [prompt('one', 'ok [[sim:text one done]] [[sim:cost 0.01]]'), prompt('two', 'broken [[sim:error max-turns]]'), prompt('three', 'never')],
+      [
+        prompt('one', 'ok [[sim:text one done]] [[sim:cost 0.01]]'),
+        prompt('two', 'broken [[sim:error max-turns]]'),
+        prompt('three', 'never'),
+      ],
       { isolation: 'none' },
     );
     const result = await pool.waitForChain(id);
@@ -113,7 +124,9 @@ describe('chains', () => {
     await eventually(() => {
       const progress = pool.chainProgress(id);
       partial = progress.currentStepPartialOutput ?? '';
-      return progress.status === 'running' && partial.length > 0 && partial.length < 'alpha beta gamma delta epsilon'.length;
+      return (
+        progress.status === 'running' && partial.length > 0 && partial.length < 'alpha beta gamma delta epsilon'.length
+      );
     });
     expect('alpha beta gamma delta epsilon'.startsWith(partial)).toBe(true);
     expect(pool.chainProgress(id)).toMatchObject({ currentStep: 0, currentStepName: 'stream' });
@@ -147,9 +160,12 @@ describe('chains', () => {
   it('immediate cancel kills the running step', async () => {
     const pool = await simPool((b) => b.slots(1));
     const pidFile = join(mkdtempSync(join(tmpdir(), 'claude-pool-pid-')), 'pid');
-    const id = await pool.submitChain([prompt('a', `hang [[sim:pidfile ${pidFile}]] [[sim:hang]]`), prompt('b', 'never')], {
-      isolation: 'none',
-    });
+    const id = await pool.submitChain(
+      [prompt('a', `hang [[sim:pidfile ${pidFile}]] [[sim:hang]]`), prompt('b', 'never')],
+      {
+        isolation: 'none',
+      },
+    );
     const pid = await waitForPid(pidFile);
     await pool.cancelChain(id, { immediate: true });
     await eventually(() => !processExists(pid));
@@ -167,10 +183,12 @@ describe('chains', () => {
     const pool = await simPool((b) => b.slots(1));
     await expect(pool.submitChain([])).rejects.toThrow('a chain needs a non-empty list of steps');
     await expect(pool.submitChain([prompt('a', 'x'), prompt('a', 'y')])).rejects.toThrow(/used by an earlier step/);
-    await expect(
-      pool.submitChain([{ name: 's', action: { type: 'skill', skill: 'no_such_skill' } }]),
-    ).rejects.toThrow(/skill 'no_such_skill' not found/);
-    await expect(pool.submitChain([prompt('a', 'x')], { isolation: 'bogus' as never })).rejects.toBeInstanceOf(InvalidInput);
+    await expect(pool.submitChain([{ name: 's', action: { type: 'skill', skill: 'no_such_skill' } }])).rejects.toThrow(
+      /skill 'no_such_skill' not found/,
+    );
+    await expect(pool.submitChain([prompt('a', 'x')], { isolation: 'bogus' as never })).rejects.toBeInstanceOf(
+      InvalidInput,
+    );
     expect(pool.listChainProgress()).toEqual([]);
     expect(() => pool.chainProgress('chain-nope')).toThrow(TaskNotFound);
   });
@@ -182,7 +200,9 @@ describe('chains', () => {
       { isolation: 'none' },
     );
     expect(outcomes).toHaveLength(3);
-    expect(outcomes[1]).toEqual({ error: { code: 'invalid_input', message: 'a chain needs a non-empty list of steps' } });
+    expect(outcomes[1]).toEqual({
+      error: { code: 'invalid_input', message: 'a chain needs a non-empty list of steps' },
+    });
     const ids = outcomes.flatMap((o) => ('chainId' in o ? [o.chainId] : []));
     const results = await Promise.all(ids.map((id) => pool.waitForChain(id)));
     expect(results.map((r) => r.finalOutput)).toEqual(['1', '2']);

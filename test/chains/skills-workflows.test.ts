@@ -44,7 +44,11 @@ describe('skills and workflows in the pool', () => {
     const pool = await simPool((b) => b.slots(2));
     const names = pool.workflows.list().map((w) => w.name);
     expect(names).toContain('plan_implement_review');
-    const id = await pool.runWorkflow('plan_implement_review', { task: 'add a --json flag [[sim:cost 0.001]]' }, { isolation: 'none' });
+    const id = await pool.runWorkflow(
+      'plan_implement_review',
+      { task: 'add a --json flag [[sim:cost 0.001]]' },
+      { isolation: 'none' },
+    );
     const result = await pool.waitForChain(id);
     expect(result.success).toBe(true);
     const workflow = pool.workflows.get('plan_implement_review');
@@ -76,7 +80,11 @@ describe('skills and workflows in the pool', () => {
     expect(prompts.some((p) => p.includes("running the project's checks"))).toBe(true);
     expect(seen.at(-1)).toBe(4);
     // The old argument name still works.
-    const again = await pool.runWorkflow('issue_to_pr', { issue: 'https://example.com/acme/app/issues/8' }, { isolation: 'none' });
+    const again = await pool.runWorkflow(
+      'issue_to_pr',
+      { issue: 'https://example.com/acme/app/issues/8' },
+      { isolation: 'none' },
+    );
     expect((await pool.waitForChain(again)).success).toBe(true);
   });
 });

@@ -28,7 +28,16 @@ describe('help and usage errors', () => {
       expect(run.stdout, command).toContain(`Usage: claude-pool ${command}`);
     }
     const run = await runCli(['run', '--help']);
-    for (const flag of ['--slots', '--model', '--effort', '--budget-usd', '--permission-mode', '--binary', '--simulated', '--json']) {
+    for (const flag of [
+      '--slots',
+      '--model',
+      '--effort',
+      '--budget-usd',
+      '--permission-mode',
+      '--binary',
+      '--simulated',
+      '--json',
+    ]) {
       expect(run.stdout).toContain(flag);
     }
   });
@@ -77,7 +86,10 @@ describe('help and usage errors', () => {
 describe('config file and environment', () => {
   it('reports every problem of a config file, naming the file and the field', async () => {
     const cwd = tempDir();
-    writeFileSync(join(cwd, 'claude-pool.config.json'), JSON.stringify({ slots: 'four', modle: 'sonnet', permission_mode: 'yolo' }));
+    writeFileSync(
+      join(cwd, 'claude-pool.config.json'),
+      JSON.stringify({ slots: 'four', modle: 'sonnet', permission_mode: 'yolo' }),
+    );
     const run = await runCli(['status', '--simulated'], { cwd });
     expect(run.code).toBe(2);
     expect(run.stderr).toContain('claude-pool.config.json: slots: expected an integer >= 0, got "four"');
@@ -102,10 +114,27 @@ describe('config file and environment', () => {
   it('applies flags > config file > environment > defaults', async () => {
     const cwd = tempDir();
     writeFileSync(join(cwd, 'claude-pool.config.toml'), 'slots = 3\nbudget_usd = 2.5\nmodel = "haiku"\n');
-    const env = cleanEnv({ CLAUDE_POOL_SLOTS: '5', CLAUDE_POOL_MODEL: 'opus', CLAUDE_POOL_EFFORT: 'high', CLAUDE_POOL_SIMULATED: '1' });
+    const env = cleanEnv({
+      CLAUDE_POOL_SLOTS: '5',
+      CLAUDE_POOL_MODEL: 'opus',
+      CLAUDE_POOL_EFFORT: 'high',
+      CLAUDE_POOL_SIMULATED: '1',
+    });
     const fromFile = JSON.parse((await runCli(['status', '--json'], { cwd, env })).stdout);
-    expect(fromFile.settings).toMatchObject({ slots: 3, budget_usd: 2.5, model: 'haiku', effort: 'high', permission_mode: 'plan' });
-    expect(fromFile.sources).toMatchObject({ slots: 'file', model: 'file', effort: 'env', simulated: 'env', permission_mode: 'default' });
+    expect(fromFile.settings).toMatchObject({
+      slots: 3,
+      budget_usd: 2.5,
+      model: 'haiku',
+      effort: 'high',
+      permission_mode: 'plan',
+    });
+    expect(fromFile.sources).toMatchObject({
+      slots: 'file',
+      model: 'file',
+      effort: 'env',
+      simulated: 'env',
+      permission_mode: 'default',
+    });
     expect(fromFile.config_file).toBe(join(cwd, 'claude-pool.config.toml'));
     expect(fromFile.status).toMatchObject({ total_slots: 3, budget_microdollars: 2_500_000 });
     const fromFlag = JSON.parse((await runCli(['status', '--json', '-n', '4', '-m', 'sonnet'], { cwd, env })).stdout);
@@ -143,7 +172,12 @@ describe('run', () => {
   it('--json prints one JSON document and nothing on stderr', async () => {
     const run = await runCli(['run', '--simulated', '--json', '[[sim:text hi]] [[sim:cost 0.02]]']);
     expect(run.code).toBe(0);
-    expect(JSON.parse(run.stdout)).toMatchObject({ output: 'hi', success: true, cost_microdollars: 20_000, turns_used: 1 });
+    expect(JSON.parse(run.stdout)).toMatchObject({
+      output: 'hi',
+      success: true,
+      cost_microdollars: 20_000,
+      turns_used: 1,
+    });
     expect(run.stderr).toBe('');
   });
 
@@ -207,13 +241,20 @@ describe('run', () => {
 describe('fan-out', () => {
   it('runs prompts from arguments and a file, in order; plain and --json output', async () => {
     const cwd = tempDir();
-    writeFileSync(join(cwd, 'prompts.txt'), '# my prompts\n[[sim:text from file 1]]\n\n[[sim:text from file 2]] [[sim:delay 100]]\n');
-    const run = await runCli(['fan-out', '--simulated', '-n', '3', '--file', 'prompts.txt', '[[sim:text from arg]]'], { cwd });
+    writeFileSync(
+      join(cwd, 'prompts.txt'),
+      '# my prompts\n[[sim:text from file 1]]\n\n[[sim:text from file 2]] [[sim:delay 100]]\n',
+    );
+    const run = await runCli(['fan-out', '--simulated', '-n', '3', '--file', 'prompts.txt', '[[sim:text from arg]]'], {
+      cwd,
+    });
     expect(run.code).toBe(0);
     const blocks = run.stdout.split('=== ').filter(Boolean);
     expect(blocks.map((b) => b.split('\n')[1])).toEqual(['from arg', 'from file 1', 'from file 2']);
     expect(run.stderr).toContain('3/3 succeeded');
-    const json = await runCli(['fan-out', '--simulated', '--json', '[[sim:text a]]', '[[sim:error api-error]]'], { cwd });
+    const json = await runCli(['fan-out', '--simulated', '--json', '[[sim:text a]]', '[[sim:error api-error]]'], {
+      cwd,
+    });
     expect(json.code).toBe(1);
     const body = JSON.parse(json.stdout);
     expect(body).toMatchObject({ succeeded: 1, failed: 1 });
@@ -221,7 +262,9 @@ describe('fan-out', () => {
   });
 
   it('reads prompts from stdin with --file -', async () => {
-    const run = await runCli(['fan-out', '--simulated', '-q', '--file', '-'], { input: '[[sim:text one]]\n[[sim:text two]]\n' });
+    const run = await runCli(['fan-out', '--simulated', '-q', '--file', '-'], {
+      input: '[[sim:text one]]\n[[sim:text two]]\n',
+    });
     expect(run.code).toBe(0);
     expect(run.stdout).toContain('one');
     expect(run.stdout).toContain('two');
@@ -265,7 +308,15 @@ describe('chain', () => {
     writeFileSync(join(cwd, 'fail.json'), JSON.stringify([{ name: 'boom', prompt: '[[sim:error api-error]]' }]));
     const failed = await runCli(['chain', '--simulated', '--isolation', 'none', 'fail.json'], { cwd });
     expect(failed.code).toBe(1);
-    writeFileSync(join(cwd, 'bad.json'), JSON.stringify({ steps: [{ name: 'ok', prompt: 'x' }, { name: 'bad', type: 'prompt', value: 7 }] }));
+    writeFileSync(
+      join(cwd, 'bad.json'),
+      JSON.stringify({
+        steps: [
+          { name: 'ok', prompt: 'x' },
+          { name: 'bad', type: 'prompt', value: 7 },
+        ],
+      }),
+    );
     const bad = await runCli(['chain', '--simulated', 'bad.json'], { cwd });
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain('bad.json: steps[1].value');
@@ -280,7 +331,9 @@ describe('demo, inspect and serve', () => {
     expect(run.stdout).toContain('1/3 fan-out');
     expect(run.stdout).toContain('2/3 chain');
     expect(run.stdout).toContain('3/3 review');
-    expect(run.stdout).toMatch(/done in [\d.]+s: fan-out 10\/12 ok, chain completed \(3 steps\), review completed after 1 rejection/);
+    expect(run.stdout).toMatch(
+      /done in [\d.]+s: fan-out 10\/12 ok, chain completed \(3 steps\), review completed after 1 rejection/,
+    );
   }, 20_000);
 
   it('inspect lists the machines and prints Mermaid; an unknown machine exits 2', async () => {

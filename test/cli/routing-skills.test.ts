@@ -25,7 +25,9 @@ describe('route-test', () => {
       ['FAIL', 'investigate then fix', 'chain', 'single'],
       ['ERROR', 'anything goes', 'any', '-'],
     ]);
-    expect(run.stdout).toContain('--- Results ---\ntotal 4, correct 2, wrong 1, errors 1\naccuracy 66.7% (correct / (total - errors))');
+    expect(run.stdout).toContain(
+      '--- Results ---\ntotal 4, correct 2, wrong 1, errors 1\naccuracy 66.7% (correct / (total - errors))',
+    );
   });
 
   it('--json prints the report as one JSON document', async () => {
@@ -43,7 +45,9 @@ describe('route-test', () => {
     writeFileSync(join(dir, 'bad.json'), JSON.stringify([{ label: 'x', prompt: 'y', expected: 'sideways' }]));
     const run = await runCli(['route-test', 'bad.json', '--simulated'], { cwd: dir });
     expect(run.code).toBe(2);
-    expect(run.stderr).toContain('bad.json: invalid route-test cases: cases[0].expected must be one or more of single, parallel, chain, any');
+    expect(run.stderr).toContain(
+      'bad.json: invalid route-test cases: cases[0].expected must be one or more of single, parallel, chain, any',
+    );
     const json = await runCli(['route-test', 'missing.json', '--simulated', '--json'], { cwd: dir });
     expect(json.code).toBe(2);
     expect(JSON.parse(json.stdout).error.message).toMatch(/cannot read missing\.json/);
@@ -59,7 +63,16 @@ describe('CLI output fixes', () => {
   }, 20_000);
 
   it('run --allowed-tools passes the tools to the agent', async () => {
-    const run = await runCli(['run', '--simulated', '-q', '--allowed-tools', 'Read,Bash(git diff:*)', '--allowed-tools', 'Grep', 'x [[sim:echo-args]]']);
+    const run = await runCli([
+      'run',
+      '--simulated',
+      '-q',
+      '--allowed-tools',
+      'Read,Bash(git diff:*)',
+      '--allowed-tools',
+      'Grep',
+      'x [[sim:echo-args]]',
+    ]);
     expect(run.code, run.stderr).toBe(0);
     const argv = JSON.parse(/sim-echo-args: (.*)/.exec(run.stdout)?.[1] ?? 'null') as string[];
     const flag = argv.find((a) => a.startsWith('--allowedTools'));
@@ -99,10 +112,13 @@ describe('serve skill flags', () => {
     skillDir(global, 'summarize', 'Global summary');
     skillDir(global, 'g-only', 'From global');
     skillDir(join(cwd, '.claude-pool', 'skills'), 'summarize', 'Project summary');
-    const server = await startServer(['--simulated', '-n', '1', '--disable-skill', 'pre_push,create_pr', '--disable-skill', 'g-only'], {
-      cwd,
-      env: { CLAUDE_POOL_GLOBAL_SKILLS_DIR: global },
-    });
+    const server = await startServer(
+      ['--simulated', '-n', '1', '--disable-skill', 'pre_push,create_pr', '--disable-skill', 'g-only'],
+      {
+        cwd,
+        env: { CLAUDE_POOL_GLOBAL_SKILLS_DIR: global },
+      },
+    );
     try {
       const body = await callOk(server.client, 'pool_skill_get', { name: 'summarize' });
       expect(body).toMatchObject({ source: 'project', prompt: 'Project summary', customized: true });
@@ -113,7 +129,9 @@ describe('serve skill flags', () => {
       const prompts = (await server.client.listPrompts()).prompts.map((p) => p.name);
       expect(prompts.sort()).toEqual([...names].sort());
       // issue_to_pr needs pre_push, which is disabled.
-      expect(((await callOk(server.client, 'pool_workflow_list')).workflows as { name: string }[]).map((w) => w.name)).not.toContain('issue_to_pr');
+      expect(
+        ((await callOk(server.client, 'pool_workflow_list')).workflows as { name: string }[]).map((w) => w.name),
+      ).not.toContain('issue_to_pr');
       expect(server.stderr()).toMatch(/MCP server ready on stdio: 1 slots, simulated agent, \d+ skills/);
     } finally {
       await server.close();
@@ -129,8 +147,12 @@ describe('serve skill flags', () => {
     const list = async (args: string[]) => {
       const server = await startServer(['--simulated', '-n', '1', ...args], { cwd, env });
       try {
-        const names = ((await callOk(server.client, 'pool_skill_list')).skills as { name: string }[]).map((s) => s.name);
-        const where = names.includes('where') ? await server.client.getPrompt({ name: 'where', arguments: {} }) : undefined;
+        const names = ((await callOk(server.client, 'pool_skill_list')).skills as { name: string }[]).map(
+          (s) => s.name,
+        );
+        const where = names.includes('where')
+          ? await server.client.getPrompt({ name: 'where', arguments: {} })
+          : undefined;
         return { names, where: where?.messages[0].content, stderr: server.stderr() };
       } finally {
         await server.close();

@@ -65,12 +65,26 @@ describe('serve over HTTP', () => {
     expect(missing.stderr).toContain('failed to read --mcp-config');
     const taken = createServer();
     await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
-    const busy = await runCli(['serve', '--simulated', '--http', '--port', String((taken.address() as AddressInfo).port)]);
+    const busy = await runCli([
+      'serve',
+      '--simulated',
+      '--http',
+      '--port',
+      String((taken.address() as AddressInfo).port),
+    ]);
     await new Promise((resolve) => taken.close(resolve));
     expect(busy.code).toBe(2);
     expect(busy.stderr).toContain('cannot serve HTTP on 127.0.0.1');
     expect(busy.stderr).toContain('EADDRINUSE');
-    const unknownSkill = await runCli(['serve', '--simulated', '--rest', '--rest-port', '0', '--disable-skill', 'no_such_skill']);
+    const unknownSkill = await runCli([
+      'serve',
+      '--simulated',
+      '--rest',
+      '--rest-port',
+      '0',
+      '--disable-skill',
+      'no_such_skill',
+    ]);
     expect(unknownSkill.code).toBe(2);
     expect(unknownSkill.stderr).toContain("cannot disable unknown skill 'no_such_skill'");
   });
@@ -79,8 +93,14 @@ describe('serve over HTTP', () => {
     const repo = makeGitRepo();
     const sub = join(repo, 'packages', 'app');
     mkdirSync(sub, { recursive: true });
-    writeFileSync(join(repo, 'mcp.json'), JSON.stringify({ mcpServers: { docs: { command: 'docs-server', args: ['--stdio'] } } }));
-    const { url } = await startHttp(['--rest', '--rest-port', '0', '--mcp-config', join(repo, 'mcp.json'), '--no-strict-mcp-config', '--no-builtins'], sub);
+    writeFileSync(
+      join(repo, 'mcp.json'),
+      JSON.stringify({ mcpServers: { docs: { command: 'docs-server', args: ['--stdio'] } } }),
+    );
+    const { url } = await startHttp(
+      ['--rest', '--rest-port', '0', '--mcp-config', join(repo, 'mcp.json'), '--no-strict-mcp-config', '--no-builtins'],
+      sub,
+    );
     const fan = await json(`${url}/v1/tasks/fan-out`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },

@@ -33,7 +33,13 @@ describe('resolveSettings', () => {
     const cwd = tempDir();
     const resolved = resolveSettings({ cwd, env: {} });
     expect(resolved.settings).toEqual(defaultSettings());
-    expect(resolved.settings).toMatchObject({ slots: 2, permissionMode: 'plan', minSlots: 1, maxSlots: 16, worktree: false });
+    expect(resolved.settings).toMatchObject({
+      slots: 2,
+      permissionMode: 'plan',
+      minSlots: 1,
+      maxSlots: 16,
+      worktree: false,
+    });
     expect(Object.values(resolved.sources).every((s) => s === 'default')).toBe(true);
     expect(resolved.configFile).toBeUndefined();
   });
@@ -41,10 +47,29 @@ describe('resolveSettings', () => {
   it('takes flags over the config file over the environment over the defaults', () => {
     const cwd = tempDir();
     writeFileSync(join(cwd, 'claude-pool.config.json'), JSON.stringify({ slots: 3, model: 'haiku', budgetUsd: 4 }));
-    const env = { CLAUDE_POOL_SLOTS: '5', CLAUDE_POOL_MODEL: 'opus', CLAUDE_POOL_EFFORT: 'high', CLAUDE_POOL_MAX_SLOTS: '8' };
+    const env = {
+      CLAUDE_POOL_SLOTS: '5',
+      CLAUDE_POOL_MODEL: 'opus',
+      CLAUDE_POOL_EFFORT: 'high',
+      CLAUDE_POOL_MAX_SLOTS: '8',
+    };
     const resolved = resolveSettings({ cwd, env, flags: { model: 'sonnet' } });
-    expect(resolved.settings).toMatchObject({ slots: 3, model: 'sonnet', budgetUsd: 4, effort: 'high', maxSlots: 8, minSlots: 1 });
-    expect(resolved.sources).toMatchObject({ slots: 'file', model: 'flag', budgetUsd: 'file', effort: 'env', maxSlots: 'env', minSlots: 'default' });
+    expect(resolved.settings).toMatchObject({
+      slots: 3,
+      model: 'sonnet',
+      budgetUsd: 4,
+      effort: 'high',
+      maxSlots: 8,
+      minSlots: 1,
+    });
+    expect(resolved.sources).toMatchObject({
+      slots: 'file',
+      model: 'flag',
+      budgetUsd: 'file',
+      effort: 'env',
+      maxSlots: 'env',
+      minSlots: 'default',
+    });
     expect(resolved.configFile).toBe(join(cwd, 'claude-pool.config.json'));
   });
 
@@ -56,7 +81,13 @@ describe('resolveSettings', () => {
     );
     mkdirSync(join(cwd, 'skills'));
     const toml = resolveSettings({ cwd, env: {} }).settings;
-    expect(toml).toMatchObject({ slots: 4, budgetUsd: 1.5, permissionMode: 'acceptEdits', systemPrompt: 'Be brief.', worktree: true });
+    expect(toml).toMatchObject({
+      slots: 4,
+      budgetUsd: 1.5,
+      permissionMode: 'acceptEdits',
+      systemPrompt: 'Be brief.',
+      worktree: true,
+    });
     expect(toml.skillsDir).toBe(join(cwd, 'skills')); // relative to the file
 
     const other = tempDir();
@@ -70,12 +101,17 @@ describe('resolveSettings', () => {
     writeFileSync(join(cwd, 'a.json'), '{"slots": 7}');
     writeFileSync(join(cwd, 'b.json'), '{"slots": 9}');
     expect(resolveSettings({ cwd, env: { CLAUDE_POOL_CONFIG: 'a.json' } }).settings.slots).toBe(7);
-    expect(resolveSettings({ cwd, env: { CLAUDE_POOL_CONFIG: 'a.json' }, configPath: 'b.json' }).settings.slots).toBe(9);
+    expect(resolveSettings({ cwd, env: { CLAUDE_POOL_CONFIG: 'a.json' }, configPath: 'b.json' }).settings.slots).toBe(
+      9,
+    );
   });
 
   it('reports every problem of every source together, each naming its field and source', () => {
     const cwd = tempDir();
-    writeFileSync(join(cwd, 'claude-pool.config.json'), JSON.stringify({ slots: '3', effort: 'huge', worktree: 'yes', colour: 'blue' }));
+    writeFileSync(
+      join(cwd, 'claude-pool.config.json'),
+      JSON.stringify({ slots: '3', effort: 'huge', worktree: 'yes', colour: 'blue' }),
+    );
     const problems = problemsOf(() =>
       resolveSettings({ cwd, env: { CLAUDE_POOL_BUDGET_USD: '-1' }, flags: { permissionMode: 'yolo' } }),
     );
@@ -104,20 +140,30 @@ describe('resolveSettings', () => {
   it('reports syntax errors, a missing --config file, and two config files in one directory', () => {
     const cwd = tempDir();
     writeFileSync(join(cwd, 'bad.json'), '{ "slots": 2,, }');
-    expect(problemsOf(() => resolveSettings({ cwd, env: {}, configPath: 'bad.json' }))[0]).toMatch(/bad\.json: invalid JSON/);
-    expect(problemsOf(() => resolveSettings({ cwd, env: {}, configPath: 'missing.toml' }))[0]).toContain('--config: config file');
+    expect(problemsOf(() => resolveSettings({ cwd, env: {}, configPath: 'bad.json' }))[0]).toMatch(
+      /bad\.json: invalid JSON/,
+    );
+    expect(problemsOf(() => resolveSettings({ cwd, env: {}, configPath: 'missing.toml' }))[0]).toContain(
+      '--config: config file',
+    );
     writeFileSync(join(cwd, 'claude-pool.config.json'), '{}');
     writeFileSync(join(cwd, 'claude-pool.config.toml'), '');
     expect(problemsOf(() => resolveSettings({ cwd, env: {} }))[0]).toContain('keep one, or choose with --config');
     writeFileSync(join(cwd, 'list.json'), '[1, 2]');
-    expect(problemsOf(() => resolveSettings({ cwd, env: {}, configPath: 'list.json' }))[0]).toContain('expected a table/object');
+    expect(problemsOf(() => resolveSettings({ cwd, env: {}, configPath: 'list.json' }))[0]).toContain(
+      'expected a table/object',
+    );
   });
 
   it('checks the slot bounds across sources', () => {
     const cwd = tempDir();
-    const tooMany = problemsOf(() => resolveSettings({ cwd, env: { CLAUDE_POOL_MAX_SLOTS: '4' }, flags: { slots: '6' } }));
+    const tooMany = problemsOf(() =>
+      resolveSettings({ cwd, env: { CLAUDE_POOL_MAX_SLOTS: '4' }, flags: { slots: '6' } }),
+    );
     expect(tooMany[0]).toBe('slots 6 (--slots) exceeds max_slots 4 (CLAUDE_POOL_MAX_SLOTS)');
-    const inverted = problemsOf(() => resolveSettings({ cwd, env: {}, flags: { minSlots: '5', maxSlots: '3', slots: '3' } }));
+    const inverted = problemsOf(() =>
+      resolveSettings({ cwd, env: {}, flags: { minSlots: '5', maxSlots: '3', slots: '3' } }),
+    );
     expect(inverted[0]).toBe('min_slots 5 (--min-slots) is more than max_slots 3 (--max-slots)');
   });
 
@@ -141,14 +187,22 @@ describe('resolveSettings', () => {
 
   it('lets the higher source decide between --binary and --simulated; both in one source is an error', () => {
     const cwd = tempDir();
-    const flagBinary = resolveSettings({ cwd, env: { CLAUDE_POOL_SIMULATED: 'true' }, flags: { binary: '/usr/bin/claude' } });
+    const flagBinary = resolveSettings({
+      cwd,
+      env: { CLAUDE_POOL_SIMULATED: 'true' },
+      flags: { binary: '/usr/bin/claude' },
+    });
     expect(flagBinary.settings).toMatchObject({ simulated: false, binary: '/usr/bin/claude' });
-    const flagSimulated = resolveSettings({ cwd, env: { CLAUDE_POOL_BINARY: '/opt/claude' }, flags: { simulated: true } });
+    const flagSimulated = resolveSettings({
+      cwd,
+      env: { CLAUDE_POOL_BINARY: '/opt/claude' },
+      flags: { simulated: true },
+    });
     expect(flagSimulated.settings.simulated).toBe(true);
     expect(flagSimulated.settings.binary).toBeUndefined();
-    expect(problemsOf(() => resolveSettings({ cwd, env: {}, flags: { simulated: true, binary: 'claude' } }))[0]).toContain(
-      '--binary and --simulated both given',
-    );
+    expect(
+      problemsOf(() => resolveSettings({ cwd, env: {}, flags: { simulated: true, binary: 'claude' } }))[0],
+    ).toContain('--binary and --simulated both given');
   });
 
   it('documents a flag and an environment variable for every setting', () => {
@@ -191,8 +245,16 @@ describe('chain files and prompt files', () => {
     expect(chain.options).toEqual({ isolation: 'none', tags: ['t'] });
     expect(chain.steps).toEqual([
       { name: 'a', action: { type: 'prompt', prompt: 'do a' }, outputVars: { n: 'count' } },
-      { name: 'b', action: { type: 'skill', skill: 'summarize', arguments: { target: 'x' } }, config: { model: 'haiku' } },
-      { name: 'c', action: { type: 'prompt', prompt: 'do c' }, failurePolicy: { retries: 2, recoveryPrompt: 'fix {error}' } },
+      {
+        name: 'b',
+        action: { type: 'skill', skill: 'summarize', arguments: { target: 'x' } },
+        config: { model: 'haiku' },
+      },
+      {
+        name: 'c',
+        action: { type: 'prompt', prompt: 'do c' },
+        failurePolicy: { retries: 2, recoveryPrompt: 'fix {error}' },
+      },
     ]);
   });
 

@@ -35,11 +35,16 @@ describe('MCP over Streamable HTTP', () => {
     expect(server.mcpSessions).toBe(2);
 
     const tools = await a.client.listTools();
-    expect(tools.tools.map((tool) => tool.name)).toEqual(expect.arrayContaining(['pool_run', 'pool_submit', 'context_set']));
+    expect(tools.tools.map((tool) => tool.name)).toEqual(
+      expect.arrayContaining(['pool_run', 'pool_submit', 'context_set']),
+    );
 
     // What one coordinator writes, the other reads: the same pool.
     body(await a.client.callTool({ name: 'context_set', arguments: { key: 'owner', value: 'a' } }));
-    expect(body(await b.client.callTool({ name: 'context_get', arguments: { key: 'owner' } }))).toEqual({ key: 'owner', value: 'a' });
+    expect(body(await b.client.callTool({ name: 'context_get', arguments: { key: 'owner' } }))).toEqual({
+      key: 'owner',
+      value: 'a',
+    });
 
     // Both run tasks at the same time on the pool's two slots.
     const [ra, rb] = await Promise.all([
@@ -73,7 +78,11 @@ describe('MCP over Streamable HTTP', () => {
     const { server } = await servePool();
     const unknown = await fetch(`${server.url}/mcp`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-session-id': 'nope' },
+      headers: {
+        'content-type': 'application/json',
+        accept: 'application/json, text/event-stream',
+        'mcp-session-id': 'nope',
+      },
       body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' }),
     });
     expect(unknown.status).toBe(404);
@@ -94,7 +103,9 @@ describe('MCP over Streamable HTTP', () => {
     await leaving.client.close(); // no DELETE: the server only sees the connection go
     await eventually(() => server.mcpSessions === 1);
     // The connected client keeps its session (its event stream is open) and still works.
-    expect(body(await staying.client.callTool({ name: 'pool_status', arguments: {} }))).toMatchObject({ total_slots: 2 });
+    expect(body(await staying.client.callTool({ name: 'pool_status', arguments: {} }))).toMatchObject({
+      total_slots: 2,
+    });
     expect(server.mcpSessions).toBe(1);
     await staying.client.close();
   });

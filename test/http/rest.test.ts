@@ -10,7 +10,11 @@ afterEach(async () => {
 describe('REST tasks', () => {
   it('submits, lists, reads and cancels tasks with the reference status codes', async () => {
     const { pool, server } = await servePool();
-    const submitted = await request(server, 'POST', '/v1/tasks', { prompt: 'hello [[sim:text "hi there"]]', tags: ['rest'], effort: 'min' });
+    const submitted = await request(server, 'POST', '/v1/tasks', {
+      prompt: 'hello [[sim:text "hi there"]]',
+      tags: ['rest'],
+      effort: 'min',
+    });
     expect(submitted.status).toBe(202);
     expect(submitted.body).toMatchObject({ task_id: expect.stringMatching(/^task-/), state: 'pending' });
     const id = String(submitted.body.task_id);
@@ -18,12 +22,19 @@ describe('REST tasks', () => {
 
     const one = await request(server, 'GET', `/v1/tasks/${id}`);
     expect(one.status).toBe(200);
-    expect(one.body).toMatchObject({ task_id: id, state: 'completed', tags: ['rest'], result: { output: 'hi there', success: true } });
+    expect(one.body).toMatchObject({
+      task_id: id,
+      state: 'completed',
+      tags: ['rest'],
+      result: { output: 'hi there', success: true },
+    });
 
     const list = await request(server, 'GET', '/v1/tasks?tag=rest&limit=10&offset=0');
     expect(list.status).toBe(200);
     expect(list.body).toMatchObject({ total: 1, limit: 10, offset: 0 });
-    expect(list.body.items).toEqual([expect.objectContaining({ task_id: id, state: 'completed', output: 'hi there', success: true })]);
+    expect(list.body.items).toEqual([
+      expect.objectContaining({ task_id: id, state: 'completed', output: 'hi there', success: true }),
+    ]);
     const none = await request(server, 'GET', '/v1/tasks?state=pendingreview');
     expect(none.body).toMatchObject({ items: [], total: 0 });
 
@@ -55,7 +66,11 @@ describe('REST tasks', () => {
 
   it('runs the review cycle: submit with review, reject with feedback, approve', async () => {
     const { pool, server } = await servePool();
-    const created = await request(server, 'POST', '/v1/tasks', { prompt: 'draft [[sim:text v1]]', review_required: true, max_rejections: 2 });
+    const created = await request(server, 'POST', '/v1/tasks', {
+      prompt: 'draft [[sim:text v1]]',
+      review_required: true,
+      max_rejections: 2,
+    });
     expect(created.status).toBe(202);
     const id = String(created.body.task_id);
     const inReview = () =>
@@ -87,7 +102,11 @@ describe('REST tasks', () => {
     const fan = await request(server, 'POST', '/v1/tasks/fan-out', { prompts: ['[[sim:text a]]', '[[sim:text b]]'] });
     expect(fan.status).toBe(200);
     expect((fan.body.results as { output: string }[]).map((r) => r.output)).toEqual(['a', 'b']);
-    const empty = expectProblem(await request(server, 'POST', '/v1/tasks/fan-out', { prompts: [] }), 400, 'invalid_input');
+    const empty = expectProblem(
+      await request(server, 'POST', '/v1/tasks/fan-out', { prompts: [] }),
+      400,
+      'invalid_input',
+    );
     expect(empty.detail).toContain('prompts array must not be empty');
   });
 });
@@ -114,7 +133,12 @@ describe('REST chains, workflows and skills', () => {
     expectProblem(await request(server, 'POST', '/v1/chains', { steps: [] }), 400, 'invalid_input');
     expectProblem(await request(server, 'GET', '/v1/chains/chain-nope'), 404, 'task_not_found');
 
-    const slow = await request(server, 'POST', '/v1/chains', { steps: [{ name: 'wait', value: '[[sim:hang]]' }, { name: 'never', value: 'x' }] });
+    const slow = await request(server, 'POST', '/v1/chains', {
+      steps: [
+        { name: 'wait', value: '[[sim:hang]]' },
+        { name: 'never', value: 'x' },
+      ],
+    });
     const slowId = String(slow.body.task_id);
     const cancelled = await request(server, 'DELETE', `/v1/chains/${slowId}?immediate=true`);
     expect(cancelled.status).toBe(202);
@@ -183,19 +207,37 @@ describe('REST context, slots and pool', () => {
   });
 
   it('reports status and metrics, scales and drains', async () => {
-    const { server } = await servePool({ info: { agent: 'simulated' } }, (b) => b.slots(2).config({ scaling: { minSlots: 1, maxSlots: 3 } }));
+    const { server } = await servePool({ info: { agent: 'simulated' } }, (b) =>
+      b.slots(2).config({ scaling: { minSlots: 1, maxSlots: 3 } }),
+    );
     const status = await request(server, 'GET', '/v1/pool/status');
-    expect(status.body).toMatchObject({ total_slots: 2, idle_slots: 2, shutdown: false, server_version: expect.any(String), server_agent: 'simulated' });
+    expect(status.body).toMatchObject({
+      total_slots: 2,
+      idle_slots: 2,
+      shutdown: false,
+      server_version: expect.any(String),
+      server_agent: 'simulated',
+    });
     expect((await request(server, 'GET', '/v1/pool/metrics?since_ms=0')).status).toBe(200);
     expectProblem(await request(server, 'GET', '/v1/pool/metrics?since_ms=yesterday'), 400, 'invalid_input');
 
-    const both = expectProblem(await request(server, 'POST', '/v1/pool/scale', { target: 2, delta: 1 }), 400, 'invalid_input');
+    const both = expectProblem(
+      await request(server, 'POST', '/v1/pool/scale', { target: 2, delta: 1 }),
+      400,
+      'invalid_input',
+    );
     expect(both.detail).toContain("Specify either 'target' or 'delta', not both.");
     const neither = expectProblem(await request(server, 'POST', '/v1/pool/scale', {}), 400, 'invalid_input');
     expect(neither.detail).toContain("Specify either 'target' or 'delta'.");
-    expect((await request(server, 'POST', '/v1/pool/scale', { delta: 1 })).body).toEqual({ previous_slots: 2, current_slots: 3 });
+    expect((await request(server, 'POST', '/v1/pool/scale', { delta: 1 })).body).toEqual({
+      previous_slots: 2,
+      current_slots: 3,
+    });
     expectProblem(await request(server, 'POST', '/v1/pool/scale', { delta: 1 }), 409, 'scale_limit');
-    expect((await request(server, 'POST', '/v1/pool/scale', { target: 1 })).body).toEqual({ previous_slots: 3, current_slots: 1 });
+    expect((await request(server, 'POST', '/v1/pool/scale', { target: 1 })).body).toEqual({
+      previous_slots: 3,
+      current_slots: 1,
+    });
 
     const drained = await request(server, 'POST', '/v1/pool/drain');
     expect(drained.status).toBe(200);
@@ -209,10 +251,27 @@ describe('REST context, slots and pool', () => {
     expect(await health.text()).toBe('ok');
     const doc = await request(server, 'GET', '/openapi.json');
     expect(doc.body).toMatchObject({ openapi: '3.1.0', info: { title: 'claude-pool REST API' } });
-    const paths = doc.body.paths as Record<string, Record<string, { requestBody?: { content: Record<string, { schema: { properties: Record<string, unknown> } }> } }>>;
-    expect(Object.keys(paths)).toEqual(expect.arrayContaining(['/v1/tasks', '/v1/tasks/{id}/stream', '/v1/chains', '/v1/skills', '/v1/context/{key}', '/v1/slots', '/v1/pool/status', '/v1/pool/events', '/v1/webhooks']));
+    const paths = doc.body.paths as Record<
+      string,
+      Record<string, { requestBody?: { content: Record<string, { schema: { properties: Record<string, unknown> } }> } }>
+    >;
+    expect(Object.keys(paths)).toEqual(
+      expect.arrayContaining([
+        '/v1/tasks',
+        '/v1/tasks/{id}/stream',
+        '/v1/chains',
+        '/v1/skills',
+        '/v1/context/{key}',
+        '/v1/slots',
+        '/v1/pool/status',
+        '/v1/pool/events',
+        '/v1/webhooks',
+      ]),
+    );
     // The body schema is the MCP tool's: every override parameter is documented.
     const submit = paths['/v1/tasks'].post.requestBody?.content['application/json'].schema.properties ?? {};
-    expect(Object.keys(submit)).toEqual(expect.arrayContaining(['prompt', 'model', 'effort', 'mcp_servers', 'json_schema', 'review_required']));
+    expect(Object.keys(submit)).toEqual(
+      expect.arrayContaining(['prompt', 'model', 'effort', 'mcp_servers', 'json_schema', 'review_required']),
+    );
   });
 });

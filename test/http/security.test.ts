@@ -15,8 +15,13 @@ describe('HTTP safety', () => {
     const pool = await simPool();
     const attempt = startHttpServer(pool, { host: '0.0.0.0', port: 0 });
     await expect(attempt).rejects.toBeInstanceOf(HttpServerError);
-    await expect(attempt).rejects.toMatchObject({ code: 'insecure_bind', message: expect.stringContaining('--http-token') });
-    await expect(startHttpServer(pool, { host: '192.168.1.20', port: 0, tokens: [] })).rejects.toMatchObject({ code: 'insecure_bind' });
+    await expect(attempt).rejects.toMatchObject({
+      code: 'insecure_bind',
+      message: expect.stringContaining('--http-token'),
+    });
+    await expect(startHttpServer(pool, { host: '192.168.1.20', port: 0, tokens: [] })).rejects.toMatchObject({
+      code: 'insecure_bind',
+    });
     expect(['127.0.0.1', '127.8.9.1', '::1', '[::1]', 'localhost'].every(isLoopback)).toBe(true);
     expect(['0.0.0.0', '::', '10.0.0.1', 'example.com'].some(isLoopback)).toBe(false);
   });
@@ -27,11 +32,19 @@ describe('HTTP safety', () => {
     const missing = await request(server, 'GET', '/v1/pool/status');
     expectProblem(missing, 401, 'unauthorized');
     expect(missing.headers.get('www-authenticate')).toContain('Bearer');
-    expectProblem(await request(server, 'GET', '/v1/pool/status', undefined, { authorization: 'Bearer wrong-token' }), 401, 'unauthorized');
+    expectProblem(
+      await request(server, 'GET', '/v1/pool/status', undefined, { authorization: 'Bearer wrong-token' }),
+      401,
+      'unauthorized',
+    );
     expectProblem(await request(server, 'GET', '/openapi.json'), 401, 'unauthorized');
     expectProblem(await request(server, 'GET', '/v1/tasks/task-x/stream'), 401, 'unauthorized');
-    expect((await request(server, 'GET', '/v1/pool/status', undefined, { authorization: 'Bearer first-token' })).status).toBe(200);
-    expect((await request(server, 'GET', '/v1/pool/status', undefined, { authorization: 'Bearer second-token' })).status).toBe(200);
+    expect(
+      (await request(server, 'GET', '/v1/pool/status', undefined, { authorization: 'Bearer first-token' })).status,
+    ).toBe(200);
+    expect(
+      (await request(server, 'GET', '/v1/pool/status', undefined, { authorization: 'Bearer second-token' })).status,
+    ).toBe(200);
   });
 
   it('limits request bodies', async () => {
@@ -56,10 +69,13 @@ describe('HTTP safety', () => {
   it('refuses a Host header that is not a loopback name (DNS rebinding)', async () => {
     const { server } = await servePool();
     const status = await new Promise<number>((resolve, reject) => {
-      const req = httpRequest({ host: '127.0.0.1', port: server.port, path: '/v1/pool/status', headers: { host: 'attacker.example' } }, (res) => {
-        res.resume();
-        resolve(res.statusCode ?? 0);
-      });
+      const req = httpRequest(
+        { host: '127.0.0.1', port: server.port, path: '/v1/pool/status', headers: { host: 'attacker.example' } },
+        (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        },
+      );
       req.on('error', reject);
       req.end();
     });

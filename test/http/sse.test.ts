@@ -17,9 +17,11 @@ function expectContiguous(events: SseEvent[], first: number): void {
 }
 
 describe('task event streams', () => {
-  it('sends a task\'s state changes and output in order, then complete, and resumes after a disconnect', async () => {
+  it("sends a task's state changes and output in order, then complete, and resumes after a disconnect", async () => {
     const { server } = await servePool();
-    const submitted = await request(server, 'POST', '/v1/tasks', { prompt: 'go [[sim:text "one two three"]] [[sim:chunks 3]] [[sim:chunk-delay 30]]' });
+    const submitted = await request(server, 'POST', '/v1/tasks', {
+      prompt: 'go [[sim:text "one two three"]] [[sim:chunks 3]] [[sim:chunk-delay 30]]',
+    });
     const id = String(submitted.body.task_id);
     const first = await openSse(server, `/v1/tasks/${id}/stream`);
     expect(first.status).toBe(200);
@@ -32,11 +34,17 @@ describe('task event streams', () => {
     const tail = await resumed.readToEnd();
     const all = [...head, ...tail];
     expectContiguous(all, 1);
-    expect(all.at(-1)).toMatchObject({ event: 'complete', data: { task_id: id, state: 'completed', output: 'one two three', success: true } });
+    expect(all.at(-1)).toMatchObject({
+      event: 'complete',
+      data: { task_id: id, state: 'completed', output: 'one two three', success: true },
+    });
     const states = all.filter((event) => event.event === 'state').map((event) => event.data.state);
     expect(states.at(-1)).toBe('running');
     expect(states.indexOf('running')).toBeGreaterThan(states.lastIndexOf('pending'));
-    const text = all.filter((event) => event.event === 'output').map((event) => event.data.text).join('');
+    const text = all
+      .filter((event) => event.event === 'output')
+      .map((event) => event.data.text)
+      .join('');
     expect(text.replace(/\s+/g, ' ').trim()).toBe('one two three');
     // Every output event comes after the task started running.
     const runningAt = all.findIndex((event) => event.data.state === 'running');
@@ -61,15 +69,26 @@ describe('task event streams', () => {
     expect((await stream.readToEnd()).at(-1)).toMatchObject({ event: 'cancelled', data: { task_id: hangId } });
   });
 
-  it('continues a review task\'s stream after it leaves review', async () => {
+  it("continues a review task's stream after it leaves review", async () => {
     const { server } = await servePool();
     const created = await request(server, 'POST', '/v1/tasks', { prompt: '[[sim:text draft]]', review_required: true });
     const id = String(created.body.task_id);
     const first = await (await openSse(server, `/v1/tasks/${id}/stream`)).readToEnd();
-    expect(first.at(-1)).toMatchObject({ event: 'complete', data: { state: 'pending_review', review_required: true, output: 'draft' } });
+    expect(first.at(-1)).toMatchObject({
+      event: 'complete',
+      data: { state: 'pending_review', review_required: true, output: 'draft' },
+    });
     expect((await request(server, 'POST', `/v1/tasks/${id}/approve`)).status).toBe(200);
-    const rest = await (await openSse(server, `/v1/tasks/${id}/stream`, { 'Last-Event-ID': String(first.at(-1)?.id) })).readToEnd();
-    expect(rest).toEqual([expect.objectContaining({ id: String(Number(first.at(-1)?.id) + 1), event: 'complete', data: expect.objectContaining({ state: 'completed' }) })]);
+    const rest = await (
+      await openSse(server, `/v1/tasks/${id}/stream`, { 'Last-Event-ID': String(first.at(-1)?.id) })
+    ).readToEnd();
+    expect(rest).toEqual([
+      expect.objectContaining({
+        id: String(Number(first.at(-1)?.id) + 1),
+        event: 'complete',
+        data: expect.objectContaining({ state: 'completed' }),
+      }),
+    ]);
   });
 
   it('answers 404 for an unknown task and 400 for a malformed Last-Event-ID', async () => {
@@ -77,7 +96,13 @@ describe('task event streams', () => {
     expectProblem(await request(server, 'GET', '/v1/tasks/task-nope/stream'), 404, 'task_not_found');
     expectProblem(await request(server, 'GET', '/v1/chains/chain-nope/stream'), 404, 'task_not_found');
     const task = await request(server, 'POST', '/v1/tasks', { prompt: 'x' });
-    expectProblem(await request(server, 'GET', `/v1/tasks/${String(task.body.task_id)}/stream`, undefined, { 'Last-Event-ID': 'abc' }), 400, 'invalid_input');
+    expectProblem(
+      await request(server, 'GET', `/v1/tasks/${String(task.body.task_id)}/stream`, undefined, {
+        'Last-Event-ID': 'abc',
+      }),
+      400,
+      'invalid_input',
+    );
   });
 
   it('sends keep-alive comments while nothing happens', async () => {
@@ -97,7 +122,7 @@ describe('task event streams', () => {
 });
 
 describe('chain and pool event streams', () => {
-  it('sends a chain\'s step starts, outputs and results in order, then chain_complete; resumes with Last-Event-ID', async () => {
+  it("sends a chain's step starts, outputs and results in order, then chain_complete; resumes with Last-Event-ID", async () => {
     const { server } = await servePool();
     const started = await request(server, 'POST', '/v1/chains', {
       steps: [
@@ -112,11 +137,16 @@ describe('chain and pool event streams', () => {
     const resumed = await openSse(server, `/v1/chains/${id}/stream`, { 'last-event-id': String(head.at(-1)?.id) });
     const all = [...head, ...(await resumed.readToEnd())];
     expectContiguous(all, 1);
-    const skeleton = all.filter((event) => event.event !== 'step_output').map((event) => `${event.event}:${String(event.data.step ?? '')}`);
+    const skeleton = all
+      .filter((event) => event.event !== 'step_output')
+      .map((event) => `${event.event}:${String(event.data.step ?? '')}`);
     expect(skeleton).toEqual(['step_start:0', 'step_complete:0', 'step_start:1', 'step_complete:1', 'chain_complete:']);
     expect(all.at(-1)?.data).toMatchObject({ chain_id: id, total_steps: 2, success: true });
     expect(all.find((event) => event.event === 'step_complete')?.data).toMatchObject({ name: 'plan', success: true });
-    const planOutput = all.filter((event) => event.event === 'step_output' && event.data.step === 0).map((event) => event.data.chunk).join('');
+    const planOutput = all
+      .filter((event) => event.event === 'step_output' && event.data.step === 0)
+      .map((event) => event.data.chunk)
+      .join('');
     expect(planOutput).toContain('step one');
   });
 
@@ -141,11 +171,15 @@ describe('chain and pool event streams', () => {
     const head = await stream.readUntil((event) => event.event === 'task.started');
     await stream.close();
     const resumed = await openSse(server, '/v1/pool/events', { 'Last-Event-ID': String(head.at(-1)?.id) });
-    const tail = await resumed.readUntil((event) => event.event === 'task.finished' && (event.data.task as { id: string }).id === id);
+    const tail = await resumed.readUntil(
+      (event) => event.event === 'task.finished' && (event.data.task as { id: string }).id === id,
+    );
     await resumed.close();
     const all = [...head, ...tail];
     expectContiguous(all, Number(all[0].id));
-    const mine = all.filter((event) => (event.data.task as { id?: string } | undefined)?.id === id).map((event) => event.event);
+    const mine = all
+      .filter((event) => (event.data.task as { id?: string } | undefined)?.id === id)
+      .map((event) => event.event);
     expect(mine).toEqual(['task.submitted', 'task.started', 'task.finished']);
   });
 });

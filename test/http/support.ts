@@ -86,9 +86,16 @@ export interface SseReader {
 }
 
 /** Opens an event stream with `fetch` (optionally resuming with `Last-Event-ID`). */
-export async function openSse(server: HttpServing, path: string, headers: Record<string, string> = {}): Promise<SseReader> {
+export async function openSse(
+  server: HttpServing,
+  path: string,
+  headers: Record<string, string> = {},
+): Promise<SseReader> {
   const controller = new AbortController();
-  const response = await fetch(`${server.url}${path}`, { headers: { accept: 'text/event-stream', ...headers }, signal: controller.signal });
+  const response = await fetch(`${server.url}${path}`, {
+    headers: { accept: 'text/event-stream', ...headers },
+    signal: controller.signal,
+  });
   const reader = response.body
     ? response.body.pipeThrough(new TextDecoderStream()).pipeThrough(new EventSourceParserStream()).getReader()
     : undefined;

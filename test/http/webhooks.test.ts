@@ -102,7 +102,23 @@ function selfSignedCertificate(): { key: string; cert: string } {
   dirs.push(dir);
   execFileSync(
     'openssl',
-    ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem'), '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'],
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-keyout',
+      join(dir, 'key.pem'),
+      '-out',
+      join(dir, 'cert.pem'),
+      '-days',
+      '1',
+      '-subj',
+      '/CN=127.0.0.1',
+      '-addext',
+      'subjectAltName=IP:127.0.0.1',
+    ],
     { stdio: 'ignore' },
   );
   return { key: readFileSync(join(dir, 'key.pem'), 'utf8'), cert: readFileSync(join(dir, 'cert.pem'), 'utf8') };
@@ -120,7 +136,11 @@ describe('webhooks', () => {
       secret: 'a-secret-of-sixteen+',
     });
     expect(created.status).toBe(201);
-    expect(created.body).toMatchObject({ id: expect.stringMatching(/^wh-/), events: ['task_completed', 'task_failed'], secret: 'a-secret-of-sixteen+' });
+    expect(created.body).toMatchObject({
+      id: expect.stringMatching(/^wh-/),
+      events: ['task_completed', 'task_failed'],
+      secret: 'a-secret-of-sixteen+',
+    });
     const hookId = String(created.body.id);
 
     const settled = settledDeliveries(server, 2);
@@ -135,7 +155,13 @@ describe('webhooks', () => {
     expect(retry.headers['x-claude-pool-delivery']).toBe(failedAttempt.headers['x-claude-pool-delivery']);
     expect(verify('a-secret-of-sixteen+', retry)).toBe(true);
     expect(verify('another-secret-value', retry)).toBe(false);
-    expect(retry.json).toMatchObject({ event: 'task_completed', timestamp_ms: expect.any(Number), output: 'done', success: true, webhook_id: hookId });
+    expect(retry.json).toMatchObject({
+      event: 'task_completed',
+      timestamp_ms: expect.any(Number),
+      output: 'done',
+      success: true,
+      webhook_id: hookId,
+    });
 
     const failed = await pool.run('[[sim:error api-error 500]]');
     expect(failed.success).toBe(false);
@@ -171,7 +197,9 @@ describe('webhooks', () => {
 
     const good = await pool.submitChain([{ name: 'only', action: { type: 'prompt', prompt: 'fine' } }]);
     await pool.waitForChain(good);
-    const bad = await pool.submitChain([{ name: 'boom', action: { type: 'prompt', prompt: '[[sim:error api-error 500]]' } }]);
+    const bad = await pool.submitChain([
+      { name: 'boom', action: { type: 'prompt', prompt: '[[sim:error api-error 500]]' } },
+    ]);
     await pool.waitForChain(bad);
     await pool.drain();
     const events = ['chain_completed', 'chain_failed', 'drain_completed'];
@@ -179,17 +207,33 @@ describe('webhooks', () => {
       await receiver.waitFor(receiver.received.length + 1);
     }
     for (const delivery of receiver.received) expect(verify(secret, delivery)).toBe(true);
-    expect(receiver.received.find((r) => r.json.event === 'chain_completed')?.json).toMatchObject({ chain_id: good, success: true });
-    expect(receiver.received.find((r) => r.json.event === 'chain_failed')?.json).toMatchObject({ chain_id: bad, failed_at_step: 0 });
-    expect(receiver.received.find((r) => r.json.event === 'drain_completed')?.json).toMatchObject({ total_tasks_completed: expect.any(Number) });
+    expect(receiver.received.find((r) => r.json.event === 'chain_completed')?.json).toMatchObject({
+      chain_id: good,
+      success: true,
+    });
+    expect(receiver.received.find((r) => r.json.event === 'chain_failed')?.json).toMatchObject({
+      chain_id: bad,
+      failed_at_step: 0,
+    });
+    expect(receiver.received.find((r) => r.json.event === 'drain_completed')?.json).toMatchObject({
+      total_tasks_completed: expect.any(Number),
+    });
   });
 
   it('refuses URLs that are not http or https, and unknown events', async () => {
     const { server } = await servePool();
     expectProblem(await request(server, 'POST', '/v1/webhooks', { url: 'ftp://127.0.0.1/x' }), 400, 'invalid_input');
     expectProblem(await request(server, 'POST', '/v1/webhooks', { url: 'not a url' }), 400, 'invalid_input');
-    expectProblem(await request(server, 'POST', '/v1/webhooks', { url: 'http://127.0.0.1/x', events: ['task_exploded'] }), 400, 'invalid_input');
-    expectProblem(await request(server, 'POST', '/v1/webhooks', { url: 'http://127.0.0.1/x', secret: 'short' }), 400, 'invalid_input');
+    expectProblem(
+      await request(server, 'POST', '/v1/webhooks', { url: 'http://127.0.0.1/x', events: ['task_exploded'] }),
+      400,
+      'invalid_input',
+    );
+    expectProblem(
+      await request(server, 'POST', '/v1/webhooks', { url: 'http://127.0.0.1/x', secret: 'short' }),
+      400,
+      'invalid_input',
+    );
   });
 
   it('gives up after the last attempt and says so in the log', async () => {
@@ -202,7 +246,10 @@ describe('webhooks', () => {
     await pool.run('x');
     await settled;
     const hookId = String(created.body.id);
-    const deliveries = (await request(server, 'GET', `/v1/webhooks/${hookId}/deliveries`)).body.deliveries as { state: string; attempts: { status: number }[] }[];
+    const deliveries = (await request(server, 'GET', `/v1/webhooks/${hookId}/deliveries`)).body.deliveries as {
+      state: string;
+      attempts: { status: number }[];
+    }[];
     expect(deliveries).toHaveLength(1);
     expect(deliveries[0].state).toBe('failed');
     expect(deliveries[0].attempts.map((a) => a.status)).toEqual([503, 503]);

@@ -17,7 +17,11 @@ import {
   type BudgetLedger,
 } from '../../machines/budget.js';
 
-const ledger = (over: Partial<BudgetLedger> = {}): BudgetLedger => ({ spentMicrodollars: 0, reservations: {}, ...over });
+const ledger = (over: Partial<BudgetLedger> = {}): BudgetLedger => ({
+  spentMicrodollars: 0,
+  reservations: {},
+  ...over,
+});
 
 describe('usdToMicrodollars', () => {
   it('converts dollars to whole microdollars, truncating below one', () => {
@@ -89,7 +93,9 @@ describe('refusal texts and failures', () => {
       spentMicrodollars: 1,
       limitMicrodollars: 2,
     });
-    expect(budgetFailure({ code: 'task_budget_exceeds_remaining', taskMicrodollars: 3, remainingMicrodollars: 2 })).toEqual({
+    expect(
+      budgetFailure({ code: 'task_budget_exceeds_remaining', taskMicrodollars: 3, remainingMicrodollars: 2 }),
+    ).toEqual({
       kind: 'task_budget_exceeds_remaining',
       taskMicrodollars: 3,
       remainingMicrodollars: 2,

@@ -92,7 +92,11 @@ function startChain(
       // The chain ends in the final state its record names.
       expect(h.child.getSnapshot().value).toBe(record.state);
       expect(h.sent).toEqual([{ type: 'CHAIN.ENDED', chainId: 'ch' }]);
-      return { record, result: JSON.parse(record.result?.output ?? 'null') as ChainResult, progress: context().progress };
+      return {
+        record,
+        result: JSON.parse(record.result?.output ?? 'null') as ChainResult,
+        progress: context().progress,
+      };
     },
   };
 }
@@ -202,7 +206,10 @@ describe('a chain that succeeds', () => {
   });
 
   it('takes output variables from a step’s JSON output for later steps, and warns about missing ones', async () => {
-    const c = startChain([step('plan', { outputVars: { title: 'title', deep: '.a.b', gone: 'missing' } }), step('use')]);
+    const c = startChain([
+      step('plan', { outputVars: { title: 'title', deep: '.a.b', gone: 'missing' } }),
+      step('use'),
+    ]);
     (await c.call(1)).resolve({ taskId: 'x', result: result('```json\n{"title": "T", "a": {"b": 2}}\n```') });
     const second = await c.call(2);
     expect(second.input.vars).toEqual({ 'plan.title': 'T', 'plan.deep': '2' });
@@ -234,7 +241,9 @@ describe('retries and recovery', () => {
     expect(third.input).toMatchObject({ attempt: 3, lastError: 'runner broke' });
     third.resolve({ taskId: 'c', result: result('finally', true, 7) });
     const { result: r } = await c.ended();
-    expect(r.steps).toEqual([{ name: 'one', output: 'finally', success: true, costMicrodollars: 12, retriesUsed: 2, skipped: false }]);
+    expect(r.steps).toEqual([
+      { name: 'one', output: 'finally', success: true, costMicrodollars: 12, retriesUsed: 2, skipped: false },
+    ]);
     expect(r.totalCostMicrodollars).toBe(12);
     expect(r.success).toBe(true);
   });
@@ -246,7 +255,9 @@ describe('retries and recovery', () => {
     const { record, result: r } = await c.ended();
     expect(record.state).toBe('failed');
     expect(r).toEqual({
-      steps: [{ name: 'one', output: 'still no', success: false, costMicrodollars: 11, retriesUsed: 1, skipped: false }],
+      steps: [
+        { name: 'one', output: 'still no', success: false, costMicrodollars: 11, retriesUsed: 1, skipped: false },
+      ],
       finalOutput: 'still no',
       totalCostMicrodollars: 11,
       success: false,
@@ -259,7 +270,14 @@ describe('retries and recovery', () => {
     const c = startChain([step('one')]);
     (await c.call(1)).reject('plain text');
     const { result: r } = await c.ended();
-    expect(r.steps[0]).toEqual({ name: 'one', output: 'plain text', success: false, costMicrodollars: 0, retriesUsed: 0, skipped: false });
+    expect(r.steps[0]).toEqual({
+      name: 'one',
+      output: 'plain text',
+      success: false,
+      costMicrodollars: 0,
+      retriesUsed: 0,
+      skipped: false,
+    });
   });
 
   it('runs the recovery prompt after the last failed attempt and goes on when it succeeds', async () => {
@@ -277,7 +295,14 @@ describe('retries and recovery', () => {
     expect(next.input).toMatchObject({ stepIndex: 1, previousOutput: 'recovered', lastError: '' });
     next.resolve({ taskId: 'c', result: result('done') });
     const { result: r } = await c.ended();
-    expect(r.steps[0]).toEqual({ name: 'one', output: 'recovered', success: true, costMicrodollars: 8, retriesUsed: 0, skipped: false });
+    expect(r.steps[0]).toEqual({
+      name: 'one',
+      output: 'recovered',
+      success: true,
+      costMicrodollars: 8,
+      retriesUsed: 0,
+      skipped: false,
+    });
     expect(r.success).toBe(true);
   });
 
@@ -296,7 +321,9 @@ describe('retries and recovery', () => {
     (await c.call(2)).resolve({ taskId: 'b', result: result('could not', false, 4) });
     const { record, result: r } = await c.ended();
     expect(record.state).toBe('failed');
-    expect(r.steps).toEqual([{ name: 'one', output: 'could not', success: false, costMicrodollars: 9, retriesUsed: 0, skipped: false }]);
+    expect(r.steps).toEqual([
+      { name: 'one', output: 'could not', success: false, costMicrodollars: 9, retriesUsed: 0, skipped: false },
+    ]);
     expect(c.calls).toHaveLength(2);
   });
 
@@ -313,7 +340,9 @@ describe('retries and recovery', () => {
   });
 
   it('does not extract output variables from a failed recovery', async () => {
-    const c = startChain([step('one', { outputVars: { v: 'v' }, failurePolicy: { retries: 0, recoveryPrompt: 'fix' } })]);
+    const c = startChain([
+      step('one', { outputVars: { v: 'v' }, failurePolicy: { retries: 0, recoveryPrompt: 'fix' } }),
+    ]);
     (await c.call(1)).resolve({ taskId: 'a', result: result('broke', false) });
     (await c.call(2)).resolve({ taskId: 'b', result: result('{"v": "x"}', false) });
     await c.ended();
@@ -384,7 +413,9 @@ describe('cancelling a chain', () => {
     c.child.send({ type: 'CANCEL', immediate: true });
     const { record, result: r } = await c.ended();
     expect(record.state).toBe('cancelled');
-    expect(r.steps).toEqual([{ name: 'one', output: '', success: false, costMicrodollars: 2, retriesUsed: 0, skipped: true }]);
+    expect(r.steps).toEqual([
+      { name: 'one', output: '', success: false, costMicrodollars: 2, retriesUsed: 0, skipped: true },
+    ]);
   });
 
   it('skips every step when cancelled while preparing', async () => {

@@ -8,7 +8,11 @@ import { emptyQueue, enqueue, queuedJobs, type JobQueue } from '../../machines/q
 import type { SlotState, TaskOverrides } from '../../machines/types.js';
 
 const queueOf = (...jobs: [string, TaskOverrides?][]): JobQueue =>
-  jobs.reduce((q, [taskId, overrides]) => enqueue(q, { job: { taskId, prompt: `p ${taskId}`, ...(overrides && { overrides }) }, queuedAt: 0 }), emptyQueue());
+  jobs.reduce(
+    (q, [taskId, overrides]) =>
+      enqueue(q, { job: { taskId, prompt: `p ${taskId}`, ...(overrides && { overrides }) }, queuedAt: 0 }),
+    emptyQueue(),
+  );
 
 function view(over: Partial<DispatchView> & { states?: Record<string, SlotState> } = {}): DispatchView {
   const states = over.states ?? { 'slot-0': 'idle', 'slot-1': 'idle' };
@@ -44,7 +48,9 @@ describe('planDispatch', () => {
   });
 
   it('skips busy slots and slots being removed', () => {
-    const plan = planDispatch(view({ states: { 'slot-0': 'busy', 'slot-1': 'idle', 'slot-2': 'idle' }, removing: ['slot-1'] }));
+    const plan = planDispatch(
+      view({ states: { 'slot-0': 'busy', 'slot-1': 'idle', 'slot-2': 'idle' }, removing: ['slot-1'] }),
+    );
     expect(starts(plan)).toEqual([['a', 'slot-2']]);
   });
 
@@ -76,7 +82,9 @@ describe('planDispatch', () => {
     const plan = planDispatch(view({ autoDispatch: false }), { onlySlot: 'slot-1', force: true });
     expect(starts(plan)).toEqual([['a', 'slot-1']]);
     expect(plan.slotStates).toEqual({ 'slot-0': 'idle', 'slot-1': 'busy' });
-    expect(planDispatch(view({ states: { 'slot-0': 'idle', 'slot-1': 'busy' } }), { onlySlot: 'slot-1' }).starts).toEqual([]);
+    expect(
+      planDispatch(view({ states: { 'slot-0': 'idle', 'slot-1': 'busy' } }), { onlySlot: 'slot-1' }).starts,
+    ).toEqual([]);
   });
 
   it('fails every queued task when no slot will ever run it', () => {
@@ -110,7 +118,9 @@ describe('planDispatch', () => {
 
   it('stops at a task that must wait for running tasks to settle, keeping it and those behind it queued', () => {
     const ledger: BudgetLedger = { limitMicrodollars: 1_000, spentMicrodollars: 0, reservations: { running: 900 } };
-    const plan = planDispatch(view({ ledger, queue: queueOf(['a', { maxBudgetUsd: 0.0005 }], ['b', { maxBudgetUsd: 0.00001 }]) }));
+    const plan = planDispatch(
+      view({ ledger, queue: queueOf(['a', { maxBudgetUsd: 0.0005 }], ['b', { maxBudgetUsd: 0.00001 }]) }),
+    );
     expect(plan.starts).toEqual([]);
     expect(plan.failures).toEqual([]);
     expect(ids(plan.queue)).toEqual(['a', 'b']);
@@ -118,7 +128,9 @@ describe('planDispatch', () => {
 
   it('fails a task the budget can never pay for and goes on with the next', () => {
     const ledger: BudgetLedger = { limitMicrodollars: 1_000, spentMicrodollars: 500, reservations: {} };
-    const plan = planDispatch(view({ ledger, queue: queueOf(['big', { maxBudgetUsd: 0.001 }], ['small', { maxBudgetUsd: 0.0002 }]) }));
+    const plan = planDispatch(
+      view({ ledger, queue: queueOf(['big', { maxBudgetUsd: 0.001 }], ['small', { maxBudgetUsd: 0.0002 }]) }),
+    );
     expect(plan.failures).toEqual([
       {
         taskId: 'big',

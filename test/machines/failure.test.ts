@@ -13,7 +13,10 @@ const result = (over: Partial<TaskResult> = {}): TaskResult => ({
   elapsedMs: 10,
   ...over,
 });
-const outcome = (kind: RunOutcome['kind'], over: Partial<TaskResult> = {}): RunOutcome => ({ kind, result: result(over) });
+const outcome = (kind: RunOutcome['kind'], over: Partial<TaskResult> = {}): RunOutcome => ({
+  kind,
+  result: result(over),
+});
 
 describe('errorCodeOf', () => {
   it('is the kind, except for a permission prompt', () => {
@@ -43,7 +46,9 @@ describe('failureOfRun', () => {
   });
   it('keeps a failure the run already carries', () => {
     expect(failureOfRun(outcome('ok', { failure: { kind: 'max_budget' } }))).toEqual({ kind: 'max_budget' });
-    expect(failureOfRun(outcome('ok', { success: true, failure: { kind: 'interrupted' } }))).toEqual({ kind: 'interrupted' });
+    expect(failureOfRun(outcome('ok', { success: true, failure: { kind: 'interrupted' } }))).toEqual({
+      kind: 'interrupted',
+    });
   });
   it('names a cancelled, timed-out or never-started run', () => {
     expect(failureOfRun(outcome('aborted'))).toEqual({ kind: 'cancelled' });
@@ -61,7 +66,10 @@ describe('failureOfRun', () => {
     });
     expect(failureOfRun(outcome('crashed', { signal: 'SIGTERM' }))).toEqual({ kind: 'crashed', signal: 'SIGTERM' });
     expect(failureOfRun(outcome('crashed', { signal: '' }))).toStrictEqual({ kind: 'crashed' });
-    expect(failureOfRun(outcome('crashed', { signal: 'SIGTERM' }))).toStrictEqual({ kind: 'crashed', signal: 'SIGTERM' });
+    expect(failureOfRun(outcome('crashed', { signal: 'SIGTERM' }))).toStrictEqual({
+      kind: 'crashed',
+      signal: 'SIGTERM',
+    });
     expect(failureOfRun(outcome('ok'))).toStrictEqual({ kind: 'agent_error' });
   });
   it('reports a fault inside the pool as an internal error, not a crash', () => {
@@ -88,7 +96,11 @@ describe('withFailure', () => {
     expect(withFailure(o)).toBe(o.result);
   });
   it('fills in the failure and its code', () => {
-    expect(withFailure(outcome('timeout'))).toEqual({ ...result(), failure: { kind: 'timeout' }, errorCode: 'timeout' });
+    expect(withFailure(outcome('timeout'))).toEqual({
+      ...result(),
+      failure: { kind: 'timeout' },
+      errorCode: 'timeout',
+    });
   });
   it('keeps a code the run already set', () => {
     expect(withFailure(outcome('aborted', { errorCode: 'task_cancelled' }))).toMatchObject({

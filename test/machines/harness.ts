@@ -22,7 +22,10 @@ export interface UnderParent<TLogic extends AnyActorLogic> {
 }
 
 /** Starts `logic` as the child `child` of a parent that records what the child sends (timers on a simulated clock). */
-export function underParent<TLogic extends AnyActorLogic>(logic: TLogic, input: InputFrom<TLogic>): UnderParent<TLogic> {
+export function underParent<TLogic extends AnyActorLogic>(
+  logic: TLogic,
+  input: InputFrom<TLogic>,
+): UnderParent<TLogic> {
   const sent: AnyEventObject[] = [];
   const parent = createMachine({
     invoke: { id: 'child', src: logic, input },

@@ -18,7 +18,12 @@ const modules: Record<string, () => Promise<Record<string, unknown>>> = {
   types: () => import('../../machines/types.js'),
 };
 /** The statechart each module exports, named after the module. */
-const machines: Record<string, string> = { chain: 'chainMachine', pool: 'poolMachine', slot: 'slotMachine', task: 'taskMachine' };
+const machines: Record<string, string> = {
+  chain: 'chainMachine',
+  pool: 'poolMachine',
+  slot: 'slotMachine',
+  task: 'taskMachine',
+};
 
 describe('machines/ modules', () => {
   it.each(Object.keys(modules))('%s loads', async (name) => {

@@ -15,7 +15,14 @@ import { taskRecord } from '../support/records.js';
 export function outcome(kind: RunOutcome['kind'], cost = 0, over: Partial<TaskResult> = {}): RunOutcome {
   return {
     kind,
-    result: { output: `${kind} output`, success: kind === 'ok', costMicrodollars: cost, turnsUsed: 1, elapsedMs: 1, ...over },
+    result: {
+      output: `${kind} output`,
+      success: kind === 'ok',
+      costMicrodollars: cost,
+      turnsUsed: 1,
+      elapsedMs: 1,
+      ...over,
+    },
   };
 }
 
@@ -50,12 +57,20 @@ export function testPool(options: TestPoolOptions = {}) {
     actors: {
       isolate: fromPromise(options.isolate ?? (async () => ({}))),
       cleanup: fromPromise(options.cleanup ?? (async () => undefined)),
-      runStep: fromPromise<RunStepOutput, RunStepInput>(
-        async ({ input }) =>
-          (options.runStep ?? (async (i: RunStepInput) => ({
+      runStep: fromPromise<RunStepOutput, RunStepInput>(async ({ input }) =>
+        (
+          options.runStep ??
+          (async (i: RunStepInput) => ({
             taskId: `${i.chainId}-${i.stepIndex}`,
-            result: { output: `out of ${i.step.name}`, success: true, costMicrodollars: 10, turnsUsed: 1, elapsedMs: 1 },
-          })))(input),
+            result: {
+              output: `out of ${i.step.name}`,
+              success: true,
+              costMicrodollars: 10,
+              turnsUsed: 1,
+              elapsedMs: 1,
+            },
+          }))
+        )(input),
       ),
     },
   });

@@ -25,13 +25,23 @@ describe('running tasks', () => {
     p.submit('t1');
     expect(p.decisions('t1')).toEqual([{ type: 'decision', requestId: 't1' }]);
     expect(p.runs).toHaveLength(1);
-    expect(p.runs[0].job).toEqual({ taskId: 't1', prompt: 'prompt of t1', overrides: undefined, workingDir: undefined, reservedMicrodollars: undefined });
+    expect(p.runs[0].job).toEqual({
+      taskId: 't1',
+      prompt: 'prompt of t1',
+      overrides: undefined,
+      workingDir: undefined,
+      reservedMicrodollars: undefined,
+    });
     expect(p.task('t1')).toMatchObject({ state: 'running', slotId: 'slot-0', startedAtMs: 1_000 });
     expect(p.context().running).toEqual({ t1: 'slot-0' });
     expect(p.context().slotStates['slot-0']).toBe('busy');
     p.advance(500);
     p.finish('slot-0', outcome('ok', 40));
-    expect(p.task('t1')).toMatchObject({ state: 'completed', completedAtMs: 1_500, result: { success: true, costMicrodollars: 40 } });
+    expect(p.task('t1')).toMatchObject({
+      state: 'completed',
+      completedAtMs: 1_500,
+      result: { success: true, costMicrodollars: 40 },
+    });
     expect(p.context().running).toEqual({});
     expect(p.context().runningJobs).toEqual({});
     expect(p.context().slotStates['slot-0']).toBe('idle');
@@ -114,7 +124,11 @@ describe('budget', () => {
     const p = testPool({ config: { budgetMicrodollars: 1_000_000 }, spentMicrodollars: 250_000 });
     p.submit('big', { config: { maxBudgetUsd: 0.8 } });
     expect(p.decisions('big')).toEqual([
-      { type: 'decision', requestId: 'big', refusal: { code: 'task_budget_exceeds_remaining', taskMicrodollars: 800_000, remainingMicrodollars: 750_000 } },
+      {
+        type: 'decision',
+        requestId: 'big',
+        refusal: { code: 'task_budget_exceeds_remaining', taskMicrodollars: 800_000, remainingMicrodollars: 750_000 },
+      },
     ]);
     expect(p.task('big')).toBeUndefined();
     expect(p.runs).toEqual([]);
@@ -124,9 +138,14 @@ describe('budget', () => {
   });
 
   it('refuses an uncapped task once less than the floor is left', () => {
-    const p = testPool({ config: { budgetMicrodollars: 100_000, minTaskReserveMicrodollars: 50_000 }, spentMicrodollars: 60_000 });
+    const p = testPool({
+      config: { budgetMicrodollars: 100_000, minTaskReserveMicrodollars: 50_000 },
+      spentMicrodollars: 60_000,
+    });
     p.submit('t');
-    expect(p.decisions('t')[0]).toMatchObject({ refusal: { code: 'budget_exhausted', spentMicrodollars: 60_000, limitMicrodollars: 100_000 } });
+    expect(p.decisions('t')[0]).toMatchObject({
+      refusal: { code: 'budget_exhausted', spentMicrodollars: 60_000, limitMicrodollars: 100_000 },
+    });
   });
 
   it('reserves each uncapped task its share of what is unreserved, and settles the real cost', () => {
@@ -341,7 +360,9 @@ describe('scaling', () => {
   it('refuses to grow past the maximum', () => {
     const p = testPool({ config: { scaling: { maxSlots: 1 } } });
     p.actor.send({ type: 'SCALE_UP', requestId: 'up', slots: [{ id: 'slot-1', config: {} }] });
-    expect(p.decisions('up')[0]).toMatchObject({ refusal: { code: 'scale_limit_exceeded', bound: 'max', limitSlots: 1, requestedSlots: 2 } });
+    expect(p.decisions('up')[0]).toMatchObject({
+      refusal: { code: 'scale_limit_exceeded', bound: 'max', limitSlots: 1, requestedSlots: 2 },
+    });
     expect(p.context().slotOrder).toEqual(['slot-0']);
   });
 
@@ -377,7 +398,9 @@ describe('scaling', () => {
   it('refuses to shrink below the minimum and caps the count at the slots there are', () => {
     const p = testPool({ slots: 2, config: { scaling: { minSlots: 1 } } });
     p.actor.send({ type: 'SCALE_DOWN', requestId: 'd1', count: 2 });
-    expect(p.decisions('d1')[0]).toMatchObject({ refusal: { code: 'scale_limit_exceeded', bound: 'min', requestedSlots: 0, limitSlots: 1 } });
+    expect(p.decisions('d1')[0]).toMatchObject({
+      refusal: { code: 'scale_limit_exceeded', bound: 'min', requestedSlots: 0, limitSlots: 1 },
+    });
     expect(p.context().removing).toEqual([]);
     expect(p.context().slotOrder).toEqual(['slot-0', 'slot-1']);
     expect(p.slot('slot-0')?.value).toBe('idle');
@@ -406,7 +429,12 @@ describe('scaling', () => {
     p.submit('b');
     p.finish('slot-0', outcome('spawn_failed'));
     p.submit('c');
-    expect(p.context().slotStates).toEqual({ 'slot-0': 'errored', 'slot-1': 'busy', 'slot-2': 'idle', 'slot-3': 'idle' });
+    expect(p.context().slotStates).toEqual({
+      'slot-0': 'errored',
+      'slot-1': 'busy',
+      'slot-2': 'idle',
+      'slot-3': 'idle',
+    });
     expect(chooseSlotsToRemove(p.context(), 4)).toEqual(['slot-3', 'slot-2', 'slot-0', 'slot-1']);
     p.finish('slot-1', outcome('ok'));
     p.submit('d');
@@ -474,7 +502,8 @@ describe('supervision', () => {
       state: 'failed',
       result: {
         errorCode: 'no_slot_available',
-        output: 'no slot can run this task: every slot is errored or stopped (slot-0 errored after 0 restart(s): no binary)',
+        output:
+          'no slot can run this task: every slot is errored or stopped (slot-0 errored after 0 restart(s): no binary)',
       },
     });
   });
@@ -493,7 +522,10 @@ describe('supervision', () => {
     expect(p.decisions('c')).toEqual([{ type: 'decision', requestId: 'c' }]);
     expect(p.task('c')).toMatchObject({
       state: 'failed',
-      result: { output: 'no slot can run this task: every slot is errored or stopped (slot-0 errored after 1 restart(s): still broken)' },
+      result: {
+        output:
+          'no slot can run this task: every slot is errored or stopped (slot-0 errored after 1 restart(s): still broken)',
+      },
     });
     p.advance(1_000);
     expect(p.context().slotStates['slot-0']).toBe('errored');
@@ -663,7 +695,10 @@ describe('draining', () => {
     p.finish('slot-0', outcome('ok'));
     p.actor.send({ type: 'DRAIN', queued: 'finish' });
     p.actor.send({ type: 'REJECT', taskId: 'a', feedback: 'no' });
-    expect(p.task('a')).toMatchObject({ state: 'failed', result: { output: 'pool is shut down', errorCode: 'pool_shutdown' } });
+    expect(p.task('a')).toMatchObject({
+      state: 'failed',
+      result: { output: 'pool is shut down', errorCode: 'pool_shutdown' },
+    });
     expect(p.context().reviewing).toEqual({});
   });
 
@@ -781,13 +816,21 @@ describe('pool helpers', () => {
       worktreePath: '/wt',
     });
     expect(
-      newSlotRecord({ id: 's', config: {}, history: { tasksCompleted: 4, costMicrodollars: 9, restartCount: 1, sessionId: 'x' } }),
+      newSlotRecord({
+        id: 's',
+        config: {},
+        history: { tasksCompleted: 4, costMicrodollars: 9, restartCount: 1, sessionId: 'x' },
+      }),
     ).toMatchObject({ tasksCompleted: 4, costMicrodollars: 9, restartCount: 1, sessionId: 'x', consecutiveCrashes: 0 });
   });
 
   it('counts slots that are neither stopped nor being removed', () => {
     expect(
-      activeSlotIds({ slotOrder: ['a', 'b', 'c', 'd'], removing: ['b'], slotStates: { a: 'idle', b: 'idle', c: 'stopped', d: 'busy' } }),
+      activeSlotIds({
+        slotOrder: ['a', 'b', 'c', 'd'],
+        removing: ['b'],
+        slotStates: { a: 'idle', b: 'idle', c: 'stopped', d: 'busy' },
+      }),
     ).toEqual(['a', 'd']);
   });
 
@@ -908,7 +951,12 @@ describe('more pool behaviour', () => {
 
   it('cancels chains at once when the drain times out', async () => {
     const p = testPool({ runStep: () => new Promise(() => {}) });
-    p.actor.send({ type: 'START_CHAIN', record: taskRecord('ch', { kind: 'chain' }), steps: [{ name: 's', action: { type: 'prompt', prompt: 'x' } }], isolation: 'none' });
+    p.actor.send({
+      type: 'START_CHAIN',
+      record: taskRecord('ch', { kind: 'chain' }),
+      steps: [{ name: 's', action: { type: 'prompt', prompt: 'x' } }],
+      isolation: 'none',
+    });
     const chain = p.context().chains.ch;
     await new Promise<void>((resolve) => {
       const sub = chain.subscribe((s) => {
@@ -929,7 +977,11 @@ describe('more pool behaviour', () => {
 
   it('fails runs as never started when no agent is provided', () => {
     const pool = createActor(poolMachine, {
-      input: { config: completePoolConfig({ minTaskReserveMicrodollars: 0 }), slots: [{ id: 'slot-0', config: {} }], clock: () => 0 },
+      input: {
+        config: completePoolConfig({ minTaskReserveMicrodollars: 0 }),
+        slots: [{ id: 'slot-0', config: {} }],
+        clock: () => 0,
+      },
     }).start();
     pool.send({ type: 'SUBMIT', record: taskRecord('t') });
     expect(pool.getSnapshot().context.slotStates['slot-0']).toBe('errored');

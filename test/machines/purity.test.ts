@@ -12,7 +12,11 @@ const machinesDir = fileURLToPath(new URL('../../machines/', import.meta.url));
 /** Every module specifier a file imports or re-exports (static and dynamic). */
 function specifiers(source: string): string[] {
   const found: string[] = [];
-  const patterns = [/\bfrom\s+['"]([^'"]+)['"]/g, /\bimport\s+['"]([^'"]+)['"]/g, /\bimport\s*\(\s*['"]([^'"]+)['"]\s*\)/g];
+  const patterns = [
+    /\bfrom\s+['"]([^'"]+)['"]/g,
+    /\bimport\s+['"]([^'"]+)['"]/g,
+    /\bimport\s*\(\s*['"]([^'"]+)['"]\s*\)/g,
+  ];
   for (const pattern of patterns) for (const match of source.matchAll(pattern)) found.push(match[1]);
   return found;
 }
@@ -21,7 +25,9 @@ describe('machines/', () => {
   const files = readdirSync(machinesDir).filter((name) => name.endsWith('.ts'));
 
   it('has the statecharts and their pure helpers', () => {
-    expect(files).toEqual(expect.arrayContaining(['pool.ts', 'slot.ts', 'task.ts', 'chain.ts', 'budget.ts', 'queue.ts']));
+    expect(files).toEqual(
+      expect.arrayContaining(['pool.ts', 'slot.ts', 'task.ts', 'chain.ts', 'budget.ts', 'queue.ts']),
+    );
   });
 
   it.each(files)('%s imports only xstate and machines/ itself', (name) => {
@@ -31,7 +37,9 @@ describe('machines/', () => {
   });
 
   it('the check sees a foreign import when there is one', () => {
-    const imported = specifiers("import { x } from 'node:fs';\nimport type { Y } from '../src/pool.js';\nconst z = await import('rxjs');");
+    const imported = specifiers(
+      "import { x } from 'node:fs';\nimport type { Y } from '../src/pool.js';\nconst z = await import('rxjs');",
+    );
     expect(imported).toEqual(['node:fs', '../src/pool.js', 'rxjs']);
   });
 });

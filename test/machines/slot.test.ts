@@ -4,12 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { fromCallback } from 'xstate';
-import {
-  abandonedOutcome,
-  slotMachine,
-  type AgentActorCommand,
-  type AgentActorInput,
-} from '../../machines/slot.js';
+import { abandonedOutcome, slotMachine, type AgentActorCommand, type AgentActorInput } from '../../machines/slot.js';
 import type { RunOutcome, SlotJob, SlotRecord } from '../../machines/types.js';
 import { underParent } from './harness.js';
 
@@ -25,9 +20,20 @@ const record: SlotRecord = {
 
 const job = (taskId = 't1'): SlotJob => ({ taskId, prompt: `run ${taskId}` });
 
-const outcome = (kind: RunOutcome['kind'], over: Partial<RunOutcome['result']> = {}, sessionCostUsd?: number): RunOutcome => ({
+const outcome = (
+  kind: RunOutcome['kind'],
+  over: Partial<RunOutcome['result']> = {},
+  sessionCostUsd?: number,
+): RunOutcome => ({
   kind,
-  result: { output: `${kind} output`, success: kind === 'ok', costMicrodollars: 100, turnsUsed: 1, elapsedMs: 1, ...over },
+  result: {
+    output: `${kind} output`,
+    success: kind === 'ok',
+    costMicrodollars: 100,
+    turnsUsed: 1,
+    elapsedMs: 1,
+    ...over,
+  },
   ...(sessionCostUsd !== undefined && { sessionCostUsd }),
 });
 
@@ -113,7 +119,12 @@ describe('slot runs', () => {
     s.child.send({ type: 'RUN', job: job('a') });
     s.done(outcome('crashed', { output: 'died once' }));
     expect(s.value()).toBe('idle');
-    expect(s.rec()).toMatchObject({ consecutiveCrashes: 1, lastError: 'died once', tasksCompleted: 0, costMicrodollars: 100 });
+    expect(s.rec()).toMatchObject({
+      consecutiveCrashes: 1,
+      lastError: 'died once',
+      tasksCompleted: 0,
+      costMicrodollars: 100,
+    });
     s.child.send({ type: 'RUN', job: job('b') });
     s.done(outcome('crashed', { output: 'died twice' }));
     expect(s.value()).toBe('errored');
@@ -127,7 +138,12 @@ describe('slot runs', () => {
     s.child.send({ type: 'RUN', job: job() });
     s.done(outcome('spawn_failed', { output: 'no such binary' }));
     expect(s.value()).toBe('errored');
-    expect(s.rec()).toMatchObject({ state: 'errored', lastError: 'no such binary', consecutiveCrashes: 0, tasksCompleted: 0 });
+    expect(s.rec()).toMatchObject({
+      state: 'errored',
+      lastError: 'no such binary',
+      consecutiveCrashes: 0,
+      tasksCompleted: 0,
+    });
     expect(s.rec().currentTask).toBeUndefined();
     expect(s.child.getSnapshot().context.job).toBeUndefined();
     expect(s.sent).toEqual([expect.objectContaining({ type: 'SLOT.RUN_FINISHED', state: 'errored' })]);
@@ -148,7 +164,14 @@ describe('slot runs', () => {
     expect(h.child.getSnapshot().value).toBe('errored');
     expect(h.sent[0]).toMatchObject({
       type: 'SLOT.RUN_FINISHED',
-      outcome: { kind: 'spawn_failed', result: { success: false, errorCode: 'spawn_failed', output: 'no agent implementation was provided to the slot' } },
+      outcome: {
+        kind: 'spawn_failed',
+        result: {
+          success: false,
+          errorCode: 'spawn_failed',
+          output: 'no agent implementation was provided to the slot',
+        },
+      },
     });
   });
 
@@ -269,7 +292,11 @@ describe('retiring', () => {
     expect(s.value()).toBe('stopped');
     expect(s.rec().costMicrodollars).toBe(70);
     expect(s.rec().currentTask).toBeUndefined();
-    expect(s.sent[0]).toMatchObject({ type: 'SLOT.RUN_FINISHED', state: 'stopped', outcome: { result: { costMicrodollars: 70 } } });
+    expect(s.sent[0]).toMatchObject({
+      type: 'SLOT.RUN_FINISHED',
+      state: 'stopped',
+      outcome: { result: { costMicrodollars: 70 } },
+    });
   });
 
   it('stops after the grace period when retired while cancelling', () => {
@@ -361,7 +388,14 @@ describe('abandonedOutcome', () => {
   it('is an aborted, cancelled result with nothing spent', () => {
     expect(abandonedOutcome('why')).toEqual({
       kind: 'aborted',
-      result: { output: 'why', success: false, costMicrodollars: 0, turnsUsed: 0, elapsedMs: 0, errorCode: 'cancelled' },
+      result: {
+        output: 'why',
+        success: false,
+        costMicrodollars: 0,
+        turnsUsed: 0,
+        elapsedMs: 0,
+        errorCode: 'cancelled',
+      },
     });
   });
 });

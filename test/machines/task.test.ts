@@ -2,7 +2,13 @@
  * The task statechart, driven directly: assignment, results, review, rejection and cancellation.
  */
 import { describe, expect, it } from 'vitest';
-import { rejectedPrompt, rejectedTooOftenResult, taskMachine, taskStateOf, TASK_STATE_NODES } from '../../machines/task.js';
+import {
+  rejectedPrompt,
+  rejectedTooOftenResult,
+  taskMachine,
+  taskStateOf,
+  TASK_STATE_NODES,
+} from '../../machines/task.js';
 import type { TaskRecord, TaskResult } from '../../machines/types.js';
 import { taskRecord } from '../support/records.js';
 import { underParent } from './harness.js';
@@ -58,7 +64,12 @@ describe('task lifecycle', () => {
     const runningFail = start();
     runningFail.child.send({ type: 'ASSIGN', slotId: 'slot-1', at: 2_000 });
     runningFail.child.send({ type: 'FAIL', result: bad, at: 4_500 });
-    expect(runningFail.record()).toMatchObject({ state: 'failed', result: bad, completedAtMs: 4_500, slotId: 'slot-1' });
+    expect(runningFail.record()).toMatchObject({
+      state: 'failed',
+      result: bad,
+      completedAtMs: 4_500,
+      slotId: 'slot-1',
+    });
   });
 
   it('is cancelled from pending, running or review, and stays cancelled when a late result arrives', () => {
@@ -174,7 +185,12 @@ describe('review', () => {
 
 describe('rejection helpers', () => {
   it('builds the next prompt from the original prompt and the latest feedback', () => {
-    const record = taskRecord('t', { prompt: 'p + old feedback', originalPrompt: 'p', rejectionCount: 1, maxRejections: 4 });
+    const record = taskRecord('t', {
+      prompt: 'p + old feedback',
+      originalPrompt: 'p',
+      rejectionCount: 1,
+      maxRejections: 4,
+    });
     expect(rejectedPrompt(record, 'fb')).toBe('p\n\n--- Rejection feedback (attempt 2/4) ---\nfb');
     expect(rejectedPrompt(taskRecord('u', { prompt: 'q', maxRejections: 1 }), 'x')).toBe(
       'q\n\n--- Rejection feedback (attempt 1/1) ---\nx',

@@ -52,7 +52,13 @@ describe('rendering', () => {
 });
 
 describe('extractOutputVar', () => {
-  const json = JSON.stringify({ title: 'T', count: 3, nested: { deep: { leaf: 'L' } }, list: ['x', { y: 1 }], nothing: null });
+  const json = JSON.stringify({
+    title: 'T',
+    count: 3,
+    nested: { deep: { leaf: 'L' } },
+    list: ['x', { y: 1 }],
+    nothing: null,
+  });
   it('gives the whole output for an empty path or "."', () => {
     expect(extractOutputVar('plain text', '')).toBe('plain text');
     expect(extractOutputVar('plain text', '.')).toBe('plain text');

@@ -26,7 +26,9 @@ afterEach(async () => {
 });
 
 /** A client connected to the pool's MCP server in memory; `changes` counts prompts/list_changed notifications. */
-async function connect(pool: Pool): Promise<{ client: Client; changes: () => number; nextChange: () => Promise<void> }> {
+async function connect(
+  pool: Pool,
+): Promise<{ client: Client; changes: () => number; nextChange: () => Promise<void> }> {
   const server = createPoolMcpServer(pool);
   const [clientTransport, serverTransport] = InMemoryTransport.createLinkedPair();
   const client = new Client({ name: 'prompt-test', version: '1.0.0' });
@@ -63,7 +65,9 @@ describe('skills as MCP prompts', () => {
     ]);
     expect(createPr?.description).toContain('Push the current branch');
     const got = await client.getPrompt({ name: 'code_review', arguments: { target: 'src/parser.ts' } });
-    expect(got.messages).toEqual([{ role: 'user', content: { type: 'text', text: pool.skills.render('code_review', { target: 'src/parser.ts' }) } }]);
+    expect(got.messages).toEqual([
+      { role: 'user', content: { type: 'text', text: pool.skills.render('code_review', { target: 'src/parser.ts' }) } },
+    ]);
     expect(got.messages[0].content).toMatchObject({ text: expect.stringContaining('Review src/parser.ts.') });
     await expect(client.getPrompt({ name: 'code_review', arguments: {} })).rejects.toThrow(/target/);
     await expect(client.getPrompt({ name: 'no_such_skill', arguments: {} })).rejects.toThrow(/not found/);
@@ -83,7 +87,12 @@ describe('skills as MCP prompts', () => {
     });
     await changed;
     expect((await client.listPrompts()).prompts).toEqual([
-      { name: 'greet', title: 'greet', description: 'Greet someone (skill, scope task)', arguments: [{ name: 'who', description: 'Who to greet', required: true }] },
+      {
+        name: 'greet',
+        title: 'greet',
+        description: 'Greet someone (skill, scope task)',
+        arguments: [{ name: 'who', description: 'Who to greet', required: true }],
+      },
     ]);
     expect((await client.getPrompt({ name: 'greet', arguments: { who: 'Ada' } })).messages[0].content).toEqual({
       type: 'text',
@@ -106,7 +115,9 @@ describe('skills as MCP prompts', () => {
     changed = nextChange();
     await callOk(client, 'pool_skill_add', { name: 'cps-coordinator-report', description: 'Report', prompt: 'Report' });
     await changed;
-    expect(await callOk(client, 'pool_skill_get', { name: 'cps-coordinator-report' })).toMatchObject({ scope: 'coordinator' });
+    expect(await callOk(client, 'pool_skill_get', { name: 'cps-coordinator-report' })).toMatchObject({
+      scope: 'coordinator',
+    });
     expect((await client.listPrompts()).prompts[0].description).toBe('Report (skill, scope coordinator)');
   });
 
@@ -115,19 +126,40 @@ describe('skills as MCP prompts', () => {
     closers.push(() => rm(dir, { recursive: true, force: true }));
     const pool = await simPool((b) => b.slots(1).skills(SkillRegistry.withBuiltins({ projectDir: dir })));
     const { client } = await connect(pool);
-    await callOk(client, 'pool_skill_add', { name: 'lint', description: 'Lint', prompt: 'Lint {path}', arguments: [{ name: 'path', required: true }] });
+    await callOk(client, 'pool_skill_add', {
+      name: 'lint',
+      description: 'Lint',
+      prompt: 'Lint {path}',
+      arguments: [{ name: 'path', required: true }],
+    });
     const saved = await callOk(client, 'pool_skill_save', { name: 'lint' });
-    expect(saved).toEqual({ saved: true, name: 'lint', path: path.join(dir, 'lint', 'SKILL.md'), format: 'SKILL.md', source: 'project' });
+    expect(saved).toEqual({
+      saved: true,
+      name: 'lint',
+      path: path.join(dir, 'lint', 'SKILL.md'),
+      format: 'SKILL.md',
+      source: 'project',
+    });
     expect(await readFile(path.join(dir, 'lint', 'SKILL.md'), 'utf8')).toContain('Lint {path}');
-    expect(await callOk(client, 'pool_skill_get', { name: 'lint' })).toMatchObject({ source: 'project', customized: false });
+    expect(await callOk(client, 'pool_skill_get', { name: 'lint' })).toMatchObject({
+      source: 'project',
+      customized: false,
+    });
 
     const ejected = await callOk(client, 'pool_skill_eject', { name: 'summarize' });
     expect(ejected).toMatchObject({ ejected: true, path: path.join(dir, 'summarize', 'SKILL.md') });
-    expect(await callOk(client, 'pool_skill_get', { name: 'summarize' })).toMatchObject({ source: 'project', customized: true });
-    expect((await callError(client, 'pool_skill_eject', { name: 'lint' })).message).toMatch(/not a builtin skill: lint/);
+    expect(await callOk(client, 'pool_skill_get', { name: 'summarize' })).toMatchObject({
+      source: 'project',
+      customized: true,
+    });
+    expect((await callError(client, 'pool_skill_eject', { name: 'lint' })).message).toMatch(
+      /not a builtin skill: lint/,
+    );
     expect((await callError(client, 'pool_skill_save', { name: 'nope' })).code).toBe('not_found');
     const other = path.join(dir, 'elsewhere');
-    expect((await callOk(client, 'pool_skill_save', { name: 'implement', dir: other })).path).toBe(path.join(other, 'implement', 'SKILL.md'));
+    expect((await callOk(client, 'pool_skill_save', { name: 'implement', dir: other })).path).toBe(
+      path.join(other, 'implement', 'SKILL.md'),
+    );
   });
 });
 
@@ -138,7 +170,12 @@ describe('routing tools', () => {
     const body = await callOk(client, 'pool_route', {
       prompt: `Review two files ${reply('Sure.\n{"route":"parallel","prompts":["Review a","Review b"]} done')}`,
     });
-    expect(body).toMatchObject({ route: 'parallel', prompts: ['Review a', 'Review b'], extraction: 'embedded', routing_cost_microdollars: 1000 });
+    expect(body).toMatchObject({
+      route: 'parallel',
+      prompts: ['Review a', 'Review b'],
+      extraction: 'embedded',
+      routing_cost_microdollars: 1000,
+    });
     expect(body.routing_task_id).toMatch(/^task-/);
     const hinted = await callOk(client, 'pool_route_with_hints', {
       prompt: `Ship it ${reply('```\n{"route":"chain","steps":[{"name":"a","prompt":"A"},{"name":"b","prompt":"B {previous_output}"}]}\n```')}`,
@@ -146,13 +183,22 @@ describe('routing tools', () => {
       prefer: 'prefer_chain',
       domain: 'release',
     });
-    expect(hinted).toMatchObject({ route: 'chain', steps: [{ name: 'a', prompt: 'A' }, { name: 'b', prompt: 'B {previous_output}' }], extraction: 'bare_fence' });
+    expect(hinted).toMatchObject({
+      route: 'chain',
+      steps: [
+        { name: 'a', prompt: 'A' },
+        { name: 'b', prompt: 'B {previous_output}' },
+      ],
+      extraction: 'bare_fence',
+    });
     const routing = await pool.task(hinted.routing_task_id as string);
     expect(routing.prompt).toContain('- Maximum chain steps: 2\n- Preferred route: chain');
     expect(routing.prompt).toContain('- Domain: release');
     const failed = await callError(client, 'pool_route', { prompt: `x ${reply('no idea')}` });
     expect(failed.code).toBe('route_failed');
-    expect((await callError(client, 'pool_route_with_hints', { prompt: 'x', prefer: 'prefer_magic' })).code).toBe('invalid_input');
+    expect((await callError(client, 'pool_route_with_hints', { prompt: 'x', prefer: 'prefer_magic' })).code).toBe(
+      'invalid_input',
+    );
   });
 
   it('pool_auto runs a parallel route and reports {route, output, cost_microdollars}', async () => {
@@ -161,7 +207,13 @@ describe('routing tools', () => {
     const body = await callOk(client, 'pool_auto', {
       prompt: `Two parts ${reply(JSON.stringify({ route: 'parallel', prompts: [`one ${reply('1')}`, `two ${reply('2')}`] }))}`,
     });
-    expect(body).toMatchObject({ route: 'parallel', output: '[0] 1\n[1] 2', cost_microdollars: 3000, routing_cost_microdollars: 1000, success: true });
+    expect(body).toMatchObject({
+      route: 'parallel',
+      output: '[0] 1\n[1] 2',
+      cost_microdollars: 3000,
+      routing_cost_microdollars: 1000,
+      success: true,
+    });
     expect(body.results).toHaveLength(2);
   });
 
@@ -169,9 +221,18 @@ describe('routing tools', () => {
     const pool = await simPool((b) => b.slots(1));
     const { client } = await connect(pool);
     const progress: Progress[] = [];
-    const chain = JSON.stringify({ route: 'chain', steps: [{ name: 'find', prompt: `Find ${reply('the cause')}` }, { name: 'fix', prompt: 'Fix {previous_output}' }] });
-    const body = await callOk(client, 'pool_auto_with_hints', { prompt: `Find and fix ${reply(chain)}`, max_chain_steps: 3, isolation: 'none' }, (p) =>
-      progress.push(p),
+    const chain = JSON.stringify({
+      route: 'chain',
+      steps: [
+        { name: 'find', prompt: `Find ${reply('the cause')}` },
+        { name: 'fix', prompt: 'Fix {previous_output}' },
+      ],
+    });
+    const body = await callOk(
+      client,
+      'pool_auto_with_hints',
+      { prompt: `Find and fix ${reply(chain)}`, max_chain_steps: 3, isolation: 'none' },
+      (p) => progress.push(p),
     );
     expect(body).toMatchObject({ route: 'chain', success: true, cost_microdollars: 3000 });
     expect(body.output).toMatch(/^Simulated answer to: Fix the cause/);
@@ -193,7 +254,13 @@ describe('routing tools', () => {
     const pool = await simPool((b) => b.slots(1));
     const { client } = await connect(pool);
     const controller = new AbortController();
-    const chain = JSON.stringify({ route: 'chain', steps: [{ name: 'wait', prompt: 'wait [[sim:hang]]' }, { name: 'after', prompt: 'never' }] });
+    const chain = JSON.stringify({
+      route: 'chain',
+      steps: [
+        { name: 'wait', prompt: 'wait [[sim:hang]]' },
+        { name: 'after', prompt: 'never' },
+      ],
+    });
     const started = new Promise<string>((resolve) => {
       const subscription = pool.events$.subscribe((event) => {
         if ('task' in event && event.task.kind === 'chain') {
@@ -202,9 +269,13 @@ describe('routing tools', () => {
         }
       });
     });
-    const call = client.callTool({ name: 'pool_auto', arguments: { prompt: `Wait ${reply(chain)}`, isolation: 'none' } }, undefined, {
-      signal: controller.signal,
-    });
+    const call = client.callTool(
+      { name: 'pool_auto', arguments: { prompt: `Wait ${reply(chain)}`, isolation: 'none' } },
+      undefined,
+      {
+        signal: controller.signal,
+      },
+    );
     const chainId = await started;
     await new Promise<void>((resolve) => {
       const subscription = pool.chain$(chainId).subscribe((progress) => {

@@ -207,9 +207,17 @@ describe('claude-pool MCP server (stdio, simulated agent)', () => {
   it('runs chains: submit + chain_result, and pool_chain with step progress', async () => {
     const steps = [
       { name: 'plan', type: 'prompt', value: 'plan [[sim:json {"files":2}]]', output_vars: { files: 'files' } },
-      { name: 'build', type: 'prompt', value: 'build {steps.plan.files} files [[sim:chunks 2]] [[sim:chunk-delay 50]]' },
+      {
+        name: 'build',
+        type: 'prompt',
+        value: 'build {steps.plan.files} files [[sim:chunks 2]] [[sim:chunk-delay 50]]',
+      },
     ];
-    const submitted = await callOk(server.client, 'pool_submit_chain', { steps, isolation: 'none', tags: ['chain-e2e'] });
+    const submitted = await callOk(server.client, 'pool_submit_chain', {
+      steps,
+      isolation: 'none',
+      tags: ['chain-e2e'],
+    });
     expect(submitted.task_id).toMatch(/^chain-/);
     const finished = await until(async () => {
       const body = await callOk(server.client, 'pool_chain_result', { task_id: submitted.task_id });
@@ -289,7 +297,10 @@ describe('claude-pool MCP server (stdio, simulated agent)', () => {
     );
     expect(followed.status).toBe('completed');
     expect(flowProgress.length).toBeGreaterThan(0);
-    const badArgs = await callError(server.client, 'pool_skill_run', { skill: first.name, arguments: { bogus_argument: 'x' } });
+    const badArgs = await callError(server.client, 'pool_skill_run', {
+      skill: first.name,
+      arguments: { bogus_argument: 'x' },
+    });
     expect(badArgs.code).toBe('invalid_input');
   });
 
@@ -305,7 +316,10 @@ describe('claude-pool MCP server (stdio, simulated agent)', () => {
     expect(ran.output).toContain('Say hello to Ada');
     const bad = await callError(server.client, 'pool_skill_add', { name: 'Bad Name', description: '', prompt: 'x' });
     expect(bad.code).toBe('invalid_input');
-    expect(await callOk(server.client, 'pool_skill_remove', { name: 'greet' })).toEqual({ removed: true, name: 'greet' });
+    expect(await callOk(server.client, 'pool_skill_remove', { name: 'greet' })).toEqual({
+      removed: true,
+      name: 'greet',
+    });
     expect((await callError(server.client, 'pool_skill_remove', { name: 'greet' })).code).toBe('not_found');
   });
 
@@ -329,10 +343,17 @@ describe('claude-pool MCP server (stdio, simulated agent)', () => {
   });
 
   it('context set/get/list/delete', async () => {
-    expect(await callOk(server.client, 'context_set', { key: 'repo', value: 'claude-pool' })).toEqual({ ok: true, key: 'repo' });
+    expect(await callOk(server.client, 'context_set', { key: 'repo', value: 'claude-pool' })).toEqual({
+      ok: true,
+      key: 'repo',
+    });
     expect(await callOk(server.client, 'context_get', { key: 'repo' })).toEqual({ key: 'repo', value: 'claude-pool' });
     expect(await callOk(server.client, 'context_list')).toMatchObject({ context: { repo: 'claude-pool' }, count: 1 });
-    expect(await callOk(server.client, 'context_delete', { key: 'repo' })).toEqual({ ok: true, key: 'repo', deleted: true });
+    expect(await callOk(server.client, 'context_delete', { key: 'repo' })).toEqual({
+      ok: true,
+      key: 'repo',
+      deleted: true,
+    });
     const missing = await callError(server.client, 'context_get', { key: 'repo' });
     expect(missing).toEqual({ code: 'key_not_found', message: 'key not found: repo' });
   });
@@ -342,30 +363,54 @@ describe('claude-pool MCP server (stdio, simulated agent)', () => {
     expect(sent.message_id).toBeTypeOf('string');
     const peek = await callOk(server.client, 'pool_peek_messages', { slot_id: 'slot-1' });
     expect(peek.count).toBe(1);
-    expect((peek.messages as Array<Record<string, unknown>>)[0]).toMatchObject({ from: 'slot-0', to: 'slot-1', content: 'hello' });
+    expect((peek.messages as Array<Record<string, unknown>>)[0]).toMatchObject({
+      from: 'slot-0',
+      to: 'slot-1',
+      content: 'hello',
+    });
     expect((await callOk(server.client, 'pool_read_messages', { slot_id: 'slot-1' })).count).toBe(1);
     expect((await callOk(server.client, 'pool_peek_messages', { slot_id: 'slot-1' })).count).toBe(0);
     const broadcast = await callOk(server.client, 'pool_broadcast', { from: 'slot-0', content: 'all hands' });
     expect(broadcast.recipients).toBe(2);
     expect((await callOk(server.client, 'pool_read_messages', { slot_id: 'slot-2' })).count).toBe(1);
     expect((await callOk(server.client, 'pool_read_messages', { slot_id: 'slot-1' })).count).toBe(1);
-    const unknown = await callError(server.client, 'pool_send_message', { from: 'slot-0', to: 'slot-99', content: 'x' });
+    const unknown = await callError(server.client, 'pool_send_message', {
+      from: 'slot-0',
+      to: 'slot-99',
+      content: 'x',
+    });
     expect(unknown.code).toBe('slot_not_found');
   });
 
   it('slots: configure, find, claim, and scale up/down within the limits', async () => {
-    const configured = await callOk(server.client, 'pool_configure_slot', { slot_id: 'slot-2', name: 'rev', role: 'reviewer' });
+    const configured = await callOk(server.client, 'pool_configure_slot', {
+      slot_id: 'slot-2',
+      name: 'rev',
+      role: 'reviewer',
+    });
     expect(configured).toMatchObject({ slot_id: 'slot-2', name: 'rev', role: 'reviewer' });
     const found = await callOk(server.client, 'pool_find_slots', { role: 'reviewer' });
     expect(found.count).toBe(1);
     expect((found.slots as Array<{ id: string }>)[0].id).toBe('slot-2');
     const idle = await callOk(server.client, 'pool_find_slots', { state: 'idle' });
     expect(idle.count).toBe(3);
-    expect(await callOk(server.client, 'pool_claim', { slot_id: 'slot-0' })).toMatchObject({ claimed: false, task_id: null });
+    expect(await callOk(server.client, 'pool_claim', { slot_id: 'slot-0' })).toMatchObject({
+      claimed: false,
+      task_id: null,
+    });
 
-    expect(await callOk(server.client, 'pool_scale_up', { count: 2 })).toMatchObject({ success: true, new_slot_count: 5 });
-    expect(await callOk(server.client, 'pool_scale_down', { count: 1 })).toMatchObject({ success: true, new_slot_count: 4 });
-    expect(await callOk(server.client, 'pool_set_target_slots', { target: 3 })).toMatchObject({ new_slot_count: 3, target: 3 });
+    expect(await callOk(server.client, 'pool_scale_up', { count: 2 })).toMatchObject({
+      success: true,
+      new_slot_count: 5,
+    });
+    expect(await callOk(server.client, 'pool_scale_down', { count: 1 })).toMatchObject({
+      success: true,
+      new_slot_count: 4,
+    });
+    expect(await callOk(server.client, 'pool_set_target_slots', { target: 3 })).toMatchObject({
+      new_slot_count: 3,
+      target: 3,
+    });
     const tooMany = await callError(server.client, 'pool_scale_up', { count: 10 });
     expect(tooMany.code).toBe('scale_limit');
     expect(tooMany.message).toContain('max_slots');
@@ -383,7 +428,9 @@ describe('claude-pool MCP server (stdio, simulated agent)', () => {
 
   it('reads the resources', async () => {
     const { resources } = await server.client.listResources();
-    expect(resources.map((r) => r.uri)).toEqual(expect.arrayContaining(['pool://status', 'pool://slots', 'pool://context']));
+    expect(resources.map((r) => r.uri)).toEqual(
+      expect.arrayContaining(['pool://status', 'pool://slots', 'pool://context']),
+    );
     const status = await server.client.readResource({ uri: 'pool://status' });
     const text = (status.contents[0] as { text: string }).text;
     expect(JSON.parse(text)).toMatchObject({ shutdown: false });

@@ -20,7 +20,10 @@ export function requireBuild(): void {
 }
 
 /** A global skills folder that does not exist, so that no test reads the developer's ~/.claude-pool/skills. */
-export const NO_GLOBAL_SKILLS_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '../fixtures/skills/no-global-skills');
+export const NO_GLOBAL_SKILLS_DIR = resolve(
+  dirname(fileURLToPath(import.meta.url)),
+  '../fixtures/skills/no-global-skills',
+);
 
 /**
  * The environment without any CLAUDE_POOL_* setting of the developer's shell, and with the global skills
@@ -47,7 +50,10 @@ export interface ServerHandle {
  * Starts `node dist/src/cli/main.js serve …args` in a fresh temporary directory (or `options.cwd`) and
  * connects; `options.env` is added to the clean environment.
  */
-export async function startServer(args: string[], options: { cwd?: string; env?: Record<string, string> } = {}): Promise<ServerHandle> {
+export async function startServer(
+  args: string[],
+  options: { cwd?: string; env?: Record<string, string> } = {},
+): Promise<ServerHandle> {
   requireBuild();
   const ownDir = options.cwd === undefined;
   const cwd = options.cwd ?? mkdtempSync(join(tmpdir(), 'claude-pool-mcp-e2e-'));
@@ -92,7 +98,11 @@ export async function callOk(
   args: Record<string, unknown> = {},
   onprogress?: (progress: Progress) => void,
 ): Promise<Record<string, unknown>> {
-  const result = (await client.callTool({ name, arguments: args }, undefined, onprogress ? { onprogress } : {})) as CallToolResult;
+  const result = (await client.callTool(
+    { name, arguments: args },
+    undefined,
+    onprogress ? { onprogress } : {},
+  )) as CallToolResult;
   if (result.isError) throw new Error(`${name} failed: ${JSON.stringify(result.content)}`);
   return bodyOf(result);
 }

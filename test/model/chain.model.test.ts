@@ -22,7 +22,11 @@ const record: TaskRecord = {
 };
 // Step one may retry once and then recover (retriesLeft, hasRecovery true); step two may do neither (both false).
 const steps: ChainStep[] = [
-  { name: 'one', action: { type: 'prompt', prompt: 'one' }, failurePolicy: { retries: 1, recoveryPrompt: 'fix {error}' } },
+  {
+    name: 'one',
+    action: { type: 'prompt', prompt: 'one' },
+    failurePolicy: { retries: 1, recoveryPrompt: 'fix {error}' },
+  },
   { name: 'two', action: { type: 'prompt', prompt: 'two' } },
 ];
 

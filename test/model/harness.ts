@@ -156,7 +156,9 @@ export class Coverage {
   }
 
   get transitionsHit(): string[] {
-    return this.transitionIds.filter((id) => this.edges.some((e) => e.id.startsWith(`${id}:`) && this.edgesHit.has(e.id)));
+    return this.transitionIds.filter((id) =>
+      this.edges.some((e) => e.id.startsWith(`${id}:`) && this.edgesHit.has(e.id)),
+    );
   }
 
   missingStates(): string[] {
@@ -194,7 +196,9 @@ export class Coverage {
       `  transitions: ${hitEdges}/${this.edges.length} (${pct(hitEdges, this.edges.length)} %)`,
     ];
     if (guardOutcomes > 0) {
-      lines.push(`  guard outcomes (true and false): ${hitGuards}/${guardOutcomes} (${pct(hitGuards, guardOutcomes)} %)`);
+      lines.push(
+        `  guard outcomes (true and false): ${hitGuards}/${guardOutcomes} (${pct(hitGuards, guardOutcomes)} %)`,
+      );
     }
     const missing = [
       ...this.missingStates().map((id) => `state ${id}`),
@@ -234,7 +238,10 @@ function guardNames(machine: AnyStateMachine): string[] {
  */
 export function traversable<T extends AnyStateMachine>(machine: T): T {
   const sink = createActor(fromCallback(() => {}));
-  const base = createActor(fromCallback(() => {}), { parent: sink });
+  const base = createActor(
+    fromCallback(() => {}),
+    { parent: sink },
+  );
   let current: AnyMachineSnapshot | undefined;
   // The traversal branches from every state, so the same child (say `slot-0`, with its `systemId`) is spawned
   // many times: a system that keeps no registry lets each spawn go through (a real one refuses a second

@@ -118,7 +118,13 @@ function poolEvents(snapshot: AnyMachineSnapshot): AnyEventObject[] {
   if (context.assignDeadline !== undefined && queued.length > 0) events.push({ type: 'ASSIGN_TIMEOUT' });
   for (const [taskId, slotId] of Object.entries(context.running)) {
     const removing = context.removing.includes(slotId);
-    events.push({ type: 'SLOT.RUN_FINISHED', slotId, taskId, outcome: outcome('ok'), state: removing ? 'stopped' : 'idle' });
+    events.push({
+      type: 'SLOT.RUN_FINISHED',
+      slotId,
+      taskId,
+      outcome: outcome('ok'),
+      state: removing ? 'stopped' : 'idle',
+    });
     if (slotId === 'slot-0' && !removing) {
       events.push({ type: 'SLOT.RUN_FINISHED', slotId, taskId, outcome: outcome('crashed'), state: 'errored' });
     }
@@ -132,7 +138,11 @@ function poolEvents(snapshot: AnyMachineSnapshot): AnyEventObject[] {
     if (view === 'busy' && assigned.has(slotId) && context.removing.includes(slotId)) {
       events.push({ type: 'SLOT.STATE', slotId, state: 'retiring' });
     }
-    if (view !== 'stopped' && !assigned.has(slotId) && (context.removing.includes(slotId) || snapshot.value === 'stopped')) {
+    if (
+      view !== 'stopped' &&
+      !assigned.has(slotId) &&
+      (context.removing.includes(slotId) || snapshot.value === 'stopped')
+    ) {
       events.push({ type: 'SLOT.STATE', slotId, state: 'stopped' });
     }
   }
@@ -288,9 +298,13 @@ function abstract(snapshot: AnyMachineSnapshot): unknown {
 
 /** The timers the pool actor has scheduled in its system now: id → delayed event. */
 function scheduled(run: PureRun): Map<string, { event: AnyEventObject; delay: number }> {
-  const events = (run.actor.system as unknown as {
-    getSnapshot(): { _scheduledEvents: Record<string, { source: AnyActorRef; id: string; event: AnyEventObject; delay: number }> };
-  }).getSnapshot()._scheduledEvents;
+  const events = (
+    run.actor.system as unknown as {
+      getSnapshot(): {
+        _scheduledEvents: Record<string, { source: AnyActorRef; id: string; event: AnyEventObject; delay: number }>;
+      };
+    }
+  ).getSnapshot()._scheduledEvents;
   return new Map(
     Object.values(events)
       .filter((entry) => entry.source === run.actor)
@@ -309,9 +323,10 @@ function checkInvariants(snapshot: AnyMachineSnapshot): void {
   expect(new Set(busySlots).size, 'two tasks run on one slot').toBe(busySlots.length);
   for (const [taskId, slotId] of running) {
     expect(context.slotOrder, `${taskId} runs on a slot the pool does not have`).toContain(slotId);
-    expect(['busy', 'retiring'], `${slotId} runs ${taskId} but the pool sees it ${context.slotStates[slotId]}`).toContain(
-      context.slotStates[slotId],
-    );
+    expect(
+      ['busy', 'retiring'],
+      `${slotId} runs ${taskId} but the pool sees it ${context.slotStates[slotId]}`,
+    ).toContain(context.slotStates[slotId]);
   }
   for (const slotId of context.slotOrder) {
     if (context.slotStates[slotId] === 'busy') expect(busySlots, `${slotId} is busy with nothing`).toContain(slotId);
@@ -325,7 +340,9 @@ function checkInvariants(snapshot: AnyMachineSnapshot): void {
   for (const id of context.removing) expect(context.slotOrder).toContain(id);
   // One assignment timer, armed exactly while something waits, never later than the head's deadline.
   const head = queuedJobs(context.queue)[0];
-  expect(context.assignDeadline !== undefined, 'the assignment timer is armed iff something waits').toBe(head !== undefined);
+  expect(context.assignDeadline !== undefined, 'the assignment timer is armed iff something waits').toBe(
+    head !== undefined,
+  );
   if (head && context.assignDeadline !== undefined) {
     expect(context.assignDeadline).toBeLessThanOrEqual(head.queuedAt + context.config.slotAssignmentTimeoutSecs * 1000);
   }
@@ -364,7 +381,9 @@ function checkEffects(run: PureRun, event: AnyEventObject, before: AnyMachineSna
   // (A task the model lets report TASK.REVIEW out of the blue has none.)
   const created = new Set(log.started.map((record) => record.id));
   for (const taskId of [...queuedIds(context), ...Object.keys(context.running)].filter((id) => created.has(id))) {
-    expect((run.actor.system.get(taskId) as AnyActorRef | undefined)?.getSnapshot().status, `${taskId}'s actor`).toBe('active');
+    expect((run.actor.system.get(taskId) as AnyActorRef | undefined)?.getSnapshot().status, `${taskId}'s actor`).toBe(
+      'active',
+    );
     expect(snapshot.children).not.toHaveProperty(taskId);
   }
   // Every request that needs an answer gets exactly one, with its id; an accepted one took effect.
@@ -378,7 +397,10 @@ function checkEffects(run: PureRun, event: AnyEventObject, before: AnyMachineSna
     expect(decisions.map((d) => d.requestId)).toEqual([requestId]);
     const accepted = decisions[0].refusal === undefined;
     if (event.type === 'SUBMIT') {
-      expect(started.map((r) => r.id), 'an accepted task is created').toEqual(accepted ? [requestId] : []);
+      expect(
+        started.map((r) => r.id),
+        'an accepted task is created',
+      ).toEqual(accepted ? [requestId] : []);
       const shouldAccept = before.value === 'running' || (before.value === 'draining' && event.internal === true);
       expect(accepted, `SUBMIT accepted in ${String(before.value)}`).toBe(shouldAccept);
     }
@@ -396,7 +418,10 @@ function checkEffects(run: PureRun, event: AnyEventObject, before: AnyMachineSna
     if (event.type === 'CANCEL_CHAIN') expect(received).toEqual([{ type: 'CANCEL', immediate: event.immediate }]);
     else if (event.type === 'DRAIN' && event.queued === 'cancel' && before.value === 'running') {
       expect(received).toEqual([{ type: 'CANCEL', immediate: false }]);
-    } else if ((event.type === 'FORCE_STOP' || (event.type === DRAIN_TIMEOUT && prior.drainTimeoutMs !== undefined)) && before.value === 'draining') {
+    } else if (
+      (event.type === 'FORCE_STOP' || (event.type === DRAIN_TIMEOUT && prior.drainTimeoutMs !== undefined)) &&
+      before.value === 'draining'
+    ) {
       expect(received).toEqual([{ type: 'CANCEL', immediate: true }]);
     } else expect(received).toEqual(expected);
   }
@@ -418,7 +443,12 @@ function newlyReceived(ref: AnyActorRef | undefined): AnyEventObject[] {
  * it; a task it fails hears why; a cancelled one is cancelled (its run, too); a run's end reaches its task;
  * the drain's timeout cancels every run; a stopped pool stops every slot; a claim answers with what it took.
  */
-function checkMessages(run: PureRun, event: AnyEventObject, before: AnyMachineSnapshot, claims: StandInLog['claims']): void {
+function checkMessages(
+  run: PureRun,
+  event: AnyEventObject,
+  before: AnyMachineSnapshot,
+  claims: StandInLog['claims'],
+): void {
   const after = run.actor.getSnapshot() as AnyMachineSnapshot;
   const prior = before.context as PoolContext;
   const context = after.context as PoolContext;
@@ -436,16 +466,23 @@ function checkMessages(run: PureRun, event: AnyEventObject, before: AnyMachineSn
   // Starts.
   const started = Object.entries(context.running).filter(([taskId]) => !(taskId in prior.running));
   for (const [taskId, slotId] of started) {
-    if (created.has(taskId)) expect(toTask.get(taskId), `${taskId} is assigned`).toContainEqual({ type: 'ASSIGN', slotId, at: 1_000 });
-    expect(toSlot.get(slotId)?.find((e) => e.type === 'RUN')?.job, `${slotId} runs ${taskId}`).toMatchObject({ taskId });
+    if (created.has(taskId))
+      expect(toTask.get(taskId), `${taskId} is assigned`).toContainEqual({ type: 'ASSIGN', slotId, at: 1_000 });
+    expect(toSlot.get(slotId)?.find((e) => e.type === 'RUN')?.job, `${slotId} runs ${taskId}`).toMatchObject({
+      taskId,
+    });
   }
   if (event.type === 'CLAIM') {
     const onSlot = started.find(([, slotId]) => slotId === event.slotId)?.[0];
-    expect(claims, 'a claim answers with what it took').toEqual([{ type: 'claimed', slotId: event.slotId, taskId: onSlot }]);
+    expect(claims, 'a claim answers with what it took').toEqual([
+      { type: 'claimed', slotId: event.slotId, taskId: onSlot },
+    ]);
   }
   // Tasks that left the queue without starting: cancelled, or failed (no slot could take them).
   const cancels = ['CANCEL', 'CANCEL_MANY', 'DRAIN', 'FORCE_STOP', DRAIN_TIMEOUT].includes(event.type);
-  const left = queuedIds(prior).filter((id) => !queuedIds(context).includes(id) && !(id in context.running) && created.has(id));
+  const left = queuedIds(prior).filter(
+    (id) => !queuedIds(context).includes(id) && !(id in context.running) && created.has(id),
+  );
   for (const taskId of left) {
     if (cancels) expect(types(toTask.get(taskId)), `${taskId} is cancelled`).toContain('CANCEL');
     else {
@@ -454,21 +491,35 @@ function checkMessages(run: PureRun, event: AnyEventObject, before: AnyMachineSn
     }
   }
   // A run's end reaches its task, as a result.
-  if (event.type === 'SLOT.RUN_FINISHED' && (event.taskId as string) in prior.running && created.has(event.taskId as string)) {
+  if (
+    event.type === 'SLOT.RUN_FINISHED' &&
+    (event.taskId as string) in prior.running &&
+    created.has(event.taskId as string)
+  ) {
     const kind = (event.outcome as RunOutcome).kind === 'ok' ? 'FINISH' : 'FAIL';
     expect(types(toTask.get(event.taskId as string))).toEqual([kind]);
   }
   // Cancels reach the task and its run.
   const cancelled =
-    event.type === 'CANCEL' ? [event.taskId as string] : event.type === 'CANCEL_MANY' ? (event.taskIds as string[]) : [];
+    event.type === 'CANCEL'
+      ? [event.taskId as string]
+      : event.type === 'CANCEL_MANY'
+        ? (event.taskIds as string[])
+        : [];
   const forced =
-    before.value === 'draining' && (event.type === 'FORCE_STOP' || (event.type === DRAIN_TIMEOUT && prior.drainTimeoutMs !== undefined));
+    before.value === 'draining' &&
+    (event.type === 'FORCE_STOP' || (event.type === DRAIN_TIMEOUT && prior.drainTimeoutMs !== undefined));
   // (A cancel reaches a run through its live task: the model's tasks that report TASK.REVIEW out of the blue have none.)
-  const cancelledRuns = forced ? Object.keys(prior.running) : cancelled.filter((id) => id in prior.running && created.has(id));
+  const cancelledRuns = forced
+    ? Object.keys(prior.running)
+    : cancelled.filter((id) => id in prior.running && created.has(id));
   for (const taskId of cancelled.filter((id) => created.has(id))) expect(types(toTask.get(taskId))).toContain('CANCEL');
   for (const taskId of cancelledRuns) {
     if (created.has(taskId)) expect(types(toTask.get(taskId))).toContain('CANCEL');
-    expect(toSlot.get(prior.running[taskId]), `the run of ${taskId} is cancelled`).toContainEqual({ type: 'CANCEL_RUN', taskId });
+    expect(toSlot.get(prior.running[taskId]), `the run of ${taskId} is cancelled`).toContainEqual({
+      type: 'CANCEL_RUN',
+      taskId,
+    });
   }
   // Entering Stopped stops every slot; a scale-down retires its victims; a supervised restart restarts.
   if (after.value === 'stopped' && before.value !== 'stopped') {
@@ -496,7 +547,11 @@ const drainTimerFired = new WeakSet<PureRun>();
 
 /** Per level-(a) run: the decisions emitted and tasks created since the last check. */
 const seen = new WeakMap<PureRun, { decisions: number; started: number; claims: number }>();
-function takeNew(run: PureRun): { decisions: StandInLog['decisions']; started: TaskRecord[]; claims: StandInLog['claims'] } {
+function takeNew(run: PureRun): {
+  decisions: StandInLog['decisions'];
+  started: TaskRecord[];
+  claims: StandInLog['claims'];
+} {
   const at = seen.get(run) ?? { decisions: 0, started: 0, claims: 0 };
   seen.set(run, { decisions: log.decisions.length, started: log.started.length, claims: log.claims.length });
   return {
@@ -525,7 +580,8 @@ function input(slots: number) {
 function only(...types: string[]): (snapshot: AnyMachineSnapshot) => AnyEventObject[] {
   return (snapshot) =>
     poolEvents(snapshot).filter(
-      (event) => types.includes(event.type) || (types.includes('TASK.ENDED') && event.type === 'xstate.done.actor.task'),
+      (event) =>
+        types.includes(event.type) || (types.includes('TASK.ENDED') && event.type === 'xstate.done.actor.task'),
     );
 }
 
@@ -560,9 +616,20 @@ const spec: ModelSpec = {
       // Scaling is refused once the pool drains (one slot: a scale-down is refused while running, too; a
       // scale-up is tried only once the pool drains, so the running pool keeps its one slot).
       events: (snapshot) =>
-        only('SUBMIT', 'DRAIN', 'FORCE_STOP', DRAIN_TIMEOUT, 'CANCEL', 'SCALE_UP', 'SCALE_DOWN', 'SLOT.RUN_FINISHED', 'SLOT.STATE', 'TASK.REQUEUED', 'TASK.REVIEW', 'TASK.ENDED')(
-          snapshot,
-        ).filter((event) => event.type !== 'SCALE_UP' || snapshot.value !== 'running'),
+        only(
+          'SUBMIT',
+          'DRAIN',
+          'FORCE_STOP',
+          DRAIN_TIMEOUT,
+          'CANCEL',
+          'SCALE_UP',
+          'SCALE_DOWN',
+          'SLOT.RUN_FINISHED',
+          'SLOT.STATE',
+          'TASK.REQUEUED',
+          'TASK.REVIEW',
+          'TASK.ENDED',
+        )(snapshot).filter((event) => event.type !== 'SCALE_UP' || snapshot.value !== 'running'),
       onlyListed: true,
     },
     {
@@ -578,12 +645,21 @@ const spec: ModelSpec = {
       name: 'chains',
       input: input(1),
       events: (snapshot) =>
-        only('START_CHAIN', 'CANCEL_CHAIN', 'CHAIN.ENDED', 'SUBMIT', 'DRAIN', 'FORCE_STOP', DRAIN_TIMEOUT, 'SLOT.RUN_FINISHED', 'SLOT.STATE')(
-          snapshot,
-        ).filter(
+        only(
+          'START_CHAIN',
+          'CANCEL_CHAIN',
+          'CHAIN.ENDED',
+          'SUBMIT',
+          'DRAIN',
+          'FORCE_STOP',
+          DRAIN_TIMEOUT,
+          'SLOT.RUN_FINISHED',
+          'SLOT.STATE',
+        )(snapshot).filter(
           (event) =>
             // Only chain steps, one at a time; the drains that cancel.
-            (event.type !== 'SUBMIT' || (event.internal === true && liveTaskIds(snapshot.context as PoolContext).length === 0)) &&
+            (event.type !== 'SUBMIT' ||
+              (event.internal === true && liveTaskIds(snapshot.context as PoolContext).length === 0)) &&
             (event.type !== 'DRAIN' || event.queued === 'cancel'),
         ),
       onlyListed: true,
@@ -646,10 +722,12 @@ const generationMs = Date.now() - started;
 const coverage = new Coverage('pool (level a: the machine, stand-in children)', poolMachine);
 
 describe('pool model, level (a): paths replayed on the machine', () => {
-  it.each(paths.map((p) => [`${p.scenario.name} (${p.kinds.join(', ')}): ${p.name}`, p] as const))('%s', (_name, generated) => {
-    replayPure(spec, generated, coverage);
-  });
-
+  it.each(paths.map((p) => [`${p.scenario.name} (${p.kinds.join(', ')}): ${p.name}`, p] as const))(
+    '%s',
+    (_name, generated) => {
+      replayPure(spec, generated, coverage);
+    },
+  );
 
   it('covers chain children and the drain timeout', () => {
     const chainsAndDrain = coverage.edges.filter(
@@ -787,7 +865,9 @@ const publicPaths = coverEdges(publicSpec, generatePaths(publicSpec)).filter(
 const drainTimeoutPath = generatePaths(publicSpec).find(
   (p) =>
     p.path.steps.some((step) => step.event.type === 'DRAIN' && step.event.timeoutMs !== undefined) &&
-    p.path.steps.some((step, i) => step.event.type === DRAIN_TIMEOUT && i > 0 && p.path.steps[i - 1].state.value === 'draining') &&
+    p.path.steps.some(
+      (step, i) => step.event.type === DRAIN_TIMEOUT && i > 0 && p.path.steps[i - 1].state.value === 'draining',
+    ) &&
     p.path.steps.at(-1)?.state.value === 'stopped',
 );
 if (drainTimeoutPath && !publicPaths.includes(drainTimeoutPath)) publicPaths.push(drainTimeoutPath);
@@ -858,7 +938,8 @@ const restoreSpec: ModelSpec = {
           events.push({ type: 'CANCEL', taskId });
         }
         // A drain does not wait for reviewers: a task rejected after it fails (it cannot be queued again).
-        if (snapshot.value === 'running' && inReview(snapshot, RESTORED)) events.push({ type: 'DRAIN', queued: 'cancel' });
+        if (snapshot.value === 'running' && inReview(snapshot, RESTORED))
+          events.push({ type: 'DRAIN', queued: 'cancel' });
         return events;
       },
       onlyListed: true,
@@ -934,7 +1015,11 @@ const CHAIN_STEP_PROMPT = 'chain step [[sim:hang]]';
  * submits its step (a chain step, still admitted while the pool drains); a chain cancelled at once, or by the
  * drain's timeout, cancels its running step and ends.
  */
-function reportsAfterChain(before: AnyMachineSnapshot, event: AnyEventObject, after: AnyMachineSnapshot): AnyEventObject[] {
+function reportsAfterChain(
+  before: AnyMachineSnapshot,
+  event: AnyEventObject,
+  after: AnyMachineSnapshot,
+): AnyEventObject[] {
   const prior = before.context as PoolContext;
   const context = after.context as PoolContext;
   const reports = reportsAfter(before, event, after);
@@ -972,7 +1057,10 @@ const chainSpec: ModelSpec = {
           if (!chain && liveTaskIds(context).length === 0) {
             events.push({ type: 'START_CHAIN', record: chainRecord(CHAIN_ID), steps: CHAIN_STEPS, isolation: 'none' });
           }
-          events.push({ type: 'DRAIN', queued: 'cancel' }, { type: 'DRAIN', queued: 'cancel', timeoutMs: DRAIN_TIMEOUT_MS });
+          events.push(
+            { type: 'DRAIN', queued: 'cancel' },
+            { type: 'DRAIN', queued: 'cancel', timeoutMs: DRAIN_TIMEOUT_MS },
+          );
         }
         if (chain) events.push({ type: 'CANCEL_CHAIN', chainId: CHAIN_ID, immediate: true });
         if (snapshot.value === 'draining') events.push({ type: DRAIN_TIMEOUT });
@@ -1051,7 +1139,10 @@ async function replayOnPool(generated: GeneratedPath): Promise<void> {
         'supervisor state': [view(seen, rename), view(expected, (id) => id)],
         'status: shut down': [status.shutdown, expected.value !== 'running'],
         // A live chain counts as a running task, as its record says.
-        'status: running tasks': [status.runningTasks, Object.keys(model.running).length + Object.keys(model.chains).length],
+        'status: running tasks': [
+          status.runningTasks,
+          Object.keys(model.running).length + Object.keys(model.chains).length,
+        ],
         'status: pending tasks': [status.pendingTasks, queuedIds(model).length],
         // Every live task is reachable as an actor by its id; none is a child of the supervisor.
         'live task actors': [
@@ -1202,7 +1293,9 @@ describe('pool model, level (b): public operations replayed on the real Pool', (
     expect(realCoverage.missingStates()).toEqual([]);
     expect(realCoverage.unexplained().map(describeEdge)).toEqual([]);
     // An excuse is for a transition not taken here: none is stale.
-    const excusedButTaken = realCoverage.edges.filter((e) => realCoverage.excused.has(e.id) && realCoverage.edgesHit.has(e.id));
+    const excusedButTaken = realCoverage.edges.filter(
+      (e) => realCoverage.excused.has(e.id) && realCoverage.edgesHit.has(e.id),
+    );
     expect(excusedButTaken.map(describeEdge)).toEqual([]);
   });
 });

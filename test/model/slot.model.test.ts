@@ -78,7 +78,11 @@ const input = {
 /** The fake agents of a level-(a) run: each records the commands it gets and can report back. */
 const agents: { sendBack: (event: AgentActorEvent) => void; commands: AgentActorCommand[]; stopped: boolean }[] = [];
 const fakeAgent = fromCallback<AgentActorCommand, AgentActorInput>(({ sendBack, receive }) => {
-  const agent = { sendBack: sendBack as (event: AgentActorEvent) => void, commands: [] as AgentActorCommand[], stopped: false };
+  const agent = {
+    sendBack: sendBack as (event: AgentActorEvent) => void,
+    commands: [] as AgentActorCommand[],
+    stopped: false,
+  };
   agents.push(agent);
   receive((command) => agent.commands.push(command));
   return () => {
@@ -143,7 +147,10 @@ const spec: ModelSpec = {
       if (event.type === 'AGENT.DONE') expect(finished[0].outcome).toEqual(event.outcome);
       else expect((finished[0].outcome as RunOutcome).kind).toBe('aborted');
     } else {
-      expect(reports.filter((e) => e.type === 'SLOT.RUN_FINISHED'), 'a run finished outside Busy').toEqual([]);
+      expect(
+        reports.filter((e) => e.type === 'SLOT.RUN_FINISHED'),
+        'a run finished outside Busy',
+      ).toEqual([]);
     }
     // The pool always knows the slot's state: it made the slot Busy itself (RUN); every other change is
     // reported, by the run's report (where the slot went) or by SLOT.STATE (retiring, stopped, restarted).
@@ -224,7 +231,8 @@ function plan(generated: GeneratedPath): Plan {
     if (i === 0) return;
     const before = JSON.stringify(steps[i - 1].state.value);
     const e = step.event;
-    if (e.type === 'CANCEL_RUN' && e.taskId !== 'task-1') throw new NotDrivable('a cancel reaches only the slot running the task');
+    if (e.type === 'CANCEL_RUN' && e.taskId !== 'task-1')
+      throw new NotDrivable('a cancel reaches only the slot running the task');
     if (e.type === 'STOP' && before.startsWith('{"busy"')) throw new NotDrivable('STOP while busy');
     if (e.type === 'CONFIGURE' && before === '"stopped"') throw new NotDrivable('a stopped slot cannot be configured');
     if (e.type === 'AGENT.DONE') {
@@ -232,7 +240,8 @@ function plan(generated: GeneratedPath): Plan {
       // After an abort the run ends as `aborted`; a run not aborted never does.
       if ((before === '{"busy":"cancelling"}') !== (kind === 'aborted')) throw new NotDrivable(`${kind} in ${before}`);
       if (kind === 'spawn_failed' && before !== '{"busy":"working"}') throw new NotDrivable('spawn failure after RUN');
-      if (kind === 'spawn_failed' && steps[i - 1].event.type !== 'RUN') throw new NotDrivable('spawn failure after RUN');
+      if (kind === 'spawn_failed' && steps[i - 1].event.type !== 'RUN')
+        throw new NotDrivable('spawn failure after RUN');
     }
     if (e.type !== 'RUN') return;
     const rest = steps.slice(i + 1);
@@ -412,17 +421,23 @@ describe('slot model, level (b): paths replayed on the real Pool', () => {
     const pidDir = mkdtempSync(join(tmpdir(), 'claude-pool-model-pids-'));
     const binary = join(pidDir, 'claude');
     symlinkSync(simulatedClaude, binary);
-    const pool = await simPool((b) =>
-      b
-        .slots(1)
-        // A run that ignores its interrupt is given up on after 50 ms; any other cancelled run ends well before.
-        .cancelGraceMs(graceExpires ? 50 : 5000)
-        .restartDelayMs(10)
-        .config({ crashThreshold: 2, supervisorEnabled: true, maxRestarts: 10, scaling: { minSlots: 0, maxSlots: 4 } })
-        .inspect((event) => {
-          recordCoverage(realCoverage, actorsOf('slot'))(event);
-          recordTaken(taken)(event);
-        }),
+    const pool = await simPool(
+      (b) =>
+        b
+          .slots(1)
+          // A run that ignores its interrupt is given up on after 50 ms; any other cancelled run ends well before.
+          .cancelGraceMs(graceExpires ? 50 : 5000)
+          .restartDelayMs(10)
+          .config({
+            crashThreshold: 2,
+            supervisorEnabled: true,
+            maxRestarts: 10,
+            scaling: { minSlots: 0, maxSlots: 4 },
+          })
+          .inspect((event) => {
+            recordCoverage(realCoverage, actorsOf('slot'))(event);
+            recordTaken(taken)(event);
+          }),
       undefined,
       binary,
     );

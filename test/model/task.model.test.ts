@@ -98,7 +98,11 @@ const spec: ModelSpec = {
     const before = reviewsSeen.get(run) ?? (previous.value === 'pendingReview' ? 1 : 0);
     expect(reviews.length - before, `TASK.REVIEW after ${String(event.type)}`).toBe(entered ? 1 : 0);
     reviewsSeen.set(run, reviews.length);
-    if (entered) expect(reviews.at(-1)).toEqual({ type: 'TASK.REVIEW', taskId: (expected.context as { record: TaskRecord }).record.id });
+    if (entered)
+      expect(reviews.at(-1)).toEqual({
+        type: 'TASK.REVIEW',
+        taskId: (expected.context as { record: TaskRecord }).record.id,
+      });
   },
 };
 
@@ -110,9 +114,12 @@ const label = spec.eventLabel as (event: AnyEventObject) => string;
 const coverage = new Coverage('task (level a: the machine)', taskMachine);
 
 describe('task model, level (a): paths replayed on the machine', () => {
-  it.each(paths.map((p) => [`${p.scenario.name} (${p.kinds.join(', ')}): ${p.name}`, p] as const))('%s', (_name, generated) => {
-    replayPure(spec, generated, coverage);
-  });
+  it.each(paths.map((p) => [`${p.scenario.name} (${p.kinds.join(', ')}): ${p.name}`, p] as const))(
+    '%s',
+    (_name, generated) => {
+      replayPure(spec, generated, coverage);
+    },
+  );
 
   it('covers every state, transition and guard outcome', () => {
     console.log(coverage.report());
@@ -165,7 +172,11 @@ interface TaskRun {
  * timeout, a FAIL while running is the crash its run was scripted to do, a failed FINISH the max-turns error it
  * was scripted to report; a rejection carries its own (the machine makes it).
  */
-function expectedFailureKind(before: AnyMachineSnapshot, event: AnyEventObject, after: AnyMachineSnapshot): string | undefined {
+function expectedFailureKind(
+  before: AnyMachineSnapshot,
+  event: AnyEventObject,
+  after: AnyMachineSnapshot,
+): string | undefined {
   const result = (after.context as { record: TaskRecord }).record.result;
   if (!result || result.success) return undefined;
   if (result.failure) return result.failure.kind;

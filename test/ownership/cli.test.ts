@@ -34,7 +34,7 @@ async function runHanging() {
 }
 
 describe('claude-pool run', () => {
-  it('SIGKILLed: its agent and the agent\'s child are gone within 3 s', async () => {
+  it("SIGKILLed: its agent and the agent's child are gone within 3 s", async () => {
     const { cli, ended, pids } = await runHanging();
     cli.kill('SIGKILL');
     await ended;

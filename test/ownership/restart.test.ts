@@ -57,7 +57,9 @@ describe('restart on the same SQLite file', () => {
     await waitUntilGone(host.pids, 3000);
     await eventually(() => warnings.length > 0);
     process.off('warning', onWarning);
-    expect(warnings).toEqual([expect.stringMatching(/^ended 2 agent process\(es\) a previous owner of the store left running/)]);
+    expect(warnings).toEqual([
+      expect.stringMatching(/^ended 2 agent process\(es\) a previous owner of the store left running/),
+    ]);
     expect(store.processes.list()).toEqual([]);
     // The interrupted runs are failed, not run again.
     const tasks = await pool.listTasks();
@@ -88,7 +90,10 @@ describe('restart on the same SQLite file', () => {
   });
 
   it('agents of a live owner are left alone', async () => {
-    const agent = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1 << 30)'], { stdio: 'ignore', detached: true });
+    const agent = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1 << 30)'], {
+      stdio: 'ignore',
+      detached: true,
+    });
     leftovers.push(agent.pid as number);
     await new Promise((resolve) => agent.on('spawn', resolve));
     const pid = agent.pid as number;

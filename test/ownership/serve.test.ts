@@ -19,7 +19,12 @@ afterEach(() => {
   for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
 });
 
-async function serve(): Promise<{ client: Client; transport: StdioClientTransport; cwd: string; stderr: () => string }> {
+async function serve(): Promise<{
+  client: Client;
+  transport: StdioClientTransport;
+  cwd: string;
+  stderr: () => string;
+}> {
   requireBuild();
   const cwd = mkdtempSync(join(tmpdir(), 'claude-pool-serve-'));
   dirs.push(cwd);

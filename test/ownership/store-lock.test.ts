@@ -66,11 +66,18 @@ describe('StoreLocked', () => {
     await host.ended;
     // The kernel dropped the dead owner's lock: the next pool takes the store over.
     const store = open(db);
-    const pool = await Pool.builder({ binary: simulatedClaude, workingDir: dir, env: { CLAUDE_POOL_SIM_STATE_DIR: join(dir, 'state') } })
+    const pool = await Pool.builder({
+      binary: simulatedClaude,
+      workingDir: dir,
+      env: { CLAUDE_POOL_SIM_STATE_DIR: join(dir, 'state') },
+    })
       .slots(2)
       .store(store)
       .build();
-    await eventually(async () => (await pool.listTasks()).every((t) => ['completed', 'failed'].includes(t.state)), 10_000);
+    await eventually(
+      async () => (await pool.listTasks()).every((t) => ['completed', 'failed'].includes(t.state)),
+      10_000,
+    );
     const tasks = await pool.listTasks();
     expect(tasks.map((t) => [t.prompt.split(' ')[0], t.state])).toEqual([
       ['hang', 'failed'],

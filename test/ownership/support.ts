@@ -92,7 +92,9 @@ export async function startHost(options: {
       out += chunk.toString();
       if (out.includes('\n')) resolve(out.slice(0, out.indexOf('\n')));
     });
-    void ended.then((how) => reject(new Error(`host ended before its runs started (${JSON.stringify(how)}): ${stderr}`)));
+    void ended.then((how) =>
+      reject(new Error(`host ended before its runs started (${JSON.stringify(how)}): ${stderr}`)),
+    );
   });
   const { pids, watchdog } = JSON.parse(line) as { pids: number[]; watchdog: number };
   return { child, pids, watchdog, ended, dir };

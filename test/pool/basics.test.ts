@@ -46,10 +46,14 @@ describe('building a pool', () => {
   it('rejects bad builder input with a typed error', async () => {
     const { Pool } = await import('../../src/pool/index.js');
     expect(() => Pool.builder().slots(-1)).toThrow(InvalidInput);
-    expect(() => Pool.builder().slotConfig({ permissionMode: 'yolo' as never })).toThrow(/permissionMode must be one of/);
-    await expect(Pool.builder().config({ scaling: { minSlots: 5, maxSlots: 2 } }).build()).rejects.toThrow(
-      /minSlots \(5\) is more than scaling.maxSlots \(2\)/,
+    expect(() => Pool.builder().slotConfig({ permissionMode: 'yolo' as never })).toThrow(
+      /permissionMode must be one of/,
     );
+    await expect(
+      Pool.builder()
+        .config({ scaling: { minSlots: 5, maxSlots: 2 } })
+        .build(),
+    ).rejects.toThrow(/minSlots \(5\) is more than scaling.maxSlots \(2\)/);
   });
 });
 
@@ -79,9 +83,12 @@ describe('tasks', () => {
   it('runs a prompt and returns the result the agent reported', async () => {
     const pool = await simPool((b) => b.slots(1));
     const chunks: string[] = [];
-    const result = await pool.run('hello [[sim:text "Hello there, pool."]] [[sim:chunks 3]] [[sim:cost 0.0125]] [[sim:turns 2]]', {
-      onOutput: (chunk) => chunks.push(chunk),
-    });
+    const result = await pool.run(
+      'hello [[sim:text "Hello there, pool."]] [[sim:chunks 3]] [[sim:cost 0.0125]] [[sim:turns 2]]',
+      {
+        onOutput: (chunk) => chunks.push(chunk),
+      },
+    );
     expect(result).toMatchObject({
       output: 'Hello there, pool.',
       success: true,
@@ -110,7 +117,12 @@ describe('tasks', () => {
     await pool.flush();
     const stored = await pool.store().getTask(id);
     expect(stored).toEqual(await pool.task(id));
-    expect(stored).toMatchObject({ state: 'completed', tags: ['a', 'b'], slotId: 'slot-0', config: { model: 'sonnet' } });
+    expect(stored).toMatchObject({
+      state: 'completed',
+      tags: ['a', 'b'],
+      slotId: 'slot-0',
+      config: { model: 'sonnet' },
+    });
     expect(stored?.startedAtMs).toBeGreaterThanOrEqual(stored?.createdAtMs ?? Infinity);
     expect(stored?.completedAtMs).toBeGreaterThanOrEqual(stored?.startedAtMs ?? Infinity);
     expect(await pool.store().listTasks({ tags: ['b'] })).toHaveLength(1);
@@ -159,14 +171,21 @@ describe('tasks', () => {
     await expect(pool.cancel('task-nope')).rejects.toMatchObject({ code: 'task_not_found' });
     expect(() => pool.readMessages('slot-9')).toThrow(SlotNotFound);
     await expect(pool.run('')).rejects.toBeInstanceOf(InvalidInput);
-    await expect(pool.run('x', { config: { maxBudgetUsd: -1 } })).rejects.toThrow(/maxBudgetUsd must be a number greater than 0/);
+    await expect(pool.run('x', { config: { maxBudgetUsd: -1 } })).rejects.toThrow(
+      /maxBudgetUsd must be a number greater than 0/,
+    );
     await expect(pool.run('x', { config: { effort: 'ultra' as never } })).rejects.toThrow(/effort must be one of/);
     expect(await pool.listTasks()).toHaveLength(0);
   });
 
   it('runs four prompts on two slots: all complete, both slots work, never more than two at once', async () => {
     const pool = await simPool((b) => b.slots(2));
-    const results = await pool.fanOut(['a [[sim:delay 150]]', 'b [[sim:delay 150]]', 'c [[sim:delay 150]]', 'd [[sim:delay 150]]']);
+    const results = await pool.fanOut([
+      'a [[sim:delay 150]]',
+      'b [[sim:delay 150]]',
+      'c [[sim:delay 150]]',
+      'd [[sim:delay 150]]',
+    ]);
     expect(results.map((r) => r.success)).toEqual([true, true, true, true]);
     const tasks = await pool.listTasks();
     expect(new Set(tasks.map((t) => t.slotId))).toEqual(new Set(['slot-0', 'slot-1']));
@@ -181,7 +200,11 @@ describe('tasks', () => {
 
   it('fanOut returns every result in input order, failures included', async () => {
     const pool = await simPool((b) => b.slots(2));
-    const results = await pool.fanOut(['first [[sim:text one]]', 'second [[sim:crash]]', 'third [[sim:text three]] [[sim:delay 50]]']);
+    const results = await pool.fanOut([
+      'first [[sim:text one]]',
+      'second [[sim:crash]]',
+      'third [[sim:text three]] [[sim:delay 50]]',
+    ]);
     expect(results.map((r) => [r.success, r.success ? r.output : r.errorCode])).toEqual([
       [true, 'one'],
       [false, 'crashed'],

@@ -6,7 +6,9 @@ afterEach(cleanupPools);
 
 describe('budgets', () => {
   it('refuses new work once the pool budget is spent', async () => {
-    const pool = await simPool((b) => b.slots(1).config({ budgetMicrodollars: 30_000, minTaskReserveMicrodollars: 10_000 }));
+    const pool = await simPool((b) =>
+      b.slots(1).config({ budgetMicrodollars: 30_000, minTaskReserveMicrodollars: 10_000 }),
+    );
     const first = await pool.run('spend it [[sim:cost 0.03]]');
     expect(first.costMicrodollars).toBe(30_000);
     const error = await pool.run('more').catch((e: unknown) => e);
@@ -46,7 +48,10 @@ describe('budgets', () => {
 
   it('20 concurrent tasks against a budget never overshoot it', async () => {
     const pool = await simPool((b) => b.slots(4).config({ budgetMicrodollars: 100_000 }));
-    const prompts = Array.from({ length: 20 }, (_, i) => `task ${i} [[sim:cost 0.01]] [[sim:delay ${20 + (i % 5) * 10}]]`);
+    const prompts = Array.from(
+      { length: 20 },
+      (_, i) => `task ${i} [[sim:cost 0.01]] [[sim:delay ${20 + (i % 5) * 10}]]`,
+    );
     const results = await Promise.all(
       prompts.map((prompt) =>
         pool.run(prompt, { config: { maxBudgetUsd: 0.01 } }).then(
@@ -94,7 +99,9 @@ describe('budgets', () => {
   });
 
   it('says BudgetExhausted instead of starting a run below the floor (one model call)', async () => {
-    const pool = await simPool((b) => b.slots(1).config({ budgetMicrodollars: 120_000, minTaskReserveMicrodollars: 50_000 }));
+    const pool = await simPool((b) =>
+      b.slots(1).config({ budgetMicrodollars: 120_000, minTaskReserveMicrodollars: 50_000 }),
+    );
     const results = await pool.fanOut(['a [[sim:cost 0.04]]', 'b [[sim:cost 0.04]]', 'c [[sim:cost 0.04]]']);
     expect(results.map((r) => r.success)).toEqual([true, true, false]);
     expect(results[2].errorCode).toBe('budget_exhausted');
@@ -106,7 +113,9 @@ describe('budgets', () => {
   });
 
   it('shows refused amounts exactly, to the microdollar', async () => {
-    const pool = await simPool((b) => b.slots(1).config({ budgetMicrodollars: 30_000, minTaskReserveMicrodollars: 1_000 }));
+    const pool = await simPool((b) =>
+      b.slots(1).config({ budgetMicrodollars: 30_000, minTaskReserveMicrodollars: 1_000 }),
+    );
     await pool.run('spend [[sim:cost 0.011948]]');
     const error = await pool.run('capped', { config: { maxBudgetUsd: 0.025 } }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(TaskBudgetExceedsRemaining);

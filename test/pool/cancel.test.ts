@@ -35,7 +35,9 @@ describe('cancel', () => {
     const cwd = mkdtempSync(join(tmpdir(), 'claude-pool-cwd-'));
     const pool = await simPool((b) => b.slots(1).config({ budgetMicrodollars: 1_000_000 }), cwd);
     // Three calls of $0.01; the file is written in the first call's tool round, once that call is paid.
-    const id = await pool.submit('long [[sim:write paid.txt yes]] [[sim:cost 0.03]] [[sim:turns 3]] [[sim:turn-delay 10000]]');
+    const id = await pool.submit(
+      'long [[sim:write paid.txt yes]] [[sim:cost 0.03]] [[sim:turns 3]] [[sim:turn-delay 10000]]',
+    );
     await eventually(() => existsSync(join(cwd, 'paid.txt')));
     await pool.cancel(id);
     expect((await pool.task(id)).state).toBe('cancelled');

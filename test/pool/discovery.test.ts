@@ -89,7 +89,12 @@ describe('slot records', () => {
     expect(failed.success).toBe(false);
     const slot = pool.slots()[0];
     // Only a run that completed its task counts; a failed run's cost is booked all the same.
-    expect(slot).toMatchObject({ tasksCompleted: 2, costMicrodollars: 17_000, restartCount: 0, sessionId: one.sessionId });
+    expect(slot).toMatchObject({
+      tasksCompleted: 2,
+      costMicrodollars: 17_000,
+      restartCount: 0,
+      sessionId: one.sessionId,
+    });
     expect(two.sessionId).toBe(one.sessionId);
     expect(pool.slots()[1]).toMatchObject({ tasksCompleted: 0, costMicrodollars: 0 });
     await pool.flush();

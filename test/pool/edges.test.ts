@@ -14,9 +14,12 @@ describe('slot counts', () => {
     expect(() => Pool.builder().slots(0)).toThrow(InvalidInput);
     expect(() => Pool.builder().slots(-1)).toThrow(InvalidInput);
     expect(() => Pool.builder().slots(1.5)).toThrow(InvalidInput);
-    await expect(Pool.builder().slots(2).config({ scaling: { minSlots: 3, maxSlots: 4 } }).build()).rejects.toThrow(
-      /2 slots is below min_slots \(3\)/,
-    );
+    await expect(
+      Pool.builder()
+        .slots(2)
+        .config({ scaling: { minSlots: 3, maxSlots: 4 } })
+        .build(),
+    ).rejects.toThrow(/2 slots is below min_slots \(3\)/);
   });
 });
 

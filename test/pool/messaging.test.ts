@@ -13,7 +13,10 @@ afterEach(cleanupPools);
 function appendedSystemPrompt(output: string): string {
   const line = output.split('\n').find((l) => l.startsWith('sim-echo-system: '));
   if (!line) throw new Error(`no echo-system line in ${output}`);
-  return (JSON.parse(line.slice('sim-echo-system: '.length)) as { appendSystemPrompt: string | null }).appendSystemPrompt ?? '';
+  return (
+    (JSON.parse(line.slice('sim-echo-system: '.length)) as { appendSystemPrompt: string | null }).appendSystemPrompt ??
+    ''
+  );
 }
 
 describe('send, read, peek and count', () => {

@@ -30,7 +30,9 @@ describe('races and bad input', () => {
 
   it('rejects config fields of the wrong type', async () => {
     const pool = await simPool((b) => b.slots(1));
-    await expect(pool.run('x', { config: { systemPrompt: 42 as never } })).rejects.toThrow('systemPrompt must be a string');
+    await expect(pool.run('x', { config: { systemPrompt: 42 as never } })).rejects.toThrow(
+      'systemPrompt must be a string',
+    );
     await expect(pool.scaleUp(1, { name: 5 as never })).rejects.toThrow('slot config name must be a string');
     expect(pool.slots()).toHaveLength(1);
   });
@@ -63,9 +65,12 @@ describe('drain', () => {
   it('immediate chain cancel resolves only once the step process is gone', async () => {
     const pool = await simPool((b) => b.slots(1));
     const file = join(mkdtempSync(join(tmpdir(), 'claude-pool-pid-')), 'pid');
-    const chain = await pool.submitChain([{ name: 'hang', action: { type: 'prompt', prompt: `wait [[sim:pidfile ${file}]] [[sim:hang]]` } }], {
-      isolation: 'none',
-    });
+    const chain = await pool.submitChain(
+      [{ name: 'hang', action: { type: 'prompt', prompt: `wait [[sim:pidfile ${file}]] [[sim:hang]]` } }],
+      {
+        isolation: 'none',
+      },
+    );
     await eventually(() => readPid(file) !== undefined);
     await pool.cancelChain(chain, { immediate: true });
     expect(processExists(readPid(file) ?? 0)).toBe(false);
@@ -78,7 +83,9 @@ describe('restarts', () => {
     const cwd = mkdtempSync(join(tmpdir(), 'claude-pool-cwd-'));
     const first = await simPool((b) => b.slots(1).store(store), cwd);
     // Three calls of $0.01; the file is written in the first call's tool round, once that call is paid.
-    const id = await first.submit('long [[sim:write paid.txt yes]] [[sim:cost 0.03]] [[sim:turns 3]] [[sim:turn-delay 10000]]');
+    const id = await first.submit(
+      'long [[sim:write paid.txt yes]] [[sim:cost 0.03]] [[sim:turns 3]] [[sim:turn-delay 10000]]',
+    );
     await eventually(() => existsSync(join(cwd, 'paid.txt')));
     await first.cancel(id);
     const spent = first.status().totalSpendMicrodollars;
@@ -92,7 +99,9 @@ describe('restarts', () => {
 describe('permission prompts', () => {
   it('a run that dies at a tool-permission prompt is reported as PermissionPromptDetected, naming the tool', async () => {
     const pool = await simPool((b) => b.slots(1));
-    const error = await pool.run('edit it [[sim:stderr "Allow Bash tool? (y/n)"]] [[sim:crash]]').catch((e: unknown) => e);
+    const error = await pool
+      .run('edit it [[sim:stderr "Allow Bash tool? (y/n)"]] [[sim:crash]]')
+      .catch((e: unknown) => e);
     expect(error).toMatchObject({ code: 'permission_prompt_detected', toolName: 'Bash', slotId: 'slot-0' });
     expect((error as Error).message).toBe(
       'permission prompt detected: Bash. Add it to allowed_tools or use a broader permission mode',

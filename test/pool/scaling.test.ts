@@ -61,7 +61,9 @@ describe('scaleUp', () => {
 
   it('refuses to exceed max_slots and changes nothing; 0 returns the count', async () => {
     const pool = await simPool((b) => b.slots(2).config({ scaling: { minSlots: 1, maxSlots: 4 } }));
-    await expect(pool.scaleUp(3)).rejects.toThrow(new ScaleLimitExceeded('cannot scale up to 5 slots: exceeds max_slots (4)'));
+    await expect(pool.scaleUp(3)).rejects.toThrow(
+      new ScaleLimitExceeded('cannot scale up to 5 slots: exceeds max_slots (4)'),
+    );
     await expect(pool.scaleUp(3)).rejects.toMatchObject({ code: 'scale_limit' });
     expect(ids(pool)).toEqual(['slot-0', 'slot-1']);
     expect(await storedIds(pool)).toEqual(['slot-0', 'slot-1']);
@@ -176,7 +178,11 @@ describe('scaleDown', () => {
     const later = await pool.submit('three [[sim:text third done]] [[sim:cost 0]]');
 
     await eventually(async () => (await pool.task(second.id)).state === 'completed');
-    expect(await pool.result(second.id)).toMatchObject({ success: true, output: 'second done', costMicrodollars: 20_000 });
+    expect(await pool.result(second.id)).toMatchObject({
+      success: true,
+      output: 'second done',
+      costMicrodollars: 20_000,
+    });
     await eventually(() => pool.slots().length === 1);
     expect(ids(pool)).toEqual(['slot-0']);
     expect(pool.status()).toMatchObject({ totalSlots: 1, retiringSlots: 0 });

@@ -38,10 +38,13 @@ describe('route', () => {
 
   it('routeWithHints sends the constraints section to the router', async () => {
     const pool = await simPool((b) => b.slots(1));
-    const decided = await pool.routeWithHints(`Split it ${reply(decision({ route: 'parallel', prompts: ['a', 'b'] }))}`, {
-      maxParallel: 2,
-      prefer: 'prefer_parallel',
-    });
+    const decided = await pool.routeWithHints(
+      `Split it ${reply(decision({ route: 'parallel', prompts: ['a', 'b'] }))}`,
+      {
+        maxParallel: 2,
+        prefer: 'prefer_parallel',
+      },
+    );
     expect(decided.decision).toEqual({ route: 'parallel', prompts: ['a', 'b'] });
     const record = await pool.task(decided.routingTaskId);
     expect(record.prompt).toContain('## Constraints\n\n- Maximum parallel tasks: 2\n- Preferred route: parallel');
@@ -50,7 +53,10 @@ describe('route', () => {
   it('a custom routing prompt replaces the built-in one; a malformed reply is a route_failed error', async () => {
     const pool = await simPool((b) => b.slots(1));
     const failure = pool.route(`Do it ${reply('I would do this as one task.')}`, { customPrompt: 'Classify.' });
-    await expect(failure).rejects.toMatchObject({ code: 'route_failed', message: expect.stringMatching(/no routing decision/) });
+    await expect(failure).rejects.toMatchObject({
+      code: 'route_failed',
+      message: expect.stringMatching(/no routing decision/),
+    });
     const [routing] = await pool.listTasks({ tags: [ROUTING_TAG] });
     expect(routing.prompt.startsWith('Classify.\n\n## Task\n\nDo it')).toBe(true);
   });
@@ -102,7 +108,9 @@ describe('auto', () => {
         isolation: 'none',
         onChainSubmitted: (id) => {
           seen.push(id);
-          pool.chain$(id).subscribe((progress) => seen.push(`${progress.completedSteps.length}/${progress.totalSteps}`));
+          pool
+            .chain$(id)
+            .subscribe((progress) => seen.push(`${progress.completedSteps.length}/${progress.totalSteps}`));
         },
       },
     );
@@ -120,7 +128,15 @@ describe('auto', () => {
     const pool = await simPool((b) => b.slots(1));
     const controller = new AbortController();
     const result = await pool.auto(
-      `Long work ${reply(decision({ route: 'chain', steps: [{ name: 'a', prompt: 'wait [[sim:hang]]' }, { name: 'b', prompt: 'never' }] }))}`,
+      `Long work ${reply(
+        decision({
+          route: 'chain',
+          steps: [
+            { name: 'a', prompt: 'wait [[sim:hang]]' },
+            { name: 'b', prompt: 'never' },
+          ],
+        }),
+      )}`,
       {},
       {
         isolation: 'none',
@@ -155,7 +171,11 @@ describe('auto', () => {
   it('falls back to a single run when the routing task itself fails', async () => {
     const pool = await simPool((b) => b.slots(1));
     const reasons: string[] = [];
-    const result = await pool.auto(`Tidy ${reply('done')} [[sim:fail-times 1 route-fails]]`, {}, { onFallback: (r) => reasons.push(r) });
+    const result = await pool.auto(
+      `Tidy ${reply('done')} [[sim:fail-times 1 route-fails]]`,
+      {},
+      { onFallback: (r) => reasons.push(r) },
+    );
     expect(reasons).toHaveLength(1);
     expect(reasons[0]).toMatch(/routing task failed: API Error: 529/);
     expect(result.route).toBe('single');
@@ -164,7 +184,9 @@ describe('auto', () => {
   });
 
   it('a budget refusal is not swallowed by the fallback', async () => {
-    const pool = await simPool((b) => b.slots(1).config({ budgetMicrodollars: 1_000, minTaskReserveMicrodollars: 100 }));
+    const pool = await simPool((b) =>
+      b.slots(1).config({ budgetMicrodollars: 1_000, minTaskReserveMicrodollars: 100 }),
+    );
     await pool.run('spend it all [[sim:cost 0.002]]');
     await expect(pool.auto('more work')).rejects.toMatchObject({ code: 'budget_exhausted' });
   });
@@ -173,7 +195,9 @@ describe('auto', () => {
 describe('route-test harness', () => {
   it('routes each case of a file and reports accuracy, as text and as data', async () => {
     const pool = await simPool((b) => b.slots(1));
-    const cases = parseRouteTestCases(JSON.parse(readFileSync(join(dirname(fileURLToPath(import.meta.url)), '../fixtures/routing/cases.json'), 'utf8')));
+    const cases = parseRouteTestCases(
+      JSON.parse(readFileSync(join(dirname(fileURLToPath(import.meta.url)), '../fixtures/routing/cases.json'), 'utf8')),
+    );
     const report = await runRouteTest(pool, cases);
     expect(report.outcomes.map((o) => [o.label, o.got ?? null, o.pass])).toEqual([
       ['typo fix', 'single', true],
@@ -194,7 +218,9 @@ describe('route-test harness', () => {
   });
 
   it('rejects an invalid case file naming every problem', () => {
-    expect(() => parseRouteTestCases([{ label: '', prompt: 'x', expected: 'sideways', hints: { max_parallel: 0 } }])).toThrow(
+    expect(() =>
+      parseRouteTestCases([{ label: '', prompt: 'x', expected: 'sideways', hints: { max_parallel: 0 } }]),
+    ).toThrow(
       'invalid route-test cases: cases[0].label must be a non-empty string; cases[0].expected must be one or more of single, parallel, chain, any; cases[0].hints.max_parallel must be an integer >= 1',
     );
     expect(() => parseRouteTestCases([])).toThrow(/non-empty list/);

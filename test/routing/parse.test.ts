@@ -10,25 +10,41 @@ describe('extracting the routing decision', () => {
   });
 
   it('reads the first ```json block after leading prose', () => {
-    const reply = 'Sure, here it is:\n```json\n{"route":"parallel","prompts":["a","b"]}\n```\nand a bare one:\n```\n{"route":"single","prompt":"x"}\n```';
-    expect(extractRoute(reply)).toEqual({ decision: { route: 'parallel', prompts: ['a', 'b'] }, extraction: 'json_fence' });
+    const reply =
+      'Sure, here it is:\n```json\n{"route":"parallel","prompts":["a","b"]}\n```\nand a bare one:\n```\n{"route":"single","prompt":"x"}\n```';
+    expect(extractRoute(reply)).toEqual({
+      decision: { route: 'parallel', prompts: ['a', 'b'] },
+      extraction: 'json_fence',
+    });
   });
 
   it('reads the first bare ``` block when there is no json block', () => {
-    const reply = 'Decision:\n```\n{"route":"chain","steps":[{"name":"look","prompt":"Look"},{"name":"fix","prompt":"Fix {previous_output}"}]}\n```';
+    const reply =
+      'Decision:\n```\n{"route":"chain","steps":[{"name":"look","prompt":"Look"},{"name":"fix","prompt":"Fix {previous_output}"}]}\n```';
     expect(extractRoute(reply)).toEqual({
-      decision: { route: 'chain', steps: [{ name: 'look', prompt: 'Look' }, { name: 'fix', prompt: 'Fix {previous_output}' }] },
+      decision: {
+        route: 'chain',
+        steps: [
+          { name: 'look', prompt: 'Look' },
+          { name: 'fix', prompt: 'Fix {previous_output}' },
+        ],
+      },
       extraction: 'bare_fence',
     });
   });
 
   it('finds an object embedded in prose with trailing text, braces inside strings included', () => {
     const reply = 'I think {this} is best: {"route": "single", "prompt": "print {x} and }"} -- hope that helps {';
-    expect(extractRoute(reply)).toEqual({ decision: { route: 'single', prompt: 'print {x} and }' }, extraction: 'embedded' });
+    expect(extractRoute(reply)).toEqual({
+      decision: { route: 'single', prompt: 'print {x} and }' },
+      extraction: 'embedded',
+    });
   });
 
   it('names unnamed or repeated chain steps and accepts any case for the route', () => {
-    const { decision } = extractRoute('{"route":"CHAIN","steps":[{"prompt":"a"},{"name":"b","prompt":"b"},{"name":"b","prompt":"c"}]}');
+    const { decision } = extractRoute(
+      '{"route":"CHAIN","steps":[{"prompt":"a"},{"name":"b","prompt":"b"},{"name":"b","prompt":"c"}]}',
+    );
     expect(decision).toEqual({
       route: 'chain',
       steps: [
@@ -61,7 +77,13 @@ describe('the routing prompt', () => {
   it('adds a constraints section with one line per hint, and a custom prompt replaces the base', () => {
     const prompt = buildRoutingPrompt('do X', {
       customPrompt: 'Route this.',
-      hints: { maxParallel: 3, maxChainSteps: 4, prefer: 'prefer_chain', domain: 'web', decompositionHints: ['api', 'ui'] },
+      hints: {
+        maxParallel: 3,
+        maxChainSteps: 4,
+        prefer: 'prefer_chain',
+        domain: 'web',
+        decompositionHints: ['api', 'ui'],
+      },
     });
     expect(prompt).toBe(
       [

@@ -35,7 +35,12 @@ describe('SkillRegistry.register validation', () => {
     [{ prompt: 'Hi {who} from {place}' }, "invalid skill 'greet': prompt uses undeclared placeholder '{place}'"],
     [{ prompt: 'Hi {who} {a.b}' }, "invalid skill 'greet': prompt uses undeclared placeholder '{a.b}'"],
     [
-      { arguments: [{ name: 'who', description: '', required: true }, { name: 'who', description: '', required: false }] },
+      {
+        arguments: [
+          { name: 'who', description: '', required: true },
+          { name: 'who', description: '', required: false },
+        ],
+      },
       "invalid skill 'greet': arguments[1].name 'who' is declared twice",
     ],
     [
@@ -48,7 +53,10 @@ describe('SkillRegistry.register validation', () => {
     ],
     [{ scope: 'everywhere' }, "invalid skill 'greet': scope must be one of task, coordinator, chain"],
     [{ config: { maxTurns: 0 } }, "invalid skill 'greet': config.maxTurns must be a positive integer"],
-    [{ config: { permissionMode: 'yolo' } }, "invalid skill 'greet': config.permissionMode must be one of default, acceptEdits, bypassPermissions, dontAsk, plan, auto"],
+    [
+      { config: { permissionMode: 'yolo' } },
+      "invalid skill 'greet': config.permissionMode must be one of default, acceptEdits, bypassPermissions, dontAsk, plan, auto",
+    ],
     [{ config: { modle: 'x' } }, "invalid skill 'greet': config.modle is not a known field"],
   ])('rejects %j', (overrides, message) => {
     const error = registerError(registry, skill(overrides as Partial<Skill>));
@@ -62,7 +70,9 @@ describe('SkillRegistry.register validation', () => {
   });
 
   it('accepts chain placeholders, _previous_output and shell variables', () => {
-    const stored = registry.register(skill({ prompt: 'Hi {who} {_previous_output} {previous_output} {steps.plan.files} ${HOME}' }));
+    const stored = registry.register(
+      skill({ prompt: 'Hi {who} {_previous_output} {previous_output} {steps.plan.files} ${HOME}' }),
+    );
     expect(stored.prompt).toContain('{steps.plan.files}');
   });
 });
@@ -104,7 +114,9 @@ describe('SkillRegistry', () => {
 
   it('render of an unknown skill is not_found', () => {
     const registry = new SkillRegistry();
-    expect(() => registry.render('nope')).toThrowError(expect.objectContaining({ code: 'not_found', message: "skill 'nope' not found" }));
+    expect(() => registry.render('nope')).toThrowError(
+      expect.objectContaining({ code: 'not_found', message: "skill 'nope' not found" }),
+    );
   });
 });
 
@@ -139,7 +151,10 @@ describe('built-in skills', () => {
       'loop_monitor',
       'pool_dashboard',
     ]);
-    expect(registry.list({ scope: 'chain' }).map((e) => e.skill.name)).toEqual(['chain_implement_issue', 'plan_then_execute']);
+    expect(registry.list({ scope: 'chain' }).map((e) => e.skill.name)).toEqual([
+      'chain_implement_issue',
+      'plan_then_execute',
+    ]);
   });
 
   it.each([
@@ -167,7 +182,9 @@ describe('built-in skills', () => {
   });
 
   it('require their arguments', () => {
-    expect(() => registry.render('refactor', { target: 'x' })).toThrowError("missing required argument 'goal' for skill 'refactor'");
+    expect(() => registry.render('refactor', { target: 'x' })).toThrowError(
+      "missing required argument 'goal' for skill 'refactor'",
+    );
   });
 });
 
@@ -256,7 +273,9 @@ describe('SkillRegistry.loadDirectory', () => {
     expect(deploy?.argumentHint).toBe('<env>');
     expect(deploy?.config).toEqual({ effort: 'high', allowedTools: ['Bash(git:*)', 'Read'] });
     expect(deploy?.skillDir).toBe(path.join(dir, 'deploy'));
-    expect(registry.render('deploy', { env: 'prod' })).toBe(`Deploy to prod using ${path.join(dir, 'deploy')}/deploy.sh.`);
+    expect(registry.render('deploy', { env: 'prod' })).toBe(
+      `Deploy to prod using ${path.join(dir, 'deploy')}/deploy.sh.`,
+    );
   });
 
   it('reads space-separated allowed-tools and ignores unknown metadata keys', async () => {
@@ -288,7 +307,10 @@ describe('SkillRegistry.loadDirectory', () => {
   it('rejects an invalid file, naming it, and registers nothing', async () => {
     await writeValidSet();
     const bad = path.join(dir, 'foo.yaml');
-    await writeFile(bad, ['name: foo', 'prompt: Do {a}', 'arguments:', '  - name: a', '  - description: no name'].join('\n'));
+    await writeFile(
+      bad,
+      ['name: foo', 'prompt: Do {a}', 'arguments:', '  - name: a', '  - description: no name'].join('\n'),
+    );
     const registry = new SkillRegistry();
     const error = await registry.loadDirectory(dir).then(
       () => undefined,

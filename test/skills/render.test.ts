@@ -42,7 +42,10 @@ describe('renderSkill', () => {
   });
 
   it('accepts a required argument with a default when absent', () => {
-    const skill: Skill = { ...review, arguments: [{ name: 'target', description: '', required: true, default: '.' }, review.arguments[1]] };
+    const skill: Skill = {
+      ...review,
+      arguments: [{ name: 'target', description: '', required: true, default: '.' }, review.arguments[1]],
+    };
     expect(renderSkill(skill)).toBe('Review . focusing on correctness.');
   });
 
@@ -79,7 +82,9 @@ describe('renderSkill', () => {
       ...review,
       prompt: 'All: $ARGUMENTS. First: $ARGUMENTS[0]. Second: $ARGUMENTS[1]. Third: [$ARGUMENTS[2]]',
     };
-    expect(renderSkill(skill, { target: 'a b' })).toBe('All: a b correctness. First: a b. Second: correctness. Third: []');
+    expect(renderSkill(skill, { target: 'a b' })).toBe(
+      'All: a b correctness. First: a b. Second: correctness. Third: []',
+    );
   });
 
   it('appends ARGUMENTS when the template uses no argument', () => {
@@ -88,11 +93,16 @@ describe('renderSkill', () => {
   });
 
   it('substitutes in one pass, so values are not re-expanded', () => {
-    expect(renderSkill(review, { target: '{focus}', focus: '$ARGUMENTS' })).toBe('Review {focus} focusing on $ARGUMENTS.');
+    expect(renderSkill(review, { target: '{focus}', focus: '$ARGUMENTS' })).toBe(
+      'Review {focus} focusing on $ARGUMENTS.',
+    );
   });
 
   it('leaves chain placeholders, shell variables and undeclared placeholders alone', () => {
-    const skill: Skill = { ...review, prompt: 'Use {previous_output} and {steps.plan.files} for {target}; echo ${HOME} ${target} {other}' };
+    const skill: Skill = {
+      ...review,
+      prompt: 'Use {previous_output} and {steps.plan.files} for {target}; echo ${HOME} ${target} {other}',
+    };
     expect(renderSkill(skill, { target: 'a' })).toBe(
       'Use {previous_output} and {steps.plan.files} for a; echo ${HOME} ${target} {other}',
     );
@@ -124,7 +134,11 @@ describe('renderSkill', () => {
   it('runs !`cmd` markers of the template with the given runner, never those in argument values', () => {
     const skill: Skill = { ...review, prompt: 'Branch: !`git branch --show-current` for {target}; open !`unclosed' };
     const ran: string[] = [];
-    const text = renderSkill(skill, { target: '!`rm -rf /`' }, { runCommand: (command) => (ran.push(command), 'main') });
+    const text = renderSkill(
+      skill,
+      { target: '!`rm -rf /`' },
+      { runCommand: (command) => (ran.push(command), 'main') },
+    );
     expect(text).toBe('Branch: main for !`rm -rf /`; open !`unclosed');
     expect(ran).toEqual(['git branch --show-current']);
   });

@@ -23,7 +23,10 @@ let projectDir: string;
 
 async function writeSkill(dir: string, name: string, body: string, front = ''): Promise<void> {
   await mkdir(path.join(dir, name), { recursive: true });
-  await writeFile(path.join(dir, name, 'SKILL.md'), `---\nname: ${name}\ndescription: from ${path.basename(dir)}\n${front}---\n\n${body}\n`);
+  await writeFile(
+    path.join(dir, name, 'SKILL.md'),
+    `---\nname: ${name}\ndescription: from ${path.basename(dir)}\n${front}---\n\n${body}\n`,
+  );
 }
 
 beforeEach(async () => {
@@ -89,7 +92,9 @@ describe('skill sources', () => {
     const { loaded } = await loadSkillSources({ globalDir: path.join(root, 'absent'), projectDir });
     expect(loaded[1]).toEqual({ source: 'global', dir: path.join(root, 'absent'), count: 0, missing: true });
     await writeSkill(projectDir, 'bad', 'Uses {nothing}');
-    await expect(loadSkillSources({ globalDir, projectDir })).rejects.toThrow(/bad\/SKILL\.md: body uses undeclared placeholder '\{nothing\}'/);
+    await expect(loadSkillSources({ globalDir, projectDir })).rejects.toThrow(
+      /bad\/SKILL\.md: body uses undeclared placeholder '\{nothing\}'/,
+    );
   });
 
   it('the global folder is ~/.claude-pool/skills unless the environment overrides it', () => {
@@ -124,7 +129,9 @@ describe('skill sources', () => {
   it('announces registrations and removals', () => {
     const registry = new SkillRegistry();
     const changes: string[] = [];
-    const stop = registry.onChange((c) => changes.push(c.type === 'registered' ? `+${c.entry.skill.name}:${c.entry.source}` : `-${c.name}`));
+    const stop = registry.onChange((c) =>
+      changes.push(c.type === 'registered' ? `+${c.entry.skill.name}:${c.entry.source}` : `-${c.name}`),
+    );
     registry.register({ name: 'a', description: '', prompt: 'A', arguments: [], scope: 'task' });
     registry.remove('a');
     registry.remove('a');
@@ -163,11 +170,16 @@ describe('saving skills as SKILL.md', () => {
     registry.register(rich, 'runtime');
     const saved = await saveSkill(registry, 'deploy');
     expect(saved.path).toBe(path.join(projectDir, 'deploy', 'SKILL.md'));
-    expect(registry.entry('deploy')).toMatchObject({ source: 'project', skill: { skillDir: path.join(projectDir, 'deploy') } });
+    expect(registry.entry('deploy')).toMatchObject({
+      source: 'project',
+      skill: { skillDir: path.join(projectDir, 'deploy') },
+    });
     expect(await readFile(saved.path, 'utf8')).toBe(skillToMarkdown(rich));
     const { registry: reloaded } = await loadSkillSources({ builtins: false, global: false, projectDir });
     expect(reloaded.get('deploy')).toEqual({ ...rich, skillDir: path.join(projectDir, 'deploy') });
-    expect(reloaded.render('deploy', { env: 'prod' })).toBe(`Deploy to prod with ${path.join(projectDir, 'deploy')}/run.sh # prod`);
+    expect(reloaded.render('deploy', { env: 'prod' })).toBe(
+      `Deploy to prod with ${path.join(projectDir, 'deploy')}/run.sh # prod`,
+    );
   });
 
   it('save into another folder; errors for unknown names and a missing folder', async () => {
@@ -186,7 +198,9 @@ describe('saving skills as SKILL.md', () => {
     expect(ejected.path).toBe(path.join(projectDir, 'code_review', 'SKILL.md'));
     expect(registry.entry('code_review')?.source).toBe('project');
     await expect(ejectSkill(registry, 'code_review')).rejects.toMatchObject({ code: 'not_builtin' });
-    await expect(ejectSkill(registry, 'mine')).rejects.toThrow('not a builtin skill: mine (only builtins can be ejected; it comes from runtime)');
+    await expect(ejectSkill(registry, 'mine')).rejects.toThrow(
+      'not a builtin skill: mine (only builtins can be ejected; it comes from runtime)',
+    );
     const { registry: reloaded } = await loadSkillSources({ global: false, projectDir });
     expect(reloaded.entry('code_review')?.source).toBe('project');
     const builtin = BUILTIN_SKILLS.find((s) => s.name === 'code_review') as Skill;

@@ -313,7 +313,15 @@ export function describeStore(name: string, makeStore: StoreFactory, dispose?: S
       it('records agent processes and forgets them', async () => {
         const store = await fresh();
         if (!store.processes) return;
-        const record = { pid: 4242, pgid: 4242, startTime: '7', host: 'h', ownerPid: 1, ownerStartTime: '3', startedAtMs: 9 };
+        const record = {
+          pid: 4242,
+          pgid: 4242,
+          startTime: '7',
+          host: 'h',
+          ownerPid: 1,
+          ownerStartTime: '3',
+          startedAtMs: 9,
+        };
         store.processes.recordSpawn(record);
         store.processes.recordSpawn({ ...record, host: 'other' });
         expect(store.processes.list()).toHaveLength(2);

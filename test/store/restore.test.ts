@@ -44,7 +44,10 @@ describe('restoring a pool from its store', () => {
     const pidFile = join(dir, 'agent.pid');
     const script = join(dir, 'crash.mjs');
     execFileSync('sh', ['-c', `cat > ${JSON.stringify(script)}`], { input: CRASHING_POOL });
-    const out = execFileSync(process.execPath, [script, db, cwd, state, pidFile], { encoding: 'utf8', timeout: 30_000 });
+    const out = execFileSync(process.execPath, [script, db, cwd, state, pidFile], {
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
     const ids = JSON.parse(out) as { review: string; running: string; queued: string };
     // The pool's process exited without draining: the agent it was running went with it.
     const orphan = Number(readFileSync(pidFile, 'utf8'));
@@ -78,7 +81,13 @@ describe('restoring a pool from its store', () => {
     const store = new MemoryStore();
     const base = (id: string, state: TaskRecord['state'], extra: Partial<TaskRecord> = {}): TaskRecord =>
       taskRecord(id, { prompt: id, state, createdAtMs: Number(id.slice(-1)), ...extra });
-    const cost = (micro: number) => ({ output: '', success: true, costMicrodollars: micro, turnsUsed: 1, elapsedMs: 1 });
+    const cost = (micro: number) => ({
+      output: '',
+      success: true,
+      costMicrodollars: micro,
+      turnsUsed: 1,
+      elapsedMs: 1,
+    });
     await store.putTask(base('task-1', 'completed', { result: cost(100) }));
     await store.putTask(base('task-2', 'running', { slotId: 'slot-0', startedAtMs: 5 }));
     await store.putTask(base('task-3', 'pending'));

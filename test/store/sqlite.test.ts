@@ -129,9 +129,9 @@ describe('SqliteStore', () => {
     expect(error).toBeInstanceOf(Error);
     expect(error).toMatchObject({ code: 'store_version_unsupported', table: 'meta', id: 'schema_version' });
     expect((error as Error).message).toContain(`schema version ${newer}`);
-    expect(
-      withRaw(path, (db) => db.prepare("SELECT value FROM meta WHERE key = 'schema_version'").pluck().get()),
-    ).toBe(String(newer));
+    expect(withRaw(path, (db) => db.prepare("SELECT value FROM meta WHERE key = 'schema_version'").pluck().get())).toBe(
+      String(newer),
+    );
   });
 
   it('reports an unreadable schema version as corrupt', () => {
@@ -146,7 +146,9 @@ describe('SqliteStore', () => {
     withRaw(path, (db) => db.exec('CREATE TABLE tasks (something_else TEXT)'));
     expect(() => SqliteStore.open(path)).toThrow(/already exists/);
     // The failed open rolled back: no version was written.
-    expect(withRaw(path, (db) => db.prepare("SELECT name FROM sqlite_master WHERE name = 'meta'").get())).toBeUndefined();
+    expect(
+      withRaw(path, (db) => db.prepare("SELECT name FROM sqlite_master WHERE name = 'meta'").get()),
+    ).toBeUndefined();
   });
 
   it('raises StoreError(store_corrupt) naming the table and id for a row that is not valid JSON', async () => {
@@ -154,7 +156,9 @@ describe('SqliteStore', () => {
     const store = open(path);
     await store.putTask(taskRecord('task-ok', { createdAtMs: 1 }));
     await store.putTask(taskRecord('task-bad', { createdAtMs: 2, state: 'running' }));
-    withRaw(path, (db) => db.prepare("UPDATE tasks SET record = '{\"id\": \"task-bad\", ' WHERE id = 'task-bad'").run());
+    withRaw(path, (db) =>
+      db.prepare('UPDATE tasks SET record = \'{"id": "task-bad", \' WHERE id = \'task-bad\'').run(),
+    );
 
     const fromGet = await rejection(store.getTask('task-bad'));
     expect(fromGet).toBeInstanceOf(StoreError);
@@ -181,9 +185,21 @@ describe('SqliteStore', () => {
       db.prepare(`UPDATE tasks SET record = '[1,2]' WHERE id = 'task-2'`).run();
       db.prepare(`UPDATE slots SET record = 'null' WHERE id = 'slot-0'`).run();
     });
-    expect(await rejection(store.getTask('task-1'))).toMatchObject({ code: 'store_corrupt', table: 'tasks', id: 'task-1' });
-    expect(await rejection(store.getTask('task-2'))).toMatchObject({ code: 'store_corrupt', table: 'tasks', id: 'task-2' });
-    expect(await rejection(store.getSlot('slot-0'))).toMatchObject({ code: 'store_corrupt', table: 'slots', id: 'slot-0' });
+    expect(await rejection(store.getTask('task-1'))).toMatchObject({
+      code: 'store_corrupt',
+      table: 'tasks',
+      id: 'task-1',
+    });
+    expect(await rejection(store.getTask('task-2'))).toMatchObject({
+      code: 'store_corrupt',
+      table: 'tasks',
+      id: 'task-2',
+    });
+    expect(await rejection(store.getSlot('slot-0'))).toMatchObject({
+      code: 'store_corrupt',
+      table: 'slots',
+      id: 'slot-0',
+    });
     expect(await rejection(store.listSlots())).toMatchObject({ code: 'store_corrupt', table: 'slots', id: 'slot-0' });
   });
 
@@ -221,7 +237,9 @@ describe('SqliteStore', () => {
     expect(await store.listTasks({ state: 'cancelled' })).toHaveLength(100);
     expect(await store.listTasks({ tags: ['late'] })).toHaveLength(100);
     expect(await store.listTasks({ state: 'running', slotId: 'slot-3', tags: ['t0', 't1'] })).toEqual(
-      tasks.slice(100).filter((t) => t.state === 'running' && t.slotId === 'slot-3' && ['t0', 't1'].includes(t.tags[0])),
+      tasks
+        .slice(100)
+        .filter((t) => t.state === 'running' && t.slotId === 'slot-3' && ['t0', 't1'].includes(t.tags[0])),
     );
     expect((await store.listSlots()).map((slot) => slot.tasksCompleted)).toEqual(slots.map((_, i) => i));
   });

@@ -33,7 +33,8 @@ export interface TestBrowser {
 
 /** Launches Chromium with a fresh profile and opens a page. */
 export async function openBrowser(viewport = { width: 1400, height: 1700 }): Promise<TestBrowser> {
-  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: install Debian's chromium package (apt-get install -y chromium)`);
+  if (!existsSync(CHROMIUM))
+    throw new Error(`${CHROMIUM} is missing: install Debian's chromium package (apt-get install -y chromium)`);
   const profile = mkdtempSync(join(tmpdir(), 'claude-pool-chromium-'));
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,

@@ -21,11 +21,17 @@ describe('the page statecharts', () => {
           expect(node.y).toBeGreaterThanOrEqual(parent!.y);
         }
       }
-      for (const edge of chart.edges) if (!edge.targetless) expect(edge.points.length, edge.id).toBeGreaterThanOrEqual(2);
+      for (const edge of chart.edges)
+        if (!edge.targetless) expect(edge.points.length, edge.id).toBeGreaterThanOrEqual(2);
     }
     const slot = charts.find((chart) => chart.machine === 'slot')!;
     const graph = toGraph(slotMachine);
-    expect(slot.nodes.map((node) => node.id).sort()).toEqual(graph.nodes.filter((node) => node.parent !== undefined).map((node) => node.id).sort());
+    expect(slot.nodes.map((node) => node.id).sort()).toEqual(
+      graph.nodes
+        .filter((node) => node.parent !== undefined)
+        .map((node) => node.id)
+        .sort(),
+    );
     expect(slot.edges.length).toBe(graph.edges.length);
   });
 

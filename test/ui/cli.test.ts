@@ -31,14 +31,20 @@ function started(args: string[], ready: RegExp): Promise<{ cli: CliProcess; matc
 
 describe('the page from the command line', () => {
   it('claude-pool ui serves the page, the REST API and MCP on one port, with the token in the page URL', async () => {
-    const { cli, match } = await started(['ui', '--simulated', '--port', '0', '--http-token', 'ui-tok', '-n', '3'], /live page at (http:\/\/127\.0\.0\.1:\d+)\/ui\/#token=ui-tok/);
+    const { cli, match } = await started(
+      ['ui', '--simulated', '--port', '0', '--http-token', 'ui-tok', '-n', '3'],
+      /live page at (http:\/\/127\.0\.0\.1:\d+)\/ui\/#token=ui-tok/,
+    );
     const url = match[1];
     expect(cli.stderr()).toMatch(/MCP at http:\/\/127\.0\.0\.1:\d+\/mcp, REST at/);
     expect((await fetch(`${url}/ui/`)).status).toBe(200);
     const auth = { authorization: 'Bearer ui-tok' };
     expect((await fetch(`${url}/ui/api/charts`)).status).toBe(401);
     const stream = await fetch(`${url}/ui/api/stream`, { headers: auth });
-    const reader = (stream.body as ReadableStream<Uint8Array>).pipeThrough(new TextDecoderStream()).pipeThrough(new EventSourceParserStream()).getReader();
+    const reader = (stream.body as ReadableStream<Uint8Array>)
+      .pipeThrough(new TextDecoderStream())
+      .pipeThrough(new EventSourceParserStream())
+      .getReader();
     const hello = (await reader.read()).value;
     expect(hello?.event).toBe('hello');
     expect((JSON.parse(hello?.data ?? '{}') as UiFull).slots).toHaveLength(3);
@@ -49,17 +55,29 @@ describe('the page from the command line', () => {
   });
 
   it('serve --http has the page at /ui/ unless --no-ui', async () => {
-    const { match } = await started(['serve', '--simulated', '--http', '--port', '0'], /live page at (http:\/\/127\.0\.0\.1:\d+)\/ui\//);
+    const { match } = await started(
+      ['serve', '--simulated', '--http', '--port', '0'],
+      /live page at (http:\/\/127\.0\.0\.1:\d+)\/ui\//,
+    );
     expect((await fetch(`${match[1]}/ui/`)).status).toBe(200);
-    const { cli, match: without } = await started(['serve', '--simulated', '--http', '--port', '0', '--no-ui'], /HTTP server ready: MCP at (http:\/\/127\.0\.0\.1:\d+)\/mcp/);
+    const { cli, match: without } = await started(
+      ['serve', '--simulated', '--http', '--port', '0', '--no-ui'],
+      /HTTP server ready: MCP at (http:\/\/127\.0\.0\.1:\d+)\/mcp/,
+    );
     expect(cli.stderr()).not.toContain('live page');
     expect((await fetch(`${without[1]}/ui/`)).status).toBe(404);
   });
 
   it('demo --ui waits for a page, streams the demo to it, and ends after the linger time', async () => {
-    const { cli, match } = await started(['demo', '--ui', '--ui-port', '0', '--ui-linger', '0', '--ui-wait', '60', '--ui-pace', '1'], /live page: (http:\/\/127\.0\.0\.1:\d+)\/ui\//);
+    const { cli, match } = await started(
+      ['demo', '--ui', '--ui-port', '0', '--ui-linger', '0', '--ui-wait', '60', '--ui-pace', '1'],
+      /live page: (http:\/\/127\.0\.0\.1:\d+)\/ui\//,
+    );
     const stream = await fetch(`${match[1]}/ui/api/stream`);
-    const reader = (stream.body as ReadableStream<Uint8Array>).pipeThrough(new TextDecoderStream()).pipeThrough(new EventSourceParserStream()).getReader();
+    const reader = (stream.body as ReadableStream<Uint8Array>)
+      .pipeThrough(new TextDecoderStream())
+      .pipeThrough(new EventSourceParserStream())
+      .getReader();
     let completed = 0;
     let reviewed = false;
     for (;;) {
@@ -90,7 +108,9 @@ describe('the page from the command line', () => {
 
   it('paces the demo prompts for the page', async () => {
     const { pacedPrompt } = await import('../../src/cli/demo.js');
-    expect(pacedPrompt('A [[sim:delay 150]] [[sim:cost 0.01]] [[sim:delay 20]]', 4)).toBe('A [[sim:delay 600]] [[sim:cost 0.01]] [[sim:delay 80]]');
+    expect(pacedPrompt('A [[sim:delay 150]] [[sim:cost 0.01]] [[sim:delay 20]]', 4)).toBe(
+      'A [[sim:delay 600]] [[sim:cost 0.01]] [[sim:delay 80]]',
+    );
     expect(pacedPrompt('B [[sim:delay 150]]', 1)).toBe('B [[sim:delay 150]]');
   });
 });

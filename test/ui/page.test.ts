@@ -43,7 +43,8 @@ function inState(pool: Pool, id: string, state: TaskState): Promise<TaskRecord> 
 /** The leaf states highlighted on the chart labelled `label`. */
 async function waitForHighlight(browser: TestBrowser, label: string, active: string): Promise<void> {
   await browser.page.waitForFunction(
-    ([chartLabel, expected]) => document.querySelector(`svg.chart[data-label="${chartLabel}"]`)?.getAttribute('data-active') === expected,
+    ([chartLabel, expected]) =>
+      document.querySelector(`svg.chart[data-label="${chartLabel}"]`)?.getAttribute('data-active') === expected,
     [label, active] as const,
     { timeout: 20_000 },
   );
@@ -55,13 +56,27 @@ describe('the live page', () => {
     const { browser } = await start(pool);
     const { page } = browser;
     await page.goto(`${(opened[0].serving as UiServing).url}/ui/`);
-    await page.waitForFunction(() => document.querySelector('[data-testid=connection]')?.getAttribute('data-state') === 'live');
+    await page.waitForFunction(
+      () => document.querySelector('[data-testid=connection]')?.getAttribute('data-state') === 'live',
+    );
     await expect.poll(() => page.locator('[data-testid=slot-card]').count()).toBe(2);
 
     // Both slots busy with a fan-out, so that the reviewed task waits in the queue first.
-    const fanOut = pool.fanOut(['Index the repo [[sim:delay 3000]] [[sim:cost 0.01]]', 'Count files [[sim:delay 3000]] [[sim:cost 0.02]]']);
-    await page.waitForFunction(() => document.querySelectorAll('[data-testid=slot-card][data-state=busy]').length === 2, undefined, { timeout: 20_000 });
-    const reviewed = await pool.submitWithReview('Write the guide [[sim:delay 800]] [[sim:chunks 3]] [[sim:cost 0.005]]', undefined, ['guide'], 2);
+    const fanOut = pool.fanOut([
+      'Index the repo [[sim:delay 3000]] [[sim:cost 0.01]]',
+      'Count files [[sim:delay 3000]] [[sim:cost 0.02]]',
+    ]);
+    await page.waitForFunction(
+      () => document.querySelectorAll('[data-testid=slot-card][data-state=busy]').length === 2,
+      undefined,
+      { timeout: 20_000 },
+    );
+    const reviewed = await pool.submitWithReview(
+      'Write the guide [[sim:delay 800]] [[sim:chunks 3]] [[sim:cost 0.005]]',
+      undefined,
+      ['guide'],
+      2,
+    );
     await page.locator(`[data-testid=queue] [data-task-id="${reviewed}"]`).waitFor();
 
     // The task's own chart, history and output.
@@ -70,10 +85,14 @@ describe('the live page', () => {
     await waitForHighlight(browser, reviewed, 'task.pending');
     await screenshot(page, 'ui-pending');
     await waitForHighlight(browser, reviewed, 'task.running');
-    await page.waitForFunction(() => document.querySelector('[data-testid=slot-card][data-state=busy] [data-open]') !== null);
+    await page.waitForFunction(
+      () => document.querySelector('[data-testid=slot-card][data-state=busy] [data-open]') !== null,
+    );
     await waitForHighlight(browser, reviewed, 'task.pendingReview');
     await page.locator(`[data-testid=review][data-task-id="${reviewed}"]`).waitFor();
-    await page.waitForFunction(() => (document.querySelector('[data-testid=output]')?.textContent ?? '').includes('Simulated answer'));
+    await page.waitForFunction(() =>
+      (document.querySelector('[data-testid=output]')?.textContent ?? '').includes('Simulated answer'),
+    );
     // The fired transition running → pendingReview is drawn.
     expect(await page.locator(`svg.chart[data-label="${reviewed}"] [data-fired-edge]`).count()).toBe(1);
     await fanOut;
@@ -81,7 +100,10 @@ describe('the live page', () => {
     // A chain runs meanwhile.
     const chainId = await pool.submitChain([
       { name: 'plan', action: { type: 'prompt', prompt: 'Plan it [[sim:delay 200]] [[sim:cost 0.003]]' } },
-      { name: 'build', action: { type: 'prompt', prompt: 'Build {previous_output} [[sim:delay 200]] [[sim:cost 0.004]]' } },
+      {
+        name: 'build',
+        action: { type: 'prompt', prompt: 'Build {previous_output} [[sim:delay 200]] [[sim:cost 0.004]]' },
+      },
     ]);
     await screenshot(page, 'ui-review');
 
@@ -109,14 +131,23 @@ describe('the live page', () => {
     expect(path.at(-1)).toBe('pendingReview → completed');
 
     // The chain finished with both steps; the timeline has a bar per run; the budget shows the spend.
-    await page.waitForFunction((id) => document.querySelector(`[data-chain-id="${id}"]`)?.getAttribute('data-state') === 'completed', chainId, {
-      timeout: 20_000,
-    });
+    await page.waitForFunction(
+      (id) => document.querySelector(`[data-chain-id="${id}"]`)?.getAttribute('data-state') === 'completed',
+      chainId,
+      {
+        timeout: 20_000,
+      },
+    );
     expect(await page.locator(`[data-chain-id="${chainId}"] .steps li.ok`).count()).toBe(2);
-    expect(await page.locator("[data-testid=timeline] rect.bar").count()).toBe(5);
-    await page.waitForFunction(() => document.querySelectorAll('[data-testid=slot-card][data-state=idle]').length === 2);
+    expect(await page.locator('[data-testid=timeline] rect.bar').count()).toBe(5);
+    await page.waitForFunction(
+      () => document.querySelectorAll('[data-testid=slot-card][data-state=idle]').length === 2,
+    );
     const spent = (pool.snapshot().budget.spentMicrodollars / 1e6).toFixed(4);
-    await page.waitForFunction((text) => document.querySelector('[data-testid=spent]')?.textContent === text, `$${spent}`);
+    await page.waitForFunction(
+      (text) => document.querySelector('[data-testid=spent]')?.textContent === text,
+      `$${spent}`,
+    );
     await page.locator(`[data-open="${chainId}"]`).first().click();
     await waitForHighlight(browser, chainId, 'chain.completed');
     await page.locator('[data-tab=slot]').click();
@@ -139,14 +170,20 @@ describe('the live page', () => {
 
     // Cut the connection and keep the page out.
     await proxy.cut();
-    await page.waitForFunction(() => document.querySelector('[data-testid=connection]')?.getAttribute('data-state') === 'reconnecting');
+    await page.waitForFunction(
+      () => document.querySelector('[data-testid=connection]')?.getAttribute('data-state') === 'reconnecting',
+    );
     const during = await pool.submitWithReview('While cut off [[sim:delay 100]]');
     await inState(pool, during, 'pending_review');
     expect(await page.locator(`tr[data-task-id="${during}"]`).count()).toBe(0);
 
     // Let it back in: the page reconnects and shows the task awaiting review.
     await proxy.restore();
-    await page.waitForFunction(() => window.__poolUi.state.connects >= 2 && window.__poolUi.state.connection === 'live', undefined, { timeout: 20_000 });
+    await page.waitForFunction(
+      () => window.__poolUi.state.connects >= 2 && window.__poolUi.state.connection === 'live',
+      undefined,
+      { timeout: 20_000 },
+    );
     await page.locator(`[data-testid=review][data-task-id="${during}"]`).waitFor();
     const completed = inState(pool, during, 'completed');
     await page.locator(`[data-testid=review][data-task-id="${during}"] [data-action=approve]`).click();
@@ -162,19 +199,30 @@ describe('the live page', () => {
     await page.waitForFunction(() => window.__poolUi.state.connection === 'live');
     const started = Date.now();
     const ids = await Promise.all(
-      Array.from({ length: 200 }, (_, index) => pool.submit(`Task ${index} [[sim:delay ${100 + (index % 7) * 40}]] [[sim:chunks 2]] [[sim:cost 0.001]]`)),
+      Array.from({ length: 200 }, (_, index) =>
+        pool.submit(`Task ${index} [[sim:delay ${100 + (index % 7) * 40}]] [[sim:chunks 2]] [[sim:cost 0.001]]`),
+      ),
     );
     expect(ids).toHaveLength(200);
-    await page.waitForFunction(() => document.querySelectorAll('[data-testid=tasks] tbody tr').length === 200, undefined, { timeout: 30_000 });
+    await page.waitForFunction(
+      () => document.querySelectorAll('[data-testid=tasks] tbody tr').length === 200,
+      undefined,
+      { timeout: 30_000 },
+    );
     await page.waitForFunction(() => document.querySelectorAll('[data-testid=slot-card]').length === 16);
-    await page.waitForFunction(() => document.querySelectorAll('[data-testid=tasks] tbody tr[data-state=completed]').length >= 200, undefined, {
-      timeout: 150_000,
-    });
+    await page.waitForFunction(
+      () => document.querySelectorAll('[data-testid=tasks] tbody tr[data-state=completed]').length >= 200,
+      undefined,
+      {
+        timeout: 150_000,
+      },
+    );
     const elapsedMs = Date.now() - started;
     await screenshot(page, 'ui-200-tasks');
     const metrics = await page.evaluate(() => window.__poolUi.metrics);
     const sorted = (values: number[]) => [...values].sort((a, b) => a - b);
-    const percentile = (values: number[], p: number) => sorted(values)[Math.min(values.length - 1, Math.floor((values.length - 1) * p))];
+    const percentile = (values: number[], p: number) =>
+      sorted(values)[Math.min(values.length - 1, Math.floor((values.length - 1) * p))];
     const latencies = metrics.latencies;
     const gaps = metrics.frameGaps;
     const figures = {
@@ -182,7 +230,11 @@ describe('the live page', () => {
       slots: 16,
       elapsedMs,
       deltasApplied: metrics.deltas,
-      updateLatencyMs: { p50: percentile(latencies, 0.5), p95: percentile(latencies, 0.95), max: Math.max(...latencies) },
+      updateLatencyMs: {
+        p50: percentile(latencies, 0.5),
+        p95: percentile(latencies, 0.95),
+        max: Math.max(...latencies),
+      },
       frameGapMs: { p50: percentile(gaps, 0.5), p95: percentile(gaps, 0.95), max: Math.max(...gaps) },
     };
     mkdirSync(ARTIFACTS, { recursive: true });

@@ -41,7 +41,9 @@ describe('the page server', () => {
     const charts = await request(server, 'GET', '/ui/api/charts', undefined, { authorization: 'Bearer page-token' });
     expect(charts.status).toBe(200);
     // The page-only server serves neither REST nor MCP.
-    expect((await request(server, 'GET', '/v1/pool/status', undefined, { authorization: 'Bearer page-token' })).status).toBe(404);
+    expect(
+      (await request(server, 'GET', '/v1/pool/status', undefined, { authorization: 'Bearer page-token' })).status,
+    ).toBe(404);
   });
 
   it('is on the HTTP server only when asked, next to the REST API', async () => {
@@ -69,16 +71,30 @@ describe('the page server', () => {
     expect(full.poolNodes).toEqual(['pool.running']);
 
     const id = await pool.submitWithReview('Reviewed [[sim:delay 100]] [[sim:chunks 3]] [[sim:text "one two three"]]');
-    const seen = await stream.readUntil((event) => event.event === 'delta' && ((event.data as unknown as UiDelta).tasks ?? []).some((task) => task.id === id && task.state === 'pending_review'));
+    const seen = await stream.readUntil(
+      (event) =>
+        event.event === 'delta' &&
+        ((event.data as unknown as UiDelta).tasks ?? []).some(
+          (task) => task.id === id && task.state === 'pending_review',
+        ),
+    );
     const deltas = seen.filter((event) => event.event === 'delta').map((event) => event.data as unknown as UiDelta);
-    const states = deltas.flatMap((delta) => (delta.tasks ?? []).filter((task) => task.id === id).map((task) => task.nodes.at(-1)));
+    const states = deltas.flatMap((delta) =>
+      (delta.tasks ?? []).filter((task) => task.id === id).map((task) => task.nodes.at(-1)),
+    );
     expect(states).toContain('task.running');
     expect(states.at(-1)).toBe('task.pendingReview');
-    expect(deltas.some((delta) => (delta.slots ?? []).some((slot) => slot.nodes.includes('slot.busy.working')))).toBe(true);
+    expect(deltas.some((delta) => (delta.slots ?? []).some((slot) => slot.nodes.includes('slot.busy.working')))).toBe(
+      true,
+    );
     const outputs = seen.filter((event) => event.event === 'output').map((event) => event.data as unknown as UiOutput);
     expect(outputs.map((chunk) => chunk.text).join('')).toContain('one');
-    outputs.forEach((chunk, index) => expect(chunk.offset).toBe(outputs.slice(0, index).reduce((sum, c) => sum + c.text.length, 0)));
-    const entries = seen.filter((event) => event.event === 'event').map((event) => event.data as unknown as UiHistoryEntry);
+    outputs.forEach((chunk, index) =>
+      expect(chunk.offset).toBe(outputs.slice(0, index).reduce((sum, c) => sum + c.text.length, 0)),
+    );
+    const entries = seen
+      .filter((event) => event.event === 'event')
+      .map((event) => event.data as unknown as UiHistoryEntry);
     expect(entries.filter((entry) => entry.actorId === id).map((entry) => entry.kind)).toEqual(
       expect.arrayContaining(['task.submitted', 'task.started', 'review.requested', 'transition']),
     );
@@ -95,14 +111,19 @@ describe('the page server', () => {
     const transitions = body.history.filter((entry) => entry.kind === 'transition');
     expect(transitions[0].from).toEqual([]);
     expect(transitions.slice(-2).map((entry) => entry.to?.at(-1))).toEqual(['task.running', 'task.pendingReview']);
-    expect(body.history.map((entry) => entry.seq)).toEqual([...body.history.map((entry) => entry.seq)].sort((a, b) => a - b));
+    expect(body.history.map((entry) => entry.seq)).toEqual(
+      [...body.history.map((entry) => entry.seq)].sort((a, b) => a - b),
+    );
     expectProblem(await request(server, 'GET', '/ui/api/actors/task-nope'), 404, 'task_not_found');
 
     // Review decisions: a rejection needs feedback; the pool acts on approvals.
     expectProblem(await request(server, 'POST', `/ui/api/tasks/${id}/reject`, {}), 400, 'invalid_input');
     expect((await pool.task(id)).state).toBe('pending_review');
     const completed = firstValueFrom(pool.task$(id).pipe(filter((task) => task.state === 'completed')));
-    expect((await request(server, 'POST', `/ui/api/tasks/${id}/approve`)).body).toEqual({ task_id: id, approved: true });
+    expect((await request(server, 'POST', `/ui/api/tasks/${id}/approve`)).body).toEqual({
+      task_id: id,
+      approved: true,
+    });
     await completed;
     const again = await request(server, 'POST', `/ui/api/tasks/${id}/approve`);
     expect(again.status).toBeGreaterThanOrEqual(400);
@@ -110,17 +131,25 @@ describe('the page server', () => {
 
     // A chain's history tells each of its transitions once, and its steps.
     const chainStream = await openSse(server, '/ui/api/stream');
-    const chainId = await pool.submitChain([{ name: 'only', action: { type: 'prompt', prompt: 'Step [[sim:delay 20]]' } }]);
+    const chainId = await pool.submitChain([
+      { name: 'only', action: { type: 'prompt', prompt: 'Step [[sim:delay 20]]' } },
+    ]);
     await chainStream.readUntil(
-      (event) => event.event === 'delta' && ((event.data as unknown as UiDelta).chains ?? []).some((c) => c.id === chainId && c.status === 'completed'),
+      (event) =>
+        event.event === 'delta' &&
+        ((event.data as unknown as UiDelta).chains ?? []).some((c) => c.id === chainId && c.status === 'completed'),
     );
     await chainStream.close();
     const chain = (await request(server, 'GET', `/ui/api/actors/${chainId}`)).body as unknown as UiActorDetail;
     expect(chain.machine).toBe('chain');
-    const hops = chain.history.filter((entry) => entry.kind === 'transition').map((entry) => `${entry.from?.at(-1) ?? ''}>${entry.to?.at(-1)}`);
+    const hops = chain.history
+      .filter((entry) => entry.kind === 'transition')
+      .map((entry) => `${entry.from?.at(-1) ?? ''}>${entry.to?.at(-1)}`);
     expect(new Set(hops).size).toBe(hops.length);
     expect(hops[0]).toMatch(/^>chain\./);
     expect(hops.at(-1)).toMatch(/>chain\.completed$/);
-    expect(chain.history.filter((entry) => entry.kind === 'chain.step.finished').map((entry) => entry.detail)).toEqual(['step 1: only succeeded']);
+    expect(chain.history.filter((entry) => entry.kind === 'chain.step.finished').map((entry) => entry.detail)).toEqual([
+      'step 1: only succeeded',
+    ]);
   });
 });

@@ -11,7 +11,11 @@ function workflow(overrides: Partial<Workflow> = {}): Workflow {
     description: 'A flow',
     arguments: [{ name: 'target', description: 'what', required: true }],
     steps: [
-      { name: 'review', action: { type: 'skill', skill: 'code_review', arguments: { target: '{target}' } }, outputVars: { verdict: 'verdict' } },
+      {
+        name: 'review',
+        action: { type: 'skill', skill: 'code_review', arguments: { target: '{target}' } },
+        outputVars: { verdict: 'verdict' },
+      },
       { name: 'fix', action: { type: 'prompt', prompt: 'Fix {target}: {previous_output} {steps.review.verdict}' } },
     ],
     ...overrides,
@@ -35,7 +39,10 @@ describe('WorkflowRegistry.register validation', () => {
   it.each<[Partial<Workflow>, string]>([
     [{ name: 'Flow' }, "invalid workflow 'Flow': name 'Flow' must match ^[a-z][a-z0-9_-]*$"],
     [{ steps: [] }, "invalid workflow 'flow': steps must not be empty"],
-    [{ steps: [prompt('a', 'x'), prompt('a', 'y')] }, "invalid workflow 'flow': steps[1].name 'a' is already used by steps[0]"],
+    [
+      { steps: [prompt('a', 'x'), prompt('a', 'y')] },
+      "invalid workflow 'flow': steps[1].name 'a' is already used by steps[0]",
+    ],
     [
       { steps: [prompt('do-it', 'x')] },
       "invalid workflow 'flow': steps[0].name 'do-it' must be an identifier (letters, digits and '_', not starting with a digit)",
@@ -57,14 +64,24 @@ describe('WorkflowRegistry.register validation', () => {
       "invalid workflow 'flow': steps[0].action.arguments.taret is not an argument of skill 'code_review' (valid arguments: target); " +
         "steps[0].action.arguments is missing required argument 'target' of skill 'code_review'",
     ],
-    [{ steps: [prompt('a', 'Do {thing}')] }, "invalid workflow 'flow': steps[0].action.prompt uses undeclared placeholder '{thing}'"],
-    [{ steps: [prompt('a', 'Oops {error}')] }, "invalid workflow 'flow': steps[0].action.prompt uses undeclared placeholder '{error}'"],
+    [
+      { steps: [prompt('a', 'Do {thing}')] },
+      "invalid workflow 'flow': steps[0].action.prompt uses undeclared placeholder '{thing}'",
+    ],
+    [
+      { steps: [prompt('a', 'Oops {error}')] },
+      "invalid workflow 'flow': steps[0].action.prompt uses undeclared placeholder '{error}'",
+    ],
     [
       { steps: [prompt('a', 'x'), prompt('b', 'Use {steps.a.files}')] },
       "invalid workflow 'flow': steps[1].action.prompt references '{steps.a.files}' but no earlier step 'a' declares output variable 'files'",
     ],
     [
-      { steps: [{ ...prompt('a', 'x'), failurePolicy: { retries: 0, recoveryPrompt: 'Recover {target} {error} {what}' } }] },
+      {
+        steps: [
+          { ...prompt('a', 'x'), failurePolicy: { retries: 0, recoveryPrompt: 'Recover {target} {error} {what}' } },
+        ],
+      },
       "invalid workflow 'flow': steps[0].failurePolicy.recoveryPrompt uses undeclared placeholder '{what}'",
     ],
     [
@@ -83,7 +100,9 @@ describe('WorkflowRegistry.register validation', () => {
 
   it('does not check skill steps without a skill registry', () => {
     const loose = new WorkflowRegistry();
-    expect(() => loose.register(workflow({ steps: [{ name: 'a', action: { type: 'skill', skill: 'anything' } }] }))).not.toThrow();
+    expect(() =>
+      loose.register(workflow({ steps: [{ name: 'a', action: { type: 'skill', skill: 'anything' } }] })),
+    ).not.toThrow();
   });
 });
 
@@ -174,7 +193,10 @@ describe('WorkflowRegistry.loadDirectory', () => {
   it('rejects an invalid file, naming it and the field, and registers nothing', async () => {
     await writeValidSet();
     const bad = path.join(dir, 'broken.yaml');
-    await writeFile(bad, ['name: broken', 'steps:', '  - prompt: hi', '  - name: b', '    skill: code_review'].join('\n'));
+    await writeFile(
+      bad,
+      ['name: broken', 'steps:', '  - prompt: hi', '  - name: b', '    skill: code_review'].join('\n'),
+    );
     const registry = new WorkflowRegistry(SkillRegistry.withBuiltins());
     const error = await registry.loadDirectory(dir).catch((e: unknown) => e as WorkflowError);
     expect(error).toBeInstanceOf(WorkflowError);
@@ -190,7 +212,9 @@ describe('WorkflowRegistry.loadDirectory', () => {
     await writeFile(path.join(dir, 'a.yaml'), 'steps:\n  - name: a\n    prompt: x\n    skill: plan\n');
     await writeFile(path.join(dir, 'b.json'), '[');
     const error = await new WorkflowRegistry().loadDirectory(dir).catch((e: unknown) => e as WorkflowError);
-    expect((error as WorkflowError).problems[0]).toBe(`${path.join(dir, 'a.yaml')}: steps[0] must have exactly one of action, prompt or skill`);
+    expect((error as WorkflowError).problems[0]).toBe(
+      `${path.join(dir, 'a.yaml')}: steps[0] must have exactly one of action, prompt or skill`,
+    );
     expect((error as WorkflowError).problems[1]).toMatch(/b\.json: invalid JSON: /);
   });
 

@@ -1,6 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { SkillRegistry, renderSkill } from '../../src/skills/index.js';
-import { BUILTIN_WORKFLOWS, WorkflowError, WorkflowRegistry, instantiateWorkflow, type Workflow } from '../../src/workflows/index.js';
+import {
+  BUILTIN_WORKFLOWS,
+  WorkflowError,
+  WorkflowRegistry,
+  instantiateWorkflow,
+  type Workflow,
+} from '../../src/workflows/index.js';
 
 const flow: Workflow = {
   name: 'ship',
@@ -22,7 +28,10 @@ const flow: Workflow = {
       action: { type: 'skill', skill: 'implement', arguments: { description: '{task} touching {steps.plan.files}' } },
       failurePolicy: { retries: 2, recoveryPrompt: 'Retry {task}: {error} after {previous_output}' },
     },
-    { name: 'check', action: { type: 'prompt', prompt: 'Check {task} given {previous_output} and {steps.plan.files}' } },
+    {
+      name: 'check',
+      action: { type: 'prompt', prompt: 'Check {task} given {previous_output} and {steps.plan.files}' },
+    },
   ],
 };
 
@@ -52,7 +61,10 @@ describe('instantiateWorkflow', () => {
         action: { type: 'skill', skill: 'implement', arguments: { description: 'add X touching {steps.plan.files}' } },
         failurePolicy: { retries: 2, recoveryPrompt: 'Retry add X: {error} after {previous_output}' },
       },
-      { name: 'check', action: { type: 'prompt', prompt: 'Check add X given {previous_output} and {steps.plan.files}' } },
+      {
+        name: 'check',
+        action: { type: 'prompt', prompt: 'Check add X given {previous_output} and {steps.plan.files}' },
+      },
     ]);
   });
 
@@ -125,7 +137,10 @@ describe('built-in workflows', () => {
     for (const workflow of workflows.list()) {
       const steps = workflows.instantiate(workflow.name, args[workflow.name]);
       for (const step of steps) {
-        const text = step.action.type === 'prompt' ? step.action.prompt : renderSkill(skills.get(step.action.skill)!, step.action.arguments);
+        const text =
+          step.action.type === 'prompt'
+            ? step.action.prompt
+            : renderSkill(skills.get(step.action.skill)!, step.action.arguments);
         const leftovers = (text.match(/(?<!\$)\{[A-Za-z_][\w.]*\}/g) ?? []).filter((p) => p !== '{previous_output}');
         expect(leftovers, `${workflow.name}.${step.name}`).toEqual([]);
       }
@@ -134,7 +149,11 @@ describe('built-in workflows', () => {
 
   it('implement_and_test uses the default test command', () => {
     const steps = workflows.instantiate('implement_and_test', { description: 'x' });
-    expect(steps[2].action).toEqual({ type: 'skill', skill: 'fix_failures', arguments: { command: "the project's test suite" } });
+    expect(steps[2].action).toEqual({
+      type: 'skill',
+      skill: 'fix_failures',
+      arguments: { command: "the project's test suite" },
+    });
     const custom = workflows.instantiate('implement_and_test', { description: 'x', test_command: 'npm test' });
     expect(custom[2].action).toEqual({ type: 'skill', skill: 'fix_failures', arguments: { command: 'npm test' } });
   });
@@ -143,14 +162,22 @@ describe('built-in workflows', () => {
     expect(() => workflows.instantiate('refactor_and_test', { target_file: 'a' })).toThrowError(
       "missing required argument 'refactor_goal' for workflow 'refactor_and_test'",
     );
-    expect(() => workflows.instantiate('issue_to_pr', {})).toThrowError("missing required argument 'issue_url' for workflow 'issue_to_pr'");
+    expect(() => workflows.instantiate('issue_to_pr', {})).toThrowError(
+      "missing required argument 'issue_url' for workflow 'issue_to_pr'",
+    );
   });
 
   it("take the reference's argument names and accept the earlier ones as aliases", () => {
     const reference = workflows.instantiate('refactor_and_test', { target_file: 'a.ts', refactor_goal: 'clarity' });
     expect(workflows.instantiate('refactor_and_test', { target: 'a.ts', goal: 'clarity' })).toEqual(reference);
-    expect(reference[0].action).toEqual({ type: 'skill', skill: 'refactor', arguments: { target: 'a.ts', goal: 'clarity' } });
-    expect(workflows.instantiate('review_and_fix', { target: 'b.ts' })).toEqual(workflows.instantiate('review_and_fix', { review_target: 'b.ts' }));
+    expect(reference[0].action).toEqual({
+      type: 'skill',
+      skill: 'refactor',
+      arguments: { target: 'a.ts', goal: 'clarity' },
+    });
+    expect(workflows.instantiate('review_and_fix', { target: 'b.ts' })).toEqual(
+      workflows.instantiate('review_and_fix', { review_target: 'b.ts' }),
+    );
     expect(() => workflows.instantiate('review_and_fix', { target: 'a', review_target: 'b' })).toThrowError(
       "arguments 'target' and 'review_target' of workflow 'review_and_fix' are the same argument ('review_target'); give one",
     );
@@ -161,7 +188,9 @@ describe('built-in workflows', () => {
 
   it('issue_to_pr: analyse, implement (retry 1), write tests, run the checks (retries 2)', () => {
     const steps = workflows.instantiate('issue_to_pr', { issue_url: 'https://example.com/issues/7' });
-    expect(steps.map((s) => [s.name, s.action.type === 'skill' ? s.action.skill : 'prompt', s.failurePolicy?.retries ?? 0])).toEqual([
+    expect(
+      steps.map((s) => [s.name, s.action.type === 'skill' ? s.action.skill : 'prompt', s.failurePolicy?.retries ?? 0]),
+    ).toEqual([
       ['analyze_issue', 'summarize', 0],
       ['implement_solution', 'implement', 1],
       ['write_tests', 'write_tests', 0],
@@ -175,12 +204,11 @@ describe('built-in workflows', () => {
     expect(WorkflowRegistry.withBuiltins(new SkillRegistry()).size).toBe(0);
     const partial = SkillRegistry.withBuiltins();
     partial.remove('pre_push');
-    expect(WorkflowRegistry.withBuiltins(partial).list().map((w) => w.name)).toEqual([
-      'implement_and_test',
-      'plan_implement_review',
-      'refactor_and_test',
-      'review_and_fix',
-    ]);
+    expect(
+      WorkflowRegistry.withBuiltins(partial)
+        .list()
+        .map((w) => w.name),
+    ).toEqual(['implement_and_test', 'plan_implement_review', 'refactor_and_test', 'review_and_fix']);
   });
 
   it('aliases are validated in definitions', () => {

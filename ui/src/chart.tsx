@@ -18,7 +18,9 @@ export function firedEdge(chart: ChartLayout, transition: LastTransition | undef
 }
 
 function path(edge: ChartEdge): string {
-  return edge.points.map((point, index) => `${index === 0 ? 'M' : 'L'}${point.x.toFixed(1)} ${point.y.toFixed(1)}`).join(' ');
+  return edge.points
+    .map((point, index) => `${index === 0 ? 'M' : 'L'}${point.x.toFixed(1)} ${point.y.toFixed(1)}`)
+    .join(' ');
 }
 
 /** Props of {@link Chart}. */
@@ -36,7 +38,9 @@ export function Chart({ chart, active, counts, transition, label }: ChartProps) 
   const fired = firedEdge(chart, transition);
   const depth = (id: string) => id.split('.').length;
   const nodes = [...chart.nodes].sort((a, b) => depth(a.id) - depth(b.id));
-  const activeLeaves = chart.nodes.filter((node) => active.has(node.id) && !chart.nodes.some((child) => child.parent === node.id && active.has(child.id)));
+  const activeLeaves = chart.nodes.filter(
+    (node) => active.has(node.id) && !chart.nodes.some((child) => child.parent === node.id && active.has(child.id)),
+  );
   return (
     <svg
       class="chart"
@@ -50,20 +54,45 @@ export function Chart({ chart, active, counts, transition, label }: ChartProps) 
       aria-label={`${chart.machine} statechart of ${label}`}
     >
       <defs>
-        <marker id={`arrow-${label}`} viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse">
+        <marker
+          id={`arrow-${label}`}
+          viewBox="0 0 10 10"
+          refX="9"
+          refY="5"
+          markerWidth="7"
+          markerHeight="7"
+          orient="auto-start-reverse"
+        >
           <path d="M 0 0 L 10 5 L 0 10 z" class="arrowhead" />
         </marker>
       </defs>
       {nodes.map((node) => {
         const compound = chart.nodes.some((child) => child.parent === node.id);
         const count = counts?.get(node.id) ?? 0;
-        const classes = ['state', compound ? 'compound' : 'leaf', node.type, active.has(node.id) ? 'active' : ''].join(' ');
+        const classes = ['state', compound ? 'compound' : 'leaf', node.type, active.has(node.id) ? 'active' : ''].join(
+          ' ',
+        );
         return (
           <g key={node.id} class={classes} data-node-id={node.id}>
             <rect x={node.x} y={node.y} width={node.width} height={node.height} rx={compound ? 8 : 12} />
-            {node.type === 'final' && <rect class="final-ring" x={node.x + 3} y={node.y + 3} width={node.width - 6} height={node.height - 6} rx={9} />}
-            {node.initial && <circle class="initial" cx={node.x - 4} cy={node.y + (compound ? 14 : node.height / 2)} r={3.5} />}
-            <text x={compound ? node.x + 10 : node.x + node.width / 2} y={compound ? node.y + 17 : node.y + node.height / 2 + 4} text-anchor={compound ? 'start' : 'middle'}>
+            {node.type === 'final' && (
+              <rect
+                class="final-ring"
+                x={node.x + 3}
+                y={node.y + 3}
+                width={node.width - 6}
+                height={node.height - 6}
+                rx={9}
+              />
+            )}
+            {node.initial && (
+              <circle class="initial" cx={node.x - 4} cy={node.y + (compound ? 14 : node.height / 2)} r={3.5} />
+            )}
+            <text
+              x={compound ? node.x + 10 : node.x + node.width / 2}
+              y={compound ? node.y + 17 : node.y + node.height / 2 + 4}
+              text-anchor={compound ? 'start' : 'middle'}
+            >
               {node.key}
             </text>
             {count > 0 && (

@@ -45,13 +45,23 @@ function Slots({ state }: { state: PageState }) {
   const slots = [...state.slots.values()].sort((a, b) => a.id.localeCompare(b.id, undefined, { numeric: true }));
   return (
     <section data-testid="slots">
-      <h2>Slots <small>{slots.length}</small></h2>
+      <h2>
+        Slots <small>{slots.length}</small>
+      </h2>
       <div class="cards">
         {slots.map((slot: UiSlot) => (
-          <div class={`card slot state-${slot.state}`} data-testid="slot-card" data-slot-id={slot.id} data-state={slot.state} key={slot.id}>
+          <div
+            class={`card slot state-${slot.state}`}
+            data-testid="slot-card"
+            data-slot-id={slot.id}
+            data-state={slot.state}
+            key={slot.id}
+          >
             <div class="card-head">
               <strong>{slot.id}</strong>
-              <span class={`badge state-${slot.state}`}>{slot.nodes.at(-1)?.split('.').slice(1).join('.') ?? slot.state}</span>
+              <span class={`badge state-${slot.state}`}>
+                {slot.nodes.at(-1)?.split('.').slice(1).join('.') ?? slot.state}
+              </span>
             </div>
             <dl>
               <dt>task</dt>
@@ -78,7 +88,9 @@ function ReviewRow({ task }: { task: UiTask }) {
   const [busy, setBusy] = useState(false);
   const act = (work: () => Promise<void>) => {
     setBusy(true);
-    work().catch(() => undefined).finally(() => setBusy(false));
+    work()
+      .catch(() => undefined)
+      .finally(() => setBusy(false));
   };
   return (
     <li data-testid="review" data-task-id={task.id}>
@@ -88,11 +100,21 @@ function ReviewRow({ task }: { task: UiTask }) {
         <button data-action="approve" disabled={busy} onClick={() => act(() => store.approve(task.id))}>
           Approve
         </button>
-        <input placeholder="feedback for a rejection" value={feedback} onInput={(event) => setFeedback((event.target as HTMLInputElement).value)} />
-        <button data-action="reject" disabled={busy || feedback.trim() === ''} onClick={() => act(() => store.reject(task.id, feedback))}>
+        <input
+          placeholder="feedback for a rejection"
+          value={feedback}
+          onInput={(event) => setFeedback((event.target as HTMLInputElement).value)}
+        />
+        <button
+          data-action="reject"
+          disabled={busy || feedback.trim() === ''}
+          onClick={() => act(() => store.reject(task.id, feedback))}
+        >
           Reject
         </button>
-        <small>rejections {task.rejectionCount}/{task.maxRejections}</small>
+        <small>
+          rejections {task.rejectionCount}/{task.maxRejections}
+        </small>
       </div>
     </li>
   );
@@ -102,8 +124,18 @@ function Reviews({ tasks }: { tasks: UiTask[] }) {
   const waiting = tasks.filter((task) => task.state === 'pending_review');
   return (
     <section data-testid="reviews">
-      <h2>Awaiting review <small>{waiting.length}</small></h2>
-      {waiting.length === 0 ? <p class="muted">Nothing to review.</p> : <ul class="reviews">{waiting.map((task) => <ReviewRow task={task} key={task.id} />)}</ul>}
+      <h2>
+        Awaiting review <small>{waiting.length}</small>
+      </h2>
+      {waiting.length === 0 ? (
+        <p class="muted">Nothing to review.</p>
+      ) : (
+        <ul class="reviews">
+          {waiting.map((task) => (
+            <ReviewRow task={task} key={task.id} />
+          ))}
+        </ul>
+      )}
     </section>
   );
 }
@@ -128,15 +160,28 @@ function Machines({ state, tasks }: { state: PageState; tasks: UiTask[] }) {
       <h2>Statecharts</h2>
       <div class="tabs">
         {state.charts.map((candidate) => (
-          <button class={candidate.machine === machine ? 'tab selected' : 'tab'} data-tab={candidate.machine} key={candidate.machine} onClick={() => setMachine(candidate.machine)}>
+          <button
+            class={candidate.machine === machine ? 'tab selected' : 'tab'}
+            data-tab={candidate.machine}
+            key={candidate.machine}
+            onClick={() => setMachine(candidate.machine)}
+          >
             {candidate.machine}
           </button>
         ))}
       </div>
-      <p class="muted">Badges count the live actors in each state; the last transition of any {machine} actor is animated.</p>
+      <p class="muted">
+        Badges count the live actors in each state; the last transition of any {machine} actor is animated.
+      </p>
       <div class="chart-box">
         {chart ? (
-          <Chart chart={chart} label={machine} active={new Set(counts.keys())} counts={machine === 'pool' ? undefined : counts} transition={state.lastByMachine.get(machine)} />
+          <Chart
+            chart={chart}
+            label={machine}
+            active={new Set(counts.keys())}
+            counts={machine === 'pool' ? undefined : counts}
+            transition={state.lastByMachine.get(machine)}
+          />
         ) : (
           <p class="muted">Loading charts…</p>
         )}
@@ -146,10 +191,14 @@ function Machines({ state, tasks }: { state: PageState; tasks: UiTask[] }) {
 }
 
 function Queue({ tasks }: { tasks: UiTask[] }) {
-  const pending = tasks.filter((task) => task.state === 'pending' && task.kind === 'task').sort((a, b) => a.createdAtMs - b.createdAtMs);
+  const pending = tasks
+    .filter((task) => task.state === 'pending' && task.kind === 'task')
+    .sort((a, b) => a.createdAtMs - b.createdAtMs);
   return (
     <section data-testid="queue">
-      <h2>Queue <small>{pending.length}</small></h2>
+      <h2>
+        Queue <small>{pending.length}</small>
+      </h2>
       {pending.length === 0 ? (
         <p class="muted">No task waiting.</p>
       ) : (
@@ -179,11 +228,20 @@ function Timeline({ state, tasks }: { state: PageState; tasks: UiTask[] }) {
   const x = (ms: number) => left + ((ms - start) / Math.max(1, end - start)) * (width - left - 4);
   return (
     <section data-testid="timeline">
-      <h2>Timeline <small>{((end - start) / 1000).toFixed(1)} s</small></h2>
-      <svg class="timeline" viewBox={`0 0 ${width} ${slots.length * row + 6}`} preserveAspectRatio="none" height={slots.length * row + 6}>
+      <h2>
+        Timeline <small>{((end - start) / 1000).toFixed(1)} s</small>
+      </h2>
+      <svg
+        class="timeline"
+        viewBox={`0 0 ${width} ${slots.length * row + 6}`}
+        preserveAspectRatio="none"
+        height={slots.length * row + 6}
+      >
         {slots.map((slot, index) => (
           <g key={slot}>
-            <text x={2} y={index * row + 14} class="row-label">{slot}</text>
+            <text x={2} y={index * row + 14} class="row-label">
+              {slot}
+            </text>
             <line x1={left} x2={width} y1={index * row + row} y2={index * row + row} class="row-line" />
           </g>
         ))}
@@ -214,7 +272,9 @@ function Timeline({ state, tasks }: { state: PageState; tasks: UiTask[] }) {
 function Chains({ chains }: { chains: UiChain[] }) {
   return (
     <section data-testid="chains">
-      <h2>Chains <small>{chains.length}</small></h2>
+      <h2>
+        Chains <small>{chains.length}</small>
+      </h2>
       {chains.length === 0 && <p class="muted">No chain.</p>}
       {chains.map((chain) => (
         <div class={`chain state-${chain.status}`} key={chain.id} data-chain-id={chain.id} data-state={chain.status}>
@@ -226,9 +286,19 @@ function Chains({ chains }: { chains: UiChain[] }) {
               </li>
             ))}
             {chain.status === 'running' && chain.currentStepName && <li class="current">{chain.currentStepName} …</li>}
-            {Array.from({ length: Math.max(0, chain.totalSteps - chain.steps.length - (chain.status === 'running' && chain.currentStepName ? 1 : 0)) }, (_, index) => (
-              <li key={`todo-${index}`} class="todo">·</li>
-            ))}
+            {Array.from(
+              {
+                length: Math.max(
+                  0,
+                  chain.totalSteps - chain.steps.length - (chain.status === 'running' && chain.currentStepName ? 1 : 0),
+                ),
+              },
+              (_, index) => (
+                <li key={`todo-${index}`} class="todo">
+                  ·
+                </li>
+              ),
+            )}
           </ol>
         </div>
       ))}
@@ -240,16 +310,28 @@ function Tasks({ tasks }: { tasks: UiTask[] }) {
   const list = tasks.filter((task) => task.kind === 'task').sort((a, b) => b.createdAtMs - a.createdAtMs);
   return (
     <section data-testid="tasks">
-      <h2>Tasks <small>{list.length}</small></h2>
+      <h2>
+        Tasks <small>{list.length}</small>
+      </h2>
       <table class="tasks">
         <thead>
-          <tr><th>task</th><th>state</th><th>slot</th><th>cost</th><th>prompt</th></tr>
+          <tr>
+            <th>task</th>
+            <th>state</th>
+            <th>slot</th>
+            <th>cost</th>
+            <th>prompt</th>
+          </tr>
         </thead>
         <tbody>
           {list.slice(0, 300).map((task) => (
             <tr key={task.id} data-task-id={task.id} data-state={task.state}>
-              <td><ActorLink id={task.id} /></td>
-              <td><span class={`badge state-${task.state}`}>{task.state}</span></td>
+              <td>
+                <ActorLink id={task.id} />
+              </td>
+              <td>
+                <span class={`badge state-${task.state}`}>{task.state}</span>
+              </td>
               <td>{task.slotId ?? '—'}</td>
               <td>{usd(task.costMicrodollars)}</td>
               <td class="prompt">{task.prompt}</td>
@@ -263,30 +345,52 @@ function Tasks({ tasks }: { tasks: UiTask[] }) {
 
 function Budget({ state }: { state: PageState }) {
   const { budget, budgetHistory } = state;
-  const remaining = budget.limitMicrodollars === undefined ? undefined : budget.limitMicrodollars - budget.spentMicrodollars - budget.reservedMicrodollars;
+  const remaining =
+    budget.limitMicrodollars === undefined
+      ? undefined
+      : budget.limitMicrodollars - budget.spentMicrodollars - budget.reservedMicrodollars;
   const width = 400;
   const height = 110;
-  const points = budgetHistory.length > 0 ? budgetHistory : [{ atMs: Date.now(), spentMicrodollars: 0, reservedMicrodollars: 0 }];
+  const points =
+    budgetHistory.length > 0 ? budgetHistory : [{ atMs: Date.now(), spentMicrodollars: 0, reservedMicrodollars: 0 }];
   const t0 = points[0].atMs;
   const t1 = Math.max(t0 + 1, points.at(-1)?.atMs ?? t0);
-  const top = Math.max(1, budget.limitMicrodollars ?? 0, ...points.map((point) => point.spentMicrodollars + point.reservedMicrodollars));
+  const top = Math.max(
+    1,
+    budget.limitMicrodollars ?? 0,
+    ...points.map((point) => point.spentMicrodollars + point.reservedMicrodollars),
+  );
   const px = (ms: number) => 4 + ((ms - t0) / (t1 - t0)) * (width - 8);
   const py = (micro: number) => height - 4 - (micro / top) * (height - 8);
-  const line = (value: (point: (typeof points)[number]) => number) => points.map((point) => `${px(point.atMs).toFixed(1)},${py(value(point)).toFixed(1)}`).join(' ');
+  const line = (value: (point: (typeof points)[number]) => number) =>
+    points.map((point) => `${px(point.atMs).toFixed(1)},${py(value(point)).toFixed(1)}`).join(' ');
   return (
     <section data-testid="budget">
       <h2>Budget</h2>
       <dl class="budget">
-        <dt>spent</dt><dd data-testid="spent">{usd(budget.spentMicrodollars)}</dd>
-        <dt>reserved</dt><dd data-testid="reserved">{usd(budget.reservedMicrodollars)}</dd>
-        <dt>remaining</dt><dd data-testid="remaining">{remaining === undefined ? 'no limit' : usd(remaining)}</dd>
+        <dt>spent</dt>
+        <dd data-testid="spent">{usd(budget.spentMicrodollars)}</dd>
+        <dt>reserved</dt>
+        <dd data-testid="reserved">{usd(budget.reservedMicrodollars)}</dd>
+        <dt>remaining</dt>
+        <dd data-testid="remaining">{remaining === undefined ? 'no limit' : usd(remaining)}</dd>
       </dl>
-      <svg class="budget-chart" viewBox={`0 0 ${width} ${height}`} width="100%" height={height} preserveAspectRatio="none">
-        {budget.limitMicrodollars !== undefined && <line class="limit" x1={0} x2={width} y1={py(budget.limitMicrodollars)} y2={py(budget.limitMicrodollars)} />}
+      <svg
+        class="budget-chart"
+        viewBox={`0 0 ${width} ${height}`}
+        width="100%"
+        height={height}
+        preserveAspectRatio="none"
+      >
+        {budget.limitMicrodollars !== undefined && (
+          <line class="limit" x1={0} x2={width} y1={py(budget.limitMicrodollars)} y2={py(budget.limitMicrodollars)} />
+        )}
         <polyline class="committed" points={line((point) => point.spentMicrodollars + point.reservedMicrodollars)} />
         <polyline class="spent" points={line((point) => point.spentMicrodollars)} />
       </svg>
-      <p class="legend"><span class="key spent" /> spent <span class="key committed" /> spent + reserved</p>
+      <p class="legend">
+        <span class="key spent" /> spent <span class="key committed" /> spent + reserved
+      </p>
     </section>
   );
 }
@@ -304,11 +408,17 @@ function DetailPanel({ state, charts }: { state: PageState; charts: ChartLayout[
   return (
     <aside class="detail" data-testid="detail" data-actor-id={id}>
       <div class="detail-head">
-        <h2>{machine} {id}</h2>
-        <button class="close" onClick={() => store.select(undefined)} aria-label="close">×</button>
+        <h2>
+          {machine} {id}
+        </h2>
+        <button class="close" onClick={() => store.select(undefined)} aria-label="close">
+          ×
+        </button>
       </div>
       {task && <p class="prompt">{task.prompt}</p>}
-      <div class="chart-box">{chart ? <Chart chart={chart} label={id} active={new Set(nodes)} transition={state.last.get(id)} /> : null}</div>
+      <div class="chart-box">
+        {chart ? <Chart chart={chart} label={id} active={new Set(nodes)} transition={state.last.get(id)} /> : null}
+      </div>
       <h3>History</h3>
       {!detail.loaded && <p class="muted">Loading…</p>}
       {detail.error && <p class="error">{detail.error}</p>}
@@ -323,7 +433,9 @@ function DetailPanel({ state, charts }: { state: PageState; charts: ChartLayout[
         ))}
       </ol>
       <h3>Output</h3>
-      <pre class="output" data-testid="output">{detail.output || (task?.output ?? '')}</pre>
+      <pre class="output" data-testid="output">
+        {detail.output || (task?.output ?? '')}
+      </pre>
     </aside>
   );
 }
@@ -339,16 +451,28 @@ function App() {
     <div class={state.detail ? 'page with-detail' : 'page'}>
       <header>
         <h1>claude-pool</h1>
-        <span class={`badge phase-${state.phase}`} data-testid="phase">{state.phase}</span>
-        <span class={`badge connection-${state.connection}`} data-testid="connection" data-state={state.connection}>{state.connection}</span>
+        <span class={`badge phase-${state.phase}`} data-testid="phase">
+          {state.phase}
+        </span>
+        <span class={`badge connection-${state.connection}`} data-testid="connection" data-state={state.connection}>
+          {state.connection}
+        </span>
         <span class="totals">
           {['pending', 'running', 'pending_review', 'completed', 'failed', 'cancelled'].map((name) => (
-            <span key={name} class={`total state-${name}`}>{name.replace('_', ' ')} <b>{counts.get(name) ?? 0}</b></span>
+            <span key={name} class={`total state-${name}`}>
+              {name.replace('_', ' ')} <b>{counts.get(name) ?? 0}</b>
+            </span>
           ))}
-          <span class="total">spent <b>{usd(state.budget.spentMicrodollars)}</b></span>
+          <span class="total">
+            spent <b>{usd(state.budget.spentMicrodollars)}</b>
+          </span>
         </span>
       </header>
-      {state.error && <p class="error banner" data-testid="error">{state.error}</p>}
+      {state.error && (
+        <p class="error banner" data-testid="error">
+          {state.error}
+        </p>
+      )}
       <main>
         <Slots state={state} />
         <Reviews tasks={tasks} />

@@ -136,7 +136,11 @@ export class Store {
 
   /** Opens (or closes, with `undefined`) the detail panel of a task or chain. */
   select(id: string | undefined): void {
-    this.state = { ...this.state, selected: id, detail: id ? { id, loaded: false, history: [], output: '', outputEnd: 0 } : undefined };
+    this.state = {
+      ...this.state,
+      selected: id,
+      detail: id ? { id, loaded: false, history: [], output: '', outputEnd: 0 } : undefined,
+    };
     this.changed();
     if (id) void this.loadDetail(id);
   }
@@ -194,7 +198,8 @@ export class Store {
     try {
       const response = await fetch(`${this.base}actors/${encodeURIComponent(id)}`, { headers: this.headers() });
       if (this.state.selected !== id) return;
-      if (!response.ok) throw new Error(response.status === 404 ? 'nothing kept about this actor' : `${response.status}`);
+      if (!response.ok)
+        throw new Error(response.status === 404 ? 'nothing kept about this actor' : `${response.status}`);
       const detail = (await response.json()) as UiActorDetail;
       const buffered = this.detailBuffer;
       this.detailBuffer = undefined;
@@ -208,13 +213,16 @@ export class Store {
     } catch (error) {
       this.detailBuffer = undefined;
       if (this.state.selected !== id) return;
-      this.state = { ...this.state, detail: { id, loaded: true, history: [], output: '', outputEnd: 0, error: String(error) } };
+      this.state = {
+        ...this.state,
+        detail: { id, loaded: true, history: [], output: '', outputEnd: 0, error: String(error) },
+      };
     }
     this.changed();
   }
 
   private async connectLoop(): Promise<void> {
-    for (let failures = 0; ; ) {
+    for (let failures = 0; ;) {
       try {
         const controller = new AbortController();
         const response = await fetch(`${this.base}stream`, {
@@ -323,7 +331,9 @@ export class Store {
       this.state = {
         ...this.state,
         last,
-        ...(machine ? { lastByMachine: new Map(this.state.lastByMachine).set(machine, { ...transition, actorId: entry.actorId }) } : {}),
+        ...(machine
+          ? { lastByMachine: new Map(this.state.lastByMachine).set(machine, { ...transition, actorId: entry.actorId }) }
+          : {}),
       };
       this.changed();
     }

@@ -12,8 +12,7 @@ export type ErrorKind = 'max-turns' | 'budget' | 'api-error' | 'not-logged-in';
 
 /** A tool call the script asks for, in prompt order. */
 export type ToolAction =
-  | { kind: 'write'; path: string; content: string }
-  | { kind: 'deny'; tool: string; target?: string };
+  { kind: 'write'; path: string; content: string } | { kind: 'deny'; tool: string; target?: string };
 
 /** Everything the prompt's directives asked for. */
 export interface Script {
@@ -283,9 +282,7 @@ export function parseDirectives(prompt: string): Script {
     const argsStart = start + OPEN.length + name.length;
     const shown = prompt.slice(start, Math.min(prompt.length, start + 60));
     if (!apply) {
-      throw new DirectiveError(
-        `unknown directive '${shown.split(']]')[0]}]]' (known: ${DIRECTIVE_NAMES.join(', ')})`,
-      );
+      throw new DirectiveError(`unknown directive '${shown.split(']]')[0]}]]' (known: ${DIRECTIVE_NAMES.join(', ')})`);
     }
     let end = -1;
     for (let close = prompt.indexOf(']]', argsStart); close >= 0; close = prompt.indexOf(']]', close + 1)) {

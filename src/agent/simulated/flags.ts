@@ -52,10 +52,7 @@ export interface SimFlags {
 
 /** What parsing produced: flags to run with, or an immediate answer (version, help, usage error). */
 export type ParseOutcome =
-  | { kind: 'run'; flags: SimFlags }
-  | { kind: 'version' }
-  | { kind: 'help' }
-  | { kind: 'error'; message: string };
+  { kind: 'run'; flags: SimFlags } | { kind: 'version' } | { kind: 'help' } | { kind: 'error'; message: string };
 
 type Arity = 'bool' | 'required' | 'optional' | 'variadic';
 
@@ -103,7 +100,14 @@ export function splitToolList(value: string): string[] {
 const ignore = (): void => {};
 
 /** The permission modes the real CLI lists in its `--permission-mode` error (it accepts `default` too). */
-export const PERMISSION_MODE_CHOICES = ['acceptEdits', 'auto', 'bypassPermissions', 'manual', 'dontAsk', 'plan'] as const;
+export const PERMISSION_MODE_CHOICES = [
+  'acceptEdits',
+  'auto',
+  'bypassPermissions',
+  'manual',
+  'dontAsk',
+  'plan',
+] as const;
 
 const OPTIONS: OptionSpec[] = [
   { names: ['-p', '--print'], display: '-p, --print', arity: 'bool', apply: (f) => void (f.print = true) },
@@ -273,7 +277,12 @@ const OPTIONS: OptionSpec[] = [
     apply: (f, v) => void (f.jsonSchema = v),
   },
   // Accepted for compatibility (right arity, no effect on the simulation).
-  { names: ['--allow-dangerously-skip-permissions'], display: '--allow-dangerously-skip-permissions', arity: 'bool', apply: ignore },
+  {
+    names: ['--allow-dangerously-skip-permissions'],
+    display: '--allow-dangerously-skip-permissions',
+    arity: 'bool',
+    apply: ignore,
+  },
   { names: ['--permission-prompts'], display: '--permission-prompts <target>', arity: 'required', apply: ignore },
   { names: ['--permission-prompt-tool'], display: '--permission-prompt-tool <tool>', arity: 'required', apply: ignore },
   { names: ['--include-hook-events'], display: '--include-hook-events', arity: 'bool', apply: ignore },
@@ -299,7 +308,12 @@ const OPTIONS: OptionSpec[] = [
   },
   { names: ['--plugin-dir'], display: '--plugin-dir <path>', arity: 'required', apply: ignore },
   { names: ['--resume-session-at'], display: '--resume-session-at <message id>', arity: 'required', apply: ignore },
-  { names: ['--system-prompt-snapshot'], display: '--system-prompt-snapshot <on|off>', arity: 'required', apply: ignore },
+  {
+    names: ['--system-prompt-snapshot'],
+    display: '--system-prompt-snapshot <on|off>',
+    arity: 'required',
+    apply: ignore,
+  },
   { names: ['--await-initialize'], display: '--await-initialize', arity: 'bool', apply: ignore },
 ];
 

@@ -57,7 +57,13 @@ type ToolUse = ContentBlock & { type: 'tool_use' };
 /** The result fields a finishing step gives; the rest (durations, costs, usage, denials) is filled in. */
 type FinishInfo = Omit<
   ResultInfo,
-  'durationMs' | 'durationApiMs' | 'totalCostUsd' | 'usage' | 'modelUsage' | 'modelUsageSinceLastResult' | 'permissionDenials'
+  | 'durationMs'
+  | 'durationApiMs'
+  | 'totalCostUsd'
+  | 'usage'
+  | 'modelUsage'
+  | 'modelUsageSinceLastResult'
+  | 'permissionDenials'
 > & { zeroApi?: boolean };
 
 /** How a scripted API error looks, by HTTP status. */
@@ -166,18 +172,48 @@ function structuredAnswer(flags: SimFlags, script: Script, answer: string): { va
 /** The scripted API error for an HTTP status. */
 function apiErrorKind(status: number): ApiErrorKind {
   if (status === 401) {
-    return { retry: 'authentication_failed', error: 'authentication_failed', type: 'authentication_error', terminal: 'api_error', text: 'Invalid API key · Fix external API key' };
+    return {
+      retry: 'authentication_failed',
+      error: 'authentication_failed',
+      type: 'authentication_error',
+      terminal: 'api_error',
+      text: 'Invalid API key · Fix external API key',
+    };
   }
   if (status === 400) {
-    return { retry: '', error: 'invalid_request', type: 'invalid_request_error', terminal: 'prompt_too_long', text: 'Prompt is too long · the request is ~250000 tokens (limit 200000)' };
+    return {
+      retry: '',
+      error: 'invalid_request',
+      type: 'invalid_request_error',
+      terminal: 'prompt_too_long',
+      text: 'Prompt is too long · the request is ~250000 tokens (limit 200000)',
+    };
   }
   if (status === 529) {
-    return { retry: 'overloaded', error: 'server_error', type: 'overloaded_error', terminal: 'api_error', text: 'API Error: 529 Overloaded. This is a server-side issue, usually temporary — try again in a moment.' };
+    return {
+      retry: 'overloaded',
+      error: 'server_error',
+      type: 'overloaded_error',
+      terminal: 'api_error',
+      text: 'API Error: 529 Overloaded. This is a server-side issue, usually temporary — try again in a moment.',
+    };
   }
   if (status === 429) {
-    return { retry: 'rate_limit', error: 'rate_limit', type: 'rate_limit_error', terminal: 'api_error', text: 'API Error: 429 Rate limited. Try again in a moment.' };
+    return {
+      retry: 'rate_limit',
+      error: 'rate_limit',
+      type: 'rate_limit_error',
+      terminal: 'api_error',
+      text: 'API Error: 429 Rate limited. Try again in a moment.',
+    };
   }
-  return { retry: 'server_error', error: 'server_error', type: 'api_error', terminal: 'api_error', text: `API Error: ${status} Internal server error` };
+  return {
+    retry: 'server_error',
+    error: 'server_error',
+    type: 'api_error',
+    terminal: 'api_error',
+    text: `API Error: ${status} Internal server error`,
+  };
 }
 
 /** The `tool_use` block of a tool round. */
@@ -185,17 +221,30 @@ function toolUseFor(round: Round & { kind: 'tool' }, cwd: string): ToolUse {
   const a = round.action;
   const id = apiId('toolu');
   if (a.kind === 'bash') {
-    return { type: 'tool_use', id, name: 'Bash', input: { command: `echo step-${a.step}`, description: `Step ${a.step}` } };
+    return {
+      type: 'tool_use',
+      id,
+      name: 'Bash',
+      input: { command: `echo step-${a.step}`, description: `Step ${a.step}` },
+    };
   }
   if (a.kind === 'write') {
     return { type: 'tool_use', id, name: 'Write', input: { file_path: resolve(cwd, a.path), content: a.content } };
   }
   if (a.tool === 'Bash') {
-    return { type: 'tool_use', id, name: 'Bash', input: { command: a.target ?? 'npm test', description: 'Run a command' } };
+    return {
+      type: 'tool_use',
+      id,
+      name: 'Bash',
+      input: { command: a.target ?? 'npm test', description: 'Run a command' },
+    };
   }
   if (['Write', 'Edit', 'NotebookEdit', 'MultiEdit'].includes(a.tool)) {
     const file_path = resolve(cwd, a.target ?? 'denied.txt');
-    const input = a.tool === 'Write' ? { file_path, content: 'simulated content\n' } : { file_path, old_string: 'a', new_string: 'b' };
+    const input =
+      a.tool === 'Write'
+        ? { file_path, content: 'simulated content\n' }
+        : { file_path, old_string: 'a', new_string: 'b' };
     return { type: 'tool_use', id, name: a.tool, input };
   }
   return { type: 'tool_use', id, name: a.tool, input: a.target !== undefined ? { target: a.target } : {} };
@@ -204,7 +253,10 @@ function toolUseFor(round: Round & { kind: 'tool' }, cwd: string): ToolUse {
 /** The `stream_event` deltas of one content block (with `--include-partial-messages`). */
 function blockDeltas(block: ContentBlock): Json[] {
   if (block.type === 'text') {
-    return splitChunks(block.text, Math.min(4, Math.ceil(block.text.length / 16))).map((t) => ({ type: 'text_delta', text: t }));
+    return splitChunks(block.text, Math.min(4, Math.ceil(block.text.length / 16))).map((t) => ({
+      type: 'text_delta',
+      text: t,
+    }));
   }
   if (block.type === 'thinking') {
     return [
@@ -309,7 +361,11 @@ export class Playback {
       mcpServers: servers,
       permissionMode,
       apiKeySource:
-        script.error?.kind === 'not-logged-in' ? 'none' : env.ANTHROPIC_API_KEY ? 'ANTHROPIC_API_KEY' : '/login managed key',
+        script.error?.kind === 'not-logged-in'
+          ? 'none'
+          : env.ANTHROPIC_API_KEY
+            ? 'ANTHROPIC_API_KEY'
+            : '/login managed key',
       servedByAnthropic: !env.ANTHROPIC_BASE_URL,
       memoryDir: `${join(configDir, 'projects', cwd.replace(/[^A-Za-z0-9]/g, '-'), 'memory')}/`,
       additionalDirectories: this.workingDirs.slice(1),
@@ -402,7 +458,11 @@ export class Playback {
     text: string,
     exitCode: number,
   ): Promise<number> {
-    return this.finish({ subtype, isError: true, numTurns, stopReason, terminalReason, errors: [error] }, exitCode, text);
+    return this.finish(
+      { subtype, isError: true, numTurns, stopReason, terminalReason, errors: [error] },
+      exitCode,
+      text,
+    );
   }
 
   private async finishApiError(
@@ -491,9 +551,14 @@ export class Playback {
 
   /** Prints one model call: its content blocks (one assistant line each) and, with partial messages, the SSE events. */
   private async emitCall(blocks: ContentBlock[], stopReason: string, outTokens: number, index: number): Promise<void> {
-    const call = { messageId: apiId('msg'), requestId: apiId('req'), inputTokens: 2540 + this.promptTokens + 60 * index };
+    const call = {
+      messageId: apiId('msg'),
+      requestId: apiId('req'),
+      inputTokens: 2540 + this.promptTokens + 60 * index,
+    };
     const partial = this.setup.flags.includePartialMessages;
-    if (partial) await this.emit(streamEventLine(this.ctx, { type: 'message_start', message: this.startedMessage(call) }));
+    if (partial)
+      await this.emit(streamEventLine(this.ctx, { type: 'message_start', message: this.startedMessage(call) }));
     let sawText = false;
     for (const [k, block] of blocks.entries()) {
       if (block.type === 'text') {
@@ -501,7 +566,9 @@ export class Playback {
         sawText = true;
       }
       if (partial) {
-        await this.emit(streamEventLine(this.ctx, { type: 'content_block_start', index: k, content_block: emptyBlock(block) }));
+        await this.emit(
+          streamEventLine(this.ctx, { type: 'content_block_start', index: k, content_block: emptyBlock(block) }),
+        );
         for (const delta of blockDeltas(block)) {
           await this.emit(streamEventLine(this.ctx, { type: 'content_block_delta', index: k, delta }));
         }
@@ -561,9 +628,16 @@ export class Playback {
     if (a.kind === 'bash') {
       const stdout = `step-${a.step}`;
       await this.emit(
-        toolResultLine(this.ctx, block.id, stdout, false, { stdout, stderr: '', interrupted: false, isImage: false, noOutputExpected: false }, {
-          permission_decision: { decision: 'accept', source: 'config', reason_type: 'subcommandResults' },
-        }),
+        toolResultLine(
+          this.ctx,
+          block.id,
+          stdout,
+          false,
+          { stdout, stderr: '', interrupted: false, isImage: false, noOutputExpected: false },
+          {
+            permission_decision: { decision: 'accept', source: 'config', reason_type: 'subcommandResults' },
+          },
+        ),
       );
       return;
     }
@@ -571,7 +645,10 @@ export class Playback {
       const input = block.input as { file_path?: string };
       if (a.tool === 'Bash') await this.deny(block, 'This command requires approval');
       else if (input.file_path !== undefined) {
-        await this.deny(block, `Claude requested permissions to write to ${input.file_path}, but you haven't granted it yet.`);
+        await this.deny(
+          block,
+          `Claude requested permissions to write to ${input.file_path}, but you haven't granted it yet.`,
+        );
       } else await this.deny(block, `Claude requested permissions to use ${a.tool}, but you haven't granted it yet.`);
       return;
     }
@@ -595,8 +672,11 @@ export class Playback {
     const id = block.id;
     const file = resolve(this.setup.cwd, path);
     if (!this.tools.includes('Write')) {
-      const message = 'Error: No such tool available: Write. Write is disabled for this session, in subagents as well as here.';
-      await this.emit(toolResultLine(this.ctx, id, `<tool_use_error>${message}</tool_use_error>`, true, message, undefined));
+      const message =
+        'Error: No such tool available: Write. Write is disabled for this session, in subagents as well as here.';
+      await this.emit(
+        toolResultLine(this.ctx, id, `<tool_use_error>${message}</tool_use_error>`, true, message, undefined),
+      );
       return;
     }
     const inside = this.workingDirs.some((dir) => {
@@ -614,7 +694,16 @@ export class Playback {
       writeFileSync(file, content);
     } catch (err) {
       const message = (err as Error).message;
-      await this.emit(toolResultLine(this.ctx, id, `<tool_use_error>${message}</tool_use_error>`, true, `Error: ${message}`, undefined));
+      await this.emit(
+        toolResultLine(
+          this.ctx,
+          id,
+          `<tool_use_error>${message}</tool_use_error>`,
+          true,
+          `Error: ${message}`,
+          undefined,
+        ),
+      );
       return;
     }
     const created = original === null;
@@ -651,7 +740,9 @@ export class Playback {
     const kind = apiErrorKind(status);
     if (kind.retry) {
       for (let attempt = 1; attempt <= retries; attempt++) {
-        await this.emit(apiRetryLine(this.ctx, attempt, retries, 500 * 2 ** (attempt - 1) + 37 * attempt, status, kind.retry));
+        await this.emit(
+          apiRetryLine(this.ctx, attempt, retries, 500 * 2 ** (attempt - 1) + 37 * attempt, status, kind.retry),
+        );
       }
     }
     await this.sleep(this.script.delayMs);
@@ -665,7 +756,9 @@ export class Playback {
     const forcedTurns = script.error?.kind === 'max-turns';
     const forcedBudget = script.error?.kind === 'budget';
     const turnLimit = forcedTurns ? Number(script.error?.arg ?? flags.maxTurns ?? 1) : flags.maxTurns;
-    const budgetCap = forcedBudget ? Number(script.error?.arg ?? flags.maxBudgetUsd ?? this.totalCost) : flags.maxBudgetUsd;
+    const budgetCap = forcedBudget
+      ? Number(script.error?.arg ?? flags.maxBudgetUsd ?? this.totalCost)
+      : flags.maxBudgetUsd;
     const roundAt = this.planRounds(forcedTurns, forcedBudget, turnLimit);
     const overBudget = (): boolean => budgetCap !== undefined && (forcedBudget || this.runCost > budgetCap + 1e-12);
 

@@ -29,8 +29,7 @@ export interface SessionState {
  * else `$HOME/.claude`, each followed by `simulated-sessions/`.
  */
 export function sessionsDir(env: NodeJS.ProcessEnv = process.env): string {
-  const base =
-    env.CLAUDE_POOL_SIM_STATE_DIR || env.CLAUDE_CONFIG_DIR || join(env.HOME || homedir(), '.claude');
+  const base = env.CLAUDE_POOL_SIM_STATE_DIR || env.CLAUDE_CONFIG_DIR || join(env.HOME || homedir(), '.claude');
   return join(base, 'simulated-sessions');
 }
 

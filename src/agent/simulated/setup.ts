@@ -85,7 +85,8 @@ export async function prepareRun(argv: readonly string[], out: StdoutWriter): Pr
   startSideEffects(script, cwd);
   // A new (or forked) session exists from the start, so even a crashed run can be resumed.
   const { prior, sessionId } = session;
-  if (!prior || prior.sessionId !== sessionId) session.persist(prior?.totalCostUsd ?? 0, prior?.modelUsage ?? {}, false);
+  if (!prior || prior.sessionId !== sessionId)
+    session.persist(prior?.totalCostUsd ?? 0, prior?.modelUsage ?? {}, false);
   return { argv, flags, script, cwd, env, startedAt, permissionMode: checked, ...prompts, servers, session };
 }
 
@@ -120,7 +121,8 @@ async function checkFlags(flags: SimFlags, env: NodeJS.ProcessEnv, out: StdoutWr
     return { earlyExit: 1 };
   };
   if (!flags.print) return fail('Error: the simulated agent only supports print mode: pass -p/--print');
-  if (stream && !flags.verbose) return fail('Error: When using --print, --output-format=stream-json requires --verbose');
+  if (stream && !flags.verbose)
+    return fail('Error: When using --print, --output-format=stream-json requires --verbose');
   if (flags.includePartialMessages && !stream) {
     return fail('Error: --include-partial-messages requires --print and --output-format=stream-json.');
   }
@@ -214,7 +216,12 @@ function mcpServers(flags: SimFlags, cwd: string): { name: string; status: strin
 }
 
 /** The session flags: a new session, `--resume <id>`, `--continue`, `--session-id`, `--fork-session`. */
-async function openSession(flags: SimFlags, stateDir: string, cwd: string, out: StdoutWriter): Promise<RunSession | EarlyExit> {
+async function openSession(
+  flags: SimFlags,
+  stateDir: string,
+  cwd: string,
+  out: StdoutWriter,
+): Promise<RunSession | EarlyExit> {
   const stream = flags.outputFormat === 'stream-json';
   const unknownSession = async (message: string): Promise<EarlyExit> => {
     stderr(message);
@@ -285,7 +292,8 @@ function startSideEffects(script: Script, cwd: string): void {
 /** Reads all of stdin (empty when it is closed or `/dev/null`). */
 async function readStdin(): Promise<string> {
   const chunks: Buffer[] = [];
-  for await (const chunk of process.stdin) chunks.push(typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer));
+  for await (const chunk of process.stdin)
+    chunks.push(typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer));
   return Buffer.concat(chunks).toString('utf8');
 }
 

@@ -23,7 +23,9 @@ export interface ChainCommandOptions extends PoolCommandOptions, OutputOptions {
 export async function chainAction(state: CliState, file: string, options: ChainCommandOptions): Promise<void> {
   state.json = options.json === true;
   if (options.isolation !== undefined && !ISOLATIONS.includes(options.isolation as ChainIsolation)) {
-    throw new SettingsError([`--isolation: expected one of ${ISOLATIONS.join(', ')}, got ${JSON.stringify(options.isolation)}`]);
+    throw new SettingsError([
+      `--isolation: expected one of ${ISOLATIONS.join(', ')}, got ${JSON.stringify(options.isolation)}`,
+    ]);
   }
   const chain = await readChainFile(file);
   const chainOptions: ChainOptions = {
@@ -43,8 +45,11 @@ export async function chainAction(state: CliState, file: string, options: ChainC
     } else {
       result.steps.forEach((step, index) => {
         const status = step.skipped ? 'skipped' : step.success ? 'ok' : 'FAILED';
-        const retries = step.retriesUsed > 0 ? ` · ${step.retriesUsed} retr${step.retriesUsed === 1 ? 'y' : 'ies'}` : '';
-        out(`=== step ${index + 1}/${chain.steps.length} ${step.name}: ${status} · ${formatUsd(step.costMicrodollars)}${retries}`);
+        const retries =
+          step.retriesUsed > 0 ? ` · ${step.retriesUsed} retr${step.retriesUsed === 1 ? 'y' : 'ies'}` : '';
+        out(
+          `=== step ${index + 1}/${chain.steps.length} ${step.name}: ${status} · ${formatUsd(step.costMicrodollars)}${retries}`,
+        );
         if (!step.skipped) out(step.output);
       });
       if (!options.quiet) {

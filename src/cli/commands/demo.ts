@@ -27,7 +27,8 @@ export interface DemoCommandOptions {
 function whole(flag: string, raw: string | undefined, fallback: number, max: number, problems: string[]): number {
   if (raw === undefined) return fallback;
   const value = Number(raw);
-  if (!/^\d+$/.test(raw.trim()) || value > max) problems.push(`${flag}: expected an integer from 0 to ${max}, got ${JSON.stringify(raw)}`);
+  if (!/^\d+$/.test(raw.trim()) || value > max)
+    problems.push(`${flag}: expected an integer from 0 to ${max}, got ${JSON.stringify(raw)}`);
   return value;
 }
 
@@ -58,7 +59,8 @@ export async function demoAction(state: CliState, options: DemoCommandOptions): 
   const lingerSeconds = whole('--ui-linger', options.uiLinger, 60, 86_400, problems);
   const waitSeconds = whole('--ui-wait', options.uiWait, 10, 3600, problems);
   const pace = options.uiPace === undefined ? 4 : Number(options.uiPace);
-  if (!Number.isFinite(pace) || pace < 0.1 || pace > 100) problems.push(`--ui-pace: expected a number from 0.1 to 100, got ${JSON.stringify(options.uiPace)}`);
+  if (!Number.isFinite(pace) || pace < 0.1 || pace > 100)
+    problems.push(`--ui-pace: expected a number from 0.1 to 100, got ${JSON.stringify(options.uiPace)}`);
   if (!options.ui && (options.uiPort ?? options.uiLinger ?? options.uiWait ?? options.uiPace) !== undefined) {
     problems.push('--ui-port, --ui-linger, --ui-wait and --ui-pace need --ui');
   }
@@ -74,7 +76,9 @@ export async function demoAction(state: CliState, options: DemoCommandOptions): 
             onPool: async (pool) => {
               const { serveUi } = await import('../../ui/serve.js');
               serving = await serveUi(pool, { port: uiPort }).catch((error: unknown) => {
-                throw new SettingsError([`--ui: cannot serve the page on 127.0.0.1:${uiPort}: ${error instanceof Error ? error.message : String(error)}`]);
+                throw new SettingsError([
+                  `--ui: cannot serve the page on 127.0.0.1:${uiPort}: ${error instanceof Error ? error.message : String(error)}`,
+                ]);
               });
               err(`live page: ${serving.pageUrl}`);
               if (waitSeconds > 0) {

@@ -61,7 +61,8 @@ export async function fanOutAction(
         out(result.output);
         if (!options.quiet) for (const line of failureDetails(result)) err(`[${index}]${line}`);
       });
-      if (!options.quiet) err(`${results.length - failed}/${results.length} succeeded, spent $${(cost / 1e6).toFixed(4)}`);
+      if (!options.quiet)
+        err(`${results.length - failed}/${results.length} succeeded, spent $${(cost / 1e6).toFixed(4)}`);
     }
     return exitCodeForResults(results);
   });

@@ -24,7 +24,11 @@ export const MACHINES: Readonly<Record<string, AnyStateMachine>> = {
 const DIRECTIONS = ['LR', 'TB', 'RL', 'BT'] as const;
 
 /** Runs `inspect`: lists the machines, or prints one as Mermaid (or its JSON graph with `json`). */
-export function runInspect(state: CliState, machine: string | undefined, options: { json?: boolean; direction?: string }): void {
+export function runInspect(
+  state: CliState,
+  machine: string | undefined,
+  options: { json?: boolean; direction?: string },
+): void {
   state.json = options.json === true;
   if (machine === undefined) {
     if (options.json) outJson({ machines: Object.keys(MACHINES) });
@@ -37,9 +41,14 @@ export function runInspect(state: CliState, machine: string | undefined, options
     throw new SettingsError([`unknown machine '${machine}': expected one of ${Object.keys(MACHINES).join(', ')}`]);
   }
   if (options.direction !== undefined && !DIRECTIONS.includes(options.direction as (typeof DIRECTIONS)[number])) {
-    throw new SettingsError([`--direction: expected one of ${DIRECTIONS.join(', ')}, got ${JSON.stringify(options.direction)}`]);
+    throw new SettingsError([
+      `--direction: expected one of ${DIRECTIONS.join(', ')}, got ${JSON.stringify(options.direction)}`,
+    ]);
   }
   if (options.json) outJson(toGraph(definition));
-  else out(toMermaid(definition, options.direction ? { direction: options.direction as (typeof DIRECTIONS)[number] } : {}));
+  else
+    out(
+      toMermaid(definition, options.direction ? { direction: options.direction as (typeof DIRECTIONS)[number] } : {}),
+    );
   state.exitCode = EXIT.ok;
 }

@@ -24,7 +24,12 @@ export function failureReason(result: TaskResult): string {
 /** One line about a result: `ok · $0.0010 · 1 turn(s) · 0.12s · sonnet`, or `FAILED (<reason>) · …`. */
 export function resultSummary(result: TaskResult): string {
   const status = result.success ? 'ok' : `FAILED (${failureReason(result)})`;
-  const parts = [status, formatUsd(result.costMicrodollars), `${result.turnsUsed} turn(s)`, `${(result.elapsedMs / 1000).toFixed(2)}s`];
+  const parts = [
+    status,
+    formatUsd(result.costMicrodollars),
+    `${result.turnsUsed} turn(s)`,
+    `${(result.elapsedMs / 1000).toFixed(2)}s`,
+  ];
   if (result.model) parts.push(result.model);
   if (result.budgetExceeded) parts.push('over its budget');
   return parts.join(' · ');

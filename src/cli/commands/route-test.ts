@@ -4,7 +4,12 @@
  */
 import { readFile } from 'node:fs/promises';
 import { wireObject } from '../../mcp/wire.js';
-import { RouteTestCaseError, formatRouteTestReport, parseRouteTestCases, type RouteTestCase } from '../../routing/harness.js';
+import {
+  RouteTestCaseError,
+  formatRouteTestReport,
+  parseRouteTestCases,
+  type RouteTestCase,
+} from '../../routing/harness.js';
 import { out, outJson, type OutputOptions, type PoolCommandOptions } from '../common.js';
 import { EXIT } from '../exit-codes.js';
 import type { CliState } from '../program.js';
@@ -37,14 +42,20 @@ async function readCases(file: string): Promise<RouteTestCase[]> {
  * Runs `route-test`: the table on stdout (or one JSON document with `--json`). Exit 0 when every routed
  * case matched, 1 when a case was wrong or failed to route.
  */
-export async function routeTestAction(state: CliState, file: string, options: PoolCommandOptions & OutputOptions): Promise<void> {
+export async function routeTestAction(
+  state: CliState,
+  file: string,
+  options: PoolCommandOptions & OutputOptions,
+): Promise<void> {
   state.json = options.json === true;
   const cases = await readCases(file);
   state.exitCode = await withPoolSession(options, async ({ pool, progress }) => {
     const { runRouteTest } = await import('../../routing/harness.js');
     const report = await runRouteTest(pool, cases, {
       onOutcome: (outcome, index) =>
-        progress.note(`[${index + 1}/${cases.length}] ${outcome.label}: ${outcome.error ? 'error' : outcome.pass ? 'pass' : 'fail'}`),
+        progress.note(
+          `[${index + 1}/${cases.length}] ${outcome.label}: ${outcome.error ? 'error' : outcome.pass ? 'pass' : 'fail'}`,
+        ),
     });
     progress.stop();
     if (options.json) outJson(wireObject(report));

@@ -29,7 +29,10 @@ export function addServeSkillOptions(command: Command): Command {
 
 /** The skill load options the flags give. */
 export function skillLoadOptionsFrom(options: ServeSkillOptions): SkillLoadOptions {
-  const disable = (options.disableSkill ?? []).flatMap((entry) => entry.split(',')).map((name) => name.trim()).filter((name) => name !== '');
+  const disable = (options.disableSkill ?? [])
+    .flatMap((entry) => entry.split(','))
+    .map((name) => name.trim())
+    .filter((name) => name !== '');
   return {
     builtins: options.builtins !== false,
     global: options.globalSkills !== false,

@@ -53,7 +53,9 @@ export async function serveAction(state: CliState, options: ServeCommandOptions)
   if (plan.listeners.length > 0 && plan.tokens.length === 0) {
     const { isLoopback } = await import('../../http/server.js');
     if (!isLoopback(plan.bind)) {
-      throw new SettingsError([`refusing to bind ${plan.bind} without --http-token: anyone who can reach it could run tasks (bind 127.0.0.1, or pass --http-token)`]);
+      throw new SettingsError([
+        `refusing to bind ${plan.bind} without --http-token: anyone who can reach it could run tasks (bind 127.0.0.1, or pass --http-token)`,
+      ]);
     }
     log('no --http-token: the HTTP server accepts every local client');
   }
@@ -67,7 +69,10 @@ export async function serveAction(state: CliState, options: ServeCommandOptions)
   const supervisor = pool.startSupervisor();
   const subscription = options.verbose
     ? pool.events$.subscribe((event) => {
-        if ('task' in event) log(`${event.type} ${event.task.id} ${event.task.state}${event.task.slotId ? ` on ${event.task.slotId}` : ''}`);
+        if ('task' in event)
+          log(
+            `${event.type} ${event.task.id} ${event.task.state}${event.task.slotId ? ` on ${event.task.slotId}` : ''}`,
+          );
       })
     : undefined;
   // Handlers first: a signal that arrives once 'ready' is logged must find them in place.
@@ -106,7 +111,10 @@ export async function serveAction(state: CliState, options: ServeCommandOptions)
         }).catch((error: unknown) => {
           // A refused configuration or a port that cannot be bound is a usage problem (exit 2).
           const code = (error as { code?: unknown }).code;
-          if (error instanceof Error && (error.name === 'HttpServerError' || typeof code === 'string' && code.startsWith('E'))) {
+          if (
+            error instanceof Error &&
+            (error.name === 'HttpServerError' || (typeof code === 'string' && code.startsWith('E')))
+          ) {
             throw new SettingsError([`cannot serve HTTP on ${plan.bind}:${listener.port}: ${error.message}`]);
           }
           throw error;
@@ -153,7 +161,9 @@ export async function serveAction(state: CliState, options: ServeCommandOptions)
   await built.cleanup();
   clearTimeout(deadline);
   if (totals) {
-    log(`stopped: ${totals.totalTasksCompleted} task(s) completed, spent $${(totals.totalCostMicrodollars / 1e6).toFixed(4)}`);
+    log(
+      `stopped: ${totals.totalTasksCompleted} task(s) completed, spent $${(totals.totalCostMicrodollars / 1e6).toFixed(4)}`,
+    );
   }
   state.exitCode = exitCode;
   state.forceExit = true;

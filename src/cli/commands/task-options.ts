@@ -34,7 +34,9 @@ function positive(flag: string, value: string | undefined, integer: boolean): nu
   if (value === undefined) return undefined;
   const n = Number(value);
   if (!Number.isFinite(n) || n <= 0 || (integer && !Number.isInteger(n))) {
-    throw new SettingsError([`${flag}: expected ${integer ? 'an integer' : 'a number'} greater than 0, got ${JSON.stringify(value)}`]);
+    throw new SettingsError([
+      `${flag}: expected ${integer ? 'an integer' : 'a number'} greater than 0, got ${JSON.stringify(value)}`,
+    ]);
   }
   return n;
 }

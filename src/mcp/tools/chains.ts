@@ -86,7 +86,7 @@ export function chainTools(): PoolTool[] {
       description:
         'Run a chain of steps and wait for it. Returns {task_id, result: ChainResult {steps, final_output, ' +
         'total_cost_microdollars, success}}. With a progressToken, progress = finished steps / total and the message ' +
-        'carries the current step\'s output.',
+        "carries the current step's output.",
       input: { steps: stepsParam, tags: tagsParam.optional(), isolation: isolationParam.optional() },
       annotations: { destructiveHint: false, openWorldHint: true },
       async run(args, { pool, progress }) {
@@ -111,7 +111,9 @@ export function chainTools(): PoolTool[] {
           args.chains.map((steps) => steps.map(toChainStep)),
           toChainOptions(args),
         );
-        const chains = outcomes.map((outcome) => ('chainId' in outcome ? { task_id: outcome.chainId } : { error: outcome.error }));
+        const chains = outcomes.map((outcome) =>
+          'chainId' in outcome ? { task_id: outcome.chainId } : { error: outcome.error },
+        );
         const taskIds = outcomes.flatMap((outcome) => ('chainId' in outcome ? [outcome.chainId] : []));
         return { chains, task_ids: taskIds };
       },
@@ -120,7 +122,7 @@ export function chainTools(): PoolTool[] {
       name: 'pool_chain_result',
       title: 'Chain progress and result',
       description:
-        'A chain\'s progress {task_id, total_steps, current_step, current_step_name, current_step_partial_output, ' +
+        "A chain's progress {task_id, total_steps, current_step, current_step_name, current_step_partial_output, " +
         'completed_steps, status (running, completed, failed, cancelled)}, plus result (ChainResult) once it has finished. ' +
         'With wait:true it waits for the end (sending progress notifications when asked). task_not_found for unknown ids.',
       input: { task_id: taskIdParam, wait: z.boolean().optional().describe('Wait until the chain has finished') },
@@ -136,7 +138,12 @@ export function chainTools(): PoolTool[] {
       name: 'pool_list_chains',
       title: 'List chains',
       description: 'Progress of every chain: {chains:[ChainProgress…], count}, optionally only those with this status.',
-      input: { status: z.enum(['running', 'completed', 'failed', 'cancelled']).optional().describe('Only chains with this status') },
+      input: {
+        status: z
+          .enum(['running', 'completed', 'failed', 'cancelled'])
+          .optional()
+          .describe('Only chains with this status'),
+      },
       annotations: { readOnlyHint: true },
       run(args, { pool }) {
         const chains = pool.listChainProgress().filter((p) => args.status === undefined || p.status === args.status);

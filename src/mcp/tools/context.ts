@@ -36,7 +36,8 @@ export function contextTools(): PoolTool[] {
     defineTool({
       name: 'context_delete',
       title: 'Delete a context entry',
-      description: 'Delete a shared-context entry. Returns {ok:true, key, deleted} (deleted is false when it was not set).',
+      description:
+        'Delete a shared-context entry. Returns {ok:true, key, deleted} (deleted is false when it was not set).',
       input: { key: keyParam },
       annotations: { destructiveHint: true, idempotentHint: true },
       run(args, { pool }) {

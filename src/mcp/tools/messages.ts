@@ -16,7 +16,11 @@ export function messageTools(): PoolTool[] {
       title: 'Send a message to a slot',
       description:
         'Send a message from one slot to another; the recipient sees it in its next task. Returns {message_id}.',
-      input: { from: slotIdParam.describe('Sender slot id'), to: slotIdParam.describe('Recipient slot id'), content: contentParam },
+      input: {
+        from: slotIdParam.describe('Sender slot id'),
+        to: slotIdParam.describe('Recipient slot id'),
+        content: contentParam,
+      },
       annotations: { destructiveHint: false },
       run(args, { pool }) {
         return { message_id: pool.sendMessage(args.from, args.to, args.content) };
@@ -25,7 +29,8 @@ export function messageTools(): PoolTool[] {
     defineTool({
       name: 'pool_broadcast',
       title: 'Broadcast a message',
-      description: 'Send a message to every other live slot. Returns {message_ids, recipients} (recipients = how many).',
+      description:
+        'Send a message to every other live slot. Returns {message_ids, recipients} (recipients = how many).',
       input: { from: slotIdParam.describe('Sender slot id'), content: contentParam },
       annotations: { destructiveHint: false },
       run(args, { pool }) {
@@ -36,7 +41,8 @@ export function messageTools(): PoolTool[] {
     defineTool({
       name: 'pool_read_messages',
       title: 'Read (and remove) messages',
-      description: "Remove and return a slot's messages, oldest first: {messages:[{id, from, to, content, timestamp}], count}.",
+      description:
+        "Remove and return a slot's messages, oldest first: {messages:[{id, from, to, content, timestamp}], count}.",
       input: { slot_id: slotIdParam },
       annotations: { destructiveHint: false },
       run(args, { pool }) {

@@ -119,7 +119,11 @@ export function poolTools(): PoolTool[] {
       description:
         'Add count slots (optionally with these slot settings). Fails with scale_limit beyond max_slots. ' +
         'Returns {success:true, new_slot_count, details}.',
-      input: { count: z.number().int().min(1).describe('How many slots to add'), ...slotSettingParams, role: identityParams.role },
+      input: {
+        count: z.number().int().min(1).describe('How many slots to add'),
+        ...slotSettingParams,
+        role: identityParams.role,
+      },
       annotations: { destructiveHint: false },
       async run(args, { pool }) {
         const { count, ...settings } = args;
@@ -143,7 +147,8 @@ export function poolTools(): PoolTool[] {
     defineTool({
       name: 'pool_set_target_slots',
       title: 'Scale to a slot count',
-      description: 'Scale up or down to target slots (within min_slots/max_slots). Returns {success:true, new_slot_count, target}.',
+      description:
+        'Scale up or down to target slots (within min_slots/max_slots). Returns {success:true, new_slot_count, target}.',
       input: { target: z.number().int().min(0).describe('The slot count wanted') },
       annotations: { destructiveHint: false, idempotentHint: true },
       async run(args, { pool }) {
@@ -176,7 +181,7 @@ export function poolTools(): PoolTool[] {
       name: 'pool_configure_slot',
       title: 'Configure a slot',
       description:
-        'Change a slot\'s identity (name, role, description) or settings for its next tasks; only the given fields change. ' +
+        "Change a slot's identity (name, role, description) or settings for its next tasks; only the given fields change. " +
         'Returns {slot_id, name, role, description, …}; slot_not_found for an unknown slot.',
       input: { slot_id: slotIdParam, ...identityParams, ...slotSettingParams },
       annotations: { destructiveHint: false, idempotentHint: true },

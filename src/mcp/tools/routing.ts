@@ -2,7 +2,13 @@
  * Auto-routing tools: ask the router how to run a task (`pool_route*`), or route and run it (`pool_auto*`).
  */
 import { z } from 'zod';
-import { ROUTE_PREFERENCES, type AutoConfig, type AutoHint, type AutoResult, type RoutePreference } from '../../routing/types.js';
+import {
+  ROUTE_PREFERENCES,
+  type AutoConfig,
+  type AutoHint,
+  type AutoResult,
+  type RoutePreference,
+} from '../../routing/types.js';
 import { followChain } from './chains.js';
 import { isolationParam, overrideParams, tagsParam, toOverrides } from '../params.js';
 import { CountedProgress, defineTool, type PoolTool, type ToolContext } from '../tool.js';
@@ -15,7 +21,10 @@ const customPromptParam = z.string().min(1).optional().describe('Replaces the bu
 const hintParams = {
   max_parallel: z.number().int().min(1).optional().describe('At most this many parallel tasks'),
   max_chain_steps: z.number().int().min(1).optional().describe('At most this many chain steps'),
-  prefer: z.enum(ROUTE_PREFERENCES as [RoutePreference, ...RoutePreference[]]).optional().describe('Preferred route'),
+  prefer: z
+    .enum(ROUTE_PREFERENCES as [RoutePreference, ...RoutePreference[]])
+    .optional()
+    .describe('Preferred route'),
   domain: z.string().optional().describe('The domain of the task, e.g. "rust backend"'),
   decomposition_hints: z.array(z.string()).optional().describe('Where the task may be split'),
 };
@@ -101,7 +110,9 @@ export function routingTools(): PoolTool[] {
       input: { prompt: promptParam, custom_prompt: customPromptParam },
       annotations: { readOnlyHint: true, openWorldHint: true },
       async run(args, { pool, signal }) {
-        const decided = await pool.route(args.prompt, args.custom_prompt ? { customPrompt: args.custom_prompt } : {}, { signal });
+        const decided = await pool.route(args.prompt, args.custom_prompt ? { customPrompt: args.custom_prompt } : {}, {
+          signal,
+        });
         return { ...wireObject(decided.decision), ...wireObject({ ...decided, decision: undefined }) };
       },
     }),
@@ -114,7 +125,10 @@ export function routingTools(): PoolTool[] {
       input: { prompt: promptParam, ...hintParams, custom_prompt: customPromptParam },
       annotations: { readOnlyHint: true, openWorldHint: true },
       async run(args, { pool, signal }) {
-        const config: AutoConfig = { hints: toHints(args), ...(args.custom_prompt ? { customPrompt: args.custom_prompt } : {}) };
+        const config: AutoConfig = {
+          hints: toHints(args),
+          ...(args.custom_prompt ? { customPrompt: args.custom_prompt } : {}),
+        };
         const decided = await pool.route(args.prompt, config, { signal });
         return { ...wireObject(decided.decision), ...wireObject({ ...decided, decision: undefined }) };
       },
@@ -136,11 +150,16 @@ export function routingTools(): PoolTool[] {
     defineTool({
       name: 'pool_auto_with_hints',
       title: 'Route with hints and run a task',
-      description: 'pool_auto with constraints for the router: max_parallel, max_chain_steps, prefer, domain, decomposition_hints.',
+      description:
+        'pool_auto with constraints for the router: max_parallel, max_chain_steps, prefer, domain, decomposition_hints.',
       input: { ...autoInput, ...hintParams, custom_prompt: customPromptParam },
       annotations: { destructiveHint: false, openWorldHint: true },
       run(args, context) {
-        return runAuto(args, { hints: toHints(args), ...(args.custom_prompt ? { customPrompt: args.custom_prompt } : {}) }, context);
+        return runAuto(
+          args,
+          { hints: toHints(args), ...(args.custom_prompt ? { customPrompt: args.custom_prompt } : {}) },
+          context,
+        );
       },
     }),
   ];

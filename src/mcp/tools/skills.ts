@@ -29,7 +29,7 @@ export function skillTools(): PoolTool[] {
       name: 'pool_skill_run',
       title: 'Run a skill',
       description:
-        'Render a skill with its arguments and run it on the next idle slot (the skill\'s config plus these overrides). ' +
+        "Render a skill with its arguments and run it on the next idle slot (the skill's config plus these overrides). " +
         'Returns the TaskResult. Errors: not_found (unknown skill), invalid_input (missing or unknown arguments). With a progressToken, ' +
         'streamed output is sent as progress.',
       input: {
@@ -59,8 +59,14 @@ export function skillTools(): PoolTool[] {
         'Registered skills sorted by name, optionally filtered by scope and source: ' +
         '{skills:[{name, description, scope, source, argument_hint, arguments}], count}.',
       input: {
-        scope: z.enum(SKILL_SCOPES as [string, ...string[]]).optional().describe(`Skill scope: ${SKILL_SCOPES.join(', ')}`),
-        source: z.enum(SKILL_SOURCES as [string, ...string[]]).optional().describe(`Skill source: ${SKILL_SOURCES.join(', ')}`),
+        scope: z
+          .enum(SKILL_SCOPES as [string, ...string[]])
+          .optional()
+          .describe(`Skill scope: ${SKILL_SCOPES.join(', ')}`),
+        source: z
+          .enum(SKILL_SOURCES as [string, ...string[]])
+          .optional()
+          .describe(`Skill source: ${SKILL_SOURCES.join(', ')}`),
       },
       annotations: { readOnlyHint: true },
       run(args, { pool }) {
@@ -113,8 +119,14 @@ export function skillTools(): PoolTool[] {
           )
           .default([])
           .describe('The arguments the template takes'),
-        scope: z.enum(SKILL_SCOPES).optional().describe('task, coordinator or chain (default: from the name, cps-coordinator… / cps-chain…, else task)'),
-        config: z.record(z.string(), z.unknown()).optional().describe('Task overrides the skill runs with (model, max_turns, …)'),
+        scope: z
+          .enum(SKILL_SCOPES)
+          .optional()
+          .describe('task, coordinator or chain (default: from the name, cps-coordinator… / cps-chain…, else task)'),
+        config: z
+          .record(z.string(), z.unknown())
+          .optional()
+          .describe('Task overrides the skill runs with (model, max_turns, …)'),
       },
       annotations: { destructiveHint: false },
       run(args, { pool }) {
@@ -140,7 +152,8 @@ export function skillTools(): PoolTool[] {
     defineTool({
       name: 'pool_skill_remove',
       title: 'Remove a skill',
-      description: 'Remove a skill from this server (in memory). Returns {removed:true}; an unknown name is a not_found error.',
+      description:
+        'Remove a skill from this server (in memory). Returns {removed:true}; an unknown name is a not_found error.',
       input: { name: z.string().min(1).describe('Skill name') },
       annotations: { destructiveHint: true },
       run(args, { pool }) {
@@ -157,7 +170,7 @@ export function skillTools(): PoolTool[] {
         'Returns {saved:true, name, path, format:"SKILL.md", source:"project"}. Errors: not_found, invalid_input (no folder).',
       input: {
         name: z.string().min(1).describe('Skill name'),
-        dir: z.string().min(1).optional().describe('Skills folder to write into (default: the server\'s --skills-dir)'),
+        dir: z.string().min(1).optional().describe("Skills folder to write into (default: the server's --skills-dir)"),
       },
       annotations: { destructiveHint: false, idempotentHint: true },
       async run(args, { pool }) {
@@ -174,7 +187,7 @@ export function skillTools(): PoolTool[] {
         'name, path, hint}. Only built-ins can be ejected (invalid_input otherwise).',
       input: {
         name: z.string().min(1).describe('Built-in skill name'),
-        dir: z.string().min(1).optional().describe('Skills folder to write into (default: the server\'s --skills-dir)'),
+        dir: z.string().min(1).optional().describe("Skills folder to write into (default: the server's --skills-dir)"),
       },
       annotations: { destructiveHint: false },
       async run(args, { pool }) {

@@ -76,7 +76,12 @@ export function taskTools(): PoolTool[] {
         'Run a prompt on the next idle slot and wait for its result. Returns the TaskResult: {output, success, ' +
         'cost_microdollars, turns_used, elapsed_ms, model, session_id, …}; a failed run comes back with success:false ' +
         '(and failed_command, exit_code, stderr, error_code). With a progressToken, streamed output is sent as progress.',
-      input: { prompt: promptParam, ...overrideParams, tags: tagsParam.optional(), working_dir: z.string().optional().describe('Run in this directory instead of the slot\'s') },
+      input: {
+        prompt: promptParam,
+        ...overrideParams,
+        tags: tagsParam.optional(),
+        working_dir: z.string().optional().describe("Run in this directory instead of the slot's"),
+      },
       annotations: { destructiveHint: false, openWorldHint: true },
       async run(args, { pool, progress, signal }) {
         // A client that cancels the request cancels the task too (its process is killed).
@@ -117,7 +122,12 @@ export function taskTools(): PoolTool[] {
         }
         const body = { task_id: record.id, state: record.state, ...(record.result ? wireResult(record.result) : {}) };
         if (record.reviewRequired) {
-          return { ...body, review_required: true, rejection_count: record.rejectionCount, max_rejections: record.maxRejections };
+          return {
+            ...body,
+            review_required: true,
+            rejection_count: record.rejectionCount,
+            max_rejections: record.maxRejections,
+          };
         }
         return body;
       },
@@ -126,7 +136,7 @@ export function taskTools(): PoolTool[] {
       name: 'pool_cancel',
       title: 'Cancel a task',
       description:
-        'Cancel a task: a queued task is dropped, a running task\'s process is killed, a task in review is cancelled. ' +
+        "Cancel a task: a queued task is dropped, a running task's process is killed, a task in review is cancelled. " +
         'Finished tasks are left as they are. Returns {task_id, cancelled, state}.',
       input: { task_id: taskIdParam },
       annotations: { destructiveHint: true, idempotentHint: true },

@@ -1,1 +1,0 @@
-process.env.BENCH_SCALE_SIZES='2000';
