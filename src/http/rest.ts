@@ -148,7 +148,7 @@ export function restRoutes(): RestRoute[] {
       tool: 'pool_submit / pool_submit_with_review',
       body: submitTaskBody,
       status: 202,
-      async handle({ body, signal }, { callTool }) {
+      async handle({ body, signal }, { callTool, streams }) {
         const { review_required: review, max_rejections: maxRejections, ...args } = body as Record<string, unknown>;
         if (!review && maxRejections !== undefined) {
           throw new HttpError('invalid_input', 'max_rejections needs review_required: true');
@@ -160,6 +160,8 @@ export function restRoutes(): RestRoute[] {
               signal,
             )
           : await callTool('pool_submit', args, signal);
+        // The task's event stream starts now, so a client that opens it later still gets its first output.
+        if (typeof created.task_id === 'string') streams.taskLog(created.task_id);
         return { ...created, state: 'pending' };
       },
     }),
