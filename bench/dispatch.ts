@@ -17,8 +17,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { simulatedClaude } from '../src/agent/simulated/path.js';
-import type { AgentRunner } from '../src/agent/types.js';
 import { Pool } from '../src/pool/index.js';
+import { instantRunner } from './runners.js';
 
 const SLOTS = 4;
 const REPEATS = Number(process.env.BENCH_REPEATS ?? 5);
@@ -43,23 +43,6 @@ async function time(fn: () => Promise<unknown>): Promise<number> {
   await fn();
   return performance.now() - started;
 }
-
-const instantRunner: AgentRunner = {
-  async run(request) {
-    return {
-      kind: 'ok',
-      result: {
-        output: request.prompt,
-        success: true,
-        costMicrodollars: 1,
-        turnsUsed: 1,
-        elapsedMs: 0,
-        sessionId: 's',
-      },
-      sessionCostUsd: 0.000001,
-    };
-  },
-};
 
 async function processRuns(count: number, stateDir: string): Promise<{ baseline: number; pool: number }> {
   const prompts = Array.from({ length: count }, (_, i) => `bench ${i} [[sim:text ok]]`);

@@ -14,26 +14,9 @@
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { performance } from 'node:perf_hooks';
-import type { AgentRunner } from '../src/agent/types.js';
 import { startHttpServer } from '../src/http/index.js';
 import { Pool } from '../src/pool/index.js';
-
-const instantRunner: AgentRunner = {
-  async run(request) {
-    return {
-      kind: 'ok',
-      result: {
-        output: request.prompt,
-        success: true,
-        costMicrodollars: 1,
-        turnsUsed: 1,
-        elapsedMs: 0,
-        sessionId: 's',
-      },
-      sessionCostUsd: 0.000001,
-    };
-  },
-};
+import { instantRunner } from './runners.js';
 
 function percentile(values: number[], p: number): number {
   const sorted = [...values].sort((a, b) => a - b);

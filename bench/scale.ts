@@ -22,7 +22,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { buildClaudeArgv } from '../src/agent/argv.js';
-import type { AgentOutcome, AgentRunner, AgentRunRequest } from '../src/agent/types.js';
+import type { AgentRunRequest } from '../src/agent/types.js';
+import { instantRunner, sleepingRunner, time } from './runners.js';
 import { Pool } from '../src/pool/index.js';
 import { SqliteStore } from '../src/store/sqlite.js';
 import { median, percentile } from './stats.js';
@@ -31,40 +32,11 @@ const SLOTS = 8;
 const REPEATS = Number(process.env.BENCH_REPEATS ?? 3);
 const SIZES = (process.env.BENCH_SCALE_SIZES ?? '10000,100000').split(',').map(Number);
 
-function okOutcome(prompt: string): AgentOutcome {
-  return {
-    kind: 'ok',
-    result: { output: prompt, success: true, costMicrodollars: 1, turnsUsed: 1, elapsedMs: 0, sessionId: 's' },
-    sessionCostUsd: 0.000001,
-  };
-}
-
-const instantRunner: AgentRunner = {
-  async run(request) {
-    return okOutcome(request.prompt);
-  },
-};
-
-function sleepingRunner(ms: number, onStart?: () => void): AgentRunner {
-  return {
-    run(request) {
-      onStart?.();
-      return new Promise((resolve) => setTimeout(() => resolve(okOutcome(request.prompt)), ms));
-    },
-  };
-}
-
 const plainRequest = (prompt: string): AgentRunRequest => ({
   prompt,
   config: { permissionMode: 'plan', allowedTools: [], disallowedTools: [], mcpServers: {}, strictMcpConfig: true },
   workingDir: '.',
 });
-
-async function time(fn: () => Promise<unknown>): Promise<number> {
-  const started = performance.now();
-  await fn();
-  return performance.now() - started;
-}
 
 async function fanOut(count: number): Promise<{ baseline: number; pool: number }> {
   const prompts = Array.from({ length: count }, (_, i) => `task ${i}`);
