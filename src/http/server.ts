@@ -16,9 +16,8 @@ import { bodyLimit } from 'hono/body-limit';
 import { HTTPException } from 'hono/http-exception';
 import type { Pool } from '../pool/index.js';
 import { describeZodError } from '../mcp/errors.js';
-import type { PoolMcpServerOptions } from '../mcp/server.js';
-import { packageVersion } from '../mcp/version.js';
-import type { ServerInfo, ToolContext } from '../mcp/tool.js';
+import { serverInfo, type PoolMcpServerOptions } from '../mcp/server.js';
+import type { ToolContext } from '../mcp/tool.js';
 import type { z } from 'zod';
 import { McpSessions } from './mcp-sessions.js';
 import { openApiDocument } from './openapi.js';
@@ -160,15 +159,7 @@ export async function startHttpServer(pool: Pool, options: HttpServerOptions = {
   const serveUi = options.ui ?? false;
   if (serveUi) pageFiles(); // throws UiNotBuiltError before anything starts
 
-  const config = pool.config();
-  const info: ServerInfo = {
-    version: options.info?.version ?? packageVersion(),
-    commit: options.info?.commit ?? process.env.GIT_HASH,
-    model: options.info?.model ?? config.model,
-    permissionMode: options.info?.permissionMode ?? config.permissionMode ?? 'plan',
-    slots: options.info?.slots ?? pool.slots().length,
-    agent: options.info?.agent,
-  };
+  const info = serverInfo(pool, options.info);
   const streams = new StreamHub(pool, { replayCapacity: options.replayCapacity });
   const uiFeed = serveUi ? new UiFeed(pool) : undefined;
   const webhooks = new WebhookDispatcher(pool, options.webhooks);

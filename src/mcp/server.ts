@@ -65,21 +65,26 @@ function jsonResource(uri: string, body: WireObject) {
   return { contents: [{ uri, mimeType: 'application/json', text: JSON.stringify(body, null, 2) }] };
 }
 
+/** What the server says about itself: the given fields, the rest taken from the pool and the package. */
+export function serverInfo(pool: Pool, given: Partial<ServerInfo> = {}): ServerInfo {
+  const config = pool.config();
+  return {
+    version: given.version ?? packageVersion(),
+    commit: given.commit ?? process.env.GIT_HASH,
+    model: given.model ?? config.model,
+    permissionMode: given.permissionMode ?? config.permissionMode ?? 'plan',
+    slots: given.slots ?? pool.slots().length,
+    agent: given.agent,
+  };
+}
+
 /**
  * Creates the MCP server for a pool: the tools, the resources, and one prompt per skill. Tool calls are validated against each tool's zod schema by the server
  * itself, so that invalid arguments come back as tool errors with the code `invalid_input` (like every other
  * failure) instead of the SDK's plain message; the SDK still lists the tools with their JSON schemas.
  */
 export function createPoolMcpServer(pool: Pool, options: PoolMcpServerOptions = {}): McpServer {
-  const config = pool.config();
-  const info: ServerInfo = {
-    version: options.info?.version ?? packageVersion(),
-    commit: options.info?.commit ?? process.env.GIT_HASH,
-    model: options.info?.model ?? config.model,
-    permissionMode: options.info?.permissionMode ?? config.permissionMode ?? 'plan',
-    slots: options.info?.slots ?? pool.slots().length,
-    agent: options.info?.agent,
-  };
+  const info = serverInfo(pool, options.info);
   const server = new McpServer(
     { name: SERVER_NAME, version: info.version },
     { capabilities: { tools: {}, resources: {}, prompts: { listChanged: true } }, instructions: SERVER_INSTRUCTIONS },

@@ -211,6 +211,18 @@ export type ContentBlock =
   | { type: 'thinking'; thinking: string; signature: string }
   | { type: 'tool_use'; id: string; name: string; input: unknown };
 
+/** The `usage` of an assistant message as the CLI prints it while the message streams (one output token so far). */
+export function messageUsage(inputTokens: number): Json {
+  return {
+    input_tokens: inputTokens,
+    cache_creation_input_tokens: 0,
+    cache_read_input_tokens: 0,
+    cache_creation: { ephemeral_5m_input_tokens: 0, ephemeral_1h_input_tokens: 0 },
+    output_tokens: 1,
+    service_tier: 'standard',
+  };
+}
+
 /** One `assistant` line: a single content block of a model response (the CLI prints one per block). */
 export function assistantLine(
   ctx: LineContext,
@@ -227,14 +239,7 @@ export function assistantLine(
       content: [block],
       stop_reason: null,
       stop_sequence: null,
-      usage: {
-        input_tokens: call.inputTokens,
-        cache_creation_input_tokens: 0,
-        cache_read_input_tokens: 0,
-        cache_creation: { ephemeral_5m_input_tokens: 0, ephemeral_1h_input_tokens: 0 },
-        output_tokens: 1,
-        service_tier: 'standard',
-      },
+      usage: messageUsage(call.inputTokens),
       context_management: null,
     },
     parent_tool_use_id: null,

@@ -22,6 +22,7 @@ import {
   type ModelTotals,
   modelUsageRecord,
   type PermissionDenial,
+  messageUsage,
   permissionDeniedLine,
   resolveModel,
   resultLine,
@@ -601,14 +602,7 @@ export class Playback {
       content: [],
       stop_reason: null,
       stop_sequence: null,
-      usage: {
-        input_tokens: call.inputTokens,
-        cache_creation_input_tokens: 0,
-        cache_read_input_tokens: 0,
-        cache_creation: { ephemeral_5m_input_tokens: 0, ephemeral_1h_input_tokens: 0 },
-        output_tokens: 1,
-        service_tier: 'standard',
-      },
+      usage: messageUsage(call.inputTokens),
     };
   }
 
