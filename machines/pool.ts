@@ -230,6 +230,11 @@ export function chooseSlotsToRemove(context: PoolContext, count: number): SlotId
 
 /** Why no slot can run queued work, or `undefined` while some slot can (now or after a restart). */
 function noSlotCanRun(context: PoolContext): string | undefined {
+  // The common case: some slot is idle or busy, so work will run.
+  for (const id of context.slotOrder) {
+    const state = context.slotStates[id];
+    if ((state === 'idle' || state === 'busy') && !context.removing.includes(id)) return undefined;
+  }
   const active = activeSlotIds(context);
   if (active.length === 0) return 'no slot can run this task: the pool has no slots';
   const record = (id: SlotId) => context.slots[id]?.getSnapshot().context.record;
@@ -468,11 +473,10 @@ export const poolMachine = setup({
     'TASK.REVIEW': {
       actions: assign(({ context, event }) => ({ reviewing: { ...context.reviewing, [event.taskId]: true as const } })),
     },
+    /** Only a task that ended while awaiting review changes the pool; for the others nothing is taken. */
     'xstate.done.actor.task': {
-      actions: assign(({ context, event }) => {
-        const id = event.output?.taskId;
-        return id !== undefined && id in context.reviewing ? { reviewing: without(context.reviewing, id) } : {};
-      }),
+      guard: ({ context, event }) => event.output !== undefined && event.output.taskId in context.reviewing,
+      actions: assign(({ context, event }) => ({ reviewing: without(context.reviewing, event.output?.taskId ?? '') })),
     },
     'CHAIN.ENDED': {
       actions: enqueueActions(({ context, event, enqueue }) => {
@@ -807,10 +811,11 @@ function armAssignTimer(context: PoolContext, enqueue: Enqueue): void {
   enqueue.raise({ type: 'ASSIGN_TIMEOUT' }, { delay: Math.max(0, deadline - context.clock()), id: 'assign-timeout' });
 }
 
-/** A copy of a record without one key. */
+/** A copy of a record without one key (a plain loop: rest-destructuring a computed key is slow in V8). */
 function without<T>(record: Record<string, T>, key: string): Record<string, T> {
   if (!(key in record)) return record;
-  const { [key]: _removed, ...rest } = record;
+  const rest: Record<string, T> = {};
+  for (const k in record) if (k !== key) rest[k] = record[k];
   return rest;
 }
 
