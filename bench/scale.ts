@@ -3,8 +3,9 @@
  * measured in the same run.
  *
  * 1. Fan-out: N tasks through `pool.fanOut` on 8 slots with an in-process runner that answers at once,
- *    against `p-limit(8)` around the same runner. Reports tasks/s, µs per task, and the ratio of the per-task
- *    time at the largest N to the smallest.
+ *    against `p-limit(8)` around the same runner and against the structural floor of an engine in which every
+ *    task is an XState actor (`floor.ts`). Reports tasks/s, µs per task, and the ratio of the per-task time at
+ *    the largest N to the smallest.
  * 2. Rounds: 20 rounds of 1,000 tasks in one pool, with the heap after a forced GC at each round (run with
  *    `node --expose-gc`), to show that finished tasks leave memory.
  * 3. Utilisation: 400 tasks of 20 ms on 8 slots; the share of slot-time spent running tasks.
@@ -23,6 +24,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { buildClaudeArgv } from '../src/agent/argv.js';
 import type { AgentRunRequest } from '../src/agent/types.js';
+import { runFloor } from './floor.js';
 import { instantRunner, sleepingRunner, time } from './runners.js';
 import { Pool } from '../src/pool/index.js';
 import { SqliteStore } from '../src/store/sqlite.js';
@@ -38,13 +40,14 @@ const plainRequest = (prompt: string): AgentRunRequest => ({
   workingDir: '.',
 });
 
-async function fanOut(count: number): Promise<{ baseline: number; pool: number }> {
+async function fanOut(count: number): Promise<{ baseline: number; floor: number; pool: number }> {
   const prompts = Array.from({ length: count }, (_, i) => `task ${i}`);
   const signal = new AbortController().signal;
   const limit = pLimit(SLOTS);
   const baseline = await time(() =>
     Promise.all(prompts.map((prompt) => limit(() => instantRunner.run(plainRequest(prompt), signal, () => {})))),
   );
+  const floor = await time(() => runFloor(count, SLOTS));
   const pool = await Pool.builder()
     .runner(instantRunner)
     .slots(SLOTS)
@@ -55,7 +58,7 @@ async function fanOut(count: number): Promise<{ baseline: number; pool: number }
     if (results.some((result) => !result.success)) throw new Error('a task failed');
   });
   await pool.drain();
-  return { baseline, pool: pooled };
+  return { baseline, floor, pool: pooled };
 }
 
 function heapMb(): number {
@@ -187,10 +190,11 @@ async function main(): Promise<void> {
   await fanOut(2000); // warm-up
   const perTask: number[] = [];
   for (const size of SIZES) {
-    const samples: { baseline: number; pool: number }[] = [];
+    const samples: { baseline: number; floor: number; pool: number }[] = [];
     for (let i = 0; i < REPEATS; i++) samples.push(await fanOut(size));
     const pooled = median(samples.map((s) => s.pool));
     const base = median(samples.map((s) => s.baseline));
+    const floor = median(samples.map((s) => s.floor));
     perTask.push(pooled / size);
     process.stdout.write(
       `fan-out n=${String(size).padEnd(7)} pool ${pooled.toFixed(0).padStart(7)} ms ` +
@@ -200,7 +204,9 @@ async function main(): Promise<void> {
         `${((pooled / size) * 1000).toFixed(1).padStart(6)} µs/task | p-limit ${base.toFixed(0).padStart(5)} ms ` +
         `${Math.round(size / (base / 1000))
           .toString()
-          .padStart(8)} tasks/s | ratio ${(pooled / base).toFixed(1)}\n`,
+          .padStart(8)} tasks/s | ratio ${(pooled / base).toFixed(1)} | XState floor ` +
+        `${((floor / size) * 1000).toFixed(1)} µs/task ${Math.round(size / (floor / 1000))} tasks/s, ` +
+        `pool / floor ${median(samples.map((s) => s.pool / s.floor)).toFixed(2)}\n`,
     );
   }
   if (perTask.length > 1) {

@@ -78,6 +78,8 @@ export type DrainQueuedPolicy = 'cancel' | 'finish';
 /** Events the supervisor accepts. */
 export type SupervisorEvent =
   | { type: 'SUBMIT'; record: TaskRecord; internal?: boolean }
+  /** Many tasks at once (a fan-out): each is admitted on its own, all are queued in one step, in order. */
+  | { type: 'SUBMIT_MANY'; requestId: string; records: TaskRecord[]; internal?: boolean }
   | { type: 'RESTORE_REVIEW'; record: TaskRecord }
   | { type: 'CANCEL'; taskId: TaskId }
   | { type: 'CANCEL_MANY'; taskIds: TaskId[] }
@@ -109,6 +111,8 @@ export type SupervisorEvent =
 export type SupervisorEmitted =
   /** A submission, chain or scale request was accepted (no `refusal`) or refused. */
   | { type: 'decision'; requestId: string; refusal?: AdmissionRefusal }
+  /** The answer to a `SUBMIT_MANY`: the tasks refused (every other one was accepted). */
+  | { type: 'decisions'; requestId: string; refusals: { taskId: TaskId; refusal: AdmissionRefusal }[] }
   /** What a claim gave the slot. */
   | { type: 'claimed'; slotId: SlotId; taskId?: TaskId };
 
@@ -373,6 +377,15 @@ export const poolMachine = setup({
       requestId: event.type === 'SCALE_UP' || event.type === 'SCALE_DOWN' ? event.requestId : '',
       refusal: { code: 'pool_shutdown' as const },
     })),
+    /** A batch submission in a phase that takes none: every task is refused. */
+    refuseSubmitMany: emit(({ event }) => ({
+      type: 'decisions' as const,
+      requestId: event.type === 'SUBMIT_MANY' ? event.requestId : '',
+      refusals:
+        event.type === 'SUBMIT_MANY'
+          ? event.records.map((record) => ({ taskId: record.id, refusal: { code: 'pool_shutdown' as const } }))
+          : [],
+    })),
     /** A submission in a phase that takes none. */
     refuseSubmit: emit(({ event }) => ({
       type: 'decision' as const,
@@ -560,6 +573,7 @@ export const poolMachine = setup({
       }),
     },
     SUBMIT: { actions: 'refuseSubmit' },
+    SUBMIT_MANY: { actions: 'refuseSubmitMany' },
     START_CHAIN: { actions: 'refuseSubmit' },
     SCALE_UP: { actions: 'refuseScale' },
     SCALE_DOWN: { actions: 'refuseScale' },
@@ -568,6 +582,9 @@ export const poolMachine = setup({
     running: {
       on: {
         SUBMIT: { actions: enqueueActions(({ context, event, enqueue }) => submit(context, event, helpers(enqueue))) },
+        SUBMIT_MANY: {
+          actions: enqueueActions(({ context, event, enqueue }) => submitMany(context, event, helpers(enqueue))),
+        },
         /** A task restored from the store in PendingReview: it waits for its reviewer, not for a slot. */
         RESTORE_REVIEW: {
           actions: [
@@ -676,6 +693,9 @@ export const poolMachine = setup({
       on: {
         // Steps of chains already running are still admitted; everything else is refused.
         SUBMIT: { actions: enqueueActions(({ context, event, enqueue }) => submit(context, event, helpers(enqueue))) },
+        SUBMIT_MANY: {
+          actions: enqueueActions(({ context, event, enqueue }) => submitMany(context, event, helpers(enqueue))),
+        },
         'TASK.REQUEUED': { actions: 'failRequeued' },
         FORCE_STOP: { actions: 'forceStop' },
       },
@@ -721,13 +741,46 @@ function noteSlotState(context: PoolContext, slotId: SlotId, state: SlotState, e
   }
 }
 
+/** The admission decision for one task record. */
+function admitRecord(context: PoolContext, record: TaskRecord, internal: boolean | undefined) {
+  const cap = record.config?.maxBudgetUsd;
+  return admitTask(context.phase, context.ledger, context.config.minTaskReserveMicrodollars, {
+    capMicrodollars: cap === undefined ? undefined : usdToMicrodollars(cap),
+    internal: internal === true,
+  });
+}
+
+/**
+ * Admits each task of a batch (the refusals are emitted back), then creates and queues the accepted ones in
+ * order and dispatches once: one supervisor step for the whole batch.
+ */
+function submitMany(
+  context: PoolContext,
+  event: Extract<SupervisorEvent, { type: 'SUBMIT_MANY' }>,
+  enqueue: Enqueue,
+): void {
+  const refusals: { taskId: TaskId; refusal: AdmissionRefusal }[] = [];
+  const queuedAt = context.clock();
+  let queue = context.queue;
+  for (const record of event.records) {
+    const refusal = admitRecord(context, record, event.internal);
+    if (refusal) {
+      refusals.push({ taskId: record.id, refusal });
+      continue;
+    }
+    enqueue({ type: 'startTask', params: { record } });
+    queue = enqueueJob(queue, { job: jobOf(record), queuedAt });
+  }
+  enqueue.emit({ type: 'decisions', requestId: event.requestId, refusals });
+  if (queue === context.queue) return;
+  enqueue.assign({ queue });
+  armAssignTimer({ ...context, queue }, enqueue);
+  enqueue({ type: 'dispatch' });
+}
+
 /** Admits a task (the decision is emitted back), then creates, queues and dispatches it. */
 function submit(context: PoolContext, event: Extract<SupervisorEvent, { type: 'SUBMIT' }>, enqueue: Enqueue): void {
-  const cap = event.record.config?.maxBudgetUsd;
-  const refusal = admitTask(context.phase, context.ledger, context.config.minTaskReserveMicrodollars, {
-    capMicrodollars: cap === undefined ? undefined : usdToMicrodollars(cap),
-    internal: event.internal === true,
-  });
+  const refusal = admitRecord(context, event.record, event.internal);
   enqueue.emit({ type: 'decision', requestId: event.record.id, ...(refusal && { refusal }) });
   if (refusal) return;
   enqueue({ type: 'startTask', params: { record: event.record } });

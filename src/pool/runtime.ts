@@ -65,6 +65,7 @@ export class PoolRuntime {
   /** Scale calls run one at a time, in call order. */
   scaling: Promise<unknown> = Promise.resolve();
   private readonly decisions = new Map<string, (refusal: AdmissionRefusal | undefined) => void>();
+  private readonly batchDecisions = new Map<string, (refusals: Map<TaskId, AdmissionRefusal>) => void>();
   private readonly claims = new KeyedListeners<SlotId, TaskId | undefined>();
 
   constructor(settings: BuildSettings, resources: BuildResources) {
@@ -130,6 +131,11 @@ export class PoolRuntime {
       this.decisions.delete(event.requestId);
       resolve?.(event.refusal);
     });
+    this.actor.on('decisions', (event: Extract<SupervisorEmitted, { type: 'decisions' }>) => {
+      const resolve = this.batchDecisions.get(event.requestId);
+      this.batchDecisions.delete(event.requestId);
+      resolve?.(new Map(event.refusals.map((entry) => [entry.taskId, entry.refusal])));
+    });
     this.actor.on('claimed', (event: Extract<SupervisorEmitted, { type: 'claimed' }>) =>
       this.claims.emit(event.slotId, event.taskId),
     );
@@ -152,6 +158,14 @@ export class PoolRuntime {
     return new Promise((resolve) => {
       this.decisions.set(requestId, resolve);
       this.actor.send(event);
+    });
+  }
+
+  /** Submits many tasks in one supervisor step; resolves with the refused ones (every other one was accepted). */
+  requestMany(records: TaskRecord[], requestId: string, internal = false): Promise<Map<TaskId, AdmissionRefusal>> {
+    return new Promise((resolve) => {
+      this.batchDecisions.set(requestId, resolve);
+      this.actor.send({ type: 'SUBMIT_MANY', requestId, records, internal });
     });
   }
 

@@ -19,18 +19,13 @@ interface Submission {
   internal?: boolean;
 }
 
-/** Validates a submission and asks the supervisor to admit it; resolves with the task id once it is queued. */
-export async function admit(
-  rt: PoolRuntime,
-  prompt: string,
-  submission: Submission,
-  id: TaskId = newId('task'),
-): Promise<TaskId> {
+/** Validates a submission (typed errors for bad input) and makes its new task record. */
+function newTaskRecord(prompt: string, submission: Submission, id: TaskId = newId('task')): TaskRecord {
   validatePrompt(prompt);
   validateOverrides(submission.config);
   validateTags(submission.tags);
   if (submission.workingDir !== undefined) validateDirectory(submission.workingDir);
-  const record: TaskRecord = {
+  return {
     id,
     prompt,
     state: 'pending',
@@ -44,6 +39,16 @@ export async function admit(
     kind: 'task',
     createdAtMs: Date.now(),
   };
+}
+
+/** Validates a submission and asks the supervisor to admit it; resolves with the task id once it is queued. */
+export async function admit(
+  rt: PoolRuntime,
+  prompt: string,
+  submission: Submission,
+  id: TaskId = newId('task'),
+): Promise<TaskId> {
+  const record = newTaskRecord(prompt, submission, id);
   const refusal = await rt.request({ type: 'SUBMIT', record, internal: submission.internal === true }, id);
   if (refusal) throw errorForRefusal(refusal);
   return id;
@@ -78,29 +83,49 @@ export async function run(rt: PoolRuntime, prompt: string, options: RunOptions =
   }
 }
 
-/** Runs every prompt in parallel; resolves with every result in input order, failures included. */
+/**
+ * Runs every prompt in parallel; resolves with every result in input order, failures included (a prompt that is
+ * bad input or refused admission gets its error's result). The accepted tasks are submitted to the supervisor in
+ * one step, queued in input order.
+ */
 export async function fanOut(rt: PoolRuntime, prompts: string[], options: SubmitOptions = {}): Promise<TaskResult[]> {
   if (!Array.isArray(prompts)) throw new InvalidInput('prompts must be a list of strings');
-  const ids: TaskId[] = [];
-  const { signal, ...rest } = options;
-  const onAbort = () => rt.actor.send({ type: 'CANCEL_MANY', taskIds: ids });
-  const onSubmitted = (id: TaskId) => {
-    ids.push(id);
-    if (signal?.aborted) rt.actor.send({ type: 'CANCEL', taskId: id });
-  };
+  const { signal, ...submission } = options;
+  const results: TaskResult[] = new Array<TaskResult>(prompts.length);
+  const records: TaskRecord[] = [];
+  const positions: number[] = [];
+  prompts.forEach((prompt, position) => {
+    try {
+      const record = newTaskRecord(prompt, submission);
+      if (signal?.aborted) throw new TaskCancelled(record.id);
+      records.push(record);
+      positions.push(position);
+    } catch (error) {
+      if (!(error instanceof PoolError)) throw error;
+      results[position] = resultOfError(error);
+    }
+  });
+  if (records.length === 0) return results;
+  const refusals = await rt.requestMany(records, records[0].id);
+  const accepted = records.filter((record) => !refusals.has(record.id));
+  const onAbort = () => rt.actor.send({ type: 'CANCEL_MANY', taskIds: accepted.map((record) => record.id) });
   signal?.addEventListener('abort', onAbort, { once: true });
+  if (signal?.aborted) onAbort();
   try {
-    return await Promise.all(
-      prompts.map(async (prompt) => {
+    await Promise.all(
+      records.map(async (record, index) => {
+        const position = positions[index];
+        const refusal = refusals.get(record.id);
         try {
-          if (signal?.aborted) throw new TaskCancelled('');
-          return await run(rt, prompt, { ...rest, onSubmitted });
+          if (refusal) throw errorForRefusal(refusal);
+          results[position] = resultOrThrow(await rt.waitForFinal(record.id), rt.config.slotAssignmentTimeoutSecs);
         } catch (error) {
-          if (error instanceof PoolError) return resultOfError(error);
-          throw error;
+          if (!(error instanceof PoolError)) throw error;
+          results[position] = resultOfError(error);
         }
       }),
     );
+    return results;
   } finally {
     signal?.removeEventListener('abort', onAbort);
   }

@@ -104,6 +104,9 @@ function poolEvents(snapshot: AnyMachineSnapshot): AnyEventObject[] {
       // A finished run of a task that needs review: the task now awaits its reviewer.
       { type: 'TASK.REVIEW', taskId: free },
     );
+    // A fan-out of every task id at once.
+    const frees = TASK_IDS.filter((id) => !live.includes(id));
+    events.push({ type: 'SUBMIT_MANY', requestId: 'batch', records: frees.map(taskRecord) });
     // A step of a live chain (admitted while draining, too).
     if (CHAIN_ID in context.chains) events.push({ type: 'SUBMIT', record: taskRecord(free), internal: true });
   }
@@ -183,9 +186,10 @@ const CHAIN_STEPS = [{ name: 'one', action: { type: 'prompt' as const, prompt: '
 interface StandInLog {
   started: TaskRecord[];
   decisions: { requestId: string; refusal?: unknown }[];
+  batches: { requestId: string; refusals: { taskId: string }[] }[];
   claims: AnyEventObject[];
 }
-let log: StandInLog = { started: [], decisions: [], claims: [] };
+let log: StandInLog = { started: [], decisions: [], batches: [], claims: [] };
 
 /** A child that keeps its record and every event the pool sends it, never changes state and never talks back. */
 function recording<Input>(id: string, recordOf: (input: Input) => unknown) {
@@ -249,6 +253,8 @@ function label(event: AnyEventObject): string {
   switch (event.type) {
     case 'SUBMIT':
       return `SUBMIT ${(event.record as TaskRecord).id}${event.internal ? ' (chain step)' : ''}`;
+    case 'SUBMIT_MANY':
+      return `SUBMIT_MANY ${(event.records as TaskRecord[]).map((record) => record.id).join(',')}`;
     case 'RESTORE_REVIEW':
     case 'START_CHAIN':
       return `${event.type} ${(event.record as TaskRecord).id}`;
@@ -387,7 +393,22 @@ function checkEffects(run: PureRun, event: AnyEventObject, before: AnyMachineSna
     expect(snapshot.children).not.toHaveProperty(taskId);
   }
   // Every request that needs an answer gets exactly one, with its id; an accepted one took effect.
-  const { decisions, started, claims } = takeNew(run);
+  const { decisions, batches, started, claims } = takeNew(run);
+  // A batch is answered once, with the tasks refused; the accepted ones are created, in order.
+  if (event.type === 'SUBMIT_MANY') {
+    expect(batches.map((b) => b.requestId)).toEqual([event.requestId]);
+    const refused = new Set(batches[0].refusals.map((r) => r.taskId));
+    const ids = (event.records as TaskRecord[]).map((record) => record.id);
+    const shouldAccept = before.value === 'running';
+    expect(refused.size === 0, `SUBMIT_MANY accepted in ${String(before.value)}`).toBe(shouldAccept);
+    expect(refused.size === 0 || refused.size === ids.length).toBe(true);
+    expect(started.map((r) => r.id)).toEqual(ids.filter((id) => !refused.has(id)));
+    const accepted = ids.filter((id) => !refused.has(id));
+    const queued = queuedIds(context).filter((id) => accepted.includes(id));
+    expect(queued, 'queued in input order').toEqual(accepted.filter((id) => queued.includes(id)));
+  } else {
+    expect(batches).toEqual([]);
+  }
   checkMessages(run, event, before, claims);
   const asks = ['SUBMIT', 'START_CHAIN', 'SCALE_UP', 'SCALE_DOWN'];
   if (!asks.includes(event.type)) {
@@ -409,7 +430,7 @@ function checkEffects(run: PureRun, event: AnyEventObject, before: AnyMachineSna
     if (event.type === 'SCALE_DOWN') expect(context.removing.length > prior.removing.length).toBe(accepted);
   }
   if (event.type === 'RESTORE_REVIEW') expect(started.map((r) => r.state)).toEqual(['pending_review']);
-  else if (event.type !== 'SUBMIT') expect(started).toEqual([]);
+  else if (event.type !== 'SUBMIT' && event.type !== 'SUBMIT_MANY') expect(started).toEqual([]);
   // Cancelling a chain reaches it; the drain tells chains to stop submitting, the timeout to stop now.
   const chain = run.actor.system.get(CHAIN_ID) as AnyActorRef | undefined;
   if (chain && CHAIN_ID in prior.chains) {
@@ -546,16 +567,23 @@ function checkMessages(
 const drainTimerFired = new WeakSet<PureRun>();
 
 /** Per level-(a) run: the decisions emitted and tasks created since the last check. */
-const seen = new WeakMap<PureRun, { decisions: number; started: number; claims: number }>();
+const seen = new WeakMap<PureRun, { decisions: number; batches: number; started: number; claims: number }>();
 function takeNew(run: PureRun): {
   decisions: StandInLog['decisions'];
+  batches: StandInLog['batches'];
   started: TaskRecord[];
   claims: StandInLog['claims'];
 } {
-  const at = seen.get(run) ?? { decisions: 0, started: 0, claims: 0 };
-  seen.set(run, { decisions: log.decisions.length, started: log.started.length, claims: log.claims.length });
+  const at = seen.get(run) ?? { decisions: 0, batches: 0, started: 0, claims: 0 };
+  seen.set(run, {
+    decisions: log.decisions.length,
+    batches: log.batches.length,
+    started: log.started.length,
+    claims: log.claims.length,
+  });
   return {
     decisions: log.decisions.slice(at.decisions),
+    batches: log.batches.slice(at.batches),
     started: log.started.slice(at.started),
     claims: log.claims.slice(at.claims),
   };
@@ -618,6 +646,7 @@ const spec: ModelSpec = {
       events: (snapshot) =>
         only(
           'SUBMIT',
+          'SUBMIT_MANY',
           'DRAIN',
           'FORCE_STOP',
           DRAIN_TIMEOUT,
@@ -691,10 +720,11 @@ const spec: ModelSpec = {
   apply: (run, event) => {
     if (!seen.has(run)) {
       // A new run: record what the pool answers from now on.
-      log = { started: [], decisions: [], claims: [] };
+      log = { started: [], decisions: [], batches: [], claims: [] };
       run.actor.on('decision', (e) => log.decisions.push(e as StandInLog['decisions'][number]));
+      run.actor.on('decisions', (e) => log.batches.push(e as StandInLog['batches'][number]));
       run.actor.on('claimed', (e) => log.claims.push(e as StandInLog['claims'][number]));
-      seen.set(run, { decisions: 0, started: 0, claims: 0 });
+      seen.set(run, { decisions: 0, batches: 0, started: 0, claims: 0 });
     }
     if (event.type === 'xstate.done.actor.task') {
       // The task reaches a final state; XState tells its parent, the pool.
@@ -1253,6 +1283,12 @@ const NOT_REPLAYED: Record<string, string> = {
   'pool --TASK.REVIEW--> (stays)':
     'a task in review here is one restored from the store (RESTORE_REVIEW); the task suite replays review on the real pool',
   'pool --CANCEL_MANY--> (stays)': 'only fanOut with an AbortSignal sends it (test/pool/cancel covers that)',
+  'pool --SUBMIT_MANY--> (stays)':
+    'only fanOut sends it, and it resolves only once every task has ended (test/pool/basics covers it in every phase)',
+  'pool.running --SUBMIT_MANY--> (stays)':
+    'only fanOut sends it, and it resolves only once every task has ended (test/pool/basics covers it in every phase)',
+  'pool.draining --SUBMIT_MANY--> (stays)':
+    'only fanOut sends it, and it resolves only once every task has ended (test/pool/basics covers it in every phase)',
   'pool --ASSIGN_TIMEOUT--> (stays)':
     'the paths here never leave a task queued for the assignment timeout; the task suite replays it on the real pool',
 };

@@ -1,3 +1,4 @@
+import { filter, firstValueFrom } from 'rxjs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { InvalidInput, PoolShutdown, SlotNotFound, TaskNotFound } from '../../src/errors.js';
 import { cleanupPools, simPool } from '../support/sim-pool.js';
@@ -210,6 +211,34 @@ describe('tasks', () => {
       [false, 'crashed'],
       [true, 'three'],
     ]);
+  });
+});
+
+describe('fanOut as one batch', () => {
+  it('queues the batch in input order, answers bad input per prompt, and loses nothing', async () => {
+    const pool = await simPool((b) => b.slots(1));
+    const prompts = ['one [[sim:text 1]]', '', 'three [[sim:text 3]] [[sim:delay 20]]', 'four [[sim:text 4]]'];
+    const results = await pool.fanOut(prompts);
+    expect(results.map((r) => (r.success ? r.output : r.errorCode))).toEqual(['1', 'invalid_input', '3', '4']);
+    const tasks = await pool.listTasks();
+    // One slot: the tasks ran one after the other, in the order given.
+    expect(tasks.map((t) => t.prompt)).toEqual([prompts[0], prompts[2], prompts[3]]);
+    const starts = tasks.map((t) => t.startedAtMs ?? 0);
+    expect([...starts].sort((a, b) => a - b)).toEqual(starts);
+  });
+
+  it('is refused as a whole while the pool drains and once it has stopped, each with the typed error', async () => {
+    const pool = await simPool((b) => b.slots(1));
+    const id = await pool.submit('long [[sim:delay 200]]');
+    await firstValueFrom(pool.task$(id).pipe(filter((task) => task.state === 'running')));
+    const drained = pool.drain({ queued: 'finish' });
+    const whileDraining = await pool.fanOut(['a', 'b']);
+    expect(whileDraining.map((r) => r.errorCode)).toEqual(['pool_shutdown', 'pool_shutdown']);
+    await drained;
+    expect((await pool.task(id)).state).toBe('completed');
+    const afterStop = await pool.fanOut(['c']);
+    expect(afterStop.map((r) => r.errorCode)).toEqual(['pool_shutdown']);
+    expect((await pool.listTasks()).map((t) => t.prompt)).toEqual(['long [[sim:delay 200]]']);
   });
 });
 
