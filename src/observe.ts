@@ -352,11 +352,7 @@ export class PoolObserver {
   task$(id: TaskId): Observable<TaskRecord> {
     return defer(() => {
       const now = this.projection.tasks.get(id);
-      const changes = this.projection.taskChanged$.pipe(
-        map((change) => change.current),
-        filter((task) => task.id === id),
-      );
-      return concat(now ? of(now) : of(), changes);
+      return concat(now ? of(now) : of(), this.projection.taskChangesOf(id));
     }).pipe(
       takeWhile((task) => !FINAL_TASK_STATES.includes(task.state), true),
       observeOn(asapScheduler),
@@ -367,11 +363,7 @@ export class PoolObserver {
   chain$(id: TaskId): Observable<ChainProgress> {
     return defer(() => {
       const now = this.projection.chains.get(id);
-      const changes = this.projection.chainChanged$.pipe(
-        map((change) => change.current),
-        filter((progress) => progress.chainId === id),
-      );
-      return concat(now ? of(now) : of(), changes);
+      return concat(now ? of(now) : of(), this.projection.chainChangesOf(id));
     }).pipe(
       takeWhile((progress) => progress.status === 'running', true),
       observeOn(asapScheduler),

@@ -6,7 +6,7 @@
  * It holds live work (tasks not yet final, running chains) and a bounded window of the most recently finished
  * tasks and chains; older ones leave memory and are read back from the store. Each change costs O(1).
  */
-import { Subject } from 'rxjs';
+import { Observable, Subject } from 'rxjs';
 import type { InspectionEvent } from 'xstate';
 import {
   FINAL_TASK_STATES,
@@ -17,6 +17,7 @@ import {
   type TaskRecord,
 } from '../machines/types.js';
 import type { BudgetLedger } from '../machines/budget.js';
+import { KeyedListeners } from './keyed-listeners.js';
 import { SPENT_META_KEY, type PoolStore } from './store/types.js';
 
 /** A record that changed, with its previous version. */
@@ -112,6 +113,18 @@ export class Projection {
   readonly slotChanged$ = new Subject<RecordChange<SlotRecord>>();
   /** Each chain progress change, in order. */
   readonly chainChanged$ = new Subject<RecordChange<ChainProgress>>();
+  private readonly taskWatchers = new KeyedListeners<TaskId, TaskRecord>();
+  private readonly chainWatchers = new KeyedListeners<TaskId, ChainProgress>();
+
+  /** One task's new records: a change costs O(1) whatever the number of tasks watched. */
+  taskChangesOf(id: TaskId): Observable<TaskRecord> {
+    return new Observable((subscriber) => this.taskWatchers.add(id, (record) => subscriber.next(record)));
+  }
+
+  /** One chain's new progress records: a change costs O(1) whatever the number of chains watched. */
+  chainChangesOf(id: TaskId): Observable<ChainProgress> {
+    return new Observable((subscriber) => this.chainWatchers.add(id, (progress) => subscriber.next(progress)));
+  }
   /** The supervisor's phase and ledger, whenever either changes. */
   readonly poolChanged$ = new Subject<RecordChange<PoolState>>();
   /** The supervisor's phase and ledger as last seen. */
@@ -160,6 +173,7 @@ export class Projection {
     this.tasks.set(record.id, record);
     if (persist) this.writes.schedule(`task:${record.id}`, () => this.store.putTask(record));
     this.taskChanged$.next({ previous, current: record });
+    this.taskWatchers.emit(record.id, record);
     if (FINAL_TASK_STATES.includes(record.state) && !FINAL_TASK_STATES.includes(previous?.state ?? 'pending')) {
       for (const id of this.recent.add(record.id)) this.evict(id);
     }
@@ -212,6 +226,7 @@ export class Projection {
     if (previous === progress) return;
     this.chains.set(progress.chainId, progress);
     this.chainChanged$.next({ previous, current: progress });
+    this.chainWatchers.emit(progress.chainId, progress);
   }
 
   private updateSlot(record: SlotRecord): void {
