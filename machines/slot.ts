@@ -1,24 +1,34 @@
 /**
  * The slot statechart: Idle ⇄ Busy (working / cancelling / retiring) → Errored | Stopped.
  *
- * In Busy the slot invokes the `agent` actor, which runs one job. Leaving Busy for any reason stops that
- * actor, and the adapter's cleanup kills the process group. The real `agent` is provided from `src/agent`
- * with `slotMachine.provide({ actors: { agent } })`.
+ * The slot invokes one `agent` actor for its whole life: its port to the agent runner. Entering Busy tells
+ * the agent to run the job; Cancelling asks it to abort (the run still reports what it spent); leaving Busy
+ * for any other reason detaches the run (it is aborted, its process group killed, and it never reports). One
+ * actor per slot rather than one per run keeps a run's cost to the events it needs. The real `agent` is
+ * provided from `src/agent` with `slotMachine.provide({ actors: { agent } })`.
  */
 import { assign, fromCallback, sendParent, sendTo, setup } from 'xstate';
 import type { RunOutcome, SlotConfig, SlotId, SlotJob, SlotRecord, SlotState, TaskId } from './types.js';
 
-/** Input of the `agent` actor: the slot as it is now and the job to run. */
+/** Input of the `agent` actor: the slot it serves. */
 export interface AgentActorInput {
+  slotId: SlotId;
+}
+
+/** One run the slot asks of its agent: the slot as it is now and the job to run. */
+export interface AgentRun {
   slot: SlotRecord;
   job: SlotJob;
 }
 
-/** Events the `agent` actor sends back to its slot. */
+/** Events the `agent` actor sends back to its slot: the run it was given has ended. */
 export type AgentActorEvent = { type: 'AGENT.DONE'; outcome: RunOutcome };
 
-/** Events the slot sends to the `agent` actor. */
-export type AgentActorCommand = { type: 'ABORT' };
+/**
+ * Events the slot sends to the `agent` actor: run a job; abort the run (it still reports); detach the run
+ * (abort it, and it never reports: the slot has moved on).
+ */
+export type AgentActorCommand = ({ type: 'RUN' } & AgentRun) | { type: 'ABORT' } | { type: 'DETACH' };
 
 /** Events a slot accepts. */
 export type SlotEvent =
@@ -71,20 +81,23 @@ export function abandonedOutcome(reason: string): RunOutcome {
 }
 
 /** Placeholder agent: fails every run. The pool provides the real one. */
-const missingAgent = fromCallback<AgentActorCommand, AgentActorInput>(({ sendBack }) => {
-  sendBack({
-    type: 'AGENT.DONE',
-    outcome: {
-      kind: 'spawn_failed',
-      result: {
-        output: 'no agent implementation was provided to the slot',
-        success: false,
-        costMicrodollars: 0,
-        turnsUsed: 0,
-        elapsedMs: 0,
-        errorCode: 'spawn_failed',
+const missingAgent = fromCallback<AgentActorCommand, AgentActorInput>(({ sendBack, receive }) => {
+  receive((command) => {
+    if (command.type !== 'RUN') return;
+    sendBack({
+      type: 'AGENT.DONE',
+      outcome: {
+        kind: 'spawn_failed',
+        result: {
+          output: 'no agent implementation was provided to the slot',
+          success: false,
+          costMicrodollars: 0,
+          turnsUsed: 0,
+          elapsedMs: 0,
+          errorCode: 'spawn_failed',
+        },
       },
-    },
+    });
   });
 });
 
@@ -174,6 +187,14 @@ export const slotMachine = setup({
       return { job: undefined, record };
     }),
     abortAgent: sendTo('agent', { type: 'ABORT' }),
+    /** Gives the agent the job the slot took. */
+    startRun: sendTo('agent', ({ context }) => ({
+      type: 'RUN' as const,
+      slot: context.record,
+      job: context.job as SlotJob,
+    })),
+    /** The slot left Busy: the run, if still going, is aborted and will not report. */
+    detachRun: sendTo('agent', { type: 'DETACH' }),
     requestRetire: assign({ retireRequested: true }),
     reportState: sendParent(({ context }) => ({
       type: 'SLOT.STATE',
@@ -194,6 +215,11 @@ export const slotMachine = setup({
     retireRequested: false,
   }),
   initial: 'idle',
+  invoke: {
+    id: 'agent',
+    src: 'agent',
+    input: ({ context }): AgentActorInput => ({ slotId: context.record.id }),
+  },
   on: {
     CONFIGURE: { actions: 'applyConfig' },
   },
@@ -208,11 +234,8 @@ export const slotMachine = setup({
       },
     },
     busy: {
-      invoke: {
-        id: 'agent',
-        src: 'agent',
-        input: ({ context }): AgentActorInput => ({ slot: context.record, job: context.job as SlotJob }),
-      },
+      entry: 'startRun',
+      exit: 'detachRun',
       initial: 'working',
       on: {
         STOP: { target: 'stopped', actions: [abandoned('stopped'), 'clearJob'] },

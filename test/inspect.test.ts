@@ -101,7 +101,10 @@ describe.each(machines.map((entry) => [entry.id, entry] as const))('%s machine',
         expect(lines, `edge ${edge.id}`).toContain(`${ids.get(edge.source)} --> ${ids.get(edge.target)} : ${text}`);
       }
     }
-    for (const node of graph.nodes) for (const name of node.invoke) expect(lines).toContain(`invoke ${name}`);
+    for (const node of graph.nodes) {
+      const where = node.parent === undefined ? 'in every state: ' : '';
+      for (const name of node.invoke) expect(lines).toContain(`${where}invoke ${name}`);
+    }
     if (entry.id === 'slot') {
       expect(lines).toContain('cancelling --> idle : after cancelGrace');
       expect(lines).toContain('working --> errored : AGENT.DONE [spawnFailed]');
@@ -172,7 +175,12 @@ describe('describeActors', () => {
       value: { busy: 'working' },
       children: [{ id: 'agent', src: 'agent', status: 'active', children: [] }],
     });
-    expect(byId.get('slot-1')).toMatchObject({ machine: 'slot', value: 'idle', children: [] });
+    // Every slot has its agent for its whole life, idle or not.
+    expect(byId.get('slot-1')).toMatchObject({
+      machine: 'slot',
+      value: 'idle',
+      children: [{ id: 'agent', src: 'agent', status: 'active', children: [] }],
+    });
     expect(byId.get('task-1')).toMatchObject({ machine: 'task', value: 'running' });
     actor.stop();
   });

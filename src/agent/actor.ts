@@ -1,9 +1,10 @@
 /**
- * The `agent` actor the slot statechart invokes in Busy: it runs one job through an `AgentRunner` and sends
- * the outcome back. Stopping the actor (the slot left Busy) aborts the run, which kills the process group.
+ * The `agent` actor each slot invokes for its life: it runs the jobs the slot gives it through an
+ * `AgentRunner`, one at a time, and sends each outcome back. An abort ends the run (which still reports); a
+ * detach, or the actor stopping with its slot, ends it without a report. Ending a run kills its process group.
  */
 import { fromCallback } from 'xstate';
-import type { AgentActorCommand, AgentActorEvent, AgentActorInput } from '../../machines/slot.js';
+import type { AgentActorCommand, AgentActorEvent, AgentActorInput, AgentRun } from '../../machines/slot.js';
 import type { RunOutcome, SlotId, TaskId } from '../../machines/types.js';
 import { detectPermissionPrompt, permissionPromptMessage } from './permission-prompt.js';
 import type { AgentEvent, AgentRunner, AgentRunRequest } from './types.js';
@@ -12,7 +13,7 @@ import type { AgentEvent, AgentRunner, AgentRunRequest } from './types.js';
 export interface AgentActorDeps {
   runner: AgentRunner;
   /** Builds the run request for a job on a slot (merges config, drains messages, picks the directory). */
-  prepare(input: AgentActorInput): AgentRunRequest;
+  prepare(run: AgentRun): AgentRunRequest;
   /** Receives every event of the run as it streams. */
   onEvent(slotId: SlotId, taskId: TaskId, event: AgentEvent): void;
   /** Called once the process has ended (after an abort too), whatever became of the actor. */
@@ -63,40 +64,57 @@ export function isUnknownSession(outcome: RunOutcome): boolean {
   );
 }
 
+/** One run in progress: its abort switch, and whether its outcome still goes to the slot. */
+interface RunInProgress {
+  controller: AbortController;
+  report: boolean;
+}
+
 /** Creates the `agent` actor logic to provide to the slot machine. */
 export function createAgentActor(deps: AgentActorDeps) {
-  return fromCallback<AgentActorCommand, AgentActorInput>(({ input, sendBack, receive }) => {
-    const controller = new AbortController();
-    let finished = false;
-    let stopped = false;
-    const { id: slotId } = input.slot;
-    const { taskId } = input.job;
-    receive((command) => {
-      if (command.type === 'ABORT') controller.abort();
-    });
-    void (async () => {
-      let outcome: RunOutcome;
-      try {
-        const request = deps.prepare(input);
-        const onEvent = (event: AgentEvent) => deps.onEvent(slotId, taskId, event);
-        outcome = await deps.runner.run(request, controller.signal, onEvent);
-        // The slot's session is gone (another machine, a cleared config dir): start a new one.
-        if (request.resumeSessionId && isUnknownSession(outcome) && !controller.signal.aborted) {
-          const fresh = { ...request, resumeSessionId: undefined, previousSessionCostUsd: undefined };
-          outcome = await deps.runner.run(fresh, controller.signal, onEvent);
-        }
-        if (deps.detectPermissionPrompts) outcome = withPermissionPrompt(outcome);
-      } catch (error) {
-        outcome = internalFailure(error);
-      }
-      finished = true;
-      deps.onExit(slotId, taskId, outcome);
-      // A stopped actor must not report: its slot may already be running another job.
-      if (!stopped) sendBack({ type: 'AGENT.DONE', outcome } satisfies AgentActorEvent);
-    })();
-    return () => {
-      stopped = true;
-      if (!finished) controller.abort();
+  return fromCallback<AgentActorCommand, AgentActorInput>(({ sendBack, receive }) => {
+    let current: RunInProgress | undefined;
+    /** Ends the current run without a report (the slot has moved on). */
+    const detach = () => {
+      if (!current) return;
+      current.report = false;
+      current.controller.abort();
+      current = undefined;
     };
+    receive((command) => {
+      if (command.type === 'RUN') {
+        detach();
+        const run: RunInProgress = { controller: new AbortController(), report: true };
+        current = run;
+        void execute(deps, command, run.controller.signal).then((outcome) => {
+          if (current === run) current = undefined;
+          if (run.report) sendBack({ type: 'AGENT.DONE', outcome } satisfies AgentActorEvent);
+        });
+      } else if (command.type === 'ABORT') current?.controller.abort();
+      else detach();
+    });
+    return detach;
   });
+}
+
+/** Runs one job to its outcome (never throws), and tells the pool once its process has ended. */
+async function execute(deps: AgentActorDeps, run: AgentRun, signal: AbortSignal): Promise<RunOutcome> {
+  const slotId = run.slot.id;
+  const { taskId } = run.job;
+  let outcome: RunOutcome;
+  try {
+    const request = deps.prepare(run);
+    const onEvent = (event: AgentEvent) => deps.onEvent(slotId, taskId, event);
+    outcome = await deps.runner.run(request, signal, onEvent);
+    // The slot's session is gone (another machine, a cleared config dir): start a new one.
+    if (request.resumeSessionId && isUnknownSession(outcome) && !signal.aborted) {
+      const fresh = { ...request, resumeSessionId: undefined, previousSessionCostUsd: undefined };
+      outcome = await deps.runner.run(fresh, signal, onEvent);
+    }
+    if (deps.detectPermissionPrompts) outcome = withPermissionPrompt(outcome);
+  } catch (error) {
+    outcome = internalFailure(error);
+  }
+  deps.onExit(slotId, taskId, outcome);
+  return outcome;
 }

@@ -123,6 +123,10 @@ export function toMermaid(machine: AnyStateMachine, options: MermaidOptions = {}
     const target = edge.targetless ? '' : ` → ${ids.get(edge.target) ?? edge.target}`;
     addNote(noteHolder, `in every state: ${edgeText(edge)}${target}`);
   }
+  // Actors the root invokes live as long as the machine: noted like the root's transitions.
+  if (showInvokes && rootNode && noteHolder !== undefined) {
+    for (const name of rootNode.invoke) addNote(noteHolder, `in every state: invoke ${name}`);
+  }
   for (const node of graph.nodes) {
     if (node.parent === undefined) continue;
     if (showInvokes) for (const name of node.invoke) addNote(node.id, `invoke ${name}`);

@@ -2,7 +2,7 @@
  * The hooks the agent adapter calls around one run: build its request (merged config, identity, shared
  * context, messages, directory, session), stream its output, and note when its process has ended.
  */
-import type { AgentActorInput } from '../../machines/slot.js';
+import type { AgentRun } from '../../machines/slot.js';
 import type { RunOutcome, SlotId, TaskId } from '../../machines/types.js';
 import type { AgentActorDeps } from '../agent/actor.js';
 import { buildAppendSystemPrompt } from '../agent/system-prompt.js';
@@ -20,7 +20,7 @@ export function createRunHooks(rt: PoolRuntime): Pick<AgentActorDeps, 'prepare' 
 }
 
 /** Builds the request for one run. */
-function prepareRun(rt: PoolRuntime, input: AgentActorInput): AgentRunRequest {
+function prepareRun(rt: PoolRuntime, input: AgentRun): AgentRunRequest {
   const { slot, job } = input;
   const config = resolveConfig(rt.config, slot.config, job.overrides);
   if (config.maxBudgetUsd === undefined && job.reservedMicrodollars !== undefined) {

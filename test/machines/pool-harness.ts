@@ -5,7 +5,7 @@
 import { createActor, fromCallback, fromPromise, SimulatedClock, type AnyActorRef } from 'xstate';
 import { chainMachine, type IsolateOutput, type RunStepInput, type RunStepOutput } from '../../machines/chain.js';
 import { poolMachine, type PoolContext, type SlotSpec, type SupervisorEmitted } from '../../machines/pool.js';
-import { slotMachine, type AgentActorCommand, type AgentActorInput } from '../../machines/slot.js';
+import { slotMachine, type AgentActorCommand, type AgentActorInput, type AgentRun } from '../../machines/slot.js';
 import { taskMachine } from '../../machines/task.js';
 import type { PoolConfig, RunOutcome, SlotId, TaskRecord, TaskResult } from '../../machines/types.js';
 import { completePoolConfig, type PoolConfigInput } from '../../src/config.js';
@@ -45,13 +45,20 @@ export interface TestPoolOptions {
 export function testPool(options: TestPoolOptions = {}) {
   let now = 1_000;
   const clock = new SimulatedClock();
-  const runs: AgentActorInput[] = [];
+  const runs: AgentRun[] = [];
   const aborts: string[] = [];
   const tasks = new Map<string, TaskRecord>();
   const emitted: SupervisorEmitted[] = [];
-  const agent = fromCallback<AgentActorCommand, AgentActorInput>(({ input, receive }) => {
-    runs.push(input);
-    receive(() => void aborts.push(input.job.taskId));
+  // Each slot's agent: records the runs it is given and the aborts of its current run.
+  const agent = fromCallback<AgentActorCommand, AgentActorInput>(({ receive }) => {
+    let current: string | undefined;
+    receive((command) => {
+      if (command.type === 'RUN') {
+        runs.push({ slot: command.slot, job: command.job });
+        current = command.job.taskId;
+      } else if (command.type === 'ABORT' && current !== undefined) aborts.push(current);
+      else if (command.type === 'DETACH') current = undefined;
+    });
   });
   const chain = chainMachine.provide({
     actors: {

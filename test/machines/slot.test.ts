@@ -4,7 +4,13 @@
  */
 import { describe, expect, it } from 'vitest';
 import { fromCallback } from 'xstate';
-import { abandonedOutcome, slotMachine, type AgentActorCommand, type AgentActorInput } from '../../machines/slot.js';
+import {
+  abandonedOutcome,
+  slotMachine,
+  type AgentActorCommand,
+  type AgentActorInput,
+  type AgentRun,
+} from '../../machines/slot.js';
 import type { RunOutcome, SlotJob, SlotRecord } from '../../machines/types.js';
 import { underParent } from './harness.js';
 
@@ -38,13 +44,25 @@ const outcome = (
 });
 
 function start(opts: { crashThreshold?: number; cancelGraceMs?: number; record?: Partial<SlotRecord> } = {}) {
-  const inputs: AgentActorInput[] = [];
+  // The slot's agent: the runs it is given (`inputs`), the aborts it is asked for (`commands`), and the runs
+  // the slot left behind (`stopped`: a detach, or the agent stopping with a run in hand).
+  const inputs: AgentRun[] = [];
   const commands: AgentActorCommand[] = [];
   let stopped = 0;
-  const agent = fromCallback<AgentActorCommand, AgentActorInput>(({ input, receive }) => {
-    inputs.push(input);
-    receive((command) => void commands.push(command));
-    return () => void stopped++;
+  const agent = fromCallback<AgentActorCommand, AgentActorInput>(({ receive }) => {
+    let running = false;
+    receive((command) => {
+      if (command.type === 'RUN') {
+        inputs.push({ slot: command.slot, job: command.job });
+        running = true;
+      } else if (command.type === 'DETACH') {
+        if (running) stopped++;
+        running = false;
+      } else commands.push(command);
+    });
+    return () => {
+      if (running) stopped++;
+    };
   });
   const h = underParent(slotMachine.provide({ actors: { agent } }), {
     record: { ...record, ...opts.record },

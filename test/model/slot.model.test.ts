@@ -75,18 +75,24 @@ const input = {
   cancelGraceMs: 50,
 };
 
-/** The fake agents of a level-(a) run: each records the commands it gets and can report back. */
+/**
+ * The runs the fake agent of a level-(a) run was given: each records the commands it gets while it is the
+ * current run, can report back, and is `stopped` once the slot detaches it (or the agent stops with it).
+ */
 const agents: { sendBack: (event: AgentActorEvent) => void; commands: AgentActorCommand[]; stopped: boolean }[] = [];
 const fakeAgent = fromCallback<AgentActorCommand, AgentActorInput>(({ sendBack, receive }) => {
-  const agent = {
-    sendBack: sendBack as (event: AgentActorEvent) => void,
-    commands: [] as AgentActorCommand[],
-    stopped: false,
-  };
-  agents.push(agent);
-  receive((command) => agent.commands.push(command));
+  let current: (typeof agents)[number] | undefined;
+  receive((command) => {
+    if (command.type === 'RUN') {
+      current = { sendBack: sendBack as (event: AgentActorEvent) => void, commands: [], stopped: false };
+      agents.push(current);
+    } else if (command.type === 'DETACH') {
+      if (current) current.stopped = true;
+      current = undefined;
+    } else current?.commands.push(command);
+  });
   return () => {
-    agent.stopped = true;
+    if (current) current.stopped = true;
   };
 });
 
@@ -139,7 +145,7 @@ const spec: ModelSpec = {
     const reports = run.sentToParent.slice(reported.get(run) ?? 0);
     reported.set(run, run.sentToParent.length);
     if (before.startsWith('{"busy"') && !value.startsWith('{"busy"')) {
-      // Leaving Busy stops the agent and reports the run to the pool, with where the slot went.
+      // Leaving Busy detaches the run and reports it to the pool, with where the slot went.
       expect(agents.at(-1)?.stopped).toBe(true);
       const finished = reports.filter((e) => e.type === 'SLOT.RUN_FINISHED');
       expect(finished, 'one SLOT.RUN_FINISHED per run').toHaveLength(1);
