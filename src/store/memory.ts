@@ -2,6 +2,7 @@
  * The in-memory store (the default). Records are copied in and out, so callers never share state with it.
  */
 import type { SlotId, SlotRecord, TaskFilter, TaskId, TaskRecord } from '../../machines/types.js';
+import { copyPlain } from './copy.js';
 import { MemoryProcessLedger } from './process-ledger.js';
 import { compareSlotIds, matchesTaskFilter, type PoolStore } from './types.js';
 
@@ -11,19 +12,19 @@ export class MemoryStore implements PoolStore {
   private readonly slots = new Map<SlotId, SlotRecord>();
 
   async putTask(record: TaskRecord): Promise<void> {
-    this.tasks.set(record.id, structuredClone(record));
+    this.tasks.set(record.id, copyPlain(record));
   }
 
   async getTask(id: TaskId): Promise<TaskRecord | undefined> {
     const record = this.tasks.get(id);
-    return record ? structuredClone(record) : undefined;
+    return record ? copyPlain(record) : undefined;
   }
 
   async listTasks(filter?: TaskFilter): Promise<TaskRecord[]> {
     return [...this.tasks.values()]
       .filter((record) => matchesTaskFilter(record, filter))
       .sort((a, b) => a.createdAtMs - b.createdAtMs)
-      .map((record) => structuredClone(record));
+      .map((record) => copyPlain(record));
   }
 
   async deleteTask(id: TaskId): Promise<boolean> {
@@ -31,16 +32,16 @@ export class MemoryStore implements PoolStore {
   }
 
   async putSlot(record: SlotRecord): Promise<void> {
-    this.slots.set(record.id, structuredClone(record));
+    this.slots.set(record.id, copyPlain(record));
   }
 
   async getSlot(id: SlotId): Promise<SlotRecord | undefined> {
     const record = this.slots.get(id);
-    return record ? structuredClone(record) : undefined;
+    return record ? copyPlain(record) : undefined;
   }
 
   async listSlots(): Promise<SlotRecord[]> {
-    return [...this.slots.values()].sort((a, b) => compareSlotIds(a.id, b.id)).map((record) => structuredClone(record));
+    return [...this.slots.values()].sort((a, b) => compareSlotIds(a.id, b.id)).map((record) => copyPlain(record));
   }
 
   async deleteSlot(id: SlotId): Promise<boolean> {
