@@ -85,8 +85,13 @@ export const taskMachine = setup({
       if (event.type !== 'FINISH' && event.type !== 'FAIL') return {};
       return { record: { ...context.record, result: event.result } };
     }),
-    stampCompleted: assign(({ context, event }) => ({
-      record: { ...context.record, completedAtMs: 'at' in event ? event.at : context.record.completedAtMs },
+    /** Enters a state that ends the run: stamps when, and publishes the state (one copy of the record). */
+    stampCompleted: assign(({ context, event }, params: { state: TaskState }) => ({
+      record: {
+        ...context.record,
+        state: params.state,
+        completedAtMs: 'at' in event ? event.at : context.record.completedAtMs,
+      },
     })),
     storeRejectedTooOften: assign(({ context, event }) => {
       if (event.type !== 'REJECT') return {};
@@ -154,11 +159,7 @@ export const taskMachine = setup({
       },
     },
     pendingReview: {
-      entry: [
-        'stampCompleted',
-        assign(({ context }) => ({ record: { ...context.record, state: 'pending_review' } })),
-        'notifyReview',
-      ],
+      entry: [{ type: 'stampCompleted', params: { state: 'pending_review' } }, 'notifyReview'],
       on: {
         APPROVE: { target: 'completed' },
         REJECT: [
@@ -175,15 +176,15 @@ export const taskMachine = setup({
     },
     completed: {
       type: 'final',
-      entry: ['stampCompleted', assign(({ context }) => ({ record: { ...context.record, state: 'completed' } }))],
+      entry: { type: 'stampCompleted', params: { state: 'completed' } },
     },
     failed: {
       type: 'final',
-      entry: ['stampCompleted', assign(({ context }) => ({ record: { ...context.record, state: 'failed' } }))],
+      entry: { type: 'stampCompleted', params: { state: 'failed' } },
     },
     cancelled: {
       type: 'final',
-      entry: ['stampCompleted', assign(({ context }) => ({ record: { ...context.record, state: 'cancelled' } }))],
+      entry: { type: 'stampCompleted', params: { state: 'cancelled' } },
     },
   },
 });
