@@ -134,16 +134,21 @@ export const slotMachine = setup({
     retireRequested: ({ context }) => context.retireRequested,
   },
   actions: {
+    /** Takes the job: the slot is busy with its task from now on. */
     takeJob: assign(({ context, event }) => {
       if (event.type !== 'RUN') return {};
-      return { job: event.job, record: { ...context.record, currentTask: event.job.taskId } };
+      return { job: event.job, record: { ...context.record, state: 'busy', currentTask: event.job.taskId } };
     }),
-    /** Books the run on the slot's record: counters, spend, session to resume, crash streak. */
+    /**
+     * Books the run on the slot's record (counters, spend, session to resume, crash streak) and lets go of
+     * the job, in one step. Runs after the report, which names the job's task.
+     */
     bookOutcome: assign(({ context, event }) => {
       if (event.type !== 'AGENT.DONE') return {};
       const { outcome } = event;
+      const { currentTask: _current, ...rest } = context.record;
       const record: SlotRecord = {
-        ...context.record,
+        ...rest,
         costMicrodollars: context.record.costMicrodollars + outcome.result.costMicrodollars,
       };
       if (outcome.kind === 'ok') {
@@ -160,7 +165,7 @@ export const slotMachine = setup({
       } else if (outcome.kind === 'spawn_failed') {
         record.lastError = outcome.result.output;
       }
-      return { record };
+      return { record, job: undefined };
     }),
     reportFinished: sendParent(({ context, event }, params: { state: SlotState }) => ({
       type: 'SLOT.RUN_FINISHED' as const,
@@ -243,20 +248,19 @@ export const slotMachine = setup({
       states: {
         /** The pool made the slot busy itself (it assigned the run), so nothing is reported. */
         working: {
-          entry: assign(({ context }) => withState(context, 'busy')),
           on: {
             'AGENT.DONE': [
               {
                 guard: 'spawnFailed',
                 target: '#slot.errored',
-                actions: ['bookOutcome', finished('errored'), 'clearJob'],
+                actions: [finished('errored'), 'bookOutcome'],
               },
               {
                 guard: 'crashedTooOften',
                 target: '#slot.errored',
-                actions: ['bookOutcome', finished('errored'), 'clearJob'],
+                actions: [finished('errored'), 'bookOutcome'],
               },
-              { target: '#slot.idle', actions: ['bookOutcome', finished('idle'), 'clearJob'] },
+              { target: '#slot.idle', actions: [finished('idle'), 'bookOutcome'] },
             ],
             CANCEL_RUN: { guard: 'isCurrentTask', target: 'cancelling' },
             RETIRE: { target: 'retiring', actions: 'requestRetire' },
@@ -265,7 +269,7 @@ export const slotMachine = setup({
         retiring: {
           entry: [assign(({ context }) => withState(context, 'retiring')), 'reportState'],
           on: {
-            'AGENT.DONE': { target: '#slot.stopped', actions: ['bookOutcome', finished('stopped'), 'clearJob'] },
+            'AGENT.DONE': { target: '#slot.stopped', actions: [finished('stopped'), 'bookOutcome'] },
             CANCEL_RUN: { guard: 'isCurrentTask', target: 'cancelling' },
           },
         },
@@ -283,14 +287,14 @@ export const slotMachine = setup({
               {
                 guard: 'retireRequested',
                 target: '#slot.stopped',
-                actions: ['bookOutcome', finished('stopped'), 'clearJob'],
+                actions: [finished('stopped'), 'bookOutcome'],
               },
               {
                 guard: 'crashedTooOften',
                 target: '#slot.errored',
-                actions: ['bookOutcome', finished('errored'), 'clearJob'],
+                actions: [finished('errored'), 'bookOutcome'],
               },
-              { target: '#slot.idle', actions: ['bookOutcome', finished('idle'), 'clearJob'] },
+              { target: '#slot.idle', actions: [finished('idle'), 'bookOutcome'] },
             ],
             // Scaled down while cancelling: stop (not go idle) once the run has ended.
             RETIRE: { actions: 'requestRetire' },
