@@ -4,6 +4,7 @@
  * A task reserves its cap when it is dispatched and settles its real cost when it ends, so concurrent tasks
  * can never together spend past the pool budget. Pure functions over plain data.
  */
+import { withKey, withoutKey } from './keyed.js';
 import type { TaskFailure } from './failure.js';
 import type { TaskId } from './types.js';
 
@@ -153,13 +154,13 @@ export function planReservation(
 
 /** Releases a task's reservation and books what it really spent. */
 export function settle(ledger: BudgetLedger, taskId: TaskId, costMicrodollars: number): BudgetLedger {
-  const { [taskId]: _released, ...reservations } = ledger.reservations;
+  const reservations = withoutKey(ledger.reservations, taskId);
   return { ...ledger, spentMicrodollars: ledger.spentMicrodollars + costMicrodollars, reservations };
 }
 
 /** Holds an amount for a task. */
 export function reserve(ledger: BudgetLedger, taskId: TaskId, amount: number): BudgetLedger {
-  return { ...ledger, reservations: { ...ledger.reservations, [taskId]: amount } };
+  return { ...ledger, reservations: withKey(ledger.reservations, taskId, amount) };
 }
 
 /** A budget refusal as a task failure. */

@@ -5,6 +5,7 @@
  * Its cost is O(slots) plus O(1) per task it starts or fails: the queue is consumed from its head, and
  * nothing is copied when nothing can start (the common case under load).
  */
+import { withKey } from './keyed.js';
 import { budgetFailure, planReservation, refusalText, usdToMicrodollars, type BudgetLedger } from './budget.js';
 import { dropFront, peekQueue, type JobQueue } from './queue.js';
 import { poolFailure } from './failure.js';
@@ -94,5 +95,5 @@ export function planDispatch(view: DispatchView, options: { onlySlot?: SlotId; f
 }
 
 function reserveFor(ledger: BudgetLedger, taskId: TaskId, amount: number): BudgetLedger {
-  return { ...ledger, reservations: { ...ledger.reservations, [taskId]: amount } };
+  return { ...ledger, reservations: withKey(ledger.reservations, taskId, amount) };
 }

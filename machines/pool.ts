@@ -25,6 +25,7 @@ import {
   setup,
 } from 'xstate';
 import { admitScale, admitTask, type AdmissionRefusal, type PoolPhase } from './admission.js';
+import { emptyKeyed, withKey, withKeys, withoutKey } from './keyed.js';
 import { settle, usdToMicrodollars, type BudgetLedger } from './budget.js';
 import { chainMachine, type ChainParentEvent } from './chain.js';
 import { planDispatch, type DispatchPlan } from './dispatch.js';
@@ -367,7 +368,7 @@ export const poolMachine = setup({
     /** A re-queued task (rejected in review) after the pool stopped taking work fails. */
     failRequeued: enqueueActions(({ context, event, enqueue, system }) => {
       if (event.type !== 'TASK.REQUEUED') return;
-      enqueue.assign({ reviewing: without(context.reviewing, event.taskId) });
+      enqueue.assign({ reviewing: withoutKey(context.reviewing, event.taskId) });
       const task = liveTask(system, event.taskId);
       if (task) enqueue.sendTo(task, { type: 'FAIL', result: shutdownFailure(), at: context.clock() });
     }),
@@ -422,15 +423,15 @@ export const poolMachine = setup({
       slotOrder: input.slots.map((spec) => spec.id),
       slotStates,
       removing: [],
-      runningJobs: {},
+      runningJobs: emptyKeyed(),
       queue: emptyQueue(),
-      running: {},
-      reviewing: {},
+      running: emptyKeyed(),
+      reviewing: emptyKeyed(),
       chains: {},
       ledger: {
         limitMicrodollars: input.config.budgetMicrodollars,
         spentMicrodollars: input.spentMicrodollars ?? 0,
-        reservations: {},
+        reservations: emptyKeyed(),
         defaultReserveMicrodollars: input.config.defaultTaskReserveMicrodollars,
       },
       drainCancelled: [],
@@ -445,10 +446,10 @@ export const poolMachine = setup({
           const { taskId, outcome, slotId } = event;
           if (taskId in context.running) {
             const result = bookedResult(outcome, context.runningJobs[taskId]);
-            const running = without(context.running, taskId);
+            const running = withoutKey(context.running, taskId);
             enqueue.assign({
               running,
-              runningJobs: without(context.runningJobs, taskId),
+              runningJobs: withoutKey(context.runningJobs, taskId),
               ledger: settle(context.ledger, taskId, result.costMicrodollars),
             });
             const task = liveTask(system, taskId);
@@ -484,12 +485,14 @@ export const poolMachine = setup({
       }),
     },
     'TASK.REVIEW': {
-      actions: assign(({ context, event }) => ({ reviewing: { ...context.reviewing, [event.taskId]: true as const } })),
+      actions: assign(({ context, event }) => ({ reviewing: withKey(context.reviewing, event.taskId, true as const) })),
     },
     /** Only a task that ended while awaiting review changes the pool; for the others nothing is taken. */
     'xstate.done.actor.task': {
       guard: ({ context, event }) => event.output !== undefined && event.output.taskId in context.reviewing,
-      actions: assign(({ context, event }) => ({ reviewing: without(context.reviewing, event.output?.taskId ?? '') })),
+      actions: assign(({ context, event }) => ({
+        reviewing: withoutKey(context.reviewing, event.output?.taskId ?? ''),
+      })),
     },
     'CHAIN.ENDED': {
       actions: enqueueActions(({ context, event, enqueue }) => {
@@ -588,7 +591,7 @@ export const poolMachine = setup({
         /** A task restored from the store in PendingReview: it waits for its reviewer, not for a slot. */
         RESTORE_REVIEW: {
           actions: [
-            assign(({ context, event }) => ({ reviewing: { ...context.reviewing, [event.record.id]: true as const } })),
+            assign(({ context, event }) => ({ reviewing: withKey(context.reviewing, event.record.id, true as const) })),
             { type: 'startTask', params: ({ event }) => ({ record: event.record }) },
           ],
         },
@@ -611,7 +614,7 @@ export const poolMachine = setup({
         },
         'TASK.REQUEUED': {
           actions: [
-            assign(({ context, event }) => ({ reviewing: without(context.reviewing, event.taskId) })),
+            assign(({ context, event }) => ({ reviewing: withoutKey(context.reviewing, event.taskId) })),
             { type: 'enqueueTask', params: ({ event }) => ({ job: jobOf(event.record) }) },
             { type: 'dispatch' },
           ],
@@ -806,12 +809,14 @@ function dispatchView(context: PoolContext) {
 function applyDispatch(context: PoolContext, enqueue: Enqueue, system: AnyActorSystem, plan: DispatchPlan): void {
   if (plan.starts.length === 0 && plan.failures.length === 0) return;
   const at = context.clock();
-  const running = { ...context.running };
-  const runningJobs = { ...context.runningJobs };
-  for (const start of plan.starts) {
-    running[start.taskId] = start.slotId;
-    runningJobs[start.taskId] = start.job;
-  }
+  const running = withKeys(
+    context.running,
+    plan.starts.map((start) => [start.taskId, start.slotId] as const),
+  );
+  const runningJobs = withKeys(
+    context.runningJobs,
+    plan.starts.map((start) => [start.taskId, start.job] as const),
+  );
   enqueue.assign({ queue: plan.queue, ledger: plan.ledger, slotStates: plan.slotStates, running, runningJobs });
   disarmIfEmpty(context, plan.queue, enqueue);
   for (const start of plan.starts) {
