@@ -281,6 +281,20 @@ function bookedResult(outcome: RunOutcome, job: SlotJob | undefined): TaskResult
 
 const shutdownFailure = () => poolFailure('pool is shut down', { kind: 'pool_shutdown' });
 
+/**
+ * A task actor for `record`, not yet started: a child of `pool` in the actor system (system id: the task id), in
+ * the state its record says (Pending, or PendingReview for a task restored while awaiting review). The pool's
+ * `startTask` action creates and starts it; an implementation provided in its place may watch it first.
+ */
+export function createTaskActor(pool: AnyActorRef, record: TaskRecord): TaskActorRef {
+  const review = record.state === 'pending_review';
+  const snapshot = taskMachine.resolveState({
+    value: review ? 'pendingReview' : 'pending',
+    context: { record: { ...record, state: review ? 'pending_review' : 'pending' } },
+  });
+  return createActor(taskMachine, { parent: pool, id: 'task', systemId: record.id, snapshot, input: record });
+}
+
 /** The actor system the pool's actors live in. */
 type AnyActorSystem = AnyActorRef['system'];
 
@@ -330,13 +344,7 @@ export const poolMachine = setup({
      * state its record says (Pending, or PendingReview for a task restored while awaiting review).
      */
     startTask: ({ self }, params: { record: TaskRecord }) => {
-      const { record } = params;
-      const review = record.state === 'pending_review';
-      const snapshot = taskMachine.resolveState({
-        value: review ? 'pendingReview' : 'pending',
-        context: { record: { ...record, state: review ? 'pending_review' : 'pending' } },
-      });
-      createActor(taskMachine, { parent: self, id: 'task', systemId: record.id, snapshot, input: record }).start();
+      createTaskActor(self, params.record).start();
     },
     /** Starts what can start, fails what never can. */
     dispatch: enqueueActions(({ context, enqueue, system }, params?: { onlySlot?: SlotId; force?: boolean }) => {

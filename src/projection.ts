@@ -1,13 +1,12 @@
 /**
  * The projection: turns the actors' snapshots into task and slot records, writes every change through to the
- * store (in order, per record), and publishes each change. It is fed by XState's inspection hook, so it sees
- * every transition of every actor in the system, however the transition was caused.
+ * store (in order, per record), and publishes each change. It is fed every snapshot of every actor of the pool
+ * (`src/pool/actor-feed.ts` subscribes to each), so it sees every transition, however it was caused.
  *
  * It holds live work (tasks not yet final, running chains) and a bounded window of the most recently finished
  * tasks and chains; older ones leave memory and are read back from the store. Each change costs O(1).
  */
 import { Observable, Subject } from 'rxjs';
-import type { InspectionEvent } from 'xstate';
 import {
   FINAL_TASK_STATES,
   type ChainProgress,
@@ -85,7 +84,8 @@ class RecentWindow<K> {
   }
 }
 
-interface MachineSnapshotLike {
+/** What the projection reads of an actor's snapshot. */
+export interface MachineSnapshotLike {
   value?: unknown;
   context?: { record?: unknown; slotOrder?: unknown; progress?: unknown; ledger?: unknown };
 }
@@ -95,11 +95,6 @@ export interface PoolState {
   /** `running`, `draining` or `stopped`. */
   phase: string;
   ledger: BudgetLedger;
-}
-
-function machineIdOf(event: InspectionEvent): string | undefined {
-  const logic = (event.actorRef as { logic?: { id?: unknown } }).logic;
-  return typeof logic?.id === 'string' ? logic.id : undefined;
 }
 
 /** Task and slot records as the actors have them now. */
@@ -146,11 +141,9 @@ export class Projection {
     this.recent = new RecentWindow(recentWindow);
   }
 
-  /** Feeds one inspection event. */
-  handle(event: InspectionEvent): void {
-    if (event.type !== '@xstate.snapshot') return;
-    const machineId = machineIdOf(event);
-    const context = (event.snapshot as MachineSnapshotLike).context;
+  /** Feeds one snapshot of an actor of the pool (`machineId`: the id of its statechart). */
+  handle(machineId: string | undefined, snapshot: MachineSnapshotLike): void {
+    const context = snapshot.context;
     if (!context) return;
     if (machineId === 'task') this.updateTask(context.record as TaskRecord);
     else if (machineId === 'slot') this.updateSlot(context.record as SlotRecord);
@@ -158,7 +151,7 @@ export class Projection {
       this.updateTask(context.record as TaskRecord);
       this.updateChain(context.progress as ChainProgress);
     } else if (machineId === 'pool' && Array.isArray(context.slotOrder)) {
-      this.updatePool(String((event.snapshot as MachineSnapshotLike).value), context.ledger as BudgetLedger);
+      this.updatePool(String(snapshot.value), context.ledger as BudgetLedger);
       this.dropRemovedSlots(context.slotOrder);
     }
   }

@@ -28,6 +28,7 @@ import type { WorkflowRegistry } from '../workflows/registry.js';
 import type { WorktreeManager } from '../worktree.js';
 import type { BuildResources, BuildSettings } from './build-types.js';
 import type { OutputChunk } from './options.js';
+import { ActorFeed } from './actor-feed.js';
 import { createRunHooks } from './runs.js';
 import { submitStep } from './tasks.js';
 
@@ -98,17 +99,19 @@ export class PoolRuntime {
       (chainId, chunk) => this.actor.system.get(chainId)?.send({ type: 'STEP.OUTPUT', chunk }),
     );
     const userInspect = settings.inspect;
-    const inspect = (event: InspectionEvent) => {
-      if (!this.isRemovedSlotSnapshot(event)) this.projection.handle(event);
-      if (userInspect) {
-        try {
-          userInspect(event);
-        } catch {
-          // An inspector's failure must not break the pool.
+    // XState makes inspection events only when someone inspects; the projection subscribes to the actors instead.
+    const inspect = userInspect
+      ? (event: InspectionEvent) => {
+          try {
+            userInspect(event);
+          } catch {
+            // An inspector's failure must not break the pool.
+          }
         }
-      }
-    };
+      : undefined;
+    const feed = new ActorFeed(this.projection, (record) => this.isRemovedSlot(record));
     const logic = poolMachine.provide({
+      actions: { startTask: feed.startTask },
       actors: {
         slot: slotMachine.provide({ actors: { agent } }),
         chain: chainMachine.provide({ actors: chainActors }),
@@ -124,8 +127,9 @@ export class PoolRuntime {
         autoDispatch: settings.autoDispatch,
         spentMicrodollars: resources.restore.spentMicrodollars,
       },
-      inspect,
+      ...(inspect && { inspect }),
     });
+    feed.watchSupervisor(this.actor);
     this.actor.on('decision', (event: Extract<SupervisorEmitted, { type: 'decision' }>) => {
       const resolve = this.decisions.get(event.requestId);
       this.decisions.delete(event.requestId);
@@ -259,11 +263,9 @@ export class PoolRuntime {
    * A slot the pool removed (scale-down) may publish its final snapshot after the pool's own snapshot has
    * already dropped it; that late snapshot must not bring the record back into the projection and the store.
    */
-  private isRemovedSlotSnapshot(event: InspectionEvent): boolean {
-    if (event.type !== '@xstate.snapshot' || this.actor === undefined) return false;
-    if ((event.actorRef as { logic?: { id?: unknown } }).logic?.id !== 'slot') return false;
-    const record = (event.snapshot as { context?: { record?: SlotRecord } }).context?.record;
-    return record?.state === 'stopped' && !(record.id in this.context().slots);
+  private isRemovedSlot(record: SlotRecord): boolean {
+    if (this.actor === undefined) return false;
+    return record.state === 'stopped' && !(record.id in this.context().slots);
   }
 }
 
