@@ -65,6 +65,7 @@ export {
   PermissionPromptDetected,
   PoolError,
   PoolShutdown,
+  RateLimited,
   ScaleLimitExceeded,
   SlotNotFound,
   TaskBudgetExceedsRemaining,

@@ -26,6 +26,7 @@ import {
   Subject,
   takeWhile,
 } from 'rxjs';
+import type { ConcurrencyStatus } from '../machines/backpressure.js';
 import { reservedTotal } from '../machines/budget.js';
 import {
   FINAL_TASK_STATES,
@@ -82,7 +83,15 @@ export type PoolEvent =
       limitMicrodollars?: number;
     }
   | { type: 'pool.draining' }
-  | { type: 'pool.stopped' };
+  | { type: 'pool.stopped' }
+  /** The model API pushed back: the concurrency limit was cut (`concurrency.limit`, `concurrency.reason`). */
+  | { type: 'pool.throttled'; concurrency: ConcurrencyStatus }
+  /** The limit is back at the slot count. */
+  | { type: 'pool.recovered'; concurrency: ConcurrencyStatus }
+  /** A used-up rate-limit window paused dispatch until `concurrency.pausedUntilMs`. */
+  | { type: 'pool.paused'; concurrency: ConcurrencyStatus }
+  /** The pause is over; dispatch runs again. */
+  | { type: 'pool.resumed'; concurrency: ConcurrencyStatus };
 
 /** The `type`s of `PoolEvent`. */
 export type PoolEventType = PoolEvent['type'];
@@ -386,6 +395,11 @@ export class PoolObserver {
       filter((message) => message.to === slotId),
       observeOn(asapScheduler),
     );
+  }
+
+  /** Publishes a back-pressure change the supervisor reported. */
+  notePressure(change: 'throttled' | 'recovered' | 'paused' | 'resumed', concurrency: ConcurrencyStatus): void {
+    this.events.next({ type: `pool.${change}`, concurrency });
   }
 
   /** Ends every stream. */

@@ -4,6 +4,8 @@
  */
 import { filter, map, type Observable } from 'rxjs';
 import type { AnyActorRef } from 'xstate';
+import { concurrencyStatus } from '../../machines/backpressure.js';
+import { activeSlotIds } from '../../machines/pool.js';
 import type {
   ChainProgress,
   Message,
@@ -76,9 +78,13 @@ export abstract class PoolView {
     return this.rt.workflows;
   }
 
-  /** Slot and task counts, spend and shutdown flag. */
+  /** Slot and task counts, spend, shutdown flag, and the back-pressure state (concurrency limit, why, pause). */
   status(): PoolStatus {
-    return this.rt.observer.currentStatus;
+    const context = this.rt.context();
+    return {
+      ...this.rt.observer.currentStatus,
+      concurrency: concurrencyStatus(context.backpressure, activeSlotIds(context).length),
+    };
   }
 
   /** The pool's store. */

@@ -133,6 +133,9 @@ export class PoolRuntime {
     this.actor.on('claimed', (event: Extract<SupervisorEmitted, { type: 'claimed' }>) =>
       this.claims.emit(event.slotId, event.taskId),
     );
+    this.actor.on('pressure', (event: Extract<SupervisorEmitted, { type: 'pressure' }>) =>
+      this.observer.notePressure(event.change, event.concurrency),
+    );
     // A removed slot's unread messages and worktree go with it (a later slot may get the same id).
     this.projection.slotRemoved$.subscribe((slot) => {
       this.retiredTotals.costMicrodollars += slot.costMicrodollars;

@@ -12,6 +12,7 @@ import type { SimFlags } from './flags.js';
 import {
   apiId,
   apiRetryLine,
+  rateLimitEventLine,
   assistantLine,
   type ContentBlock,
   DEFAULT_TOOLS,
@@ -724,6 +725,22 @@ export class Playback {
       return this.finishApiError('Not logged in · Please run /login', 'authentication_failed', undefined, 'api_error');
     }
     if (this.script.error?.kind === 'api-error') return this.playApiError(Number(this.script.error.arg ?? 529));
+    const { rateLimit, rateLimitAllowed, apiRetries } = this.script;
+    if (rateLimit || rateLimitAllowed) {
+      const resetInMs = rateLimit ? rateLimit.resetInMs : 5 * 3_600_000;
+      const resetsAt = Math.ceil((Date.now() + resetInMs) / 1000);
+      await this.emit(rateLimitEventLine(this.ctx, rateLimit ? 'rejected' : 'allowed', resetsAt));
+      if (rateLimit) return this.playApiError(429);
+    }
+    if (apiRetries) {
+      const kind = apiErrorKind(apiRetries.status);
+      for (let attempt = 1; attempt <= apiRetries.count; attempt++) {
+        const delayMs = 500 * 2 ** (attempt - 1) + 37 * attempt;
+        await this.emit(
+          apiRetryLine(this.ctx, attempt, 10, delayMs, apiRetries.status, kind.retry || kind.error),
+        );
+      }
+    }
     return this.playRounds();
   }
 
