@@ -274,7 +274,9 @@ export function concurrencyStatus(state: Backpressure, slots: number): Concurren
     throttled: state.limit !== undefined,
     retryingTasks: Object.keys(state.waiting).length,
   };
-  if (state.reason !== undefined) status.reason = state.reason;
+  // While paused, the pause is the reason (whatever cut the limit meanwhile).
+  const reason = state.pausedUntil !== undefined ? 'rate_limit_window' : state.reason;
+  if (reason !== undefined) status.reason = reason;
   if (state.pausedUntil !== undefined) status.pausedUntilMs = state.pausedUntil;
   return status;
 }

@@ -120,6 +120,7 @@ export class PoolRuntime {
         clock: Date.now,
         cancelGraceMs: settings.cancelGraceMs,
         restartDelayMs: settings.restartDelayMs,
+        random: settings.random,
         autoDispatch: settings.autoDispatch,
         spentMicrodollars: resources.restore.spentMicrodollars,
       },
