@@ -59,7 +59,9 @@ export function backpressureConfigProblems(config: BackpressureConfig): string[]
   integer('backoffMaxMs', 0);
   const factor: unknown = config.decreaseFactor;
   if (typeof factor !== 'number' || !(factor > 0 && factor < 1)) {
-    problems.push(`backpressure.decreaseFactor must be a number between 0 and 1 (exclusive), got ${JSON.stringify(factor)}`);
+    problems.push(
+      `backpressure.decreaseFactor must be a number between 0 and 1 (exclusive), got ${JSON.stringify(factor)}`,
+    );
   }
   const step: unknown = config.increaseStep;
   if (typeof step !== 'number' || !Number.isFinite(step) || !(step > 0)) {
@@ -209,7 +211,8 @@ export function retryDelayMs(attempt: number, config: BackpressureConfig, random
 }
 
 /** A task's rate-limit retry: `retry` with its attempt number and delay, or `exhausted` when none are left. */
-export type RetryDecision = { kind: 'retry'; attempt: number; delayMs: number } | { kind: 'exhausted'; attempts: number };
+export type RetryDecision =
+  { kind: 'retry'; attempt: number; delayMs: number } | { kind: 'exhausted'; attempts: number };
 
 /**
  * Whether a task that failed because of rate limiting or overload is queued again: yes, after `delayMs`, while

@@ -69,11 +69,7 @@ export function planDispatch(view: DispatchView, options: { onlySlot?: SlotId; f
   const slotStates = { ...view.slotStates };
   let queue = view.queue;
   let next = 0;
-  for (
-    let entry = peekQueue(queue);
-    entry && next < candidates.length && next < maxStarts;
-    entry = peekQueue(queue)
-  ) {
+  for (let entry = peekQueue(queue); entry && next < candidates.length && next < maxStarts; entry = peekQueue(queue)) {
     const { job } = entry;
     const cap = job.overrides?.maxBudgetUsd;
     const decision = planReservation(plan.ledger, {

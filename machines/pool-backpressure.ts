@@ -175,7 +175,8 @@ export function disarmPressureTimers(context: PoolContext, enqueue: Enqueue): vo
 /** Emits what changed: the limit cut or back to the slots, a pause begun or ended. */
 function report(context: PoolContext, before: Backpressure, after: Backpressure, enqueue: Enqueue): void {
   const changes: PressureChange[] = [];
-  if (after.limit !== undefined && (before.limit === undefined || after.limit < before.limit)) changes.push('throttled');
+  if (after.limit !== undefined && (before.limit === undefined || after.limit < before.limit))
+    changes.push('throttled');
   if (before.limit !== undefined && after.limit === undefined) changes.push('recovered');
   if (after.pausedUntil !== undefined && after.pausedUntil !== before.pausedUntil) changes.push('paused');
   if (before.pausedUntil !== undefined && after.pausedUntil === undefined) changes.push('resumed');

@@ -420,7 +420,7 @@ function resultOutcome(state: StreamState, r: StreamResult, ctx: OutcomeContext)
   if (!success) {
     if (r.apiErrorStatus !== undefined) {
       result.apiErrorStatus = r.apiErrorStatus;
-      const partial = ctx.streamed?.join('') ?? '';
+      const partial = partialOutput(ctx.streamed ?? [], output);
       if (partial !== '') result.partialOutput = partial;
     }
     result.failedCommand = ctx.command;
@@ -431,6 +431,15 @@ function resultOutcome(state: StreamState, r: StreamResult, ctx: OutcomeContext)
   const outcome: AgentOutcome = { result, kind: 'ok' };
   if (r.totalCostUsd !== undefined) outcome.sessionCostUsd = r.totalCostUsd;
   return outcome;
+}
+
+/**
+ * What the model had streamed before a run failed on an API error: the streamed text without the CLI's own
+ * synthetic error message at its end (that message repeats the result's error text).
+ */
+export function partialOutput(streamed: readonly string[], errorText: string): string {
+  const text = streamed.join('');
+  return errorText !== '' && text.endsWith(errorText) ? text.slice(0, text.length - errorText.length) : text;
 }
 
 function errorText(r: StreamResult): string {

@@ -194,8 +194,6 @@ export function initialStreamState(): StreamState {
  * - `system/api_retry` → `api_retry` (an API call failed and is retried; the run goes on);
  * - `rate_limit_event` → `rate_limit` (`resetsAt`, Unix seconds, becomes `resetsAtMs`);
  * - `result` → no event; its fields land in `state.result`.
- * The synthetic `assistant` message the CLI makes for an API error (`is_api_error_message`, model
- * `<synthetic>`) is not model output: it gives no `text` event (the result carries the error).
  * Unknown types and malformed fields are ignored. Never throws.
  */
 export function reduceStreamMessage(state: StreamState, message: StreamMessage): StreamStep {
@@ -293,15 +291,9 @@ function reduceRateLimit(state: StreamState, message: StreamMessage, events: Str
   return { state, events };
 }
 
-/** The CLI's own message for an API error (not model output). */
-function isSyntheticError(message: StreamMessage, inner: Record<string, unknown>): boolean {
-  return message.is_api_error_message === true || inner.model === '<synthetic>';
-}
-
 function reduceAssistant(state: StreamState, message: StreamMessage, events: StreamEvent[]): StreamStep {
   const inner = message.message;
   if (!isRecord(inner) || !Array.isArray(inner.content)) return { state, events };
-  if (isSyntheticError(message, inner)) return { state, events };
   const id = str(inner.id);
   const textAlreadyStreamed =
     state.anonymousPartialText || (id !== undefined && state.partialTextMessageIds.includes(id));

@@ -192,7 +192,7 @@ describe('run', () => {
     const run = await runCli(['run', '--simulated', 'x [[sim:error max-turns]]']);
     expect(run.code).toBe(1);
     expect(run.stderr).toContain('FAILED (error_max_turns)');
-    const json = await runCli(['run', '--simulated', '--json', 'x [[sim:error api-error]]']);
+    const json = await runCli(['run', '--simulated', '--json', 'x [[sim:error api-error 500]]']);
     expect(json.code).toBe(1);
     expect(JSON.parse(json.stdout)).toMatchObject({ success: false });
   });
@@ -252,7 +252,7 @@ describe('fan-out', () => {
     const blocks = run.stdout.split('=== ').filter(Boolean);
     expect(blocks.map((b) => b.split('\n')[1])).toEqual(['from arg', 'from file 1', 'from file 2']);
     expect(run.stderr).toContain('3/3 succeeded');
-    const json = await runCli(['fan-out', '--simulated', '--json', '[[sim:text a]]', '[[sim:error api-error]]'], {
+    const json = await runCli(['fan-out', '--simulated', '--json', '[[sim:text a]]', '[[sim:error api-error 500]]'], {
       cwd,
     });
     expect(json.code).toBe(1);
@@ -305,7 +305,7 @@ describe('chain', () => {
 
   it('a failing chain exits 1; an invalid chain file exits 2 naming the step field', async () => {
     const cwd = tempDir();
-    writeFileSync(join(cwd, 'fail.json'), JSON.stringify([{ name: 'boom', prompt: '[[sim:error api-error]]' }]));
+    writeFileSync(join(cwd, 'fail.json'), JSON.stringify([{ name: 'boom', prompt: '[[sim:error api-error 500]]' }]));
     const failed = await runCli(['chain', '--simulated', '--isolation', 'none', 'fail.json'], { cwd });
     expect(failed.code).toBe(1);
     writeFileSync(
