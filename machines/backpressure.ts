@@ -107,11 +107,13 @@ export interface Backpressure {
   readonly attempts: Readonly<Record<TaskId, number>>;
   /** Tasks waiting out their backoff before they are queued again, with their work. */
   readonly waiting: Readonly<Record<TaskId, SlotJob>>;
+  /** Running tasks that were cancelled: however their run ends, it is not retried. */
+  readonly cancelledRuns: Readonly<Record<TaskId, true>>;
 }
 
 /** No pressure: not throttled, not paused, nothing waiting. */
 export function initialBackpressure(): Backpressure {
-  return { attempts: {}, waiting: {} };
+  return { attempts: {}, waiting: {}, cancelledRuns: {} };
 }
 
 /** True while the pool is throttled or paused (dispatch then counts runs against the limit). */
@@ -226,7 +228,7 @@ export function planRetry(
   random: () => number,
 ): RetryDecision {
   const used = state.attempts[taskId] ?? 0;
-  if (used >= config.retryLimit) return { kind: 'exhausted', attempts: used };
+  if (used >= config.retryLimit || taskId in state.cancelledRuns) return { kind: 'exhausted', attempts: used };
   const attempt = used + 1;
   const paused = state.pausedUntil === undefined ? 0 : state.pausedUntil - now;
   return { kind: 'retry', attempt, delayMs: Math.max(paused, retryDelayMs(attempt, config, random)) };
@@ -250,10 +252,17 @@ export function stopWaiting(state: Backpressure, taskId: TaskId): Backpressure {
 
 /** The state without anything about a task (it ended). */
 export function forgetTask(state: Backpressure, taskId: TaskId): Backpressure {
-  if (!(taskId in state.attempts) && !(taskId in state.waiting)) return state;
+  if (!(taskId in state.attempts) && !(taskId in state.waiting) && !(taskId in state.cancelledRuns)) return state;
   const { [taskId]: _attempts, ...attempts } = state.attempts;
   const { [taskId]: _job, ...waiting } = state.waiting;
-  return { ...state, attempts, waiting };
+  const { [taskId]: _cancelled, ...cancelledRuns } = state.cancelledRuns;
+  return { ...state, attempts, waiting, cancelledRuns };
+}
+
+/** The state with a running task marked cancelled (its run's end will not be retried). */
+export function markCancelled(state: Backpressure, taskId: TaskId): Backpressure {
+  const forgotten = forgetTask(state, taskId);
+  return { ...forgotten, cancelledRuns: { ...forgotten.cancelledRuns, [taskId]: true } };
 }
 
 /** How the pool's back-pressure is now, as `status()` and the events show it. */

@@ -9,6 +9,7 @@ import {
   decrease,
   forgetTask,
   increase,
+  markCancelled,
   isPressureRetry,
   pause,
   pauseOfSignal,
@@ -56,7 +57,12 @@ function slotCount(context: PoolContext): number {
 /** True when a finished run can change the back-pressure state (the check a run pays without pressure). */
 export function runTouchesPressure(context: PoolContext, taskId: TaskId, result: TaskResult): boolean {
   const state = context.backpressure;
-  return result.apiErrorStatus !== undefined || state.limit !== undefined || taskId in state.attempts;
+  return (
+    result.apiErrorStatus !== undefined ||
+    state.limit !== undefined ||
+    taskId in state.attempts ||
+    taskId in state.cancelledRuns
+  );
 }
 
 /** A pressure signal from a running agent: an `api_retry` cuts the limit, a used-up window pauses dispatch. */
@@ -152,18 +158,34 @@ export function resumeDispatch(context: PoolContext, enqueue: Enqueue): void {
   enqueue({ type: 'dispatch' });
 }
 
-/** Takes tasks out of backoff (they are being cancelled) and disarms their timers; returns the ids it took. */
+/**
+ * Forgets tasks that are being cancelled: their retries, and their backoff (its timer disarmed); a running one is
+ * marked so that its run's end is not retried. `'all'` takes every task in backoff. Returns the ids that were in
+ * backoff.
+ */
 export function dropWaiting(context: PoolContext, taskIds: Iterable<TaskId> | 'all', enqueue: Enqueue): TaskId[] {
-  const waiting = context.backpressure.waiting;
-  const ids = taskIds === 'all' ? Object.keys(waiting) : [...taskIds].filter((id) => id in waiting);
-  if (ids.length === 0) return ids;
-  let state: Backpressure = context.backpressure;
+  const before = context.backpressure;
+  const ids = taskIds === 'all' ? Object.keys(before.waiting) : [...taskIds];
+  let state: Backpressure = before;
+  const waiting: TaskId[] = [];
   for (const id of ids) {
-    state = forgetTask(state, id);
-    enqueue.cancel(retryTimer(id));
+    if (id in state.waiting) {
+      waiting.push(id);
+      enqueue.cancel(retryTimer(id));
+    }
+    state = id in context.running ? markCancelled(state, id) : forgetTask(state, id);
   }
-  enqueue.assign({ backpressure: state });
-  return ids;
+  if (state !== before) enqueue.assign({ backpressure: state });
+  return waiting;
+}
+
+/**
+ * A task ended: its retry count goes (the pool keeps nothing of a task once it has ended), unless its run is
+ * still in progress (a cancelled run's end is awaited, so that it is not retried).
+ */
+export function forgetEnded(context: PoolContext, taskId: TaskId | undefined, enqueue: Enqueue): void {
+  if (taskId === undefined || !(taskId in context.backpressure.attempts) || taskId in context.running) return;
+  enqueue.assign({ backpressure: forgetTask(context.backpressure, taskId) });
 }
 
 /** Disarms every back-pressure timer (the pool stopped). */

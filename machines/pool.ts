@@ -39,6 +39,7 @@ import { poolFailure, withFailure } from './failure.js';
 import {
   disarmPressureTimers,
   dropWaiting,
+  forgetEnded,
   notePressureSignal,
   resumeDispatch,
   retryDue,
@@ -379,7 +380,12 @@ export const poolMachine = setup({
         const task = liveTask(system, taskId);
         if (task) enqueue.sendTo(task, { type: 'CANCEL', at });
       }
-      const waiting = dropWaiting(context, 'all', helpers(enqueue));
+      const running = Object.keys(context.running);
+      const waiting = dropWaiting(
+        context,
+        [...queued, ...running, ...Object.keys(context.backpressure.waiting)],
+        helpers(enqueue),
+      );
       for (const taskId of waiting) {
         const task = liveTask(system, taskId);
         if (task) enqueue.sendTo(task, { type: 'CANCEL', at });
@@ -473,9 +479,8 @@ export const poolMachine = setup({
               runningJobs: without(context.runningJobs, taskId),
               ledger: settle(context.ledger, taskId, result.costMicrodollars),
             });
-            const job = context.runningJobs[taskId];
             const delivered = runTouchesPressure(context, taskId, result)
-              ? settleRunPressure(context, job, taskId, result, helpers(enqueue))
+              ? settleRunPressure(context, context.runningJobs[taskId], taskId, result, helpers(enqueue))
               : result;
             const task = liveTask(system, taskId);
             if (task && delivered) {
@@ -526,10 +531,13 @@ export const poolMachine = setup({
       actions: assign(({ context, event }) => ({ reviewing: { ...context.reviewing, [event.taskId]: true as const } })),
     },
     'xstate.done.actor.task': {
-      actions: assign(({ context, event }) => {
-        const id = event.output?.taskId;
-        return id !== undefined && id in context.reviewing ? { reviewing: without(context.reviewing, id) } : {};
-      }),
+      actions: [
+        assign(({ context, event }) => {
+          const id = event.output?.taskId;
+          return id !== undefined && id in context.reviewing ? { reviewing: without(context.reviewing, id) } : {};
+        }),
+        enqueueActions(({ context, event, enqueue }) => forgetEnded(context, event.output?.taskId, helpers(enqueue))),
+      ],
     },
     'CHAIN.ENDED': {
       actions: enqueueActions(({ context, event, enqueue }) => {
@@ -714,7 +722,11 @@ export const poolMachine = setup({
               const task = liveTask(system, taskId);
               if (task) enqueue.sendTo(task, { type: 'CANCEL', at });
             }
-            const waiting = dropWaiting(context, 'all', helpers(enqueue));
+            const waiting = dropWaiting(
+              context,
+              [...queued, ...Object.keys(context.backpressure.waiting)],
+              helpers(enqueue),
+            );
             for (const taskId of waiting) {
               const task = liveTask(system, taskId);
               if (task) enqueue.sendTo(task, { type: 'CANCEL', at });
