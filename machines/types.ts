@@ -270,8 +270,8 @@ export interface PoolStatus {
   shutdown: boolean;
   /**
    * Back-pressure: the concurrency limit now, why, any pause and the tasks in rate-limit backoff. `status()` and
-   * the MCP/REST status always carry it; the snapshots of `snapshot$`/`status$` leave it out (watch `events$`
-   * for `pool.throttled`, `pool.recovered`, `pool.paused` and `pool.resumed`).
+   * the MCP/REST status read it live; a snapshot (`snapshot$`, `status$`) carries it as it was when the snapshot
+   * was made. `events$` reports its changes (`pool.throttled`, `pool.recovered`, `pool.paused`, `pool.resumed`).
    */
   concurrency?: ConcurrencyStatus;
 }

@@ -285,6 +285,8 @@ export class PoolObserver {
     private readonly projection: Projection,
     messages$: Observable<Message>,
     output$: Observable<OutputChunkLike>,
+    /** The supervisor's back-pressure state now (unset before the supervisor exists). */
+    private readonly concurrency: () => ConcurrencyStatus | undefined = () => undefined,
   ) {
     for (const slot of projection.slots.values()) this.applySlot(slot);
     for (const task of projection.tasks.values()) this.applyTask(task);
@@ -397,8 +399,9 @@ export class PoolObserver {
     );
   }
 
-  /** Publishes a back-pressure change the supervisor reported. */
+  /** Publishes a back-pressure change the supervisor reported (and a snapshot that shows it). */
   notePressure(change: 'throttled' | 'recovered' | 'paused' | 'resumed', concurrency: ConcurrencyStatus): void {
+    this.changed();
     this.events.next({ type: `pool.${change}`, concurrency });
   }
 
@@ -446,8 +449,15 @@ export class PoolObserver {
       tasks: this.tasks,
       chains: this.chains,
       budget: this.budget,
-      status: Object.freeze({ ...this.status }),
+      status: Object.freeze(this.withConcurrency({ ...this.status })),
     });
+  }
+
+  /** The status with the supervisor's back-pressure state of now. */
+  private withConcurrency(status: PoolStatus): PoolStatus {
+    const concurrency = this.concurrency();
+    if (concurrency !== undefined) status.concurrency = concurrency;
+    return status;
   }
 
   private applySlot(slot: SlotRecord): void {

@@ -4,8 +4,6 @@
  */
 import { filter, map, type Observable } from 'rxjs';
 import type { AnyActorRef } from 'xstate';
-import { concurrencyStatus } from '../../machines/backpressure.js';
-import { activeSlotIds } from '../../machines/pool.js';
 import type {
   ChainProgress,
   Message,
@@ -80,11 +78,8 @@ export abstract class PoolView {
 
   /** Slot and task counts, spend, shutdown flag, and the back-pressure state (concurrency limit, why, pause). */
   status(): PoolStatus {
-    const context = this.rt.context();
-    return {
-      ...this.rt.observer.currentStatus,
-      concurrency: concurrencyStatus(context.backpressure, activeSlotIds(context).length),
-    };
+    const concurrency = this.rt.concurrency();
+    return concurrency ? { ...this.rt.observer.currentStatus, concurrency } : this.rt.observer.currentStatus;
   }
 
   /** The pool's store. */

@@ -9,7 +9,14 @@
 import { concat, defer, filter, firstValueFrom, from, of, Subject, type Observable } from 'rxjs';
 import { createActor, type Actor, type AnyActorRef, type InspectionEvent } from 'xstate';
 import type { AdmissionRefusal } from '../../machines/admission.js';
-import { poolMachine, type PoolContext, type SupervisorEmitted, type SupervisorEvent } from '../../machines/pool.js';
+import { concurrencyStatus, type ConcurrencyStatus } from '../../machines/backpressure.js';
+import {
+  activeSlotIds,
+  poolMachine,
+  type PoolContext,
+  type SupervisorEmitted,
+  type SupervisorEvent,
+} from '../../machines/pool.js';
 import { slotMachine } from '../../machines/slot.js';
 import { chainMachine } from '../../machines/chain.js';
 import type { Message, PoolConfig, SlotId, SlotRecord, TaskId, TaskRecord } from '../../machines/types.js';
@@ -76,7 +83,7 @@ export class PoolRuntime {
     this.worktreesUnavailable = resources.worktreesUnavailable;
     this.store = resources.store;
     this.projection = new Projection(this.store, (error) => this.storeErrors.push(error), settings.recentWindow);
-    this.observer = new PoolObserver(this.projection, this.messages.sent$, this.output);
+    this.observer = new PoolObserver(this.projection, this.messages.sent$, this.output, () => this.concurrency());
     this.projection.taskChanged$.subscribe((change) => this.taskListeners.emit(change.current.id, change.current));
     // Agent processes are recorded in the store while they run (a later owner ends what a dead one left).
     const runner = settings.runner ?? new ClaudeCliRunner(settings.claude, { processes: this.store.processes });
@@ -144,6 +151,13 @@ export class PoolRuntime {
       this.messages.forget(slot.id);
       if (slot.worktreePath) this.removeSlotWorktree(slot.id);
     });
+  }
+
+  /** The back-pressure state now: the concurrency limit, why, any pause (unset before the supervisor exists). */
+  concurrency(): ConcurrencyStatus | undefined {
+    if (this.actor === undefined) return undefined;
+    const context = this.context();
+    return concurrencyStatus(context.backpressure, activeSlotIds(context).length);
   }
 
   /** The supervisor's context now. */
