@@ -6,10 +6,10 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { filter, firstValueFrom, from, lastValueFrom } from 'rxjs';
 import { effectiveLimit } from '../../machines/backpressure.js';
-import { RateLimited } from '../../src/errors.js';
+import { InvalidInput, RateLimited } from '../../src/errors.js';
 import type { PoolEvent } from '../../src/observe.js';
 import type { Pool } from '../../src/pool/index.js';
-import { cleanupPools, simPool } from '../support/sim-pool.js';
+import { cleanupPools, simBuilder, simPool } from '../support/sim-pool.js';
 
 afterEach(cleanupPools);
 
@@ -52,6 +52,37 @@ function finalOf(pool: Pool, id: string) {
 function nextEvent(pool: Pool, type: PressureEvent['type']): Promise<PressureEvent> {
   return firstValueFrom(pool.events$.pipe(filter((event): event is PressureEvent => event.type === type)));
 }
+
+describe('back-pressure options', () => {
+  it('bad values are typed errors naming the setting', async () => {
+    const build = (backpressure: object) => simBuilder().config({ backpressure }).build();
+    await expect(build({ decreaseFactor: 1 })).rejects.toThrow(InvalidInput);
+    await expect(build({ decreaseFactor: 1 })).rejects.toThrow(
+      /backpressure.decreaseFactor must be a number between 0/,
+    );
+    await expect(build({ minConcurrency: 0 })).rejects.toThrow(/backpressure.minConcurrency must be an integer >= 1/);
+    await expect(build({ retryLimit: 1.5 })).rejects.toThrow(/backpressure.retryLimit must be an integer >= 0/);
+    await expect(build({ backoffBaseMs: 500, backoffMaxMs: 100 })).rejects.toThrow(/backoffMaxMs \(100\) is less/);
+    await expect(build({ retrylimit: 3 })).rejects.toThrow(/unknown backpressure setting\(s\) retrylimit/);
+    await expect(
+      simBuilder()
+        .config({ backpressure: 3 as never })
+        .build(),
+    ).rejects.toThrow(/backpressure must be an object/);
+  });
+
+  it('fills what is not given with the defaults', async () => {
+    const pool = await simPool((b) => b.config({ backpressure: { retryLimit: 9 } }));
+    expect(pool.config().backpressure).toEqual({
+      minConcurrency: 1,
+      decreaseFactor: 0.5,
+      increaseStep: 1,
+      retryLimit: 9,
+      backoffBaseMs: 1_000,
+      backoffMaxMs: 60_000,
+    });
+  });
+});
 
 describe('back-pressure', () => {
   it('a burst of 529s on 8 slots cuts concurrency, loses no task, and recovers after it', async () => {
