@@ -183,9 +183,10 @@ export function dropWaiting(context: PoolContext, taskIds: Iterable<TaskId> | 'a
  * A task ended: its retry count goes (the pool keeps nothing of a task once it has ended), unless its run is
  * still in progress (a cancelled run's end is awaited, so that it is not retried).
  */
-export function forgetEnded(context: PoolContext, taskId: TaskId | undefined, enqueue: Enqueue): void {
-  if (taskId === undefined || !(taskId in context.backpressure.attempts) || taskId in context.running) return;
-  enqueue.assign({ backpressure: forgetTask(context.backpressure, taskId) });
+export function forgetEnded(context: PoolContext, taskId: TaskId): Backpressure {
+  const state = context.backpressure;
+  if (!(taskId in state.attempts) || taskId in context.running) return state;
+  return forgetTask(state, taskId);
 }
 
 /** Disarms every back-pressure timer (the pool stopped). */

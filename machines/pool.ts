@@ -531,13 +531,15 @@ export const poolMachine = setup({
       actions: assign(({ context, event }) => ({ reviewing: { ...context.reviewing, [event.taskId]: true as const } })),
     },
     'xstate.done.actor.task': {
-      actions: [
-        assign(({ context, event }) => {
-          const id = event.output?.taskId;
-          return id !== undefined && id in context.reviewing ? { reviewing: without(context.reviewing, id) } : {};
-        }),
-        enqueueActions(({ context, event, enqueue }) => forgetEnded(context, event.output?.taskId, helpers(enqueue))),
-      ],
+      actions: assign(({ context, event }) => {
+        const id = event.output?.taskId;
+        if (id === undefined) return {};
+        const backpressure = forgetEnded(context, id);
+        return {
+          ...(id in context.reviewing && { reviewing: without(context.reviewing, id) }),
+          ...(backpressure !== context.backpressure && { backpressure }),
+        };
+      }),
     },
     'CHAIN.ENDED': {
       actions: enqueueActions(({ context, event, enqueue }) => {
