@@ -281,3 +281,58 @@ describe('config validation', () => {
     ]);
   });
 });
+
+describe('edges', () => {
+  it('validation names values of the wrong type and accepts the bounds', () => {
+    const problems = (over: Record<string, unknown>) =>
+      backpressureConfigProblems({ ...defaultBackpressureConfig(), ...over } as BackpressureConfig);
+    expect(problems({ minConcurrency: '2' })).toEqual(['backpressure.minConcurrency must be an integer >= 1, got "2"']);
+    expect(problems({ decreaseFactor: 0 })).toHaveLength(1);
+    expect(problems({ decreaseFactor: '0.5' })).toHaveLength(1);
+    expect(problems({ decreaseFactor: 0.999 })).toEqual([]);
+    expect(problems({ increaseStep: Infinity })).toHaveLength(1);
+    expect(problems({ increaseStep: '1' })).toHaveLength(1);
+    expect(problems({ increaseStep: 0.01 })).toEqual([]);
+    expect(problems({ backoffBaseMs: 500, backoffMaxMs: 500 })).toEqual([]);
+    // The order of base and maximum is only checked once both are valid numbers.
+    expect(problems({ backoffBaseMs: -1, backoffMaxMs: 0 })).toEqual([
+      'backpressure.backoffBaseMs must be an integer >= 0, got -1',
+    ]);
+  });
+
+  it('returns the same state when nothing changes', () => {
+    const state = initialBackpressure();
+    expect(resume(state)).toBe(state);
+    expect(stopWaiting(state, 'nobody')).toBe(state);
+    expect(forgetTask(state, 'nobody')).toBe(state);
+    const paused = pause(state, 5_000, 0);
+    expect(pause(paused, 5_000, 0)).toBe(paused);
+  });
+
+  it('recovering while paused keeps the pause as the reason', () => {
+    const c = config();
+    const state = pause(decrease(initialBackpressure(), 'overloaded', 2, 0, c), 9_000, 0);
+    const recovered = increase(state, 2, c);
+    expect(recovered.limit).toBeUndefined();
+    expect(recovered.pausedUntil).toBe(9_000);
+    expect(recovered.reason).toBe('rate_limit_window');
+  });
+
+  it('status shows only what is set', () => {
+    expect(concurrencyStatus(initialBackpressure(), 2)).toStrictEqual({ limit: 2, throttled: false, retryingTasks: 0 });
+    const cut = decrease(initialBackpressure(), 'api_retry', 4, 0, config());
+    expect(concurrencyStatus(cut, 4)).toStrictEqual({
+      limit: 2,
+      throttled: true,
+      reason: 'api_retry',
+      retryingTasks: 0,
+    });
+  });
+
+  it('a 500 retry is pressure; a bad request is not, with or without a status', () => {
+    expect(isPressureRetry({ kind: 'api_retry', status: 500 })).toBe(true);
+    expect(isPressureRetry({ kind: 'api_retry', status: 499 })).toBe(false);
+    expect(isPressureRetry({ kind: 'api_retry', error: 'invalid_request' })).toBe(false);
+    expect(isPressureRetry({ kind: 'api_retry', error: 'server_error' })).toBe(true);
+  });
+});

@@ -161,3 +161,85 @@ describe('back-pressure in the pool statechart', () => {
     expect(p.runs).toHaveLength(1);
   });
 });
+
+describe('back-pressure in the pool statechart: edges', () => {
+  it('a stopped pool ignores pressure signals', () => {
+    const p = testPool({ slots: 2, config: config() });
+    p.actor.send({ type: 'DRAIN', queued: 'cancel' });
+    expect(p.state()).toBe('stopped');
+    p.actor.send({
+      type: 'AGENT.PRESSURE',
+      slotId: 'slot-0',
+      taskId: 'x',
+      signal: { kind: 'api_retry', status: 529 },
+    });
+    expect(p.context().backpressure.limit).toBeUndefined();
+  });
+
+  it('a rejected window without a reset time cuts the limit instead of pausing', () => {
+    const p = testPool({ slots: 4, config: config() });
+    p.actor.send({
+      type: 'AGENT.PRESSURE',
+      slotId: 'slot-0',
+      taskId: 'x',
+      signal: { kind: 'rate_limit', status: 'rejected' },
+    });
+    expect(p.context().backpressure).toMatchObject({ limit: 2, reason: 'rate_limit_window' });
+    expect(p.context().backpressure.pausedUntil).toBeUndefined();
+  });
+
+  it('a later reset extends the pause (its timer moves); an earlier one changes nothing', () => {
+    const p = testPool({ slots: 1, config: config() });
+    const window = (resetsAtMs: number) =>
+      p.actor.send({
+        type: 'AGENT.PRESSURE',
+        slotId: 'slot-0',
+        taskId: 'x',
+        signal: { kind: 'rate_limit', status: 'rejected', resetsAtMs },
+      });
+    window(6_000);
+    window(9_000);
+    window(7_000);
+    expect(p.context().backpressure.pausedUntil).toBe(9_000);
+    expect(p.emitted.filter((e) => e.type === 'pressure').map((e) => e.type === 'pressure' && e.change)).toEqual([
+      'paused',
+      'paused',
+    ]);
+    p.submit('a');
+    p.advance(5_000);
+    expect(p.queued()).toEqual(['a']);
+    p.advance(3_000);
+    expect(p.queued()).toEqual([]);
+  });
+
+  it('a run that failed for another reason does not raise the limit', () => {
+    const p = testPool({ slots: 4, config: config() });
+    for (const id of ['a', 'b']) p.submit(id);
+    p.finish('slot-0', overloaded());
+    expect(p.context().backpressure.limit).toBe(2);
+    p.finish('slot-1', outcome('ok', 0, { success: false, apiErrorStatus: 500 }));
+    expect(p.context().backpressure.limit).toBe(2);
+    expect(p.task('b')?.result?.failure).toEqual({ kind: 'api_error', status: 500 });
+  });
+
+  it('a failure without partial output carries none', () => {
+    const p = testPool({ slots: 1, config: config(0) });
+    p.submit('a');
+    p.finish('slot-0', overloaded());
+    expect(p.task('a')?.result?.failure).toStrictEqual({ kind: 'rate_limited', status: 529, attempts: 0 });
+  });
+
+  it('cancelling one task in backoff leaves the other’s timer', () => {
+    const p = testPool({ slots: 2, config: config() });
+    for (const id of ['a', 'b']) p.submit(id);
+    p.finish('slot-0', overloaded());
+    p.finish('slot-1', overloaded());
+    expect(Object.keys(p.context().backpressure.waiting)).toEqual(['a', 'b']);
+    p.actor.send({ type: 'CANCEL', taskId: 'a' });
+    expect(p.task('a')?.state).toBe('cancelled');
+    expect(Object.keys(p.context().backpressure.waiting)).toEqual(['b']);
+    p.advance(500);
+    expect(p.context().running.b).toBeDefined();
+    expect(p.runs.map((r) => r.job.taskId)).toEqual(['a', 'b', 'b']);
+  });
+});
