@@ -243,3 +243,26 @@ describe('back-pressure in the pool statechart: edges', () => {
     expect(p.runs.map((r) => r.job.taskId)).toEqual(['a', 'b', 'b']);
   });
 });
+
+describe('back-pressure in the pool statechart: what it reports', () => {
+  it('reports each cut and the recovery, nothing for a cut at the floor or a step that does not recover', () => {
+    const p = testPool({ slots: 4, config: config() });
+    for (const id of ['a', 'b', 'c', 'd']) p.submit(id);
+    const retry = { kind: 'api_retry' as const, status: 529 };
+    p.actor.send({ type: 'AGENT.PRESSURE', slotId: 'slot-0', taskId: 'a', signal: retry });
+    p.advance(1_000);
+    p.actor.send({ type: 'AGENT.PRESSURE', slotId: 'slot-0', taskId: 'a', signal: retry });
+    p.advance(1_000);
+    // Already at the floor of one: nothing changes, nothing is reported.
+    p.actor.send({ type: 'AGENT.PRESSURE', slotId: 'slot-0', taskId: 'a', signal: retry });
+    // Two steps up report nothing; the third reaches the slot count.
+    for (const slot of ['slot-0', 'slot-1', 'slot-2']) p.finish(slot, outcome('ok'));
+    const reports = p.emitted.flatMap((e) => (e.type === 'pressure' ? [[e.change, e.concurrency.limit]] : []));
+    expect(reports).toEqual([
+      ['throttled', 2],
+      ['throttled', 1],
+      ['recovered', 4],
+    ]);
+    expect(p.context().backpressure.limit).toBeUndefined();
+  });
+});
