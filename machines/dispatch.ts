@@ -23,6 +23,8 @@ export interface DispatchView {
   floorMicrodollars: number;
   /** Why no slot will ever run queued work, when that is so (every slot errored for good, or none at all). */
   noSlotCanRun?: string;
+  /** The most runs this pass may start (back-pressure); unset: as many as there are idle slots. */
+  maxStarts?: number;
 }
 
 /** A dispatch decision. */
@@ -58,6 +60,8 @@ export function planDispatch(view: DispatchView, options: { onlySlot?: SlotId; f
     plan.queue = dropFront(view.queue, view.queue.tail - view.queue.head);
     return plan;
   }
+  const maxStarts = view.maxStarts ?? Infinity;
+  if (maxStarts <= 0) return plan;
   const candidates = (options.onlySlot ? [options.onlySlot] : view.slotOrder).filter(
     (id) => !view.removing.includes(id) && view.slotStates[id] === 'idle',
   );
@@ -66,7 +70,7 @@ export function planDispatch(view: DispatchView, options: { onlySlot?: SlotId; f
   const slotStates = { ...view.slotStates };
   let queue = view.queue;
   let next = 0;
-  for (let entry = peekQueue(queue); entry && next < candidates.length; entry = peekQueue(queue)) {
+  for (let entry = peekQueue(queue); entry && next < candidates.length && next < maxStarts; entry = peekQueue(queue)) {
     const { job } = entry;
     const cap = job.overrides?.maxBudgetUsd;
     const decision = planReservation(plan.ledger, {

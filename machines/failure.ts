@@ -27,6 +27,11 @@ export type TaskFailure =
   | { kind: 'permission_prompt'; tool: string }
   /** The model API answered with an error. */
   | { kind: 'api_error'; status?: number }
+  /**
+   * The model API kept refusing with HTTP 429 (rate limited) or 529 (overloaded): the pool queued the task again
+   * `attempts` times with backoff, then gave up. `partialOutput` is what the last run streamed before the error.
+   */
+  | { kind: 'rate_limited'; status: number; attempts: number; partialOutput?: string }
   /** The agent reported another error in its result line. */
   | { kind: 'agent_error'; subtype?: string }
   /** The pool stopped while the task ran; found on restart. */
@@ -55,6 +60,7 @@ export type ErrorCode =
   | 'max_budget'
   | 'permission_prompt_detected'
   | 'api_error'
+  | 'rate_limited'
   | 'agent_error'
   | 'interrupted'
   | 'no_slot_available'

@@ -25,6 +25,29 @@ export { admitScale, admitTask } from './admission.js';
 export type { AdmissionRefusal, PoolPhase, TaskAdmissionRequest } from './admission.js';
 export { admissionRefusal, formatUsd, planReservation, refusalText, usdToMicrodollars } from './budget.js';
 export type { BudgetLedger, BudgetRefusal, ReservationRequest } from './budget.js';
+export {
+  concurrencyStatus,
+  decrease,
+  defaultBackpressureConfig,
+  effectiveLimit,
+  increase,
+  initialBackpressure,
+  pause,
+  planRetry,
+  pressureOfResult,
+  resume,
+  retryDelayMs,
+  startAllowance,
+} from './backpressure.js';
+export type {
+  Backpressure,
+  BackpressureConfig,
+  ConcurrencyStatus,
+  PressureReason,
+  PressureSignal,
+  RetryDecision,
+} from './backpressure.js';
+export type { PressureChange, PressureEmitted } from './pool-backpressure.js';
 export { planDispatch } from './dispatch.js';
 export type { DispatchPlan, DispatchView } from './dispatch.js';
 export { errorCodeOf, failureOfRun, poolFailure } from './failure.js';

@@ -25,11 +25,29 @@ import {
   setup,
 } from 'xstate';
 import { admitScale, admitTask, type AdmissionRefusal, type PoolPhase } from './admission.js';
+import {
+  initialBackpressure,
+  isConstrained,
+  startAllowance,
+  type Backpressure,
+  type PressureSignal,
+} from './backpressure.js';
 import { emptyKeyed, withKey, withKeys, withoutKey } from './keyed.js';
 import { settle, usdToMicrodollars, type BudgetLedger } from './budget.js';
 import { chainMachine, type ChainParentEvent } from './chain.js';
 import { planDispatch, type DispatchPlan } from './dispatch.js';
 import { poolFailure, withFailure } from './failure.js';
+import {
+  disarmPressureTimers,
+  dropWaiting,
+  forgetEnded,
+  notePressureSignal,
+  resumeDispatch,
+  retryDue,
+  runTouchesPressure,
+  settleRunPressure,
+  type PressureEmitted,
+} from './pool-backpressure.js';
 import {
   emptyQueue,
   enqueue as enqueueJob,
@@ -98,6 +116,12 @@ export type SupervisorEvent =
   | { type: 'CANCEL_CHAIN'; chainId: TaskId; immediate: boolean }
   | { type: 'DRAIN'; queued: DrainQueuedPolicy; timeoutMs?: number }
   | { type: 'FORCE_STOP' }
+  /** An agent reported API pressure while its run goes on (`api_retry`, `rate_limit_event`). */
+  | { type: 'AGENT.PRESSURE'; slotId: SlotId; taskId: TaskId; signal: PressureSignal }
+  /** A task's rate-limit backoff is over: queue it again (a delayed event the pool raises). */
+  | { type: 'PRESSURE.RETRY'; taskId: TaskId }
+  /** A pause for a used-up rate-limit window is over (a delayed event the pool raises). */
+  | { type: 'PRESSURE.RESUME' }
   | SlotParentEvent
   | TaskParentEvent
   | ChainParentEvent
@@ -115,7 +139,9 @@ export type SupervisorEmitted =
   /** The answer to a `SUBMIT_MANY`: the tasks refused (every other one was accepted). */
   | { type: 'decisions'; requestId: string; refusals: { taskId: TaskId; refusal: AdmissionRefusal }[] }
   /** What a claim gave the slot. */
-  | { type: 'claimed'; slotId: SlotId; taskId?: TaskId };
+  | { type: 'claimed'; slotId: SlotId; taskId?: TaskId }
+  /** The back-pressure limit was cut or is back at the slot count, or dispatch paused or resumed. */
+  | PressureEmitted;
 
 /** Input of the pool. */
 export interface PoolInput {
@@ -131,6 +157,8 @@ export interface PoolInput {
   autoDispatch?: boolean;
   /** Spend already booked before this pool started (restored from the store). */
   spentMicrodollars?: number;
+  /** The random source of the rate-limit backoff's jitter, in [0, 1) (default `Math.random`). */
+  random?: () => number;
 }
 
 /** The pool's context. */
@@ -166,6 +194,10 @@ export interface PoolContext {
   drainTimeoutMs?: number;
   /** Queued tasks drain cancelled. */
   drainCancelled: TaskId[];
+  /** The concurrency limit, a pause, and the tasks waiting out a rate-limit backoff (`backpressure.ts`). */
+  backpressure: Backpressure;
+  /** The random source of the backoff's jitter. */
+  random: () => number;
 }
 
 /** A fresh slot record. */
@@ -202,6 +234,7 @@ export function nextSlotIds(context: Pick<PoolContext, 'slotOrder'>, count: numb
 export function isDrained(context: PoolContext): boolean {
   for (const _ in context.running) return false;
   for (const _ in context.chains) return false;
+  for (const _ in context.backpressure.waiting) return false;
   return queueLength(context.queue) === 0;
 }
 
@@ -211,6 +244,7 @@ export function liveTaskIds(context: PoolContext): TaskId[] {
     ...queuedJobs(context.queue).map((entry) => entry.job.taskId),
     ...Object.keys(context.running),
     ...Object.keys(context.reviewing),
+    ...Object.keys(context.backpressure.waiting),
   ];
 }
 
@@ -298,8 +332,8 @@ export function createTaskActor(pool: AnyActorRef, record: TaskRecord): TaskActo
 /** The actor system the pool's actors live in. */
 type AnyActorSystem = AnyActorRef['system'];
 
-/** The part of XState's action enqueuer the helpers below use (XState's own type is specific to each call site). */
-interface Enqueue {
+/** The part of XState's action enqueuer the helpers use (XState's own type is specific to each call site). */
+export interface Enqueue {
   assign(patch: Partial<PoolContext>): void;
   cancel(id: string): void;
   stopChild(id: string): void;
@@ -364,7 +398,17 @@ export const poolMachine = setup({
         const task = liveTask(system, taskId);
         if (task) enqueue.sendTo(task, { type: 'CANCEL', at });
       }
-      enqueue.assign({ queue: emptyQueue(), drainCancelled: [...context.drainCancelled, ...queued] });
+      const running = Object.keys(context.running);
+      const waiting = dropWaiting(
+        context,
+        [...queued, ...running, ...Object.keys(context.backpressure.waiting)],
+        helpers(enqueue),
+      );
+      for (const taskId of waiting) {
+        const task = liveTask(system, taskId);
+        if (task) enqueue.sendTo(task, { type: 'CANCEL', at });
+      }
+      enqueue.assign({ queue: emptyQueue(), drainCancelled: [...context.drainCancelled, ...queued, ...waiting] });
       disarmIfEmpty(context, emptyQueue(), helpers(enqueue));
       for (const [taskId, slotId] of Object.entries(context.running)) {
         const task = liveTask(system, taskId);
@@ -443,6 +487,8 @@ export const poolMachine = setup({
         defaultReserveMicrodollars: input.config.defaultTaskReserveMicrodollars,
       },
       drainCancelled: [],
+      backpressure: initialBackpressure(),
+      random: input.random ?? Math.random,
     };
   },
   initial: 'running',
@@ -460,12 +506,17 @@ export const poolMachine = setup({
               runningJobs: withoutKey(context.runningJobs, taskId),
               ledger: settle(context.ledger, taskId, result.costMicrodollars),
             });
+            const delivered = runTouchesPressure(context, taskId, result)
+              ? settleRunPressure(context, context.runningJobs[taskId], taskId, result, helpers(enqueue))
+              : result;
             const task = liveTask(system, taskId);
-            if (task) {
+            if (task && delivered) {
               const at = context.clock();
               enqueue.sendTo(
                 task,
-                outcome.kind === 'ok' ? { type: 'FINISH', result, at } : { type: 'FAIL', result, at },
+                outcome.kind === 'ok'
+                  ? { type: 'FINISH', result: delivered, at }
+                  : { type: 'FAIL', result: delivered, at },
               );
             }
             noteSlotState({ ...context, running }, slotId, event.state, helpers(enqueue));
@@ -484,6 +535,17 @@ export const poolMachine = setup({
         { type: 'dispatch' },
       ],
     },
+    'AGENT.PRESSURE': {
+      actions: enqueueActions(({ context, event, enqueue }) =>
+        notePressureSignal(context, event.signal, helpers(enqueue)),
+      ),
+    },
+    'PRESSURE.RETRY': {
+      actions: enqueueActions(({ context, event, enqueue }) => retryDue(context, event.taskId, helpers(enqueue))),
+    },
+    'PRESSURE.RESUME': {
+      actions: enqueueActions(({ context, enqueue }) => resumeDispatch(context, helpers(enqueue))),
+    },
     /** A restart the supervisor scheduled; still honoured while draining so queued work can finish. */
     RESTART_SLOT: {
       actions: enqueueActions(({ context, event, enqueue }) => {
@@ -495,12 +557,19 @@ export const poolMachine = setup({
     'TASK.REVIEW': {
       actions: assign(({ context, event }) => ({ reviewing: withKey(context.reviewing, event.taskId, true as const) })),
     },
-    /** Only a task that ended while awaiting review changes the pool; for the others nothing is taken. */
+    /** Only a task that ended in review or with rate-limit retries on its books changes the pool. */
     'xstate.done.actor.task': {
-      guard: ({ context, event }) => event.output !== undefined && event.output.taskId in context.reviewing,
-      actions: assign(({ context, event }) => ({
-        reviewing: withoutKey(context.reviewing, event.output?.taskId ?? ''),
-      })),
+      guard: ({ context, event }) =>
+        event.output !== undefined &&
+        (event.output.taskId in context.reviewing || event.output.taskId in context.backpressure.attempts),
+      actions: assign(({ context, event }) => {
+        const id = event.output?.taskId ?? '';
+        const backpressure = forgetEnded(context, id);
+        return {
+          ...(id in context.reviewing && { reviewing: withoutKey(context.reviewing, id) }),
+          ...(backpressure !== context.backpressure && { backpressure }),
+        };
+      }),
     },
     'CHAIN.ENDED': {
       actions: enqueueActions(({ context, event, enqueue }) => {
@@ -689,7 +758,16 @@ export const poolMachine = setup({
               const task = liveTask(system, taskId);
               if (task) enqueue.sendTo(task, { type: 'CANCEL', at });
             }
-            enqueue.assign({ queue: emptyQueue(), drainCancelled: queued });
+            const waiting = dropWaiting(
+              context,
+              [...queued, ...Object.keys(context.backpressure.waiting)],
+              helpers(enqueue),
+            );
+            for (const taskId of waiting) {
+              const task = liveTask(system, taskId);
+              if (task) enqueue.sendTo(task, { type: 'CANCEL', at });
+            }
+            enqueue.assign({ queue: emptyQueue(), drainCancelled: [...queued, ...waiting] });
             disarmIfEmpty(context, emptyQueue(), helpers(enqueue));
           }),
         },
@@ -715,6 +793,7 @@ export const poolMachine = setup({
       entry: enqueueActions(({ context, enqueue }) => {
         enqueue.assign({ phase: 'stopped', supervising: false, assignDeadline: undefined });
         enqueue.cancel('assign-timeout');
+        disarmPressureTimers(context, helpers(enqueue));
         for (const id of context.slotOrder) enqueue.sendTo(context.slots[id], { type: 'STOP' });
         for (const id of context.slotOrder) enqueue.cancel(`restart:${id}`);
       }),
@@ -810,6 +889,9 @@ function dispatchView(context: PoolContext) {
     autoDispatch: context.autoDispatch,
     floorMicrodollars: context.config.minTaskReserveMicrodollars,
     noSlotCanRun: queueLength(context.queue) > 0 ? noSlotCanRun(context) : undefined,
+    maxStarts: isConstrained(context.backpressure)
+      ? startAllowance(context.backpressure, Object.keys(context.running).length)
+      : undefined,
   };
 }
 
@@ -850,6 +932,7 @@ function cancelTasks(
     enqueue.assign({ queue });
     disarmIfEmpty(context, queue, enqueue);
   }
+  dropWaiting(context, taskIds, enqueue);
   const at = context.clock();
   for (const taskId of taskIds) {
     const task = liveTask(system, taskId);

@@ -1,3 +1,4 @@
+import type { BackpressureConfig, ConcurrencyStatus } from './backpressure.js';
 import type { ErrorCode, TaskFailure } from './failure.js';
 
 /**
@@ -89,6 +90,8 @@ export interface PoolConfig {
   strictMcpConfig: boolean;
   /** Where worktrees and clones are made (default `<repo>/.claude/pool-worktrees`). */
   worktreeBaseDir?: string;
+  /** How the pool backs off when the model API pushes back (HTTP 429/529, `api_retry`, a used-up window). */
+  backpressure: BackpressureConfig;
 }
 
 /** Per-slot overrides; a set field wins over the pool's. */
@@ -182,6 +185,8 @@ export interface TaskResult {
   failure?: TaskFailure;
   /** The HTTP status of the model API's error, when the run ended on one. */
   apiErrorStatus?: number;
+  /** What the agent streamed before the run failed on an API error (set when it streamed anything). */
+  partialOutput?: string;
 }
 
 /** One tool call the CLI denied. */
@@ -263,6 +268,12 @@ export interface PoolStatus {
   reservedMicrodollars: number;
   budgetMicrodollars?: number;
   shutdown: boolean;
+  /**
+   * Back-pressure: the concurrency limit now, why, any pause and the tasks in rate-limit backoff. `status()` and
+   * the MCP/REST status read it live; a snapshot (`snapshot$`, `status$`) carries it as it was when the snapshot
+   * was made. `events$` reports its changes (`pool.throttled`, `pool.recovered`, `pool.paused`, `pool.resumed`).
+   */
+  concurrency?: ConcurrencyStatus;
 }
 
 /** What `drain()` reports. */

@@ -1,6 +1,7 @@
 /**
  * Configuration: defaults, validation of user input, and the pool → slot → task merge.
  */
+import { backpressureConfigProblems, defaultBackpressureConfig } from '../machines/backpressure.js';
 import { EFFORTS, PERMISSION_MODES, type PoolConfig, type SlotConfig, type TaskOverrides } from '../machines/types.js';
 import type { ResolvedConfig } from './agent/types.js';
 import { statSync } from 'node:fs';
@@ -20,22 +21,42 @@ export function defaultPoolConfig(): PoolConfig {
     crashThreshold: 3,
     strictMcpConfig: true,
     minTaskReserveMicrodollars: 50_000,
+    backpressure: defaultBackpressureConfig(),
   };
 }
 
-/** A partial pool config as users write it; nested `scaling` may be partial too. */
-export type PoolConfigInput = Partial<Omit<PoolConfig, 'scaling'>> & { scaling?: Partial<PoolConfig['scaling']> };
+/** A partial pool config as users write it; nested `scaling` and `backpressure` may be partial too. */
+export type PoolConfigInput = Partial<Omit<PoolConfig, 'scaling' | 'backpressure'>> & {
+  scaling?: Partial<PoolConfig['scaling']>;
+  backpressure?: Partial<PoolConfig['backpressure']>;
+};
 
 /** Fills a partial config with the defaults and validates it. */
 export function completePoolConfig(input: PoolConfigInput = {}): PoolConfig {
   const defaults = defaultPoolConfig();
+  checkBackpressureInput(input.backpressure, defaults.backpressure);
   const config: PoolConfig = {
     ...defaults,
     ...stripUndefined(input),
     scaling: { ...defaults.scaling, ...stripUndefined(input.scaling ?? {}) },
+    backpressure: { ...defaults.backpressure, ...stripUndefined(input.backpressure ?? {}) },
   };
   validatePoolConfig(config);
   return config;
+}
+
+/** A `backpressure` input must be an object of known settings (a typo must not be ignored). */
+function checkBackpressureInput(value: unknown, known: object): void {
+  if (value === undefined) return;
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new InvalidInput(`backpressure must be an object of back-pressure settings, got ${JSON.stringify(value)}`);
+  }
+  const unknown = Object.keys(value).filter((key) => !(key in known));
+  if (unknown.length > 0) {
+    throw new InvalidInput(
+      `unknown backpressure setting(s) ${unknown.join(', ')} (known: ${Object.keys(known).join(', ')})`,
+    );
+  }
 }
 
 function stripUndefined<T extends object>(value: T): Partial<T> {
@@ -101,6 +122,11 @@ export function validatePoolConfig(config: PoolConfig): void {
   }
   checkInteger('scaling.minSlots', config.scaling.minSlots, 0);
   checkInteger('scaling.maxSlots', config.scaling.maxSlots, 1);
+  if (typeof config.backpressure !== 'object' || config.backpressure === null) {
+    throw new InvalidInput('backpressure must be an object of back-pressure settings');
+  }
+  const problems = backpressureConfigProblems(config.backpressure);
+  if (problems.length > 0) throw new InvalidInput(problems.join('; '));
   if (config.scaling.minSlots > config.scaling.maxSlots) {
     throw new InvalidInput(
       `scaling.minSlots (${config.scaling.minSlots}) is more than scaling.maxSlots (${config.scaling.maxSlots})`,

@@ -2,7 +2,7 @@
  * Typed errors. Every error the pool throws is a `PoolError` with a stable `code`.
  */
 import { formatUsd, usdToMicrodollars } from '../machines/budget.js';
-import type { TaskState } from '../machines/types.js';
+import type { TaskResult, TaskState } from '../machines/types.js';
 import type { StoreErrorCode } from './store/errors.js';
 import type { WorktreeErrorCode } from './worktree.js';
 
@@ -21,6 +21,7 @@ export type CoreErrorCode =
   | 'scale_limit'
   | 'invalid_input'
   | 'permission_prompt_detected'
+  | 'rate_limited'
   | 'task_cancelled'
   | 'not_found'
   | 'internal_error'
@@ -131,6 +132,26 @@ export class PermissionPromptDetected extends PoolError {
     super(
       'permission_prompt_detected',
       `permission prompt detected: ${toolName}. Add it to allowed_tools or use a broader permission mode`,
+    );
+  }
+}
+
+/**
+ * The model API kept refusing a task with HTTP 429 (rate limited) or 529 (overloaded): the pool queued it again
+ * as often as its back-pressure `retryLimit` allows, then gave up. `partialOutput` is what the last run streamed
+ * before the error (empty when nothing); `result` is the task's failed result.
+ */
+export class RateLimited extends PoolError {
+  constructor(
+    readonly status: number,
+    readonly attempts: number,
+    readonly partialOutput: string,
+    readonly result: TaskResult,
+  ) {
+    super(
+      'rate_limited',
+      `the model API refused the task with HTTP ${status} ${status === 529 ? '(overloaded)' : '(rate limited)'} ` +
+        `after ${attempts} retr${attempts === 1 ? 'y' : 'ies'} with backoff`,
     );
   }
 }

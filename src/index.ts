@@ -55,6 +55,8 @@ export type {
 export { EFFORTS, FINAL_TASK_STATES, PERMISSION_MODES } from '../machines/types.js';
 export type { ErrorCode, FailureKind, TaskFailure } from '../machines/failure.js';
 export { formatUsd, usdToMicrodollars } from '../machines/budget.js';
+export { defaultBackpressureConfig } from '../machines/backpressure.js';
+export type { BackpressureConfig, ConcurrencyStatus, PressureReason } from '../machines/backpressure.js';
 
 // Errors: every error the pool throws is a PoolError with a stable code.
 export {
@@ -65,6 +67,7 @@ export {
   PermissionPromptDetected,
   PoolError,
   PoolShutdown,
+  RateLimited,
   ScaleLimitExceeded,
   SlotNotFound,
   TaskBudgetExceedsRemaining,

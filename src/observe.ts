@@ -26,6 +26,7 @@ import {
   Subject,
   takeWhile,
 } from 'rxjs';
+import type { ConcurrencyStatus } from '../machines/backpressure.js';
 import { reservedTotal } from '../machines/budget.js';
 import {
   FINAL_TASK_STATES,
@@ -82,7 +83,15 @@ export type PoolEvent =
       limitMicrodollars?: number;
     }
   | { type: 'pool.draining' }
-  | { type: 'pool.stopped' };
+  | { type: 'pool.stopped' }
+  /** The model API pushed back: the concurrency limit was cut (`concurrency.limit`, `concurrency.reason`). */
+  | { type: 'pool.throttled'; concurrency: ConcurrencyStatus }
+  /** The limit is back at the slot count. */
+  | { type: 'pool.recovered'; concurrency: ConcurrencyStatus }
+  /** A used-up rate-limit window paused dispatch until `concurrency.pausedUntilMs`. */
+  | { type: 'pool.paused'; concurrency: ConcurrencyStatus }
+  /** The pause is over; dispatch runs again. */
+  | { type: 'pool.resumed'; concurrency: ConcurrencyStatus };
 
 /** The `type`s of `PoolEvent`. */
 export type PoolEventType = PoolEvent['type'];
@@ -276,6 +285,8 @@ export class PoolObserver {
     private readonly projection: Projection,
     messages$: Observable<Message>,
     output$: Observable<OutputChunkLike>,
+    /** The supervisor's back-pressure state now (unset before the supervisor exists). */
+    private readonly concurrency: () => ConcurrencyStatus | undefined = () => undefined,
   ) {
     for (const slot of projection.slots.values()) this.applySlot(slot);
     for (const task of projection.tasks.values()) this.applyTask(task);
@@ -380,6 +391,12 @@ export class PoolObserver {
     );
   }
 
+  /** Publishes a back-pressure change the supervisor reported (and a snapshot that shows it). */
+  notePressure(change: 'throttled' | 'recovered' | 'paused' | 'resumed', concurrency: ConcurrencyStatus): void {
+    this.changed();
+    this.events.next({ type: `pool.${change}`, concurrency });
+  }
+
   /** Ends every stream. */
   close(): void {
     this.flush();
@@ -424,8 +441,15 @@ export class PoolObserver {
       tasks: this.tasks,
       chains: this.chains,
       budget: this.budget,
-      status: Object.freeze({ ...this.status }),
+      status: Object.freeze(this.withConcurrency({ ...this.status })),
     });
+  }
+
+  /** The status with the supervisor's back-pressure state of now. */
+  private withConcurrency(status: PoolStatus): PoolStatus {
+    const concurrency = this.concurrency();
+    if (concurrency !== undefined) status.concurrency = concurrency;
+    return status;
   }
 
   private applySlot(slot: SlotRecord): void {

@@ -107,7 +107,13 @@ export class ClaudeCliRunner implements AgentRunner {
   ): Promise<AgentOutcome> {
     const promptOnStdin = tooLongForArgv(request.prompt);
     const command = describeCommand(binary, argv, promptOnStdin ? request.prompt : undefined);
-    const emit = safeEmitter(onEvent);
+    // The text streamed so far: a run that fails on an API error keeps it as its partial output.
+    const streamed: string[] = [];
+    const emitToListener = safeEmitter(onEvent);
+    const emit = (event: AgentEvent): void => {
+      if (event.type === 'text') streamed.push(event.text);
+      emitToListener(event);
+    };
 
     if (signal.aborted) {
       return killedOutcome('aborted', {
@@ -147,7 +153,14 @@ export class ClaudeCliRunner implements AgentRunner {
     } finally {
       this.release(agent);
     }
-    return outcomeOf(supervised, { command, elapsedMs: elapsed(), config: request.config, request, timeoutMs });
+    return outcomeOf(supervised, {
+      command,
+      elapsedMs: elapsed(),
+      config: request.config,
+      request,
+      timeoutMs,
+      streamed,
+    });
   }
 
   /** Ties a new agent process to this process's life and records it in the ledger. */
@@ -325,6 +338,8 @@ interface OutcomeContext {
   config: ResolvedConfig;
   request: Pick<AgentRunRequest, 'resumeSessionId' | 'previousSessionCostUsd'>;
   timeoutMs: number | undefined;
+  /** The text the run streamed. */
+  streamed?: readonly string[];
   state?: StreamState;
   exit?: ExitInfo;
   stderr?: string;
@@ -403,6 +418,11 @@ function resultOutcome(state: StreamState, r: StreamResult, ctx: OutcomeContext)
   setIfDefined(result, 'subtype', r.subtype);
   setIfDefined(result, 'structuredOutput', r.structuredOutput);
   if (!success) {
+    if (r.apiErrorStatus !== undefined) {
+      result.apiErrorStatus = r.apiErrorStatus;
+      const partial = partialOutput(ctx.streamed ?? [], output);
+      if (partial !== '') result.partialOutput = partial;
+    }
     result.failedCommand = ctx.command;
     if (ctx.exit?.code !== null && ctx.exit?.code !== undefined) result.exitCode = ctx.exit.code;
     if (ctx.exit?.signal) result.signal = ctx.exit.signal;
@@ -411,6 +431,15 @@ function resultOutcome(state: StreamState, r: StreamResult, ctx: OutcomeContext)
   const outcome: AgentOutcome = { result, kind: 'ok' };
   if (r.totalCostUsd !== undefined) outcome.sessionCostUsd = r.totalCostUsd;
   return outcome;
+}
+
+/**
+ * What the model had streamed before a run failed on an API error: the streamed text without the CLI's own
+ * synthetic error message at its end (that message repeats the result's error text).
+ */
+export function partialOutput(streamed: readonly string[], errorText: string): string {
+  const text = streamed.join('');
+  return errorText !== '' && text.endsWith(errorText) ? text.slice(0, text.length - errorText.length) : text;
 }
 
 function errorText(r: StreamResult): string {

@@ -191,6 +191,8 @@ export function initialStreamState(): StreamState {
  *   emitted) and one `tool_use` per tool_use block;
  * - `stream_event` `content_block_delta`/`text_delta` → `text`;
  * - `system/permission_denied` → `permission_denied`;
+ * - `system/api_retry` → `api_retry` (an API call failed and is retried; the run goes on);
+ * - `rate_limit_event` → `rate_limit` (`resetsAt`, Unix seconds, becomes `resetsAtMs`);
  * - `result` → no event; its fields land in `state.result`.
  * Unknown types and malformed fields are ignored. Never throws.
  */
@@ -211,6 +213,8 @@ function reduceUnsafe(state: StreamState, message: StreamMessage): StreamStep {
       return reduceAssistant(withLineSession(state, message), message, events);
     case 'stream_event':
       return reduceStreamEvent(withLineSession(state, message), message, events);
+    case 'rate_limit_event':
+      return reduceRateLimit(withLineSession(state, message), message, events);
     case 'result': {
       const result = extractResult(message);
       const next: StreamState = { ...state, result };
@@ -255,7 +259,36 @@ function reduceSystem(state: StreamState, message: StreamMessage, events: Stream
     if (toolUseId !== undefined) denial.toolUseId = toolUseId;
     return { state: { ...withLineSession(state, message), liveDenials: [...state.liveDenials, denial] }, events };
   }
+  if (subtype === 'api_retry') {
+    const event: Extract<StreamEvent, { type: 'api_retry' }> = { type: 'api_retry' };
+    const attempt = num(message.attempt);
+    if (attempt !== undefined) event.attempt = attempt;
+    const maxRetries = num(message.max_retries);
+    if (maxRetries !== undefined) event.maxRetries = maxRetries;
+    const delay = num(message.retry_delay_ms);
+    if (delay !== undefined) event.retryDelayMs = delay;
+    const status = num(message.error_status);
+    if (status !== undefined) event.status = status;
+    const error = str(message.error);
+    if (error !== undefined) event.error = error;
+    events.push(event);
+  }
   return { state: withLineSession(state, message), events };
+}
+
+/** `rate_limit_event`: `rate_limit_info.{status, resetsAt (Unix seconds), rateLimitType}`. */
+function reduceRateLimit(state: StreamState, message: StreamMessage, events: StreamEvent[]): StreamStep {
+  const info = message.rate_limit_info;
+  if (!isRecord(info)) return { state, events };
+  const status = str(info.status);
+  if (status === undefined) return { state, events };
+  const event: Extract<StreamEvent, { type: 'rate_limit' }> = { type: 'rate_limit', status };
+  const resetsAt = num(info.resetsAt);
+  if (resetsAt !== undefined) event.resetsAtMs = Math.round(resetsAt * 1000);
+  const kind = str(info.rateLimitType);
+  if (kind !== undefined) event.rateLimitType = kind;
+  events.push(event);
+  return { state, events };
 }
 
 function reduceAssistant(state: StreamState, message: StreamMessage, events: StreamEvent[]): StreamStep {

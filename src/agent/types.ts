@@ -56,7 +56,17 @@ export type AgentEvent =
   | { type: 'init'; sessionId: string; model?: string }
   | { type: 'text'; text: string }
   | { type: 'tool_use'; name: string; input: unknown }
-  | { type: 'permission_denied'; toolName: string; message?: string };
+  | { type: 'permission_denied'; toolName: string; message?: string }
+  /**
+   * `system/api_retry`: the CLI is retrying a failed API call (the run goes on). `status` is the HTTP status
+   * (`error_status`), `error` the CLI's classification (`overloaded`, `rate_limit`, …).
+   */
+  | { type: 'api_retry'; attempt?: number; maxRetries?: number; retryDelayMs?: number; status?: number; error?: string }
+  /**
+   * `rate_limit_event`: the account's usage window. `status` is `allowed`, `allowed_warning` or `rejected` (the
+   * window is used up until `resetsAtMs`, Unix ms).
+   */
+  | { type: 'rate_limit'; status: string; resetsAtMs?: number; rateLimitType?: string };
 
 /** How a run ended. */
 export interface AgentOutcome {

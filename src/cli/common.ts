@@ -24,6 +24,12 @@ export interface PoolCommandOptions {
   simulated?: boolean;
   skillsDir?: string;
   workflowsDir?: string;
+  minConcurrency?: string;
+  decreaseFactor?: string;
+  increaseStep?: string;
+  rateLimitRetries?: string;
+  backoffBaseMs?: string;
+  backoffMaxMs?: string;
 }
 
 /** Output options. */
@@ -56,7 +62,13 @@ export function addPoolOptions(command: Command): Command {
     .option('--binary <path>', 'the claude executable (default: claude on PATH)')
     .option('--simulated', 'use the built-in simulated agent instead of claude (no credentials, no cost)')
     .option('--skills-dir <dir>', 'extra skills folder (default: .claude-pool/skills when it exists)')
-    .option('--workflows-dir <dir>', 'extra workflows folder (default: .claude-pool/workflows when it exists)');
+    .option('--workflows-dir <dir>', 'extra workflows folder (default: .claude-pool/workflows when it exists)')
+    .option('--min-concurrency <n>', 'back-pressure: fewest runs the concurrency limit goes down to (default: 1)')
+    .option('--decrease-factor <x>', 'back-pressure: API pressure multiplies the limit by this, 0..1 (default: 0.5)')
+    .option('--increase-step <x>', 'back-pressure: a successful run adds this to the limit (default: 1)')
+    .option('--rate-limit-retries <n>', 'back-pressure: re-queues of a rate-limited task before it fails (default: 5)')
+    .option('--backoff-base-ms <ms>', 'back-pressure: backoff before the first retry, doubling (default: 1000)')
+    .option('--backoff-max-ms <ms>', 'back-pressure: longest backoff (default: 60000)');
 }
 
 /** Adds `--json` and `-q/--quiet`. */
@@ -83,6 +95,12 @@ export function settingsFromOptions(options: PoolCommandOptions): ResolvedSettin
     simulated: options.simulated,
     skillsDir: options.skillsDir,
     workflowsDir: options.workflowsDir,
+    minConcurrency: options.minConcurrency,
+    decreaseFactor: options.decreaseFactor,
+    increaseStep: options.increaseStep,
+    rateLimitRetries: options.rateLimitRetries,
+    backoffBaseMs: options.backoffBaseMs,
+    backoffMaxMs: options.backoffMaxMs,
   };
   return resolveSettings({ flags, configPath: options.config });
 }

@@ -66,6 +66,14 @@ export function poolConfigFromSettings(settings: PoolSettings): PoolConfigInput 
     budgetMicrodollars: settings.budgetUsd === undefined ? undefined : usdToMicrodollars(settings.budgetUsd),
     worktreeIsolation: settings.worktree,
     scaling: { minSlots: settings.minSlots, maxSlots: settings.maxSlots },
+    backpressure: {
+      minConcurrency: settings.minConcurrency,
+      decreaseFactor: settings.decreaseFactor,
+      increaseStep: settings.increaseStep,
+      retryLimit: settings.rateLimitRetries,
+      backoffBaseMs: settings.backoffBaseMs,
+      backoffMaxMs: settings.backoffMaxMs,
+    },
   };
 }
 

@@ -42,6 +42,18 @@ export interface PoolSettings {
   skillsDir?: string;
   /** Extra workflows folder (`--workflows-dir`). Absolute. */
   workflowsDir?: string;
+  /** Back-pressure: the fewest runs the concurrency limit goes down to (`--min-concurrency`, default 1). */
+  minConcurrency?: number;
+  /** Back-pressure: what a pressure signal multiplies the limit by (`--decrease-factor`, default 0.5). */
+  decreaseFactor?: number;
+  /** Back-pressure: what a successful run adds to the limit (`--increase-step`, default 1). */
+  increaseStep?: number;
+  /** Back-pressure: re-queues of a rate-limited task before it fails (`--rate-limit-retries`, default 5). */
+  rateLimitRetries?: number;
+  /** Back-pressure: the first retry's backoff (`--backoff-base-ms`, default 1000). */
+  backoffBaseMs?: number;
+  /** Back-pressure: the longest backoff (`--backoff-max-ms`, default 60000). */
+  backoffMaxMs?: number;
 }
 
 /** A setting name. */
@@ -69,7 +81,8 @@ export class SettingsError extends Error {
   }
 }
 
-type Kind = 'int' | 'usd' | 'string' | 'boolean' | 'effort' | 'permissionMode' | 'path' | 'binary';
+type Kind =
+  'int' | 'usd' | 'fraction' | 'positive' | 'string' | 'boolean' | 'effort' | 'permissionMode' | 'path' | 'binary';
 
 interface FieldSpec {
   key: SettingKey;
@@ -96,6 +109,12 @@ export const SETTING_FIELDS: readonly FieldSpec[] = [
   { key: 'simulated', flag: '--simulated', env: 'CLAUDE_POOL_SIMULATED', kind: 'boolean' },
   { key: 'skillsDir', flag: '--skills-dir', env: 'CLAUDE_POOL_SKILLS_DIR', kind: 'path' },
   { key: 'workflowsDir', flag: '--workflows-dir', env: 'CLAUDE_POOL_WORKFLOWS_DIR', kind: 'path' },
+  { key: 'minConcurrency', flag: '--min-concurrency', env: 'CLAUDE_POOL_MIN_CONCURRENCY', kind: 'int', min: 1 },
+  { key: 'decreaseFactor', flag: '--decrease-factor', env: 'CLAUDE_POOL_DECREASE_FACTOR', kind: 'fraction' },
+  { key: 'increaseStep', flag: '--increase-step', env: 'CLAUDE_POOL_INCREASE_STEP', kind: 'positive' },
+  { key: 'rateLimitRetries', flag: '--rate-limit-retries', env: 'CLAUDE_POOL_RATE_LIMIT_RETRIES', kind: 'int', min: 0 },
+  { key: 'backoffBaseMs', flag: '--backoff-base-ms', env: 'CLAUDE_POOL_BACKOFF_BASE_MS', kind: 'int', min: 0 },
+  { key: 'backoffMaxMs', flag: '--backoff-max-ms', env: 'CLAUDE_POOL_BACKOFF_MAX_MS', kind: 'int', min: 0 },
 ];
 
 /** The environment variable naming the config file. */
@@ -196,6 +215,16 @@ function convert(
             : NaN;
       if (!Number.isFinite(n) || n <= 0)
         return { problem: `expected an amount in USD greater than 0, got ${quote(raw)}` };
+      return { value: n };
+    }
+    case 'fraction':
+    case 'positive': {
+      const n =
+        typeof raw === 'number' ? raw : text && typeof raw === 'string' && raw.trim() !== '' ? Number(raw.trim()) : NaN;
+      if (field.kind === 'fraction' && !(n > 0 && n < 1)) {
+        return { problem: `expected a number between 0 and 1 (exclusive), got ${quote(raw)}` };
+      }
+      if (!Number.isFinite(n) || n <= 0) return { problem: `expected a number greater than 0, got ${quote(raw)}` };
       return { value: n };
     }
     case 'boolean': {

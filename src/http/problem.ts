@@ -43,6 +43,7 @@ const STATUS_BY_CODE: Readonly<Record<string, number>> = {
   invalid_task_state: 409,
   scale_limit: 409,
   payload_too_large: 413,
+  rate_limited: 503,
   too_many_requests: 429,
 };
 

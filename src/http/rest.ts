@@ -421,7 +421,7 @@ export function restRoutes(): RestRoute[] {
     defineRoute({
       method: 'get',
       path: '/v1/pool/status',
-      summary: 'Slot and task counts, spend, budget, shutdown flag and server info',
+      summary: 'Slot and task counts, spend, budget, shutdown flag, back-pressure (concurrency) and server info',
       tool: 'pool_status',
       status: 200,
       handle: ({ signal }, { callTool }) => callTool('pool_status', {}, signal),

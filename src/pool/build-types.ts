@@ -24,6 +24,8 @@ export interface BuildSettings {
   autoDispatch: boolean;
   cancelGraceMs: number;
   restartDelayMs: number;
+  /** The random source of the rate-limit backoff's jitter (default `Math.random`). */
+  random?: () => number;
   skills?: SkillRegistry;
   workflows?: WorkflowRegistry;
   interruptedRuns: InterruptedRunPolicy;

@@ -87,6 +87,15 @@ export class PoolBuilder {
     return this;
   }
 
+  /**
+   * The random source of the rate-limit backoff's jitter, returning numbers in [0, 1) (default `Math.random`).
+   * The back-pressure settings themselves are in `config({ backpressure })`.
+   */
+  random(source: () => number): this {
+    this.settings.random = source;
+    return this;
+  }
+
   /** Delay before the supervisor restarts an errored slot (default 100 ms). */
   restartDelayMs(ms: number): this {
     this.settings.restartDelayMs = ms;

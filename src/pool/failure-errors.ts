@@ -9,6 +9,7 @@ import {
   PermissionPromptDetected,
   PoolError,
   PoolShutdown,
+  RateLimited,
   ScaleLimitExceeded,
   TaskBudgetExceedsRemaining,
   TaskCancelled,
@@ -54,6 +55,8 @@ export function errorForResult(
       return new TaskBudgetExceedsRemaining(failure.taskMicrodollars / 1e6, failure.remainingMicrodollars / 1e6);
     case 'permission_prompt':
       return new PermissionPromptDetected(failure.tool, slotId ?? '', result.stderr ?? '');
+    case 'rate_limited':
+      return new RateLimited(failure.status, failure.attempts, failure.partialOutput ?? '', result);
     default:
       return undefined;
   }

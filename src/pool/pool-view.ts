@@ -76,9 +76,10 @@ export abstract class PoolView {
     return this.rt.workflows;
   }
 
-  /** Slot and task counts, spend and shutdown flag. */
+  /** Slot and task counts, spend, shutdown flag, and the back-pressure state (concurrency limit, why, pause). */
   status(): PoolStatus {
-    return this.rt.observer.currentStatus;
+    const concurrency = this.rt.concurrency();
+    return concurrency ? { ...this.rt.observer.currentStatus, concurrency } : this.rt.observer.currentStatus;
   }
 
   /** The pool's store. */

@@ -6,6 +6,7 @@ import type { AgentRun } from '../../machines/slot.js';
 import type { RunOutcome, SlotId, TaskId } from '../../machines/types.js';
 import type { AgentActorDeps } from '../agent/actor.js';
 import { buildAppendSystemPrompt } from '../agent/system-prompt.js';
+import { pressureSignalOf } from '../agent/pressure.js';
 import type { AgentEvent, AgentRunRequest } from '../agent/types.js';
 import { resolveConfig } from '../config.js';
 import type { PoolRuntime } from './runtime.js';
@@ -63,7 +64,12 @@ function onRunExit(rt: PoolRuntime, slotId: SlotId, taskId: TaskId, outcome: Run
 }
 
 function onAgentEvent(rt: PoolRuntime, slotId: SlotId, taskId: TaskId, event: AgentEvent): void {
-  if (event.type !== 'text') return;
+  if (event.type !== 'text') {
+    // API pressure reaches the supervisor while the run goes on.
+    const signal = pressureSignalOf(event);
+    if (signal) rt.actor.send({ type: 'AGENT.PRESSURE', slotId, taskId, signal });
+    return;
+  }
   rt.outputListeners.emit(taskId, event.text);
   rt.output.next({ taskId, slotId, text: event.text });
 }

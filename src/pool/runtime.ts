@@ -9,7 +9,14 @@
 import { concat, defer, filter, firstValueFrom, from, of, Subject, type Observable } from 'rxjs';
 import { createActor, type Actor, type AnyActorRef, type InspectionEvent } from 'xstate';
 import type { AdmissionRefusal } from '../../machines/admission.js';
-import { poolMachine, type PoolContext, type SupervisorEmitted, type SupervisorEvent } from '../../machines/pool.js';
+import { concurrencyStatus, type ConcurrencyStatus } from '../../machines/backpressure.js';
+import {
+  activeSlotIds,
+  poolMachine,
+  type PoolContext,
+  type SupervisorEmitted,
+  type SupervisorEvent,
+} from '../../machines/pool.js';
 import { slotMachine } from '../../machines/slot.js';
 import { chainMachine } from '../../machines/chain.js';
 import type { Message, PoolConfig, SlotId, SlotRecord, TaskId, TaskRecord } from '../../machines/types.js';
@@ -78,7 +85,7 @@ export class PoolRuntime {
     this.worktreesUnavailable = resources.worktreesUnavailable;
     this.store = resources.store;
     this.projection = new Projection(this.store, (error) => this.storeErrors.push(error), settings.recentWindow);
-    this.observer = new PoolObserver(this.projection, this.messages.sent$, this.output);
+    this.observer = new PoolObserver(this.projection, this.messages.sent$, this.output, () => this.concurrency());
     this.projection.taskChanged$.subscribe((change) => this.taskListeners.emit(change.current.id, change.current));
     // Agent processes are recorded in the store while they run (a later owner ends what a dead one left).
     const runner = settings.runner ?? new ClaudeCliRunner(settings.claude, { processes: this.store.processes });
@@ -124,6 +131,7 @@ export class PoolRuntime {
         clock: Date.now,
         cancelGraceMs: settings.cancelGraceMs,
         restartDelayMs: settings.restartDelayMs,
+        random: settings.random,
         autoDispatch: settings.autoDispatch,
         spentMicrodollars: resources.restore.spentMicrodollars,
       },
@@ -143,6 +151,9 @@ export class PoolRuntime {
     this.actor.on('claimed', (event: Extract<SupervisorEmitted, { type: 'claimed' }>) =>
       this.claims.emit(event.slotId, event.taskId),
     );
+    this.actor.on('pressure', (event: Extract<SupervisorEmitted, { type: 'pressure' }>) =>
+      this.observer.notePressure(event.change, event.concurrency),
+    );
     // A removed slot's unread messages and worktree go with it (a later slot may get the same id).
     this.projection.slotRemoved$.subscribe((slot) => {
       this.retiredTotals.costMicrodollars += slot.costMicrodollars;
@@ -150,6 +161,13 @@ export class PoolRuntime {
       this.messages.forget(slot.id);
       if (slot.worktreePath) this.removeSlotWorktree(slot.id);
     });
+  }
+
+  /** The back-pressure state now: the concurrency limit, why, any pause (unset before the supervisor exists). */
+  concurrency(): ConcurrencyStatus | undefined {
+    if (this.actor === undefined) return undefined;
+    const context = this.context();
+    return concurrencyStatus(context.backpressure, activeSlotIds(context).length);
   }
 
   /** The supervisor's context now. */

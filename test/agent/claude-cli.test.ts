@@ -9,6 +9,7 @@ import {
   ClaudeCliRunner,
   buildChildEnv,
   computeRunCostUsd,
+  partialOutput,
   pickModel,
   usdToMicrodollars,
 } from '../../src/agent/claude-cli.js';
@@ -935,5 +936,16 @@ describe('killing the process group', () => {
       await runWith(replay(path.join(cliDir, 'captured/simple.stream-json.jsonl'), 0), {}, ac.signal);
     }
     expect(names.map((n) => process.listenerCount(n))).toEqual(before);
+  });
+});
+
+describe('partialOutput', () => {
+  it("is what was streamed before an API error, without the CLI's synthetic error message", () => {
+    expect(partialOutput(['Half ', 'an answer', 'API Error: 529 Overloaded.'], 'API Error: 529 Overloaded.')).toBe(
+      'Half an answer',
+    );
+    expect(partialOutput(['API Error: 529'], 'API Error: 529')).toBe('');
+    expect(partialOutput(['text only'], 'API Error: 529')).toBe('text only');
+    expect(partialOutput([], '')).toBe('');
   });
 });

@@ -887,3 +887,61 @@ describe('parsers (in-process)', () => {
     });
   });
 });
+
+describe('API pressure directives', () => {
+  it('api-retry N [STATUS]: api_retry lines right after init, then the run goes on', async () => {
+    const r = await stream('x [[sim:api-retry 2 429]] [[sim:text fine]]');
+    expect(r.code).toBe(0);
+    const retries = byType(r, 'system', 'api_retry');
+    expect(retries.map((m) => [m.attempt, m.error_status, m.error])).toEqual([
+      [1, 429, 'rate_limit'],
+      [2, 429, 'rate_limit'],
+    ]);
+    expect(r.messages.indexOf(retries[0])).toBe(1);
+    expect(resultOf(r)).toMatchObject({ is_error: false, result: 'fine' });
+    const overloaded = await stream('x [[sim:api-retry 1]]');
+    expect(byType(overloaded, 'system', 'api_retry')[0]).toMatchObject({ error_status: 529, error: 'overloaded' });
+  });
+
+  it('rate-limit MS: a rejected window that resets then, and an HTTP 429 result; with a key only once', async () => {
+    const before = Date.now();
+    const r = await stream('x [[sim:rate-limit 2000 sim-window]]');
+    expect(r.code).toBe(1);
+    const [event] = byType(r, 'rate_limit_event');
+    expect(event.rate_limit_info).toMatchObject({ status: 'rejected', rateLimitType: 'five_hour' });
+    expect(event.rate_limit_info.resetsAt * 1000).toBeGreaterThanOrEqual(before + 2000);
+    expect(event.rate_limit_info.resetsAt * 1000).toBeLessThanOrEqual(Date.now() + 3000);
+    expect(resultOf(r)).toMatchObject({ is_error: true, api_error_status: 429 });
+    const again = await stream('x [[sim:rate-limit 2000 sim-window]] [[sim:text later]]');
+    expect(again.code).toBe(0);
+    expect(byType(again, 'rate_limit_event')[0].rate_limit_info.status).toBe('allowed');
+    expect(resultOf(again)).toMatchObject({ is_error: false, result: 'later' });
+  });
+
+  it('fail-times counts across processes: a burst of N among runs started at once', async () => {
+    const runs = await Promise.all(
+      Array.from({ length: 8 }, (_, i) => stream(`run ${i} [[sim:fail-times 5 sim-burst 529]] [[sim:text ok]]`)),
+    );
+    const statuses = runs.map((r) => resultOf(r).api_error_status ?? null);
+    expect(statuses.filter((s) => s === 529)).toHaveLength(5);
+    expect(statuses.filter((s) => s === null)).toHaveLength(3);
+    expect(readFileSync(join(stateDir, 'simulated-sessions', 'fail-counters', 'sim-burst'), 'utf8')).toBe('8');
+  });
+
+  it('refuses malformed pressure directives', () => {
+    expect(() => parseDirectives('[[sim:api-retry many]]')).toThrow(/malformed directive/);
+    expect(() => parseDirectives('[[sim:rate-limit soon]]')).toThrow(/malformed directive/);
+    expect(() => parseDirectives('[[sim:fail-times 2 k 5xx]]')).toThrow(/malformed directive/);
+    expect(parseDirectives('[[sim:fail-times 2 k 429]]').failTimes).toEqual({ count: 2, key: 'k', status: 429 });
+    expect(parseDirectives('[[sim:rate-limit 1500]]').rateLimit).toEqual({ resetInMs: 1500 });
+    expect(parseDirectives('[[sim:api-retry 3]]').apiRetries).toEqual({ count: 3, status: 529 });
+  });
+
+  it('error api-error with text streams the begun answer before the error', async () => {
+    const r = await stream('x [[sim:error api-error 529]] [[sim:text "half of it"]]');
+    const assistants = byType(r, 'assistant');
+    expect(assistants[0].message.content).toEqual([{ type: 'text', text: 'half of it' }]);
+    expect(assistants[1].message.model).toBe('<synthetic>');
+    expect(resultOf(r)).toMatchObject({ is_error: true, api_error_status: 529 });
+  });
+});

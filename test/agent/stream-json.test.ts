@@ -114,12 +114,39 @@ describe('reduceStreamMessage', () => {
     expect(events).toEqual([{ type: 'init', sessionId: 's-1', model: 'claude-x' }]);
   });
 
+  it('emits api_retry (the run goes on) and rate_limit events', () => {
+    const { events } = run([
+      {
+        type: 'system',
+        subtype: 'api_retry',
+        attempt: 2,
+        max_retries: 10,
+        retry_delay_ms: 1074,
+        error_status: 529,
+        error: 'overloaded',
+        session_id: 's',
+      },
+      { type: 'system', subtype: 'api_retry', attempt: 'x', error_status: null },
+      {
+        type: 'rate_limit_event',
+        rate_limit_info: { status: 'rejected', resetsAt: 1771390800, rateLimitType: 'five_hour' },
+      },
+      { type: 'rate_limit_event', rate_limit_info: { status: 'allowed' } },
+    ]);
+    expect(events).toEqual([
+      { type: 'api_retry', attempt: 2, maxRetries: 10, retryDelayMs: 1074, status: 529, error: 'overloaded' },
+      { type: 'api_retry' },
+      { type: 'rate_limit', status: 'rejected', resetsAtMs: 1_771_390_800_000, rateLimitType: 'five_hour' },
+      { type: 'rate_limit', status: 'allowed' },
+    ]);
+  });
+
   it('ignores garbage lines, unknown types and unknown subtypes', () => {
     const { state, events } = run([
       'garbage',
       { type: 'control_request', request: {} },
       { type: 'rate_limit_event', whatever: 1 },
-      { type: 'system', subtype: 'api_retry', attempt: 1 },
+      { type: 'rate_limit_event', rate_limit_info: { resetsAt: 1 } },
       { type: 'system', subtype: 'something_new' },
       { type: 'assistant' },
       { type: 'assistant', message: 'nope' },

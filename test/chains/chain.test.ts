@@ -57,7 +57,7 @@ describe('chains', () => {
     const pool = await simPool((b) => b.slots(1));
     const id = await pool.submitChain(
       [
-        prompt('flaky', 'Build [[sim:fail-times 2 build-a]] [[sim:cost 0.01]] [[sim:text built]]', {
+        prompt('flaky', 'Build [[sim:fail-times 2 build-a 500]] [[sim:cost 0.01]] [[sim:text built]]', {
           failurePolicy: { retries: 2 },
         }),
       ],

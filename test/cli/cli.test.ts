@@ -75,6 +75,49 @@ describe('help and usage errors', () => {
     expect(effort.stderr).toContain('--effort');
   });
 
+  it('takes the back-pressure flags, and exits 2 on a bad value naming the flag or the setting', async () => {
+    const run = await runCli([
+      'status',
+      '--simulated',
+      '--json',
+      '-n',
+      '4',
+      '--min-concurrency',
+      '2',
+      '--decrease-factor',
+      '0.25',
+      '--increase-step',
+      '0.5',
+      '--rate-limit-retries',
+      '7',
+      '--backoff-base-ms',
+      '250',
+      '--backoff-max-ms',
+      '8000',
+    ]);
+    expect(run.code).toBe(0);
+    const body = JSON.parse(run.stdout);
+    expect(body.settings).toMatchObject({
+      min_concurrency: 2,
+      decrease_factor: 0.25,
+      increase_step: 0.5,
+      rate_limit_retries: 7,
+      backoff_base_ms: 250,
+      backoff_max_ms: 8000,
+    });
+    expect(body.sources).toMatchObject({ decrease_factor: 'flag', backoff_max_ms: 'flag' });
+    expect(body.status.concurrency).toEqual({ limit: 4, throttled: false, retrying_tasks: 0 });
+    const factor = await runCli(['status', '--simulated', '--decrease-factor', '1.5']);
+    expect(factor.code).toBe(2);
+    expect(factor.stderr).toContain('--decrease-factor: expected a number between 0 and 1 (exclusive), got "1.5"');
+    const step = await runCli(['status', '--simulated', '--increase-step', '0']);
+    expect(step.code).toBe(2);
+    expect(step.stderr).toContain('--increase-step: expected a number greater than 0, got "0"');
+    const order = await runCli(['status', '--simulated', '--backoff-base-ms', '2000', '--backoff-max-ms', '100']);
+    expect(order.code).toBe(2);
+    expect(order.stderr).toContain('backpressure.backoffMaxMs (100) is less than backpressure.backoffBaseMs (2000)');
+  });
+
   it('without --simulated and without claude on PATH, exits 2 explaining what to do', async () => {
     const run = await runCli(['run', 'hi'], { env: cleanEnv({ PATH: dirname(process.execPath) }) });
     expect(run.code).toBe(2);
@@ -192,7 +235,7 @@ describe('run', () => {
     const run = await runCli(['run', '--simulated', 'x [[sim:error max-turns]]']);
     expect(run.code).toBe(1);
     expect(run.stderr).toContain('FAILED (error_max_turns)');
-    const json = await runCli(['run', '--simulated', '--json', 'x [[sim:error api-error]]']);
+    const json = await runCli(['run', '--simulated', '--json', 'x [[sim:error api-error 500]]']);
     expect(json.code).toBe(1);
     expect(JSON.parse(json.stdout)).toMatchObject({ success: false });
   });
@@ -252,7 +295,7 @@ describe('fan-out', () => {
     const blocks = run.stdout.split('=== ').filter(Boolean);
     expect(blocks.map((b) => b.split('\n')[1])).toEqual(['from arg', 'from file 1', 'from file 2']);
     expect(run.stderr).toContain('3/3 succeeded');
-    const json = await runCli(['fan-out', '--simulated', '--json', '[[sim:text a]]', '[[sim:error api-error]]'], {
+    const json = await runCli(['fan-out', '--simulated', '--json', '[[sim:text a]]', '[[sim:error api-error 500]]'], {
       cwd,
     });
     expect(json.code).toBe(1);
@@ -305,7 +348,7 @@ describe('chain', () => {
 
   it('a failing chain exits 1; an invalid chain file exits 2 naming the step field', async () => {
     const cwd = tempDir();
-    writeFileSync(join(cwd, 'fail.json'), JSON.stringify([{ name: 'boom', prompt: '[[sim:error api-error]]' }]));
+    writeFileSync(join(cwd, 'fail.json'), JSON.stringify([{ name: 'boom', prompt: '[[sim:error api-error 500]]' }]));
     const failed = await runCli(['chain', '--simulated', '--isolation', 'none', 'fail.json'], { cwd });
     expect(failed.code).toBe(1);
     writeFileSync(

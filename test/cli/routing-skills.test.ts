@@ -80,10 +80,10 @@ describe('CLI output fixes', () => {
   });
 
   it('a failed API run reports the real reason and the command, not FAILED (success)', async () => {
-    const run = await runCli(['run', '--simulated', 'x [[sim:error api-error 529]]']);
+    const run = await runCli(['run', '--simulated', 'x [[sim:error api-error 500]]']);
     expect(run.code).toBe(1);
     expect(run.stderr).not.toContain('FAILED (success)');
-    expect(run.stderr).toMatch(/FAILED \(API Error: 529 Overloaded/);
+    expect(run.stderr).toMatch(/FAILED \(API Error: 500 Internal server error/);
     expect(run.stderr).toMatch(/\n {2}command: \S+.* -p --output-format stream-json --verbose/);
     expect(run.stderr).toContain('  exit code: 1');
   });

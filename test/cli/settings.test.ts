@@ -205,6 +205,40 @@ describe('resolveSettings', () => {
     ).toContain('--binary and --simulated both given');
   });
 
+  it('reads the back-pressure settings from flags, the environment and a config file', () => {
+    const cwd = tempDir();
+    writeFileSync(
+      join(cwd, 'claude-pool.config.json'),
+      JSON.stringify({ decrease_factor: 0.75, 'backoff-max-ms': 30_000, rateLimitRetries: 2 }),
+    );
+    const env = { CLAUDE_POOL_INCREASE_STEP: '0.5', CLAUDE_POOL_MIN_CONCURRENCY: '3' };
+    const resolved = resolveSettings({ cwd, env, flags: { backoffBaseMs: '200', rateLimitRetries: '4' } });
+    expect(resolved.settings).toMatchObject({
+      decreaseFactor: 0.75,
+      backoffMaxMs: 30_000,
+      rateLimitRetries: 4,
+      increaseStep: 0.5,
+      minConcurrency: 3,
+      backoffBaseMs: 200,
+    });
+    expect(resolved.sources).toMatchObject({ decreaseFactor: 'file', increaseStep: 'env', rateLimitRetries: 'flag' });
+    const problems = problemsOf(() =>
+      resolveSettings({
+        cwd: tempDir(),
+        env: { CLAUDE_POOL_DECREASE_FACTOR: '0' },
+        flags: { minConcurrency: '0', increaseStep: 'fast', backoffMaxMs: '-1' },
+      }),
+    );
+    expect(problems).toEqual(
+      expect.arrayContaining([
+        'CLAUDE_POOL_DECREASE_FACTOR: expected a number between 0 and 1 (exclusive), got "0"',
+        '--min-concurrency: expected an integer >= 1, got "0"',
+        '--increase-step: expected a number greater than 0, got "fast"',
+        '--backoff-max-ms: expected an integer >= 0, got "-1"',
+      ]),
+    );
+  });
+
   it('documents a flag and an environment variable for every setting', () => {
     for (const field of SETTING_FIELDS) {
       expect(field.flag).toMatch(/^--[a-z-]+$/);

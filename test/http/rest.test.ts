@@ -215,6 +215,7 @@ describe('REST context, slots and pool', () => {
       total_slots: 2,
       idle_slots: 2,
       shutdown: false,
+      concurrency: { limit: 2, throttled: false, retrying_tasks: 0 },
       server_version: expect.any(String),
       server_agent: 'simulated',
     });

@@ -35,6 +35,8 @@ export interface TestPoolOptions {
   spentMicrodollars?: number;
   restartDelayMs?: number;
   cancelGraceMs?: number;
+  /** The random source of the rate-limit backoff's jitter (default: always 0, the shortest wait). */
+  random?: () => number;
   /** How chain steps end: by default each succeeds with output `out of <step>` and costs 10. */
   runStep?: (input: RunStepInput) => Promise<RunStepOutput>;
   isolate?: () => Promise<IsolateOutput>;
@@ -95,6 +97,7 @@ export function testPool(options: TestPoolOptions = {}) {
         cancelGraceMs: options.cancelGraceMs,
         autoDispatch: options.autoDispatch,
         spentMicrodollars: options.spentMicrodollars,
+        random: options.random ?? (() => 0),
       },
       clock,
       inspect: (event) => {

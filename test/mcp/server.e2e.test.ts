@@ -104,6 +104,7 @@ describe('claude-pool MCP server (stdio, simulated agent)', () => {
       idle_slots: 3,
       budget_microdollars: 5_000_000,
       shutdown: false,
+      concurrency: { limit: 3, throttled: false, retrying_tasks: 0 },
       server_slots: 3,
       server_permission_mode: 'plan',
       server_agent: 'simulated',

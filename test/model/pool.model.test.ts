@@ -85,6 +85,24 @@ function outcome(kind: RunOutcome['kind']): RunOutcome {
   return { kind, result: { output: kind, success: kind === 'ok', costMicrodollars: 0, turnsUsed: 1, elapsedMs: 1 } };
 }
 
+/** A run that ended on HTTP 529 (the API is overloaded): back-pressure queues its task again, or fails it. */
+function overloaded(): RunOutcome {
+  return {
+    kind: 'ok',
+    result: {
+      output: 'API Error: 529',
+      success: false,
+      costMicrodollars: 0,
+      turnsUsed: 1,
+      elapsedMs: 1,
+      apiErrorStatus: 529,
+    },
+  };
+}
+
+/** When a used-up rate-limit window resets, in the model's time (its clock stands at 1000). */
+const WINDOW_RESET_MS = 5_000;
+
 const queuedIds = (context: PoolContext): string[] => queuedJobs(context.queue).map((entry) => entry.job.taskId);
 const activeSlots = (context: PoolContext) =>
   context.slotOrder.filter((id) => !context.removing.includes(id) && context.slotStates[id] !== 'stopped');
@@ -131,7 +149,21 @@ function poolEvents(snapshot: AnyMachineSnapshot): AnyEventObject[] {
     if (slotId === 'slot-0' && !removing) {
       events.push({ type: 'SLOT.RUN_FINISHED', slotId, taskId, outcome: outcome('crashed'), state: 'errored' });
     }
+    // Back-pressure: the run ends on HTTP 529; while it goes on, its agent reports an api_retry or a used-up window.
+    events.push(
+      { type: 'SLOT.RUN_FINISHED', slotId, taskId, outcome: overloaded(), state: removing ? 'stopped' : 'idle' },
+      { type: 'AGENT.PRESSURE', slotId, taskId, signal: { kind: 'api_retry', status: 529, error: 'overloaded' } },
+      {
+        type: 'AGENT.PRESSURE',
+        slotId,
+        taskId,
+        signal: { kind: 'rate_limit', status: 'rejected', resetsAtMs: WINDOW_RESET_MS },
+      },
+    );
   }
+  // The pool's back-pressure timers: a task's backoff ends, a pause ends.
+  for (const taskId of Object.keys(context.backpressure.waiting)) events.push({ type: 'PRESSURE.RETRY', taskId });
+  if (context.backpressure.pausedUntil !== undefined) events.push({ type: 'PRESSURE.RESUME' });
   const assigned = new Set(Object.values(context.running));
   for (const slotId of context.slotOrder) {
     const view = context.slotStates[slotId];
@@ -258,8 +290,13 @@ function label(event: AnyEventObject): string {
     case 'RESTORE_REVIEW':
     case 'START_CHAIN':
       return `${event.type} ${(event.record as TaskRecord).id}`;
-    case 'SLOT.RUN_FINISHED':
-      return `SLOT.RUN_FINISHED ${event.taskId}@${event.slotId} ${(event.outcome as RunOutcome).kind}→${event.state}`;
+    case 'SLOT.RUN_FINISHED': {
+      const run = event.outcome as RunOutcome;
+      const kind = run.result.apiErrorStatus === undefined ? run.kind : `HTTP ${run.result.apiErrorStatus}`;
+      return `SLOT.RUN_FINISHED ${event.taskId}@${event.slotId} ${kind}→${event.state}`;
+    }
+    case 'AGENT.PRESSURE':
+      return `AGENT.PRESSURE ${(event.signal as { kind: string }).kind} (${event.taskId})`;
     case 'SLOT.STATE':
       return `SLOT.STATE ${event.slotId}=${event.state}`;
     case 'SCALE_UP':
@@ -299,6 +336,13 @@ function abstract(snapshot: AnyMachineSnapshot): unknown {
     drainCancelled: context.drainCancelled,
     assignTimer: context.assignDeadline !== undefined,
     drainTimeoutMs: context.drainTimeoutMs,
+    backpressure: {
+      limit: context.backpressure.limit,
+      paused: context.backpressure.pausedUntil !== undefined,
+      attempts: context.backpressure.attempts,
+      waiting: Object.keys(context.backpressure.waiting).sort(),
+      cancelledRuns: Object.keys(context.backpressure.cancelledRuns).sort(),
+    },
   };
 }
 
@@ -360,7 +404,17 @@ function checkInvariants(snapshot: AnyMachineSnapshot): void {
     expect(context.supervising).toBe(false);
   }
   if (snapshot.value === 'draining') {
-    expect(queued.length + running.length + Object.keys(context.chains).length).toBeGreaterThan(0);
+    const waiting = Object.keys(context.backpressure.waiting).length;
+    expect(queued.length + running.length + Object.keys(context.chains).length + waiting).toBeGreaterThan(0);
+  }
+  // Back-pressure: a task in backoff has used a retry; the limit stays within [1, slots); a stopped pool waits for nothing.
+  for (const taskId of Object.keys(context.backpressure.waiting)) {
+    expect(context.backpressure.attempts[taskId], `${taskId} waits without a counted retry`).toBeGreaterThan(0);
+  }
+  const limit = context.backpressure.limit;
+  if (limit !== undefined) expect(limit).toBeGreaterThanOrEqual(context.config.backpressure.minConcurrency);
+  if (snapshot.value === 'stopped') {
+    expect(context.backpressure.waiting, 'a stopped pool has tasks in backoff').toEqual({});
   }
 }
 
@@ -375,6 +429,16 @@ function checkEffects(run: PureRun, event: AnyEventObject, before: AnyMachineSna
   expect(timers.has('assign-timeout'), 'the scheduled assignment timer').toBe(context.assignDeadline !== undefined);
   // The drain's timer is set on entering Draining (for no time at all when the drain has no timeout) and fires once.
   if (event.type === DRAIN_TIMEOUT) drainTimerFired.add(run);
+  // One retry timer per task in backoff, one resume timer while paused; none once the pool has stopped.
+  const retryTimers = [...timers.keys()].filter((id) => id.startsWith('retry:')).sort();
+  expect(retryTimers, 'the retry timers').toEqual(
+    Object.keys(context.backpressure.waiting)
+      .map((id) => `retry:${id}`)
+      .sort(),
+  );
+  expect(timers.has('pressure-resume'), 'the resume timer').toBe(
+    context.backpressure.pausedUntil !== undefined && snapshot.value !== 'stopped',
+  );
   const drainTimer = [...timers.values()].find((timer) => timer.event.type === DRAIN_TIMEOUT);
   const drainTimerDue = snapshot.value === 'draining' && !drainTimerFired.has(run);
   expect(drainTimer?.delay, 'the drain timeout').toBe(drainTimerDue ? (context.drainTimeoutMs ?? 0) : undefined);
@@ -517,8 +581,30 @@ function checkMessages(
     (event.taskId as string) in prior.running &&
     created.has(event.taskId as string)
   ) {
+    const taskId = event.taskId as string;
     const kind = (event.outcome as RunOutcome).kind === 'ok' ? 'FINISH' : 'FAIL';
-    expect(types(toTask.get(event.taskId as string))).toEqual([kind]);
+    if (taskId in context.backpressure.waiting) {
+      // Overloaded: the task waits out its backoff, still running as far as it knows.
+      expect(types(toTask.get(taskId)), `${taskId} goes into backoff`).toEqual([]);
+    } else {
+      expect(types(toTask.get(taskId))).toEqual([kind]);
+      const result = toTask.get(taskId)?.[0]?.result as TaskResult | undefined;
+      if ((event.outcome as RunOutcome).result.apiErrorStatus === 529) {
+        // Its retries used up (or the pool stopped): it fails as rate limited.
+        expect(result?.failure).toEqual({
+          kind: 'rate_limited',
+          status: 529,
+          attempts: prior.backpressure.attempts[taskId] ?? 0,
+        });
+      }
+    }
+  }
+  // A task whose backoff ended is queued again (or started at once); one that left backoff otherwise was cancelled.
+  for (const taskId of Object.keys(prior.backpressure.waiting).filter((id) => !(id in context.backpressure.waiting))) {
+    const requeued = queuedIds(context).includes(taskId) || taskId in context.running;
+    if (event.type === 'PRESSURE.RETRY' && event.taskId === taskId)
+      expect(requeued, `${taskId} is queued again`).toBe(true);
+    else if (created.has(taskId)) expect(types(toTask.get(taskId)), `${taskId} is cancelled`).toContain('CANCEL');
   }
   // Cancels reach the task and its run.
   const cancelled =
@@ -609,8 +695,15 @@ function only(...types: string[]): (snapshot: AnyMachineSnapshot) => AnyEventObj
   return (snapshot) =>
     poolEvents(snapshot).filter(
       (event) =>
-        types.includes(event.type) || (types.includes('TASK.ENDED') && event.type === 'xstate.done.actor.task'),
+        (types.includes(event.type) || (types.includes('TASK.ENDED') && event.type === 'xstate.done.actor.task')) &&
+        // Runs that end on HTTP 529 only where back-pressure is explored.
+        (types.includes('AGENT.PRESSURE') || !isOverloaded(event)),
     );
+}
+
+/** A run's end on HTTP 529. */
+function isOverloaded(event: AnyEventObject): boolean {
+  return event.type === 'SLOT.RUN_FINISHED' && (event.outcome as RunOutcome).result.apiErrorStatus !== undefined;
 }
 
 /** The reports of slots and tasks (`TASK.ENDED` stands for XState's `xstate.done.actor.<task>`). */
@@ -662,6 +755,36 @@ const spec: ModelSpec = {
       onlyListed: true,
     },
     {
+      // Back-pressure: runs that end on HTTP 529 (their tasks wait out a backoff, then are queued again, or fail
+      // past the retry limit), api_retry and used-up-window signals, the timers' events, cancels and drains.
+      name: 'backpressure',
+      input: {
+        ...input(2),
+        config: completePoolConfig({
+          slotAssignmentTimeoutSecs: 0,
+          scaling: { minSlots: 1, maxSlots: MAX_ACTIVE },
+          backpressure: { retryLimit: 1, backoffBaseMs: 1_000, backoffMaxMs: 1_000 },
+        }),
+        random: () => 0.5,
+      },
+      events: (snapshot) =>
+        only(
+          'SUBMIT',
+          'CANCEL',
+          'SLOT.RUN_FINISHED',
+          'AGENT.PRESSURE',
+          'PRESSURE.RETRY',
+          'PRESSURE.RESUME',
+          'DRAIN',
+          'FORCE_STOP',
+        )(snapshot).filter(
+          (event) =>
+            (event.type !== 'DRAIN' || event.timeoutMs === undefined) &&
+            (event.type !== 'SLOT.RUN_FINISHED' || (event.outcome as RunOutcome).kind === 'ok'),
+        ),
+      onlyListed: true,
+    },
+    {
       // Tasks restored in PendingReview next to submitted ones: reviewed (their tasks then end or are requeued).
       name: 'restore',
       input: input(1),
@@ -710,6 +833,9 @@ const spec: ModelSpec = {
       Object.values(context.slotStates).includes('errored'),
       context.supervising,
       context.drainTimeoutMs !== undefined,
+      Object.keys(context.backpressure.waiting).length,
+      context.backpressure.limit,
+      context.backpressure.pausedUntil !== undefined,
     ];
   },
   eventLabel: label,
@@ -1289,6 +1415,12 @@ const NOT_REPLAYED: Record<string, string> = {
     'only fanOut sends it, and it resolves only once every task has ended (test/pool/basics covers it in every phase)',
   'pool.draining --SUBMIT_MANY--> (stays)':
     'only fanOut sends it, and it resolves only once every task has ended (test/pool/basics covers it in every phase)',
+  'pool --AGENT.PRESSURE--> (stays)':
+    'the runs here hang without API pressure; test/pool/backpressure replays api_retry lines and a used-up window on the real pool',
+  'pool --PRESSURE.RETRY--> (stays)':
+    'no run here ends on HTTP 429/529; test/pool/backpressure replays a burst of 529s and their retries on the real pool',
+  'pool --PRESSURE.RESUME--> (stays)':
+    'no run here reports a used-up window; test/pool/backpressure replays a pause and its end on the real pool',
   'pool --ASSIGN_TIMEOUT--> (stays)':
     'the paths here never leave a task queued for the assignment timeout; the task suite replays it on the real pool',
 };

@@ -29,7 +29,7 @@ describe('drain', () => {
     const results = await pool.fanOut([
       'ok [[sim:cost 0.01]]',
       'fails [[sim:error max-turns]] [[sim:cost 0.02]]',
-      'api [[sim:error api-error]]',
+      'api [[sim:error api-error 500]]',
       'ok too [[sim:cost 0.03]]',
     ]);
     expect(results.map((r) => r.success)).toEqual([true, false, false, true]);

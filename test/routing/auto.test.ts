@@ -172,12 +172,12 @@ describe('auto', () => {
     const pool = await simPool((b) => b.slots(1));
     const reasons: string[] = [];
     const result = await pool.auto(
-      `Tidy ${reply('done')} [[sim:fail-times 1 route-fails]]`,
+      `Tidy ${reply('done')} [[sim:fail-times 1 route-fails 500]]`,
       {},
       { onFallback: (r) => reasons.push(r) },
     );
     expect(reasons).toHaveLength(1);
-    expect(reasons[0]).toMatch(/routing task failed: API Error: 529/);
+    expect(reasons[0]).toMatch(/routing task failed: API Error: 500/);
     expect(result.route).toBe('single');
     expect(result.output).toBe('done');
     expect(result.success).toBe(true);

@@ -32,8 +32,20 @@ export interface Script {
   error?: { kind: ErrorKind; arg?: string };
   exitCode?: number;
   crash?: { message?: string };
-  /** Fail (an API error result) the first `count` runs that carry `key`; later runs go on normally. */
-  failTimes?: { count: number; key: string };
+  /**
+   * Fail (an API error result with this HTTP status, default 529) the first `count` runs that carry `key`, across
+   * every process sharing the state folder; later runs go on normally.
+   */
+  failTimes?: { count: number; key: string; status?: number };
+  /** `system/api_retry` lines (HTTP `status`) before the first model call; the run then goes on. */
+  apiRetries?: { count: number; status: number };
+  /**
+   * A `rate_limit_event` right after `init`: `rejected` (the window resets in `resetInMs`; the run then ends on
+   * HTTP 429) for every run, or with `key` only for the first run carrying it (later ones see `allowed`).
+   */
+  rateLimit?: { resetInMs: number; key?: string };
+  /** Set by the run's setup: a keyed `rate-limit` already spent; this run prints an `allowed` event. */
+  rateLimitAllowed?: boolean;
   /** The answer of the first run that carries `key`; later runs with the key answer as otherwise scripted. */
   firstText?: { key: string; text: string };
   hang: boolean;
@@ -172,9 +184,21 @@ const APPLIERS: Record<string, Applier> = {
   },
   exit: intArg((s, n) => void (s.exitCode = n)),
   'fail-times': (s, args) => {
-    const m = /^\s*(\d+)\s+([A-Za-z0-9._-]+)\s*$/.exec(args);
+    const m = /^\s*(\d+)\s+([A-Za-z0-9._-]+)(?:\s+(\d{3}))?\s*$/.exec(args);
     if (!m) return false;
-    s.failTimes = { count: Number(m[1]), key: m[2] };
+    s.failTimes = { count: Number(m[1]), key: m[2], ...(m[3] !== undefined && { status: Number(m[3]) }) };
+    return true;
+  },
+  'api-retry': (s, args) => {
+    const m = /^\s*(\d+)(?:\s+(\d{3}))?\s*$/.exec(args);
+    if (!m) return false;
+    s.apiRetries = { count: Number(m[1]), status: m[2] === undefined ? 529 : Number(m[2]) };
+    return true;
+  },
+  'rate-limit': (s, args) => {
+    const m = /^\s*(\d+)(?:\s+([A-Za-z0-9._-]+))?\s*$/.exec(args);
+    if (!m) return false;
+    s.rateLimit = { resetInMs: Number(m[1]), ...(m[2] !== undefined && { key: m[2] }) };
     return true;
   },
   'first-text': (s, args) => {

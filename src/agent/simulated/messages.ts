@@ -323,6 +323,26 @@ export function apiRetryLine(
   };
 }
 
+/**
+ * A `rate_limit_event` line: the account's usage window. `resetsAt` is Unix seconds, as the CLI prints it;
+ * `status` is `allowed`, `allowed_warning` or `rejected` (the window is used up).
+ */
+export function rateLimitEventLine(ctx: LineContext, status: string, resetsAt: number): Json {
+  return {
+    type: 'rate_limit_event',
+    rate_limit_info: {
+      status,
+      resetsAt,
+      rateLimitType: 'five_hour',
+      overageStatus: 'rejected',
+      overageDisabledReason: 'org_level_disabled',
+      isUsingOverage: false,
+    },
+    uuid: randomUUID(),
+    session_id: ctx.sessionId,
+  };
+}
+
 /** A `user` line carrying one tool_result. */
 export function toolResultLine(
   ctx: LineContext,

@@ -12,6 +12,7 @@ import type { SimFlags } from './flags.js';
 import {
   apiId,
   apiRetryLine,
+  rateLimitEventLine,
   assistantLine,
   type ContentBlock,
   DEFAULT_TOOLS,
@@ -718,12 +719,26 @@ export class Playback {
   /** The scripted flow after `init`. */
   private async play(): Promise<number> {
     await this.garbage('after init');
+    const { rateLimit, rateLimitAllowed, apiRetries } = this.script;
+    if (apiRetries) {
+      const kind = apiErrorKind(apiRetries.status);
+      for (let attempt = 1; attempt <= apiRetries.count; attempt++) {
+        const delayMs = 500 * 2 ** (attempt - 1) + 37 * attempt;
+        await this.emit(apiRetryLine(this.ctx, attempt, 10, delayMs, apiRetries.status, kind.retry || kind.error));
+      }
+    }
     if (this.script.hang) await this.sleep(Number.POSITIVE_INFINITY);
     if (this.script.error?.kind === 'not-logged-in') {
       await this.sleep(this.script.delayMs);
       return this.finishApiError('Not logged in · Please run /login', 'authentication_failed', undefined, 'api_error');
     }
     if (this.script.error?.kind === 'api-error') return this.playApiError(Number(this.script.error.arg ?? 529));
+    if (rateLimit || rateLimitAllowed) {
+      const resetInMs = rateLimit ? rateLimit.resetInMs : 5 * 3_600_000;
+      const resetsAt = Math.ceil((Date.now() + resetInMs) / 1000);
+      await this.emit(rateLimitEventLine(this.ctx, rateLimit ? 'rejected' : 'allowed', resetsAt));
+      if (rateLimit) return this.playApiError(429);
+    }
     return this.playRounds();
   }
 
@@ -732,6 +747,11 @@ export class Playback {
     const env = this.setup.env;
     const retries = Math.max(0, Math.min(10, Number.parseInt(env.CLAUDE_CODE_MAX_RETRIES ?? '2', 10) || 0));
     const kind = apiErrorKind(status);
+    // With `text`, the model had begun to answer when the call failed: that text is streamed first.
+    if (this.script.text !== undefined) {
+      const call = { messageId: apiId('msg'), requestId: apiId('req'), inputTokens: 2540 + this.promptTokens };
+      await this.emit(assistantLine(this.ctx, call, { type: 'text', text: this.script.text }));
+    }
     if (kind.retry) {
       for (let attempt = 1; attempt <= retries; attempt++) {
         await this.emit(

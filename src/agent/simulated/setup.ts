@@ -6,7 +6,7 @@
  */
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmdirSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { DirectiveError, parseDirectives, type Script } from './directives.js';
 import { helpText, parseArgv, type SimFlags } from './flags.js';
@@ -73,7 +73,12 @@ export async function prepareRun(argv: readonly string[], out: StdoutWriter): Pr
   }
   const stateDir = sessionsDir(env);
   if (script.failTimes && countRun(stateDir, script.failTimes.key) <= script.failTimes.count) {
-    script.error = { kind: 'api-error' };
+    script.error = { kind: 'api-error', arg: String(script.failTimes.status ?? 529) };
+  }
+  // A keyed rate limit rejects only the first run that carries the key.
+  if (script.rateLimit?.key !== undefined && countRun(stateDir, `rate-limit-${script.rateLimit.key}`) > 1) {
+    script.rateLimit = undefined;
+    script.rateLimitAllowed = true;
   }
   if (script.firstText && countRun(stateDir, `first-text-${script.firstText.key}`) === 1) {
     script.text = script.firstText.text;
@@ -308,18 +313,52 @@ function startChild(file: string): void {
   writeFileSync(file, `${child.pid ?? ''}\n`);
 }
 
-/** Counts the runs that carried a `fail-times` key (in the state folder) and returns this run's number. */
+/**
+ * Counts the runs that carried a `fail-times` key (in the state folder) and returns this run's number. The count
+ * is read and written under a lock (a directory made with `mkdir`, which is atomic), so runs of many processes
+ * at once each get their own number: a burst of N failures spans processes.
+ */
 function countRun(stateDir: string, key: string): number {
   const dir = join(stateDir, 'fail-counters');
   mkdirSync(dir, { recursive: true });
-  const file = join(dir, key);
-  let count = 0;
+  const locks = join(stateDir, 'fail-counter-locks');
+  mkdirSync(locks, { recursive: true });
+  const lock = join(locks, key);
+  acquireLock(lock);
   try {
-    count = Number(readFileSync(file, 'utf8')) || 0;
-  } catch {
-    // first run with this key
+    const file = join(dir, key);
+    let count = 0;
+    try {
+      count = Number(readFileSync(file, 'utf8')) || 0;
+    } catch {
+      // first run with this key
+    }
+    count += 1;
+    writeFileSync(file, String(count));
+    return count;
+  } finally {
+    rmdirSync(lock);
   }
-  count += 1;
-  writeFileSync(file, String(count));
-  return count;
+}
+
+/** How old a counter lock may get before it counts as left behind by a process that died holding it. */
+const STALE_LOCK_MS = 5_000;
+
+/** Takes a lock directory, waiting (a few ms at a time) while another process holds it. */
+function acquireLock(lock: string): void {
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  for (;;) {
+    try {
+      mkdirSync(lock);
+      return;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    }
+    try {
+      if (Date.now() - statSync(lock).mtimeMs > STALE_LOCK_MS) rmdirSync(lock);
+    } catch {
+      // released meanwhile
+    }
+    Atomics.wait(pause, 0, 0, 2);
+  }
 }

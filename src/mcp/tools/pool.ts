@@ -74,8 +74,10 @@ export function poolTools(): PoolTool[] {
       name: 'pool_status',
       title: 'Pool status',
       description:
-        'Slot and task counts, spend and budget (microdollars) and the shutdown flag, plus server_version, server_model, ' +
-        'server_permission_mode and server_slots.',
+        'Slot and task counts, spend and budget (microdollars), the shutdown flag, and back-pressure as ' +
+        'concurrency {limit, throttled, reason, paused_until_ms, retrying_tasks} (the model API pushing back with ' +
+        'HTTP 429/529 lowers the limit; a used-up rate-limit window pauses dispatch), plus server_version, ' +
+        'server_model, server_permission_mode and server_slots.',
       input: {},
       annotations: { readOnlyHint: true },
       run(_args, { pool, info }) {
