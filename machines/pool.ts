@@ -618,10 +618,21 @@ export const poolMachine = setup({
         for (const id of context.slotOrder) enqueue.cancel(`restart:${id}`);
       }),
     },
+    /**
+     * Queued tasks that waited too long for a slot fail. While dispatch is paused for a used-up rate-limit
+     * window nothing fails: the wait is counted again from the window's reset.
+     */
     ASSIGN_TIMEOUT: {
       actions: enqueueActions(({ context, enqueue, system }) => {
         const now = context.clock();
         const waitMs = context.config.slotAssignmentTimeoutSecs * 1000;
+        const { pausedUntil } = context.backpressure;
+        if (pausedUntil !== undefined && pausedUntil > now) {
+          const deadline = pausedUntil + waitMs;
+          enqueue.assign({ assignDeadline: deadline });
+          enqueue.raise({ type: 'ASSIGN_TIMEOUT' }, { delay: deadline - now, id: 'assign-timeout' });
+          return;
+        }
         let queue = context.queue;
         const at = now;
         for (let head = peekQueue(queue); head && head.queuedAt + waitMs <= now; head = peekQueue(queue)) {

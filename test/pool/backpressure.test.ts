@@ -196,6 +196,20 @@ describe('back-pressure', () => {
     expect(pool.status().concurrency).toEqual({ limit: 2, throttled: false, retryingTasks: 0 });
   }, 60_000);
 
+  it('a task queued through a pause does not run out its slot-assignment wait meanwhile', async () => {
+    const pool = await simPool((b) =>
+      b.slots(1).config({ slotAssignmentTimeoutSecs: 0.3, backpressure: { backoffBaseMs: 20, backoffMaxMs: 50 } }),
+    );
+    const paused = nextEvent(pool, 'pool.paused');
+    const first = await pool.submit('window [[sim:rate-limit 1200 window]] [[sim:text first]]');
+    await paused;
+    // Queued during a pause four times longer than the wait it is allowed: it still runs after the reset.
+    const second = await pool.submit('waits [[sim:text second]]');
+    const [a, b] = await Promise.all([finalOf(pool, first), finalOf(pool, second)]);
+    expect([a.state, b.state]).toEqual(['completed', 'completed']);
+    expect(b.result?.output).toBe('second');
+  }, 60_000);
+
   it('a cancel during the backoff ends the task and its timer', async () => {
     const pool = await simPool((b) =>
       b.slots(1).config({ backpressure: { retryLimit: 3, backoffBaseMs: 60_000, backoffMaxMs: 60_000 } }),
