@@ -21,6 +21,7 @@ export type CoreErrorCode =
   | 'scale_limit'
   | 'invalid_input'
   | 'permission_prompt_detected'
+  | 'permission_request_not_found'
   | 'task_cancelled'
   | 'not_found'
   | 'internal_error'
@@ -131,6 +132,16 @@ export class PermissionPromptDetected extends PoolError {
     super(
       'permission_prompt_detected',
       `permission prompt detected: ${toolName}. Add it to allowed_tools or use a broader permission mode`,
+    );
+  }
+}
+
+/** No open tool-permission question has this id (never asked, already answered, or its run has ended). */
+export class PermissionRequestNotFound extends PoolError {
+  constructor(readonly requestId: string) {
+    super(
+      'permission_request_not_found',
+      `no open permission request ${requestId}: it was never asked, is already answered, or its run has ended`,
     );
   }
 }

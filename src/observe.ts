@@ -41,6 +41,7 @@ import {
   type TaskState,
 } from '../machines/types.js';
 import type { PoolState, Projection, RecordChange } from './projection.js';
+import type { PermissionEvent } from './pool/permissions.js';
 
 /** The pool's phase: taking work, draining, or stopped. */
 export type PoolPhase = 'running' | 'draining' | 'stopped';
@@ -82,7 +83,8 @@ export type PoolEvent =
       limitMicrodollars?: number;
     }
   | { type: 'pool.draining' }
-  | { type: 'pool.stopped' };
+  | { type: 'pool.stopped' }
+  | PermissionEvent;
 
 /** The `type`s of `PoolEvent`. */
 export type PoolEventType = PoolEvent['type'];

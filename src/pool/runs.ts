@@ -40,6 +40,8 @@ function prepareRun(rt: PoolRuntime, input: AgentActorInput): AgentRunRequest {
     resumeSessionId: resume,
     previousSessionCostUsd: resume ? slot.sessionCostUsd : undefined,
     timeoutMs: timeoutSecs === undefined ? undefined : timeoutSecs * 1000,
+    slotId: slot.id,
+    askPermission: rt.permissions.askerFor(slot.id, job.taskId),
   };
 }
 
