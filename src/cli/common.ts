@@ -24,6 +24,8 @@ export interface PoolCommandOptions {
   simulated?: boolean;
   skillsDir?: string;
   workflowsDir?: string;
+  permissionTimeoutSecs?: string;
+  warmSlots?: boolean;
 }
 
 /** Output options. */
@@ -56,7 +58,13 @@ export function addPoolOptions(command: Command): Command {
     .option('--binary <path>', 'the claude executable (default: claude on PATH)')
     .option('--simulated', 'use the built-in simulated agent instead of claude (no credentials, no cost)')
     .option('--skills-dir <dir>', 'extra skills folder (default: .claude-pool/skills when it exists)')
-    .option('--workflows-dir <dir>', 'extra workflows folder (default: .claude-pool/workflows when it exists)');
+    .option('--workflows-dir <dir>', 'extra workflows folder (default: .claude-pool/workflows when it exists)')
+    .option(
+      '--permission-timeout-secs <secs>',
+      "ask the pool's clients before agents use tools (pool_answer_permission); deny after this many seconds",
+    )
+    .option('--warm-slots', "keep each slot's agent process between tasks with the same settings")
+    .addOption(new Option('--no-warm-slots', 'start a fresh agent process for every task').hideHelp());
 }
 
 /** Adds `--json` and `-q/--quiet`. */
@@ -83,6 +91,8 @@ export function settingsFromOptions(options: PoolCommandOptions): ResolvedSettin
     simulated: options.simulated,
     skillsDir: options.skillsDir,
     workflowsDir: options.workflowsDir,
+    permissionTimeoutSecs: options.permissionTimeoutSecs,
+    warmSlots: options.warmSlots,
   };
   return resolveSettings({ flags, configPath: options.config });
 }

@@ -42,6 +42,14 @@ export interface PoolSettings {
   skillsDir?: string;
   /** Extra workflows folder (`--workflows-dir`). Absolute. */
   workflowsDir?: string;
+  /**
+   * Agents' tool-permission questions wait this many seconds for an answer from outside (MCP
+   * `pool_answer_permission`, `POST /v1/permissions/{id}`), then are denied (`--permission-timeout-secs`).
+   * Unset: no one is asked, the permission mode decides.
+   */
+  permissionTimeoutSecs?: number;
+  /** Slots keep their agent process between tasks (`--warm-slots`). */
+  warmSlots?: boolean;
 }
 
 /** A setting name. */
@@ -96,6 +104,14 @@ export const SETTING_FIELDS: readonly FieldSpec[] = [
   { key: 'simulated', flag: '--simulated', env: 'CLAUDE_POOL_SIMULATED', kind: 'boolean' },
   { key: 'skillsDir', flag: '--skills-dir', env: 'CLAUDE_POOL_SKILLS_DIR', kind: 'path' },
   { key: 'workflowsDir', flag: '--workflows-dir', env: 'CLAUDE_POOL_WORKFLOWS_DIR', kind: 'path' },
+  {
+    key: 'permissionTimeoutSecs',
+    flag: '--permission-timeout-secs',
+    env: 'CLAUDE_POOL_PERMISSION_TIMEOUT_SECS',
+    kind: 'int',
+    min: 1,
+  },
+  { key: 'warmSlots', flag: '--warm-slots', env: 'CLAUDE_POOL_WARM_SLOTS', kind: 'boolean' },
 ];
 
 /** The environment variable naming the config file. */
