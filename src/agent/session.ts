@@ -317,7 +317,12 @@ export class AgentSession {
     const turn = this.turn;
     const answer = (decision: PermissionDecision): void => {
       if (turn && !turn.open.delete(question.requestId)) return;
-      this.write(permissionResponseLine(question.requestId, decision));
+      // The CLI runs an allowed tool with `updatedInput` (it does not run one allowed without it).
+      const sent: PermissionDecision =
+        decision.behavior === 'allow' && decision.updatedInput === undefined
+          ? { behavior: 'allow', updatedInput: question.input }
+          : decision;
+      this.write(permissionResponseLine(question.requestId, sent));
     };
     if (!turn || turn.killReason !== undefined) {
       this.write(permissionResponseLine(question.requestId, { behavior: 'deny', message: CANCELLED_DENIAL }));

@@ -22,6 +22,10 @@ import { Playback, PERMISSION_STREAM_CLOSED, SIGTERM_EXIT_CODE, type HostDecisio
 import { applyRunCounters, startSideEffects, stderr, type RunSession, type RunSetup } from './setup.js';
 import { sessionsDir, type SessionState } from './sessions.js';
 
+/** The tool error of an allow without `updatedInput` (the real CLI's validation failure, shortened). */
+export const ALLOW_WITHOUT_INPUT =
+  'Tool permission request failed: ZodError: updatedInput: Invalid input: expected record, received undefined';
+
 /** A question waiting for the host's `control_response`. */
 interface OpenQuestion {
   resolve: (decision: HostDecision) => void;
@@ -214,11 +218,10 @@ export class StreamInputSession {
       question.reject(new Error(`Tool permission request failed: ${typeof r.error === 'string' ? r.error : 'error'}`));
     } else if (decision.behavior === 'allow') {
       const updated = decision.updatedInput;
-      question.resolve(
-        typeof updated === 'object' && updated !== null
-          ? { behavior: 'allow', updatedInput: updated as Record<string, unknown> }
-          : { behavior: 'allow' },
-      );
+      // As the real CLI: an allow must carry the input to run with (it fails the call otherwise).
+      if (typeof updated !== 'object' || updated === null || Array.isArray(updated)) {
+        question.reject(new Error(ALLOW_WITHOUT_INPUT));
+      } else question.resolve({ behavior: 'allow', updatedInput: updated as Record<string, unknown> });
     } else {
       question.resolve({
         behavior: 'deny',
