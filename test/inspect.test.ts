@@ -173,7 +173,7 @@ describe('describeActors', () => {
       children: [{ id: 'agent', src: 'agent', status: 'active', children: [] }],
     });
     expect(byId.get('slot-1')).toMatchObject({ machine: 'slot', value: 'idle', children: [] });
-    expect(byId.get('task-1')).toMatchObject({ machine: 'task', value: 'running' });
+    expect(byId.get('task-1')).toMatchObject({ machine: 'task', value: { running: 'working' } });
     actor.stop();
   });
 });

@@ -43,7 +43,7 @@ export interface WarmSlotOptions {
 export const DEFAULT_WARM_IDLE_MS = 60_000;
 
 /** Whether pools keep slots warm unless told otherwise (see `bench/warm.ts`). */
-export const DEFAULT_WARM_SLOTS = false;
+export const DEFAULT_WARM_SLOTS = true;
 
 /** A slot's process kept between tasks. */
 interface Warm {
@@ -198,7 +198,14 @@ export class SessionRunner implements AgentRunner {
     } catch (err) {
       files.remove();
       const message = err instanceof SessionStartError ? err.message : errorMessage(err);
-      return { outcome: spawnFailedOutcome(message, command, 0, request.config) };
+      const failed = spawnFailedOutcome(message, command, 0, request.config);
+      // The system refused this run's own command line (a value too long even for a file): the task fails, the
+      // slot is fine.
+      if (/\bE2BIG\b/.test(message)) {
+        failed.result.output = `could not start claude: ${message}: the command line is too long for this system`;
+        return { outcome: { ...failed, kind: 'ok' } };
+      }
+      return { outcome: failed };
     }
   }
 

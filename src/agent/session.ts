@@ -251,11 +251,14 @@ export class AgentSession {
   /** Ends stdin and waits for the process to exit, terminating it after {@link CLOSE_GRACE_MS}. */
   async close(): Promise<void> {
     if (this.exitInfo) return;
+    // What the agent started (a tool's process in a group of its own) ends with it.
+    this.recordTree();
     this.stdinClosed = true;
     this.subprocess.stdin?.end();
     const timer = setTimeout(() => this.terminate(), CLOSE_GRACE_MS);
     await this.exited;
     clearTimeout(timer);
+    this.killLeftovers();
   }
 
   /** Terminates the process now (SIGTERM, then SIGKILL to its group and tree); resolves once it has exited. */
@@ -397,14 +400,18 @@ export class AgentSession {
     signalGroup(this.identity.pgid, 'SIGTERM');
     const timer = setTimeout(() => {
       if (groupHasLiveMember(this.identity.pgid) || !this.exitInfo) signalGroup(this.identity.pgid, 'SIGKILL');
-      const others = this.tree.filter((p) => p.pid !== this.pid);
-      if (others.length > 0) killProcesses(others);
+      this.killLeftovers();
     }, KILL_GRACE_MS);
     void this.exited.then(() => {
       clearTimeout(timer);
-      const others = this.tree.filter((p) => p.pid !== this.pid);
-      if (others.length > 0) killProcesses(others);
+      this.killLeftovers();
     });
+  }
+
+  /** SIGKILLs what is left of the recorded tree (only processes that are still the recorded ones). */
+  private killLeftovers(): void {
+    const others = this.tree.filter((p) => p.pid !== this.pid);
+    if (others.length > 0) killProcesses(others);
   }
 
   /** The process has exited: untie it from the lifeline and the ledger. */

@@ -85,7 +85,8 @@ export class Pool extends PoolView {
   }
 
   /**
-   * Cancels a task. A queued task is dropped; a running task's process is killed (resolves once it is gone);
+   * Cancels a task. A queued task is dropped; a running task's run is interrupted and its process ended — a warm
+   * slot's process is interrupted only, and lives on for the slot's next task (resolves once the run has ended);
    * a task in review is cancelled. Finished tasks are left as they are. A chain id cancels the chain.
    */
   cancel(id: TaskId): Promise<void> {

@@ -68,6 +68,21 @@ describe('warm slots', () => {
     expect(next.output).toContain('still here');
   });
 
+  it('at drain, a warm process and the process it started in a group of its own are both ended', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'claude-pool-warm-'));
+    const pool = await simPool((b) => b.slots(1));
+    const result = await pool.run(`start a child [[sim:pidfile ${dir}/agent]] [[sim:child ${dir}/child]]`);
+    expect(result.success).toBe(true);
+    const agent = await waitForPid(join(dir, 'agent'));
+    const child = await waitForPid(join(dir, 'child'));
+    // Kept warm after its task: both still run.
+    expect(processExists(agent)).toBe(true);
+    expect(processExists(child)).toBe(true);
+    await pool.drain();
+    await eventually(() => !processExists(agent) && !processExists(child));
+    expect(pool.store().processes?.list() ?? []).toEqual([]);
+  });
+
   it('closes a process idle longer than idleMs; the next task starts a fresh one', async () => {
     const pool = await simPool((b) => b.slots(1).warmSlots(true, { idleMs: 200 }));
     const first = await pool.run('one [[sim:pid]]');
@@ -87,8 +102,11 @@ describe('warm slots', () => {
     expect(pidOf(third)).not.toBe(pidOf(first));
   });
 
-  it('cold by default: every task starts its own process', async () => {
-    const pool = await simPool((b) => b.slots(1));
+  it('is on by default; turned off, every task starts its own process', async () => {
+    const warm = await simPool((b) => b.slots(1));
+    const w1 = await warm.run('one [[sim:pid]]');
+    expect(pidOf(await warm.run('two [[sim:pid]]'))).toBe(pidOf(w1));
+    const pool = await simPool((b) => b.slots(1).warmSlots(false));
     const a = await pool.run('one [[sim:pid]]');
     const b = await pool.run('two [[sim:pid]]');
     expect(pidOf(a)).not.toBe(pidOf(b));
