@@ -95,7 +95,7 @@ export class SessionRunner implements AgentRunner {
     const key = settingsKey(binary, cwd, this.options.env, request);
     const slotId = request.slotId;
 
-    let warm = slotId !== undefined ? this.takeIdle(slotId, key, request.resumeSessionId) : undefined;
+    let warm = slotId !== undefined ? this.takeIdle(slotId, key, request) : undefined;
     if (warm) {
       emit({ type: 'reused', pid: warm.session.pid });
     } else {
@@ -155,13 +155,19 @@ export class SessionRunner implements AgentRunner {
     await Promise.all(all.map((warm) => this.retire(warm)));
   }
 
-  /** The slot's idle process, if it can run this request (same settings and conversation); else closes it. */
-  private takeIdle(slotId: string, key: string, resumeSessionId: string | undefined): Warm | undefined {
+  /**
+   * The slot's idle process, if it can run this request (same settings, and the conversation the slot continues:
+   * the session it resumes, or — a slot with no session recorded yet, say after a cancelled first task — the
+   * process's own); else closes it.
+   */
+  private takeIdle(slotId: string, key: string, request: AgentRunRequest): Warm | undefined {
     const warm = this.idle.get(slotId);
     if (!warm) return undefined;
     this.idle.delete(slotId);
     if (warm.idleTimer) clearTimeout(warm.idleTimer);
-    const sameConversation = resumeSessionId !== undefined && resumeSessionId === warm.session.sessionId;
+    const { resumeSessionId } = request;
+    const sameConversation =
+      resumeSessionId === undefined ? request.newConversation !== true : resumeSessionId === warm.session.sessionId;
     if (warm.key === key && sameConversation && warm.session.alive) return warm;
     void this.retire(warm);
     return undefined;

@@ -5,7 +5,7 @@
  * and is interrupted by a control request rather than a signal, so it survives a cancelled turn.
  *
  * A turn ends with its `result` line. A cancelled or timed-out turn is interrupted (an `interrupt` control
- * request, after every question still open was denied); if no result follows within
+ * request, then every question still open is denied); if no result follows within
  * {@link INTERRUPT_GRACE_MS}, the process is terminated (SIGTERM to its group, SIGKILL after
  * {@link KILL_GRACE_MS} to the group and its recorded tree). Closing ends stdin; a process that does not exit
  * within {@link CLOSE_GRACE_MS} is terminated the same way. The process is tied to this process's life
@@ -356,13 +356,15 @@ export class AgentSession {
     const turn = this.turn;
     if (!turn || turn.killReason !== undefined || turn.state.result !== undefined) return;
     turn.killReason = reason;
+    this.recordTree();
+    // The interrupt first, so a question still open cannot let the turn run on; then the open questions are denied
+    // (in case the CLI still waits for their answers).
+    this.write(interruptRequestLine(randomUUID()));
     for (const [requestId, controller] of turn.open) {
       controller.abort();
       this.write(permissionResponseLine(requestId, { behavior: 'deny', message: CANCELLED_DENIAL }));
     }
     turn.open.clear();
-    this.recordTree();
-    this.write(interruptRequestLine(randomUUID()));
     turn.timers.push(
       setTimeout(() => {
         if (this.turn === turn) this.terminate();

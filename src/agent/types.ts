@@ -51,6 +51,8 @@ export interface AgentRunRequest {
   timeoutMs?: number;
   /** The slot that runs it: a runner that keeps processes warm keeps one per slot. */
   slotId?: string;
+  /** The run must not continue the slot's conversation (it runs elsewhere, e.g. a chain step's directory). */
+  newConversation?: boolean;
   /**
    * Answers the agent's tool-permission questions. When set, the run uses the stream-json session
    * (`--input-format stream-json --permission-prompt-tool stdio`) and every `can_use_tool` request is passed

@@ -41,6 +41,7 @@ function prepareRun(rt: PoolRuntime, input: AgentActorInput): AgentRunRequest {
     previousSessionCostUsd: resume ? slot.sessionCostUsd : undefined,
     timeoutMs: timeoutSecs === undefined ? undefined : timeoutSecs * 1000,
     slotId: slot.id,
+    newConversation: job.workingDir !== undefined,
     askPermission: rt.permissions.askerFor(slot.id, job.taskId),
   };
 }

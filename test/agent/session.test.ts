@@ -108,7 +108,12 @@ describe('stream-json session on the simulated agent', () => {
     });
     const ended = await end;
     expect(ended.killReason).toBe('aborted');
-    expect(ended.state.result).toMatchObject({ subtype: 'error_during_execution', isError: true });
+    expect(ended.state.result).toMatchObject({
+      subtype: 'error_during_execution',
+      isError: true,
+      terminalReason: 'aborted_tools',
+    });
+    expect(ended.state.result?.permissionDenials).toEqual([expect.objectContaining({ toolName: 'Write' })]);
     expect(questionSignal?.aborted).toBe(true);
     expect(ended.exit).toBeUndefined();
     expect(session.alive).toBe(true);

@@ -68,6 +68,23 @@ describe('warm slots', () => {
     expect(next.output).toContain('still here');
   });
 
+  it('keeps the process of a slot whose first task was cancelled (no session recorded yet)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'claude-pool-warm-'));
+    const pool = await simPool((b) => b.slots(1));
+    const id = await pool.submit(`hang [[sim:pidfile ${dir}/first.pid]] [[sim:hang]]`);
+    const pid = await waitForPid(join(dir, 'first.pid'));
+    await pool.cancel(id);
+    expect(pidOf(await pool.run('next [[sim:pid]]'))).toBe(pid);
+  });
+
+  it('a chain step (its own directory, a new conversation) does not reuse the slot’s process', async () => {
+    const pool = await simPool((b) => b.slots(1));
+    const first = await pool.run('one [[sim:pid]]');
+    const dir = mkdtempSync(join(tmpdir(), 'claude-pool-warm-'));
+    const other = await pool.run('elsewhere [[sim:pid]]', { workingDir: dir });
+    expect(pidOf(other)).not.toBe(pidOf(first));
+  });
+
   it('at drain, a warm process and the process it started in a group of its own are both ended', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'claude-pool-warm-'));
     const pool = await simPool((b) => b.slots(1));

@@ -71,6 +71,23 @@ describe.skipIf(!binary || !api)('the real claude CLI', () => {
     }
   });
 
+  it('a cancel while its question is open denies it; the warm process runs the next task', async () => {
+    const pool = await start((b) => b.slots(1).permissions({ answerTimeoutMs: 60_000 }));
+    const requested = firstValueFrom(
+      pool.events$.pipe(filter((e): e is Requested => e.type === 'permission.requested')),
+    );
+    const id = await pool.submit('SCENARIO:write please');
+    const { request } = await requested;
+    const [before] = pool.store().processes?.list() ?? [];
+    await pool.cancel(id);
+    expect((await pool.task(id)).state).toBe('cancelled');
+    expect(existsSync(String(request.input.file_path))).toBe(false);
+    const next = await pool.run('SCENARIO:simple after');
+    expect(next.success).toBe(true);
+    const [after] = pool.store().processes?.list() ?? [];
+    expect(after.pid).toBe(before.pid);
+  });
+
   it('keeps a slot warm: three tasks, one process, each task at its own cost', async () => {
     const pool = await start((b) => b.slots(1).warmSlots(true));
     const results = [];

@@ -49,6 +49,13 @@ const INTERRUPTED_TEXT = '[Request interrupted by user]';
 /** Thrown inside the script when SIGINT arrives. */
 class Interrupted extends Error {}
 
+/** Thrown when an interrupt arrives while a tool call waits for permission (the real CLI rejects the call). */
+class InterruptedAtTool extends Interrupted {}
+
+/** The tool result of a call rejected by an interrupt while it waited for permission (as the real CLI says it). */
+const REJECTED_BY_INTERRUPT =
+  "The user doesn't want to proceed with this tool use. The tool use was rejected (eg. if it was a file edit, the new_string was NOT written to the file). STOP what you are doing and wait for the user to tell you how to proceed.";
+
 /** One model call of the script: a tool round or the final answer. */
 type Round = { kind: 'tool'; action: ToolAction | { kind: 'bash'; step: number } } | { kind: 'final' };
 
@@ -354,7 +361,7 @@ export class Playback {
       return await this.play();
     } catch (err) {
       if (!(err instanceof Interrupted)) throw err;
-      return this.finishInterrupted();
+      return this.finishInterrupted(err instanceof InterruptedAtTool);
     }
     // The signal handlers stay installed until the process exits: SIGINT is a no-op once the result is
     // being written, and SIGTERM always ends the process with 143 like the real CLI.
@@ -517,14 +524,15 @@ export class Playback {
     );
   }
 
-  /** SIGINT: the interrupted `user` line and an `error_during_execution` result, exit 0. */
-  private async finishInterrupted(): Promise<number> {
-    await this.put(interruptedLine(this.ctx));
+  /** SIGINT (or an interrupt): the interrupted `user` line and an `error_during_execution` result, exit 0. At a
+   * permission question the call is rejected first and the turn ends as `aborted_tools`, as the real CLI ends it. */
+  private async finishInterrupted(atTool = false): Promise<number> {
+    await this.put(interruptedLine(this.ctx, atTool ? `${INTERRUPTED_TEXT.slice(0, -1)} for tool use]` : undefined));
     return this.finishError(
       'error_during_execution',
       Math.max(1, this.callsStarted),
       null,
-      'aborted_streaming',
+      atTool ? 'aborted_tools' : 'aborted_streaming',
       INTERRUPTED_TEXT,
       `Error: ${INTERRUPTED_TEXT}`,
       0,
@@ -712,7 +720,16 @@ export class Playback {
     try {
       decision = await this.turn.askPermission(block, this.controller.signal);
     } catch (err) {
-      if (this.controller.signal.aborted) throw new Interrupted();
+      if (this.controller.signal.aborted) {
+        this.denials.push({ tool_name: block.name, tool_use_id: block.id, tool_input: block.input });
+        await this.put(
+          toolResultLine(this.ctx, block.id, REJECTED_BY_INTERRUPT, true, `Error: ${REJECTED_BY_INTERRUPT}`, {
+            non_execution_kind: 'user-rejected',
+            permission_decision: { decision: 'reject', source: 'host' },
+          }),
+        );
+        throw new InterruptedAtTool();
+      }
       return this.deny(block, err instanceof Error && err.message ? err.message : PERMISSION_STREAM_CLOSED);
     }
     if (this.controller.signal.aborted) throw new Interrupted();
