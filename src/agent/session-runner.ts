@@ -136,6 +136,7 @@ export class SessionRunner implements AgentRunner {
       keepWarm &&
       slotId !== undefined &&
       warm.session.alive &&
+      end.started &&
       end.exit === undefined &&
       end.state.result !== undefined
     ) {

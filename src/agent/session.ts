@@ -90,6 +90,11 @@ export interface TurnEnd {
   stderr: string;
   /** The cumulative `total_cost_usd` the session reported before this turn (undefined before its first result). */
   previousTotalCostUsd?: number;
+  /**
+   * The turn began (its `system/init` arrived). A result without one is a start-up failure the CLI printed before
+   * reading any input (an unknown `--resume` id): the process is about to exit.
+   */
+  started: boolean;
 }
 
 /** The turn in progress. */
@@ -102,6 +107,7 @@ interface ActiveTurn {
   killReason?: 'aborted' | 'timeout';
   timers: NodeJS.Timeout[];
   previousTotalCostUsd?: number;
+  started: boolean;
 }
 
 /** One long-lived agent process that runs prompts as turns. */
@@ -228,6 +234,7 @@ export class AgentSession {
         open: new Map(),
         timers: [],
         previousTotalCostUsd: this.lastTotalCostUsd,
+        started: false,
       };
       this.turn = turn;
       if (!this.alive) {
@@ -305,6 +312,7 @@ export class AgentSession {
     }
     const turn = this.turn;
     if (!turn) return;
+    if (message.type === 'system' && message.subtype === 'init') turn.started = true;
     const step = reduceStreamMessage(turn.state, message);
     turn.state = step.state;
     if (step.state.sessionId !== undefined) this.sessionId = step.state.sessionId;
@@ -381,7 +389,7 @@ export class AgentSession {
     for (const t of turn.timers) clearTimeout(t);
     for (const controller of turn.open.values()) controller.abort();
     turn.open.clear();
-    const end: TurnEnd = { state: turn.state, stderr: this.stderrTail.text() };
+    const end: TurnEnd = { state: turn.state, stderr: this.stderrTail.text(), started: turn.started };
     if (turn.killReason !== undefined) end.killReason = turn.killReason;
     if (turn.state.result === undefined && this.exitInfo !== undefined) end.exit = this.exitInfo;
     if (turn.previousTotalCostUsd !== undefined) end.previousTotalCostUsd = turn.previousTotalCostUsd;
