@@ -59,8 +59,10 @@ async function processRuns(count: number, stateDir: string): Promise<{ baseline:
       ),
     ),
   );
+  // A process per run, like the baseline (warm slots are measured by bench/warm.ts).
   const pool = await Pool.builder({ binary: simulatedClaude, env: { CLAUDE_POOL_SIM_STATE_DIR: stateDir } })
     .slots(SLOTS)
+    .warmSlots(false)
     .build();
   const pooled = await time(() => pool.fanOut(prompts));
   await pool.drain();

@@ -165,7 +165,8 @@ async function processes(): Promise<void> {
           prompts.map((prompt) => limit(() => execa(agent, buildClaudeArgv(config, { prompt }), { stdin: 'ignore' }))),
         ),
       );
-      const pool = await Pool.builder({ binary: agent }).slots(slots).build();
+      // A process per run (the baseline spawns one per run too).
+      const pool = await Pool.builder({ binary: agent }).slots(slots).warmSlots(false).build();
       const pooled = await time(async () => {
         const results = await pool.fanOut(prompts);
         if (results.some((result) => !result.success)) throw new Error('a run failed');

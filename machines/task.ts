@@ -1,15 +1,20 @@
 /**
- * The task statechart: Pending → Running → (PendingReview →) Completed | Failed | Cancelled.
+ * The task statechart: Pending → Running (Working ⇄ AwaitingPermission) → (PendingReview →) Completed | Failed |
+ * Cancelled.
  *
  * Pure: no I/O and no clock. Every event that stamps a time carries it (`at`, Unix ms). Final states are
  * truly final, so a late result can never turn Cancelled into Completed.
  */
 import { assign, sendParent, setup } from 'xstate';
-import type { SlotId, TaskRecord, TaskResult, TaskState } from './types.js';
+import type { PendingPermission, SlotId, TaskRecord, TaskResult, TaskState } from './types.js';
 
 /** Events a task accepts. */
 export type TaskEvent =
   | { type: 'ASSIGN'; slotId: SlotId; at: number }
+  /** The agent asks to use a tool and waits for the answer. */
+  | { type: 'PERMISSION.REQUESTED'; request: PendingPermission }
+  /** A question of the agent was answered (allowed or denied). */
+  | { type: 'PERMISSION.ANSWERED'; requestId: string; at: number }
   | { type: 'FINISH'; result: TaskResult; at: number }
   | { type: 'FAIL'; result: TaskResult; at: number }
   | { type: 'CANCEL'; at: number }
@@ -32,9 +37,13 @@ export type TaskParentEvent =
 /** The statechart state names, in the order of the lifecycle. */
 export const TASK_STATE_NODES = ['pending', 'running', 'pendingReview', 'completed', 'failed', 'cancelled'] as const;
 
-/** Maps a statechart state to the published `TaskState`. */
-export function taskStateOf(value: string): TaskState {
-  return value === 'pendingReview' ? 'pending_review' : (value as TaskState);
+/**
+ * Maps a statechart state value to the published `TaskState` (Running's substates, `working` and
+ * `awaitingPermission`, are both `running`; the record's `pendingPermissions` tells them apart).
+ */
+export function taskStateOf(value: string | Record<string, unknown>): TaskState {
+  const top = typeof value === 'string' ? value : (Object.keys(value)[0] ?? '');
+  return top === 'pendingReview' ? 'pending_review' : (top as TaskState);
 }
 
 /** The prompt a rejected task runs next: the original prompt, then the latest feedback. */
@@ -75,6 +84,12 @@ export const taskMachine = setup({
     awaitingReview: ({ context }) => context.record.state === 'pending_review',
     /** This rejection is the last one allowed. */
     lastRejection: ({ context }) => context.record.rejectionCount + 1 >= context.record.maxRejections,
+    /** The answer is to the only question still open: the agent works again. */
+    lastQuestionAnswered: ({ context, event }) => {
+      if (event.type !== 'PERMISSION.ANSWERED') return false;
+      const open = context.record.pendingPermissions ?? [];
+      return open.length === 1 && open[0].requestId === event.requestId;
+    },
   },
   actions: {
     assignSlot: assign(({ context, event }) => {
@@ -127,6 +142,21 @@ export const taskMachine = setup({
       record: context.record,
     })),
     notifyReview: sendParent(({ context }) => ({ type: 'TASK.REVIEW', taskId: context.record.id })),
+    addQuestion: assign(({ context, event }) => {
+      if (event.type !== 'PERMISSION.REQUESTED') return {};
+      const open = (context.record.pendingPermissions ?? []).filter((p) => p.requestId !== event.request.requestId);
+      return { record: { ...context.record, pendingPermissions: [...open, event.request] } };
+    }),
+    removeQuestion: assign(({ context, event }) => {
+      if (event.type !== 'PERMISSION.ANSWERED') return {};
+      const open = (context.record.pendingPermissions ?? []).filter((p) => p.requestId !== event.requestId);
+      return { record: { ...context.record, pendingPermissions: open } };
+    }),
+    clearQuestions: assign(({ context }) => {
+      if (context.record.pendingPermissions === undefined) return {};
+      const { pendingPermissions: _open, ...record } = context.record;
+      return { record };
+    }),
   },
 }).createMachine({
   id: 'task',
@@ -147,7 +177,29 @@ export const taskMachine = setup({
         CANCEL: { target: 'cancelled' },
       },
     },
+    /**
+     * The agent runs. While it waits for the answer to a tool-permission question it is in AwaitingPermission
+     * (the record lists the open questions); each answer lets it go on, the last one back to Working.
+     */
     running: {
+      initial: 'working',
+      exit: 'clearQuestions',
+      states: {
+        working: {
+          on: {
+            'PERMISSION.REQUESTED': { target: 'awaitingPermission', actions: 'addQuestion' },
+          },
+        },
+        awaitingPermission: {
+          on: {
+            'PERMISSION.REQUESTED': { actions: 'addQuestion' },
+            'PERMISSION.ANSWERED': [
+              { guard: 'lastQuestionAnswered', target: 'working', actions: 'removeQuestion' },
+              { actions: 'removeQuestion' },
+            ],
+          },
+        },
+      },
       on: {
         FINISH: [
           { guard: 'needsReview', target: 'pendingReview', actions: 'storeResult' },

@@ -196,6 +196,20 @@ export interface PermissionDenial {
   toolInput?: unknown;
 }
 
+/** A tool-permission question an agent asked and waits on. */
+export interface PendingPermission {
+  /** The question's id (answer it with `answerPermission`). */
+  requestId: string;
+  toolName: string;
+  /** The tool's input as the agent asked to run it. */
+  input: Record<string, unknown>;
+  toolUseId?: string;
+  /** When it was asked (Unix ms). */
+  requestedAtMs: number;
+  /** When it is denied if no one answers (Unix ms). */
+  deadlineAtMs: number;
+}
+
 /** The durable record of a task. */
 export interface TaskRecord {
   id: TaskId;
@@ -217,6 +231,8 @@ export interface TaskRecord {
   createdAtMs: number;
   startedAtMs?: number;
   completedAtMs?: number;
+  /** While Running: the tool-permission questions the agent waits on (the task is AwaitingPermission). */
+  pendingPermissions?: PendingPermission[];
 }
 
 /** The durable record of a slot. */

@@ -22,6 +22,7 @@ export type CoreErrorCode =
   | 'invalid_input'
   | 'permission_prompt_detected'
   | 'rate_limited'
+  | 'permission_request_not_found'
   | 'task_cancelled'
   | 'not_found'
   | 'internal_error'
@@ -152,6 +153,16 @@ export class RateLimited extends PoolError {
       'rate_limited',
       `the model API refused the task with HTTP ${status} ${status === 529 ? '(overloaded)' : '(rate limited)'} ` +
         `after ${attempts} retr${attempts === 1 ? 'y' : 'ies'} with backoff`,
+    );
+  }
+}
+
+/** No open tool-permission question has this id (never asked, already answered, or its run has ended). */
+export class PermissionRequestNotFound extends PoolError {
+  constructor(readonly requestId: string) {
+    super(
+      'permission_request_not_found',
+      `no open permission request ${requestId}: it was never asked, is already answered, or its run has ended`,
     );
   }
 }

@@ -35,6 +35,7 @@ export type {
   Message,
   PermissionDenial,
   PermissionMode,
+  PendingPermission,
   PoolConfig,
   PoolStatus,
   ScalingConfig,
@@ -65,6 +66,7 @@ export {
   InvalidTaskState,
   NoSlotAvailable,
   PermissionPromptDetected,
+  PermissionRequestNotFound,
   PoolError,
   PoolShutdown,
   RateLimited,
@@ -106,6 +108,25 @@ export type {
   ResolvedConfig,
 } from './agent/types.js';
 export { ClaudeCliRunner } from './agent/claude-cli.js';
+export {
+  SessionRunner,
+  DEFAULT_WARM_IDLE_MS,
+  DEFAULT_WARM_SLOTS,
+  type WarmSlotOptions,
+} from './agent/session-runner.js';
+export type { PermissionDecision, ToolPermissionQuestion } from './agent/control-protocol.js';
+
+// Tool-permission questions.
+export {
+  DEFAULT_PERMISSION_TIMEOUT_MS,
+  ruleMatches,
+  type PermissionAnsweredBy,
+  type PermissionEvent,
+  type PermissionOptions,
+  type PermissionPolicy,
+  type PermissionRequest,
+  type PolicyAnswer,
+} from './pool/permissions.js';
 export { simulatedClaude } from './agent/simulated/path.js';
 
 // Skills and workflows.

@@ -42,6 +42,7 @@ import {
   type TaskState,
 } from '../machines/types.js';
 import type { PoolState, Projection, RecordChange } from './projection.js';
+import type { PermissionEvent } from './pool/permissions.js';
 
 /** The pool's phase: taking work, draining, or stopped. */
 export type PoolPhase = 'running' | 'draining' | 'stopped';
@@ -91,7 +92,8 @@ export type PoolEvent =
   /** A used-up rate-limit window paused dispatch until `concurrency.pausedUntilMs`. */
   | { type: 'pool.paused'; concurrency: ConcurrencyStatus }
   /** The pause is over; dispatch runs again. */
-  | { type: 'pool.resumed'; concurrency: ConcurrencyStatus };
+  | { type: 'pool.resumed'; concurrency: ConcurrencyStatus }
+  | PermissionEvent;
 
 /** The `type`s of `PoolEvent`. */
 export type PoolEventType = PoolEvent['type'];

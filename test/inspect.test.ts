@@ -181,7 +181,7 @@ describe('describeActors', () => {
       value: 'idle',
       children: [{ id: 'agent', src: 'agent', status: 'active', children: [] }],
     });
-    expect(byId.get('task-1')).toMatchObject({ machine: 'task', value: 'running' });
+    expect(byId.get('task-1')).toMatchObject({ machine: 'task', value: { running: 'working' } });
     actor.stop();
   });
 });

@@ -231,7 +231,7 @@ describe('describe()', () => {
     const children = supervisor.children.map((child) => [child.id, child.machine, child.value]);
     expect(children).toContainEqual(['slot-0', 'slot', { busy: 'working' }]);
     expect(children).toContainEqual(['slot-1', 'slot', 'idle']);
-    expect(children).toContainEqual([id, 'task', 'running']);
+    expect(children).toContainEqual([id, 'task', { running: 'working' }]);
     await pool.cancel(id);
     const chain = await pool.submitChain([{ name: 'a', action: { type: 'prompt', prompt: 'x [[sim:delay 200]]' } }], {
       isolation: 'none',

@@ -192,12 +192,12 @@ export class ClaudeCliRunner implements AgentRunner {
 }
 
 /** True when `text` is too long to be one argument of the command line (see {@link PROMPT_ARGV_MAX_BYTES}). */
-function tooLongForArgv(text: string | undefined): boolean {
+export function tooLongForArgv(text: string | undefined): boolean {
   return text !== undefined && Buffer.byteLength(text, 'utf8') > PROMPT_ARGV_MAX_BYTES;
 }
 
 /** The file flags' values for `buildClaudeArgv`. */
-interface ArgvFileFlags {
+export interface ArgvFileFlags {
   systemPromptFile?: string;
   appendSystemPromptFile?: string;
   mcpConfigFile?: string;
@@ -208,7 +208,7 @@ interface ArgvFileFlags {
  * for the CLI's `--system-prompt-file`, `--append-system-prompt-file` and `--mcp-config <file>`, and removed
  * when the run is over.
  */
-class ArgvFiles {
+export class ArgvFiles {
   private dir?: string;
 
   /** Writes the long ones; returns the file flags' values for `buildClaudeArgv`. */
@@ -240,7 +240,7 @@ class ArgvFiles {
 }
 
 /** This process's start time, recorded as the owner's identity. */
-const ownStartTime = processStartTime(process.pid);
+export const ownStartTime = processStartTime(process.pid);
 
 /** How many agent processes this process is running now. */
 export function liveAgentProcesses(): number {
@@ -248,7 +248,7 @@ export function liveAgentProcesses(): number {
 }
 
 /** Wraps a listener so that its failures cannot break the run. */
-function safeEmitter(onEvent: (event: AgentEvent) => void): (event: AgentEvent) => void {
+export function safeEmitter(onEvent: (event: AgentEvent) => void): (event: AgentEvent) => void {
   return (event) => {
     try {
       onEvent(event);
@@ -259,7 +259,7 @@ function safeEmitter(onEvent: (event: AgentEvent) => void): (event: AgentEvent) 
 }
 
 /** The outcome of a supervised run: killed, decided by its result line, or crashed. */
-function outcomeOf(supervised: Supervised, base: OutcomeContext): AgentOutcome {
+export function outcomeOf(supervised: Supervised, base: OutcomeContext): AgentOutcome {
   const ctx = { ...base, state: supervised.state, exit: supervised.exit, stderr: supervised.stderr };
   if (supervised.killReason !== undefined) return killedOutcome(supervised.killReason, ctx);
   if (supervised.state.result !== undefined) return resultOutcome(supervised.state, supervised.state.result, ctx);
@@ -323,7 +323,8 @@ export function buildChildEnv(
   return { ...env, ...(extra ?? {}) };
 }
 
-function effectiveTimeoutMs(request: AgentRunRequest, options: ClaudeOptions): number | undefined {
+/** The run's timeout in ms: the request's, else the options' (`undefined`: none). */
+export function effectiveTimeoutMs(request: AgentRunRequest, options: ClaudeOptions): number | undefined {
   const ms = request.timeoutMs ?? (options.timeoutSecs !== undefined ? options.timeoutSecs * 1000 : undefined);
   return ms !== undefined && Number.isFinite(ms) && ms > 0 ? ms : undefined;
 }
@@ -332,7 +333,8 @@ function effectiveTimeoutMs(request: AgentRunRequest, options: ClaudeOptions): n
 // Outcomes
 // ---------------------------------------------------------------------------------------------------------------
 
-interface OutcomeContext {
+/** What the outcome of a run is built from. */
+export interface OutcomeContext {
   command: string;
   elapsedMs: number;
   config: ResolvedConfig;
@@ -504,7 +506,13 @@ function killedOutcome(kind: 'aborted' | 'timeout', ctx: OutcomeContext): AgentO
   return outcome;
 }
 
-function spawnFailedOutcome(message: string, command: string, elapsedMs: number, config: ResolvedConfig): AgentOutcome {
+/** The outcome of a run whose agent could not be started. */
+export function spawnFailedOutcome(
+  message: string,
+  command: string,
+  elapsedMs: number,
+  config: ResolvedConfig,
+): AgentOutcome {
   const result: TaskResult = {
     output: `could not start claude: ${message}`,
     success: false,
@@ -539,7 +547,8 @@ function commandTooLongOutcome(
   return { ...failed, kind: 'ok' };
 }
 
-function spawnErrorMessage(settled: unknown): string {
+/** The reason an execa spawn failed, from what it settled with. */
+export function spawnErrorMessage(settled: unknown): string {
   if (typeof settled === 'object' && settled !== null) {
     const s = settled as { cause?: unknown; originalMessage?: unknown; shortMessage?: unknown; message?: unknown };
     if (s.cause instanceof Error) return s.cause.message;
@@ -550,7 +559,8 @@ function spawnErrorMessage(settled: unknown): string {
   return 'spawn failed';
 }
 
-function errorMessage(err: unknown): string {
+/** An error's message (or the value as text). */
+export function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 

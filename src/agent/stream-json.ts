@@ -14,8 +14,8 @@ import { StringDecoder } from 'node:string_decoder';
 import type { PermissionDenial } from '../../machines/types.js';
 import type { AgentEvent } from './types.js';
 
-/** The events the parser produces (every {@link AgentEvent} except `spawned`, which the runner makes). */
-export type StreamEvent = Exclude<AgentEvent, { type: 'spawned' }>;
+/** The events the parser produces (every {@link AgentEvent} except `spawned` and `reused`, which the runner makes). */
+export type StreamEvent = Exclude<AgentEvent, { type: 'spawned' | 'reused' }>;
 
 /** One parsed stdout line: a JSON object with a string `type`. Other keys are left as parsed. */
 export interface StreamMessage {

@@ -2,6 +2,7 @@
  * The agent boundary: one run of a prompt by an agent process, as the slot actor sees it.
  */
 import type { Effort, McpServers, PermissionMode, TaskResult } from '../../machines/types.js';
+import type { PermissionDecision, ToolPermissionQuestion } from './control-protocol.js';
 
 /** Pool, slot and task settings merged for one run (task > slot > pool). */
 export interface ResolvedConfig {
@@ -48,6 +49,16 @@ export interface AgentRunRequest {
   previousSessionCostUsd?: number;
   /** Kill the run after this many milliseconds. */
   timeoutMs?: number;
+  /** The slot that runs it: a runner that keeps processes warm keeps one per slot. */
+  slotId?: string;
+  /** The run must not continue the slot's conversation (it runs elsewhere, e.g. a chain step's directory). */
+  newConversation?: boolean;
+  /**
+   * Answers the agent's tool-permission questions. When set, the run uses the stream-json session
+   * (`--input-format stream-json --permission-prompt-tool stdio`) and every `can_use_tool` request is passed
+   * here; `signal` aborts when the run ends before the answer (it is then denied).
+   */
+  askPermission?: (question: ToolPermissionQuestion, signal: AbortSignal) => Promise<PermissionDecision>;
 }
 
 /** Something that happened during a run, streamed as it happens. */
@@ -66,7 +77,9 @@ export type AgentEvent =
    * `rate_limit_event`: the account's usage window. `status` is `allowed`, `allowed_warning` or `rejected` (the
    * window is used up until `resetsAtMs`, Unix ms).
    */
-  | { type: 'rate_limit'; status: string; resetsAtMs?: number; rateLimitType?: string };
+  | { type: 'rate_limit'; status: string; resetsAtMs?: number; rateLimitType?: string }
+  /** The run went on in a warm process (no new process was started). */
+  | { type: 'reused'; pid: number };
 
 /** How a run ended. */
 export interface AgentOutcome {

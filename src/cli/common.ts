@@ -30,6 +30,8 @@ export interface PoolCommandOptions {
   rateLimitRetries?: string;
   backoffBaseMs?: string;
   backoffMaxMs?: string;
+  permissionTimeoutSecs?: string;
+  warmSlots?: boolean;
 }
 
 /** Output options. */
@@ -68,7 +70,13 @@ export function addPoolOptions(command: Command): Command {
     .option('--increase-step <x>', 'back-pressure: a successful run adds this to the limit (default: 1)')
     .option('--rate-limit-retries <n>', 'back-pressure: re-queues of a rate-limited task before it fails (default: 5)')
     .option('--backoff-base-ms <ms>', 'back-pressure: backoff before the first retry, doubling (default: 1000)')
-    .option('--backoff-max-ms <ms>', 'back-pressure: longest backoff (default: 60000)');
+    .option('--backoff-max-ms <ms>', 'back-pressure: longest backoff (default: 60000)')
+    .option(
+      '--permission-timeout-secs <secs>',
+      "ask the pool's clients before agents use tools (pool_answer_permission); deny after this many seconds",
+    )
+    .option('--warm-slots', "keep each slot's agent process between tasks with the same settings")
+    .addOption(new Option('--no-warm-slots', 'start a fresh agent process for every task').hideHelp());
 }
 
 /** Adds `--json` and `-q/--quiet`. */
@@ -101,6 +109,8 @@ export function settingsFromOptions(options: PoolCommandOptions): ResolvedSettin
     rateLimitRetries: options.rateLimitRetries,
     backoffBaseMs: options.backoffBaseMs,
     backoffMaxMs: options.backoffMaxMs,
+    permissionTimeoutSecs: options.permissionTimeoutSecs,
+    warmSlots: options.warmSlots,
   };
   return resolveSettings({ flags, configPath: options.config });
 }

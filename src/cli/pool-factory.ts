@@ -145,7 +145,12 @@ export async function buildPool(settings: PoolSettings, options: BuildPoolOption
   };
   try {
     const { skills, workflows } = await loadRegistries(settings, workingDir, options.skills, env);
-    const pool = await Pool.builder(claude)
+    const builder = Pool.builder(claude);
+    if (settings.permissionTimeoutSecs !== undefined) {
+      builder.permissions({ answerTimeoutMs: settings.permissionTimeoutSecs * 1000 });
+    }
+    if (settings.warmSlots !== undefined) builder.warmSlots(settings.warmSlots);
+    const pool = await builder
       .slots(settings.slots)
       .config({
         ...poolConfigFromSettings(settings),

@@ -54,6 +54,14 @@ export interface PoolSettings {
   backoffBaseMs?: number;
   /** Back-pressure: the longest backoff (`--backoff-max-ms`, default 60000). */
   backoffMaxMs?: number;
+  /**
+   * Agents' tool-permission questions wait this many seconds for an answer from outside (MCP
+   * `pool_answer_permission`, `POST /v1/permissions/{id}`), then are denied (`--permission-timeout-secs`).
+   * Unset: no one is asked, the permission mode decides.
+   */
+  permissionTimeoutSecs?: number;
+  /** Slots keep their agent process between tasks (`--warm-slots`). */
+  warmSlots?: boolean;
 }
 
 /** A setting name. */
@@ -115,6 +123,14 @@ export const SETTING_FIELDS: readonly FieldSpec[] = [
   { key: 'rateLimitRetries', flag: '--rate-limit-retries', env: 'CLAUDE_POOL_RATE_LIMIT_RETRIES', kind: 'int', min: 0 },
   { key: 'backoffBaseMs', flag: '--backoff-base-ms', env: 'CLAUDE_POOL_BACKOFF_BASE_MS', kind: 'int', min: 0 },
   { key: 'backoffMaxMs', flag: '--backoff-max-ms', env: 'CLAUDE_POOL_BACKOFF_MAX_MS', kind: 'int', min: 0 },
+  {
+    key: 'permissionTimeoutSecs',
+    flag: '--permission-timeout-secs',
+    env: 'CLAUDE_POOL_PERMISSION_TIMEOUT_SECS',
+    kind: 'int',
+    min: 1,
+  },
+  { key: 'warmSlots', flag: '--warm-slots', env: 'CLAUDE_POOL_WARM_SLOTS', kind: 'boolean' },
 ];
 
 /** The environment variable naming the config file. */

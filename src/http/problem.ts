@@ -31,6 +31,7 @@ const STATUS_BY_CODE: Readonly<Record<string, number>> = {
   unauthorized: 401,
   forbidden_host: 403,
   task_not_found: 404,
+  permission_request_not_found: 404,
   slot_not_found: 404,
   key_not_found: 404,
   not_found: 404,

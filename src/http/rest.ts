@@ -57,6 +57,8 @@ const fanOutBody = toolSchema('pool_fan_out');
 
 const rejectBody = toolSchema('pool_reject_result').omit({ task_id: true });
 
+const answerPermissionBody = toolSchema('pool_answer_permission').omit({ request_id: true });
+
 const cancelChainQuery = z.strictObject({
   immediate: z.stringbool().optional().describe('Also kill the running step'),
 });
@@ -225,6 +227,25 @@ export function restRoutes(): RestRoute[] {
         const after = lastEventId(c);
         return sseResponse(c, streams.taskLog(params.id), after, { keepAliveMs });
       },
+    }),
+    // ------------------------------------------------------------ permissions
+    defineRoute({
+      method: 'get',
+      path: '/v1/permissions',
+      summary: 'The tool-permission questions agents wait on: {requests:[…]}, oldest first',
+      tool: 'pool_pending_permissions',
+      status: 200,
+      handle: ({ signal }, { callTool }) => callTool('pool_pending_permissions', {}, signal),
+    }),
+    defineRoute({
+      method: 'post',
+      path: '/v1/permissions/{id}',
+      summary: "Answer a question with {decision: 'allow'|'deny', message?, updated_input?}; 404 when it is not open",
+      tool: 'pool_answer_permission',
+      body: answerPermissionBody,
+      status: 200,
+      handle: ({ params, body, signal }, { callTool }) =>
+        callTool('pool_answer_permission', { ...(body as object), request_id: params.id }, signal),
     }),
     // ------------------------------------------------------------ chains
     defineRoute({

@@ -12,6 +12,7 @@ import { chainTools, registerChainResources } from './tools/chains.js';
 import { contextTools } from './tools/context.js';
 import { messageTools } from './tools/messages.js';
 import { metricsTools } from './tools/metrics.js';
+import { permissionTools } from './tools/permissions.js';
 import { poolTools, wireSlot } from './tools/pool.js';
 import { routingTools } from './tools/routing.js';
 import { skillTools } from './tools/skills.js';
@@ -53,6 +54,7 @@ export function allTools(): PoolTool[] {
     ...poolTools(),
     ...metricsTools(),
     ...taskTools(),
+    ...permissionTools(),
     ...skillTools(),
     ...chainTools(),
     ...routingTools(),

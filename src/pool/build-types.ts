@@ -3,7 +3,8 @@
  */
 import type { InspectionEvent } from 'xstate';
 import type { SlotSpec } from '../../machines/pool.js';
-import type { PoolConfig, SlotConfig } from '../../machines/types.js';
+import type { PoolConfig, SlotConfig, SlotId } from '../../machines/types.js';
+import type { WarmSlotOptions } from '../agent/session-runner.js';
 import type { AgentRunner, ClaudeOptions } from '../agent/types.js';
 import type { PoolConfigInput } from '../config.js';
 import type { InterruptedRunPolicy, RestorePlan } from '../restore.js';
@@ -11,6 +12,7 @@ import type { SkillRegistry } from '../skills/registry.js';
 import type { PoolStore } from '../store/types.js';
 import type { WorkflowRegistry } from '../workflows/registry.js';
 import type { WorktreeManager } from '../worktree.js';
+import type { PermissionOptions } from './permissions.js';
 
 /** Settings of the builder that are not part of `PoolConfig`. */
 export interface BuildSettings {
@@ -31,6 +33,12 @@ export interface BuildSettings {
   interruptedRuns: InterruptedRunPolicy;
   /** How many finished tasks and chains stay in memory and in snapshots. */
   recentWindow: number;
+  /** How the pool answers its agents' tool-permission questions (none: the permission mode decides). */
+  permissions?: PermissionOptions;
+  /** The same, per slot (asked before the pool's). */
+  slotPermissions: Map<SlotId, PermissionOptions>;
+  /** Whether slots keep their process between tasks, and for how long an idle one is kept. */
+  warmSlots: WarmSlotOptions;
 }
 
 /** What the builder prepared before the pool starts: config, store, registries, worktrees, first slots. */

@@ -4,7 +4,8 @@
  */
 import type { InspectionEvent } from 'xstate';
 import type { SlotSpec } from '../../machines/pool.js';
-import type { SlotConfig } from '../../machines/types.js';
+import type { SlotConfig, SlotId } from '../../machines/types.js';
+import { DEFAULT_WARM_IDLE_MS, DEFAULT_WARM_SLOTS } from '../agent/session-runner.js';
 import type { AgentRunner, ClaudeOptions } from '../agent/types.js';
 import { completePoolConfig, validateSlotConfig, type PoolConfigInput } from '../config.js';
 import { InvalidInput } from '../errors.js';
@@ -16,6 +17,7 @@ import { WorkflowRegistry } from '../workflows/registry.js';
 import { WorktreeManager } from '../worktree.js';
 import type { BuildResources, BuildSettings } from './build-types.js';
 import { Pool } from './pool.js';
+import { validatePermissionOptions, type PermissionOptions } from './permissions.js';
 
 /** Builds a pool: `Pool.builder(claude).slots(n).config(…).slotConfig(…).store(…).build()`. */
 export class PoolBuilder {
@@ -32,7 +34,43 @@ export class PoolBuilder {
       restartDelayMs: 100,
       interruptedRuns: 'fail',
       recentWindow: 1000,
+      slotPermissions: new Map(),
+      warmSlots: { enabled: DEFAULT_WARM_SLOTS, idleMs: DEFAULT_WARM_IDLE_MS },
     };
+  }
+
+  /**
+   * Lets the pool answer its agents' tool-permission questions: runs use the CLI's stream-json session with
+   * `--permission-prompt-tool stdio`, and each question is answered by the rules, the policy, an
+   * `answerPermission` call, or denied at `answerTimeoutMs` (see `PermissionOptions`).
+   */
+  permissions(options: PermissionOptions): this {
+    validatePermissionOptions(options, 'permissions');
+    this.settings.permissions = options;
+    return this;
+  }
+
+  /** Permission rules and policy for one slot's runs (asked before the pool's). */
+  slotPermissions(slotId: SlotId, options: PermissionOptions): this {
+    validatePermissionOptions(options, `slotPermissions(${slotId})`);
+    this.settings.slotPermissions.set(slotId, options);
+    return this;
+  }
+
+  /**
+   * Warm slots: each slot keeps its \`claude\` process between tasks whose process-level settings match, and
+   * sends the next prompt as a new user message (\`true\`/\`false\`, or the idle time after which an unused
+   * process is closed). Every warm process is closed at \`drain\`.
+   */
+  warmSlots(enabled: boolean, options: { idleMs?: number } = {}): this {
+    const idleMs = options.idleMs ?? this.settings.warmSlots.idleMs;
+    if (typeof enabled !== 'boolean')
+      throw new InvalidInput(`warmSlots takes true or false, got ${JSON.stringify(enabled)}`);
+    if (!(Number.isFinite(idleMs) && idleMs > 0)) {
+      throw new InvalidInput(`warmSlots idleMs must be a number > 0, got ${JSON.stringify(idleMs)}`);
+    }
+    this.settings.warmSlots = { enabled, idleMs };
+    return this;
   }
 
   /** How many slots to start with (default 1; at least 1 and at least `scaling.minSlots`). */

@@ -23,6 +23,8 @@ export async function drain(rt: PoolRuntime, options: DrainOptions = {}): Promis
   await firstValueFrom(rt.supervisorStates().pipe(filter((snapshot) => snapshot.matches('stopped'))));
   await rt.waitForSlots((slots) => slots.every((slot) => slot.state === 'stopped'));
   await Promise.all([...rt.liveRuns.values()]);
+  // Processes kept warm between tasks end with the pool.
+  await (rt.runner as { closeAll?: () => Promise<void> }).closeAll?.();
   try {
     await rt.worktrees?.cleanupAll();
   } catch (error) {

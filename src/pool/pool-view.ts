@@ -2,7 +2,7 @@
  * The read side of the Pool: records, progress, status, snapshots, streams and actor refs. Nothing here changes
  * the pool; `Pool` (in `pool.ts`) adds the commands.
  */
-import { filter, map, type Observable } from 'rxjs';
+import { asapScheduler, filter, map, merge, observeOn, type Observable } from 'rxjs';
 import type { AnyActorRef } from 'xstate';
 import type {
   ChainProgress,
@@ -27,6 +27,7 @@ import type { WorkflowRegistry } from '../workflows/registry.js';
 import * as chains from './chains.js';
 import * as inbox from './inbox.js';
 import type { OutputChunk, SlotQuery } from './options.js';
+import type { PermissionRequest } from './permissions.js';
 import type { PoolRuntime, SupervisorActor } from './runtime.js';
 import * as slots from './slots.js';
 import * as tasks from './tasks.js';
@@ -34,6 +35,8 @@ import * as tasks from './tasks.js';
 /** What a pool shows: every query and stream of `Pool`. */
 export abstract class PoolView {
   /** @internal */
+  private allEvents?: Observable<PoolEvent>;
+
   protected constructor(protected readonly rt: PoolRuntime) {}
 
   /** The task's result: set in Completed, Failed and PendingReview; `undefined` while pending or running. */
@@ -164,9 +167,15 @@ export abstract class PoolView {
     return this.rt.observer.current;
   }
 
-  /** Every pool event: tasks, reviews, chain steps, slots, messages, budget, draining. */
+  /** Every pool event: tasks, reviews, chain steps, slots, messages, budget, permissions, draining. */
   get events$(): Observable<PoolEvent> {
-    return this.rt.observer.events$;
+    this.allEvents ??= merge(this.rt.observer.events$, this.rt.permissions.events$.pipe(observeOn(asapScheduler)));
+    return this.allEvents;
+  }
+
+  /** The tool-permission questions agents are waiting on now, oldest first. */
+  pendingPermissions(): PermissionRequest[] {
+    return this.rt.permissions.pending();
   }
 
   /** The pool's status whenever a count, the spend or the phase changes. */

@@ -34,6 +34,7 @@ import type {
   SubmitOptions,
   SupervisorHandle,
 } from './options.js';
+import type { PermissionDecision } from './permissions.js';
 import { resume } from './resume.js';
 import { PoolRuntime } from './runtime.js';
 import * as slots from './slots.js';
@@ -84,7 +85,8 @@ export class Pool extends PoolView {
   }
 
   /**
-   * Cancels a task. A queued task is dropped; a running task's process is killed (resolves once it is gone);
+   * Cancels a task. A queued task is dropped; a running task's run is interrupted and its process ended — a warm
+   * slot's process is interrupted only, and lives on for the slot's next task (resolves once the run has ended);
    * a task in review is cancelled. Finished tasks are left as they are. A chain id cancels the chain.
    */
   cancel(id: TaskId): Promise<void> {
@@ -155,6 +157,15 @@ export class Pool extends PoolView {
   drain(options: DrainOptions = {}): Promise<DrainSummary> {
     this.drainSummary ??= drain(this.rt, options);
     return this.drainSummary;
+  }
+
+  /**
+   * Answers an agent's open tool-permission question (from a \`permission.requested\` event or
+   * \`pendingPermissions()\`): \`{behavior: 'allow'}\` runs the tool (with \`updatedInput\` if given),
+   * \`{behavior: 'deny', message}\` refuses it. \`PermissionRequestNotFound\` for an unknown or already answered id.
+   */
+  answerPermission(requestId: string, decision: PermissionDecision): void {
+    this.rt.permissions.answer(requestId, decision);
   }
 
   /** Sets a shared-context entry (injected into every task's system prompt). */

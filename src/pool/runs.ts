@@ -41,6 +41,9 @@ function prepareRun(rt: PoolRuntime, input: AgentRun): AgentRunRequest {
     resumeSessionId: resume,
     previousSessionCostUsd: resume ? slot.sessionCostUsd : undefined,
     timeoutMs: timeoutSecs === undefined ? undefined : timeoutSecs * 1000,
+    slotId: slot.id,
+    newConversation: job.workingDir !== undefined,
+    askPermission: rt.permissions.askerFor(slot.id, job.taskId),
   };
 }
 

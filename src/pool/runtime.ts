@@ -21,8 +21,8 @@ import { slotMachine } from '../../machines/slot.js';
 import { chainMachine } from '../../machines/chain.js';
 import type { Message, PoolConfig, SlotId, SlotRecord, TaskId, TaskRecord } from '../../machines/types.js';
 import { createAgentActor } from '../agent/actor.js';
-import { ClaudeCliRunner } from '../agent/claude-cli.js';
-import type { ClaudeOptions } from '../agent/types.js';
+import { SessionRunner } from '../agent/session-runner.js';
+import type { AgentRunner, ClaudeOptions } from '../agent/types.js';
 import { createChainActors } from '../chain-actors.js';
 import { SlotNotFound, TaskNotFound } from '../errors.js';
 import { KeyedListeners } from '../keyed-listeners.js';
@@ -36,6 +36,7 @@ import type { WorktreeManager } from '../worktree.js';
 import type { BuildResources, BuildSettings } from './build-types.js';
 import type { OutputChunk } from './options.js';
 import { ActorFeed } from './actor-feed.js';
+import { PermissionBroker } from './permissions.js';
 import { createRunHooks } from './runs.js';
 import { submitStep } from './tasks.js';
 
@@ -72,6 +73,10 @@ export class PoolRuntime {
   readonly createdAtMs = Date.now();
   /** Scale calls run one at a time, in call order. */
   scaling: Promise<unknown> = Promise.resolve();
+  /** Runs prompts (the claude CLI's, or the builder's). */
+  readonly runner: AgentRunner;
+  /** The agents' tool-permission questions. */
+  readonly permissions: PermissionBroker;
   private readonly decisions = new Map<string, (refusal: AdmissionRefusal | undefined) => void>();
   private readonly batchDecisions = new Map<string, (refusals: Map<TaskId, AdmissionRefusal>) => void>();
   private readonly claims = new KeyedListeners<SlotId, TaskId | undefined>();
@@ -88,7 +93,14 @@ export class PoolRuntime {
     this.observer = new PoolObserver(this.projection, this.messages.sent$, this.output, () => this.concurrency());
     this.projection.taskChanged$.subscribe((change) => this.taskListeners.emit(change.current.id, change.current));
     // Agent processes are recorded in the store while they run (a later owner ends what a dead one left).
-    const runner = settings.runner ?? new ClaudeCliRunner(settings.claude, { processes: this.store.processes });
+    const runner =
+      settings.runner ?? new SessionRunner(settings.claude, { processes: this.store.processes }, settings.warmSlots);
+    this.runner = runner;
+    this.permissions = new PermissionBroker(
+      { sendToTask: (taskId, event) => this.actorOf(taskId)?.send(event), now: Date.now },
+      settings.permissions,
+      settings.slotPermissions,
+    );
     const agent = createAgentActor({
       runner,
       detectPermissionPrompts: this.config.detectPermissionPrompts,

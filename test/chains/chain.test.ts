@@ -37,7 +37,7 @@ describe('chains', () => {
       ['report', true, false],
     ]);
     // The second step's prompt had the variables expanded before it reached the agent.
-    expect(result.steps[1].output).toContain('Build src/a.ts with {\\"ok\\":true}');
+    expect(result.steps[1].output).toContain('Build src/a.ts with {"ok":true}');
     expect(result.finalOutput).toBe('final report');
     expect(result.totalCostMicrodollars).toBe(result.steps.reduce((sum, s) => sum + s.costMicrodollars, 0));
     expect(result.steps[0].costMicrodollars).toBe(10_000);
@@ -158,7 +158,7 @@ describe('chains', () => {
   });
 
   it('immediate cancel kills the running step', async () => {
-    const pool = await simPool((b) => b.slots(1));
+    const pool = await simPool((b) => b.slots(1).warmSlots(false));
     const pidFile = join(mkdtempSync(join(tmpdir(), 'claude-pool-pid-')), 'pid');
     const id = await pool.submitChain(
       [prompt('a', `hang [[sim:pidfile ${pidFile}]] [[sim:hang]]`), prompt('b', 'never')],

@@ -80,7 +80,7 @@ describe('CLI output fixes', () => {
   });
 
   it('a failed API run reports the real reason and the command, not FAILED (success)', async () => {
-    const run = await runCli(['run', '--simulated', 'x [[sim:error api-error 500]]']);
+    const run = await runCli(['run', '--simulated', '--no-warm-slots', 'x [[sim:error api-error 500]]']);
     expect(run.code).toBe(1);
     expect(run.stderr).not.toContain('FAILED (success)');
     expect(run.stderr).toMatch(/FAILED \(API Error: 500 Internal server error/);

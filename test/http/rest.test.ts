@@ -276,3 +276,48 @@ describe('REST context, slots and pool', () => {
     );
   });
 });
+
+describe('REST permissions', () => {
+  it('lists open questions and answers them; an unknown id is a 404 problem', async () => {
+    const { pool, server } = await servePool({}, (b) =>
+      b.slots(1).config({ permissionMode: 'default' }).permissions({ answerTimeoutMs: 60_000 }),
+    );
+    const submitted = await request(server, 'POST', '/v1/tasks', { prompt: 'ask [[sim:ask Bash "git status"]]' });
+    const id = String(submitted.body.task_id);
+    await new Promise((resolve) => {
+      const sub = pool.task$(id).subscribe((task) => {
+        if ((task.pendingPermissions?.length ?? 0) > 0) {
+          resolve(undefined);
+          setTimeout(() => sub.unsubscribe(), 0);
+        }
+      });
+    });
+    const open = await request(server, 'GET', '/v1/permissions');
+    expect(open.status).toBe(200);
+    const requests = open.body.requests as Record<string, unknown>[];
+    expect(requests).toEqual([
+      expect.objectContaining({
+        task_id: id,
+        tool_name: 'Bash',
+        input: expect.objectContaining({ command: 'git status' }),
+      }),
+    ]);
+    const answered = await request(server, 'POST', `/v1/permissions/${String(requests[0].request_id)}`, {
+      decision: 'allow',
+    });
+    expect(answered.status).toBe(200);
+    expect(answered.body).toEqual({ request_id: requests[0].request_id, answered: true });
+    await new Promise((resolve) => pool.task$(id).subscribe({ complete: () => resolve(undefined) }));
+    expect((await pool.task(id)).result).toMatchObject({ success: true, permissionDenials: [] });
+    expectProblem(
+      await request(server, 'POST', '/v1/permissions/perm-none', { decision: 'deny', message: 'x' }),
+      404,
+      'permission_request_not_found',
+    );
+    expectProblem(
+      await request(server, 'POST', '/v1/permissions/perm-none', { decision: 'maybe' }),
+      400,
+      'invalid_input',
+    );
+  });
+});

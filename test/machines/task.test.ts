@@ -19,7 +19,11 @@ const bad: TaskResult = { ...ok, output: 'broke', success: false, errorCode: 'ag
 function start(extra: Partial<TaskRecord> = {}) {
   const h = underParent(taskMachine, taskRecord('t1', extra));
   const record = () => h.child.getSnapshot().context.record;
-  const state = () => h.child.getSnapshot().value as string;
+  // Running's substates (working, awaitingPermission) show as `running` here; the permission tests read them.
+  const state = () => {
+    const value = h.child.getSnapshot().value as string | Record<string, string>;
+    return typeof value === 'string' ? value : Object.keys(value)[0];
+  };
   return { ...h, record, state };
 }
 
@@ -28,6 +32,7 @@ describe('task states', () => {
     expect(TASK_STATE_NODES).toEqual(['pending', 'running', 'pendingReview', 'completed', 'failed', 'cancelled']);
     expect(taskStateOf('pendingReview')).toBe('pending_review');
     expect(taskStateOf('running')).toBe('running');
+    expect(taskStateOf({ running: 'awaitingPermission' })).toBe('running');
     expect(taskMachine.id).toBe('task');
   });
 });
@@ -201,5 +206,48 @@ describe('rejection helpers', () => {
       output: 'task rejected 3 times (max: 3). Last feedback: no',
       failure: { kind: 'max_rejections', rejections: 3 },
     });
+  });
+});
+
+describe('permission questions', () => {
+  const question = (requestId: string) => ({
+    requestId,
+    toolName: 'Write',
+    input: { file_path: `/w/${requestId}.txt` },
+    requestedAtMs: 2_500,
+    deadlineAtMs: 62_500,
+  });
+
+  it('waits in running.awaitingPermission while questions are open, and works again after the last answer', () => {
+    const t = start();
+    t.child.send({ type: 'ASSIGN', slotId: 'slot-0', at: 2_000 });
+    expect(t.child.getSnapshot().value).toEqual({ running: 'working' });
+    t.child.send({ type: 'PERMISSION.REQUESTED', request: question('q1') });
+    expect(t.child.getSnapshot().value).toEqual({ running: 'awaitingPermission' });
+    expect(t.record()).toMatchObject({ state: 'running', pendingPermissions: [question('q1')] });
+    t.child.send({ type: 'PERMISSION.REQUESTED', request: question('q2') });
+    t.child.send({ type: 'PERMISSION.ANSWERED', requestId: 'q1', at: 3_000 });
+    expect(t.child.getSnapshot().value).toEqual({ running: 'awaitingPermission' });
+    expect(t.record().pendingPermissions).toEqual([question('q2')]);
+    t.child.send({ type: 'PERMISSION.ANSWERED', requestId: 'q2', at: 3_100 });
+    expect(t.child.getSnapshot().value).toEqual({ running: 'working' });
+    t.child.send({ type: 'FINISH', result: ok, at: 4_000 });
+    expect(t.record().state).toBe('completed');
+  });
+
+  it('drops open questions when the task leaves Running (a cancel while waiting)', () => {
+    const t = start();
+    t.child.send({ type: 'ASSIGN', slotId: 'slot-0', at: 2_000 });
+    t.child.send({ type: 'PERMISSION.REQUESTED', request: question('q1') });
+    t.child.send({ type: 'CANCEL', at: 3_000 });
+    expect(t.state()).toBe('cancelled');
+    expect(t.record().pendingPermissions).toBeUndefined();
+  });
+
+  it('ignores questions outside Running', () => {
+    const t = start();
+    t.child.send({ type: 'PERMISSION.REQUESTED', request: question('q1') });
+    expect(t.state()).toBe('pending');
+    expect(t.record().pendingPermissions).toBeUndefined();
   });
 });

@@ -6,7 +6,7 @@
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import type { AnyActorRef, AnyEventObject, AnyMachineSnapshot } from 'xstate';
 import { taskMachine, taskStateOf } from '../../machines/task.js';
-import type { TaskRecord, TaskResult } from '../../machines/types.js';
+import type { PendingPermission, TaskRecord, TaskResult } from '../../machines/types.js';
 import type { Pool } from '../../src/pool/index.js';
 import { MemoryStore } from '../../src/store/memory.js';
 import { cleanupPools, simPool } from '../support/sim-pool.js';
@@ -70,21 +70,51 @@ const events: AnyEventObject[] = [
   { type: 'REJECT', feedback: 'again', at },
 ];
 
+/** A tool-permission question the agent asks (`q1`, `q2`): the model's PERMISSION.REQUESTED payload. */
+function question(requestId: string): PendingPermission {
+  return {
+    requestId,
+    toolName: 'Write',
+    input: { file_path: `${requestId}.txt` },
+    requestedAtMs: at,
+    deadlineAtMs: at + 1,
+  };
+}
+
+/** Questions asked and answered while running: one open, two open at once, answered in either order. */
+const permissionEvents: AnyEventObject[] = [
+  { type: 'ASSIGN', slotId: 'slot-0', at },
+  { type: 'PERMISSION.REQUESTED', request: question('q1') },
+  { type: 'PERMISSION.REQUESTED', request: question('q2') },
+  { type: 'PERMISSION.ANSWERED', requestId: 'q1', at },
+  { type: 'PERMISSION.ANSWERED', requestId: 'q2', at },
+  { type: 'FINISH', result: success, at },
+  { type: 'CANCEL', at },
+];
+
 const spec: ModelSpec = {
   name: 'task',
   machine: taskMachine,
   scenarios: [
     // needsReview false on success; resultFailed true and false.
-    { name: 'plain', input: record(false), events },
+    { name: 'plain', input: record(false), events, onlyListed: true },
     // needsReview true; lastRejection false at the first rejection, true at the second (maxRejections 2).
-    { name: 'review', input: record(true), events },
+    { name: 'review', input: record(true), events, onlyListed: true },
     // Restored in PendingReview (awaitingReview true; false in every other scenario), then reviewed as usual.
-    { name: 'restored', input: restoredRecord(), events },
+    { name: 'restored', input: restoredRecord(), events, onlyListed: true },
     // Stray and late events (a result after a cancel, an approval of a running task, …) change nothing.
-    { name: 'stray', input: record(true), events, unhandled: true },
+    { name: 'stray', input: record(true), events, unhandled: true, onlyListed: true },
+    // Running.Working ⇄ Running.AwaitingPermission: lastQuestionAnswered true and false.
+    { name: 'permissions', input: record(false), events: permissionEvents, onlyListed: true },
   ],
   eventLabel: (event) =>
-    event.type === 'FINISH' ? `FINISH(${(event.result as TaskResult).success ? 'success' : 'failure'})` : event.type,
+    event.type === 'FINISH'
+      ? `FINISH(${(event.result as TaskResult).success ? 'success' : 'failure'})`
+      : event.type === 'PERMISSION.REQUESTED'
+        ? `REQUESTED(${(event.request as PendingPermission).requestId})`
+        : event.type === 'PERMISSION.ANSWERED'
+          ? `ANSWERED(${String(event.requestId)})`
+          : event.type,
   simpleDepth: 7,
   check: (run, event, expected, previous) => {
     // A rejection that is not the last tells the pool to queue the task again.
@@ -134,19 +164,49 @@ describe('task model, level (a): paths replayed on the machine', () => {
 /** How long a run lasts at least, so the test sees it Running before it ends. */
 const DELAY = '[[sim:delay 150]]';
 
-/** What each run of the task must do, in order: the event that ends it decides. */
+/** What each run of the task must do, in order: the questions it asks, then the event that ends it decides. */
 function runScripts(generated: GeneratedPath): string[] {
   const steps = generated.path.steps.slice(1);
   const scripts: string[] = [];
   steps.forEach((step, i) => {
     if (step.event.type !== 'ASSIGN') return;
-    const end = steps.slice(i + 1).find((s) => ['FINISH', 'FAIL', 'CANCEL'].includes(s.event.type));
-    if (!end || end.event.type === 'CANCEL') scripts.push('[[sim:hang]]');
+    const endAt = steps.findIndex((s, j) => j > i && ['FINISH', 'FAIL', 'CANCEL'].includes(s.event.type));
+    const end = endAt < 0 ? undefined : steps[endAt];
+    const asks = steps
+      .slice(i + 1, endAt < 0 ? undefined : endAt)
+      .filter((s) => s.event.type === 'PERMISSION.REQUESTED')
+      .map((s) => `[[sim:ask Write ${(s.event.request as PendingPermission).requestId}.txt "yes"]]`);
+    if (asks.length > 0) {
+      // The agent asks, one question after the other (each answered from outside); an unanswered one waits.
+      const ask = asks.join(' ');
+      if (!end || end.event.type === 'CANCEL') scripts.push(`${ask} [[sim:hang-after-tools]]`);
+      else if ((end.event.result as TaskResult).success) scripts.push(`${DELAY} ${ask}`);
+      else scripts.push(`${DELAY} ${ask} [[sim:error max-turns ${asks.length}]]`);
+    } else if (!end || end.event.type === 'CANCEL') scripts.push('[[sim:hang]]');
     else if (end.event.type === 'FAIL') scripts.push(`${DELAY} [[sim:crash]]`);
     else if ((end.event.result as TaskResult).success) scripts.push(DELAY);
     else scripts.push(`${DELAY} [[sim:error max-turns]]`);
   });
   return scripts;
+}
+
+/**
+ * Paths the simulated agent can play: it asks one question at a time (its tool rounds run one after the other),
+ * so a second question while one is open is not drivable, and a run does not end while its question is open
+ * (the question is answered first). Those edges are covered at level (a).
+ */
+function drivable(generated: GeneratedPath): boolean {
+  const steps = generated.path.steps;
+  return steps.every((step, i) => {
+    if (i === 0) return true;
+    const from = JSON.stringify(steps[i - 1].state.value);
+    const waiting = from === JSON.stringify({ running: 'awaitingPermission' });
+    if (!waiting) return true;
+    if (step.event.type === 'CANCEL') return true;
+    // Only the open question can be answered (an unknown id is refused: \`PermissionRequestNotFound\`).
+    const open = (steps[i - 1].state.context as { record: TaskRecord }).record.pendingPermissions ?? [];
+    return step.event.type === 'PERMISSION.ANSWERED' && open.some((q) => q.requestId === step.event.requestId);
+  });
 }
 
 /** A pending task fails only when no slot takes it in time: such paths get a short assignment timeout. */
@@ -208,6 +268,16 @@ async function applyReal(run: TaskRun, event: AnyEventObject, feedback: () => st
     case 'CANCEL':
       await pool.cancel(id);
       return;
+    case 'PERMISSION.REQUESTED':
+      // The agent asks on its own: wait for the question to reach the task.
+      await eventually(() => (pool.records.tasks.get(id)?.pendingPermissions?.length ?? 0) > 0, 10_000);
+      return;
+    case 'PERMISSION.ANSWERED': {
+      const open = pool.pendingPermissions().filter((request) => request.taskId === id);
+      expect(open).toHaveLength(1);
+      pool.answerPermission(open[0].requestId, { behavior: 'allow' });
+      return;
+    }
     case 'APPROVE':
       await pool.approveResult(id);
       return;
@@ -220,7 +290,7 @@ async function applyReal(run: TaskRun, event: AnyEventObject, feedback: () => st
 }
 
 const realPaths = dropPrefixes(
-  paths.filter((p) => !p.scenario.unhandled),
+  paths.filter((p) => !p.scenario.unhandled && drivable(p)),
   label,
 );
 const realCoverage = new Coverage('task (level b: real Pool, simulated agent)', taskMachine, { guards: false });
@@ -230,6 +300,10 @@ const NOT_DRIVABLE: Record<string, string> = {
     'the pool creates a task directly in Pending (startTask resolves its snapshot there), not through Start',
   'task.start --always [awaitingReview]--> task.pendingReview':
     'the pool creates a task restored in review directly in PendingReview (RESTORE_REVIEW), not through Start',
+  'task.running.awaitingPermission --PERMISSION.REQUESTED--> (stays)':
+    'the simulated agent asks one question at a time (its tool rounds are sequential); covered at level (a)',
+  'task.running.awaitingPermission --PERMISSION.ANSWERED--> (stays)':
+    'an answer that leaves a question open needs two open at once (see above); covered at level (a)',
 };
 for (const [edge, reason] of Object.entries(NOT_DRIVABLE)) realCoverage.excuse(edge, reason);
 
@@ -250,7 +324,8 @@ describe('task model, level (b): paths replayed on the real Pool', () => {
         .slots(1)
         .autoDispatch(false)
         .store(store)
-        .config({ slotAssignmentTimeoutSecs: timeout, crashThreshold: 100 })
+        .config({ slotAssignmentTimeoutSecs: timeout, crashThreshold: 100, permissionMode: 'default' })
+        .permissions({ answerTimeoutMs: 600_000 })
         .inspect(recordCoverage(realCoverage, actorsOf('task'))),
     );
     // Run 1 follows the original prompt; every later run the feedback of the rejection before it (the prompt
@@ -288,8 +363,9 @@ describe('task model, level (b): paths replayed on the real Pool', () => {
       const model = expected.context.record as TaskRecord;
       compareStep(where, {
         'actor state': [seen.actor, expected.value],
-        'projected state': [seen.projection?.state, taskStateOf(String(expected.value))],
-        'stored state': [seen.stored?.state, taskStateOf(String(expected.value))],
+        'projected state': [seen.projection?.state, taskStateOf(expected.value as string)],
+        'stored state': [seen.stored?.state, taskStateOf(expected.value as string)],
+        'open questions': [seen.projection?.pendingPermissions?.length ?? 0, model.pendingPermissions?.length ?? 0],
         'stored rejection count': [seen.stored?.rejectionCount, model.rejectionCount],
         'stored result success': [seen.stored?.result?.success, model.result?.success],
         'stored failure kind': [seen.stored?.result?.failure?.kind, failureKind],

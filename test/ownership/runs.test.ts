@@ -20,7 +20,7 @@ const pidDir = (): string => mkdtempSync(join(tmpdir(), 'claude-pool-pids-'));
 
 describe('timeouts', () => {
   it('a timed-out run that had paid for a model call books that cost', async () => {
-    const pool = await simPool((b) => b.slots(1).config({ budgetMicrodollars: 1_000_000 }));
+    const pool = await simPool((b) => b.slots(1).warmSlots(false).config({ budgetMicrodollars: 1_000_000 }));
     // Three calls of $0.01 each, ten seconds apart: the timeout comes after the first.
     const result = await pool.run('pay [[sim:cost 0.03]] [[sim:turns 3]] [[sim:turn-delay 10000]]', {
       config: { timeoutSecs: 1 },
@@ -34,7 +34,7 @@ describe('timeouts', () => {
   });
 
   it('a timeout ends the child an agent started in a process group of its own', async () => {
-    const pool = await simPool((b) => b.slots(1));
+    const pool = await simPool((b) => b.slots(1).warmSlots(false));
     const dir = pidDir();
     const running = pool.run(`slow [[sim:pidfile ${dir}/agent]] [[sim:child ${dir}/child]] [[sim:hang]]`, {
       config: { timeoutSecs: 1 },
@@ -50,7 +50,7 @@ describe('timeouts', () => {
 
 describe('cancel', () => {
   it('ends the agent and the child it started in a process group of its own', async () => {
-    const pool = await simPool((b) => b.slots(1));
+    const pool = await simPool((b) => b.slots(1).warmSlots(false));
     const dir = pidDir();
     const id = await pool.submit(`forever [[sim:pidfile ${dir}/agent]] [[sim:child ${dir}/child]] [[sim:hang]]`);
     const child = await waitForPid(join(dir, 'child'));
@@ -76,7 +76,7 @@ describe('large prompts', () => {
   });
 
   it('a failed run shows at most a few KB of its command', async () => {
-    const pool = await simPool((b) => b.slots(1));
+    const pool = await simPool((b) => b.slots(1).warmSlots(false));
     // Just under the stdin threshold: the prompt is on the command line, and the command is cut for display.
     const onArgv = await pool.run(`${'y'.repeat(PROMPT_ARGV_MAX_BYTES - 100)} [[sim:crash]]`);
     expect(onArgv.errorCode).toBe('crashed');
@@ -100,7 +100,7 @@ describe('large prompts', () => {
   });
 
   it('an MCP config too long for the command line goes in a file', async () => {
-    const pool = await simPool((b) => b.slots(1));
+    const pool = await simPool((b) => b.slots(1).warmSlots(false));
     const mcpServers = { big: { command: 'server', args: ['a'.repeat(200 * 1024)] } };
     const result = await pool.run('with tools [[sim:echo-args]]', { config: { mcpServers } });
     expect(result.success).toBe(true);

@@ -113,7 +113,8 @@ describe('back-pressure', () => {
     expect(starts.lowest()).toBeLessThan(8);
     expect(starts.violations).toEqual([]);
     // It recovered to the slot count once the burst was over.
-    expect((await recovered).concurrency).toEqual({ limit: 8, throttled: false, retryingTasks: 0 });
+    // (Tasks may still be waiting out their backoff when the limit is back: the two are independent.)
+    expect((await recovered).concurrency).toMatchObject({ limit: 8, throttled: false });
     const last = events.filter((e) => PRESSURE_TYPES.includes(e.type)).at(-1);
     expect(last?.type).toBe('pool.recovered');
     expect(pool.status().concurrency).toEqual({ limit: 8, throttled: false, retryingTasks: 0 });

@@ -155,7 +155,7 @@ describe('tasks', () => {
   });
 
   it('resumes the slot session on its next task and charges only what that run spent', async () => {
-    const pool = await simPool((b) => b.slots(1));
+    const pool = await simPool((b) => b.slots(1).warmSlots(false));
     const first = await pool.run('one [[sim:cost 0.01]]');
     const second = await pool.run('two [[sim:cost 0.02]] [[sim:echo-args]]');
     expect(second.output).toContain('--resume');

@@ -13,7 +13,7 @@ function pidFile(): string {
 
 describe('cancel', () => {
   it('kills the running process, keeps the task Cancelled, and frees the slot', async () => {
-    const pool = await simPool((b) => b.slots(1));
+    const pool = await simPool((b) => b.slots(1).warmSlots(false));
     const file = pidFile();
     const id = await pool.submit(`forever [[sim:pidfile ${file}]] [[sim:hang]]`);
     await waitForPid(file);
@@ -68,7 +68,7 @@ describe('cancel', () => {
   });
 
   it('a per-task timeout kills the run and fails the task', async () => {
-    const pool = await simPool((b) => b.slots(1));
+    const pool = await simPool((b) => b.slots(1).warmSlots(false));
     const file = pidFile();
     const result = await pool.run(`slow [[sim:pidfile ${file}]] [[sim:hang]]`, { config: { timeoutSecs: 1 } });
     expect(result.success).toBe(false);
@@ -80,7 +80,7 @@ describe('cancel', () => {
 
 describe('cancelling through an AbortSignal', () => {
   it('run() with a signal: aborting kills the process and rejects with TaskCancelled', async () => {
-    const pool = await simPool((b) => b.slots(1));
+    const pool = await simPool((b) => b.slots(1).warmSlots(false));
     const file = pidFile();
     const controller = new AbortController();
     let submitted: string | undefined;

@@ -63,7 +63,7 @@ describe('drain', () => {
   });
 
   it('immediate chain cancel resolves only once the step process is gone', async () => {
-    const pool = await simPool((b) => b.slots(1));
+    const pool = await simPool((b) => b.slots(1).warmSlots(false));
     const file = join(mkdtempSync(join(tmpdir(), 'claude-pool-pid-')), 'pid');
     const chain = await pool.submitChain(
       [{ name: 'hang', action: { type: 'prompt', prompt: `wait [[sim:pidfile ${file}]] [[sim:hang]]` } }],

@@ -212,7 +212,7 @@ describe('drain with an errored slot', () => {
 
 describe('cancelling a run that does not report within the grace period', () => {
   it('abandons it: the task is Cancelled, the slot Idle, the process gone, and the slot takes new work', async () => {
-    const pool = await simPool((b) => b.slots(1).cancelGraceMs(1));
+    const pool = await simPool((b) => b.slots(1).warmSlots(false).cancelGraceMs(1));
     const file = join(mkdtempSync(join(tmpdir(), 'claude-pool-pid-')), 'agent.pid');
     const id = await pool.submit(`forever [[sim:pidfile ${file}]] [[sim:hang]]`);
     await waitForPid(file);

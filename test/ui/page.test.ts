@@ -84,7 +84,7 @@ describe('the live page', () => {
     await page.locator(`[data-testid=detail][data-actor-id="${reviewed}"]`).waitFor();
     await waitForHighlight(browser, reviewed, 'task.pending');
     await screenshot(page, 'ui-pending');
-    await waitForHighlight(browser, reviewed, 'task.running');
+    await waitForHighlight(browser, reviewed, 'task.running.working');
     await page.waitForFunction(
       () => document.querySelector('[data-testid=slot-card][data-state=busy] [data-open]') !== null,
     );
@@ -126,7 +126,7 @@ describe('the live page', () => {
     // The history lists the path the task took, in order.
     const history = await page.locator('[data-testid=history] li[data-kind=transition]').allTextContents();
     const path = history.map((line) => line.replace(/^.*?\d\d\.\d{3}\s*/, ''));
-    const firstPass = ['(start) → pending', 'pending → running', 'running → pendingReview'];
+    const firstPass = ['(start) → pending', 'pending → running.working', 'running.working → pendingReview'];
     expect(path.slice(0, 3)).toEqual(firstPass);
     expect(path.at(-1)).toBe('pendingReview → completed');
 

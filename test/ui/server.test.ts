@@ -82,7 +82,7 @@ describe('the page server', () => {
     const states = deltas.flatMap((delta) =>
       (delta.tasks ?? []).filter((task) => task.id === id).map((task) => task.nodes.at(-1)),
     );
-    expect(states).toContain('task.running');
+    expect(states).toContain('task.running.working');
     expect(states.at(-1)).toBe('task.pendingReview');
     expect(deltas.some((delta) => (delta.slots ?? []).some((slot) => slot.nodes.includes('slot.busy.working')))).toBe(
       true,
@@ -110,7 +110,10 @@ describe('the page server', () => {
     // within one burst of changes.
     const transitions = body.history.filter((entry) => entry.kind === 'transition');
     expect(transitions[0].from).toEqual([]);
-    expect(transitions.slice(-2).map((entry) => entry.to?.at(-1))).toEqual(['task.running', 'task.pendingReview']);
+    expect(transitions.slice(-2).map((entry) => entry.to?.at(-1))).toEqual([
+      'task.running.working',
+      'task.pendingReview',
+    ]);
     expect(body.history.map((entry) => entry.seq)).toEqual(
       [...body.history.map((entry) => entry.seq)].sort((a, b) => a - b),
     );

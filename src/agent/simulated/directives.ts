@@ -12,7 +12,10 @@ export type ErrorKind = 'max-turns' | 'budget' | 'api-error' | 'not-logged-in';
 
 /** A tool call the script asks for, in prompt order. */
 export type ToolAction =
-  { kind: 'write'; path: string; content: string } | { kind: 'deny'; tool: string; target?: string };
+  | { kind: 'write'; path: string; content: string }
+  | { kind: 'deny'; tool: string; target?: string }
+  /** A call that needs permission: asked (`--permission-prompt-tool stdio`), else decided by the mode. */
+  | { kind: 'ask'; tool: string; target?: string; content?: string };
 
 /** Everything the prompt's directives asked for. */
 export interface Script {
@@ -49,6 +52,8 @@ export interface Script {
   /** The answer of the first run that carries `key`; later runs with the key answer as otherwise scripted. */
   firstText?: { key: string; text: string };
   hang: boolean;
+  /** Wait forever after the last scripted tool round (`write`, `deny`, `ask`), before the answer. */
+  hangAfterTools: boolean;
   garbage: boolean;
   largeBytes?: number;
   tools: ToolAction[];
@@ -220,6 +225,7 @@ const APPLIERS: Record<string, Applier> = {
     return true;
   },
   hang: noArgs((s) => void (s.hang = true)),
+  'hang-after-tools': noArgs((s) => void (s.hangAfterTools = true)),
   garbage: noArgs((s) => void (s.garbage = true)),
   large: (s, args) => {
     const n = parseSize(args);
@@ -238,6 +244,24 @@ const APPLIERS: Record<string, Applier> = {
     const target = readString(rest);
     if (!target || target[1].trim() !== '') return false;
     s.tools.push({ kind: 'deny', tool: tool[0], target: target[0] });
+    return true;
+  },
+  ask: (s, args) => {
+    const tool = readToken(args);
+    if (!tool || tool[0] === '') return false;
+    const target = readToken(tool[1]);
+    if (!target || target[0] === '') {
+      if (tool[1].trim() !== '') return false;
+      s.tools.push({ kind: 'ask', tool: tool[0] });
+      return true;
+    }
+    if (target[1].trim() === '') {
+      s.tools.push({ kind: 'ask', tool: tool[0], target: target[0] });
+      return true;
+    }
+    const content = readString(target[1]);
+    if (!content || content[1].trim() !== '') return false;
+    s.tools.push({ kind: 'ask', tool: tool[0], target: target[0], content: content[0] });
     return true;
   },
   write: (s, args) => {
@@ -274,6 +298,7 @@ function emptyScript(): Script {
     chunkDelayMs: 0,
     turnDelayMs: 0,
     hang: false,
+    hangAfterTools: false,
     garbage: false,
     tools: [],
     echoSystem: false,

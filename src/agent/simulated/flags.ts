@@ -21,6 +21,8 @@ export interface SimFlags {
   /** As given (`manual` not yet mapped to `default`). */
   permissionMode?: string;
   dangerouslySkipPermissions: boolean;
+  /** `--permission-prompt-tool`: `stdio` asks the host with `can_use_tool` control requests. */
+  permissionPromptTool?: string;
   /** Rules, split on commas and spaces outside parentheses. */
   allowedTools: string[];
   disallowedTools: string[];
@@ -284,7 +286,12 @@ const OPTIONS: OptionSpec[] = [
     apply: ignore,
   },
   { names: ['--permission-prompts'], display: '--permission-prompts <target>', arity: 'required', apply: ignore },
-  { names: ['--permission-prompt-tool'], display: '--permission-prompt-tool <tool>', arity: 'required', apply: ignore },
+  {
+    names: ['--permission-prompt-tool'],
+    display: '--permission-prompt-tool <tool>',
+    arity: 'required',
+    apply: (f, v) => void (f.permissionPromptTool = v),
+  },
   { names: ['--include-hook-events'], display: '--include-hook-events', arity: 'bool', apply: ignore },
   { names: ['--replay-user-messages'], display: '--replay-user-messages', arity: 'bool', apply: ignore },
   { names: ['--forward-subagent-text'], display: '--forward-subagent-text', arity: 'bool', apply: ignore },

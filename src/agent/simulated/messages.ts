@@ -380,10 +380,10 @@ export function permissionDeniedLine(ctx: LineContext, toolName: string, toolUse
 }
 
 /** The `user` line printed when SIGINT interrupts a request. */
-export function interruptedLine(ctx: LineContext): Json {
+export function interruptedLine(ctx: LineContext, text = '[Request interrupted by user]'): Json {
   return {
     type: 'user',
-    message: { role: 'user', content: [{ type: 'text', text: '[Request interrupted by user]' }] },
+    message: { role: 'user', content: [{ type: 'text', text }] },
     parent_tool_use_id: null,
     session_id: ctx.sessionId,
     uuid: randomUUID(),

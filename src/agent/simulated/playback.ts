@@ -50,6 +50,13 @@ const INTERRUPTED_TEXT = '[Request interrupted by user]';
 /** Thrown inside the script when SIGINT arrives. */
 class Interrupted extends Error {}
 
+/** Thrown when an interrupt arrives while a tool call waits for permission (the real CLI rejects the call). */
+class InterruptedAtTool extends Interrupted {}
+
+/** The tool result of a call rejected by an interrupt while it waited for permission (as the real CLI says it). */
+const REJECTED_BY_INTERRUPT =
+  "The user doesn't want to proceed with this tool use. The tool use was rejected (eg. if it was a file edit, the new_string was NOT written to the file). STOP what you are doing and wait for the user to tell you how to proceed.";
+
 /** One model call of the script: a tool round or the final answer. */
 type Round = { kind: 'tool'; action: ToolAction | { kind: 'bash'; step: number } } | { kind: 'final' };
 
@@ -233,6 +240,10 @@ function toolUseFor(round: Round & { kind: 'tool' }, cwd: string): ToolUse {
   if (a.kind === 'write') {
     return { type: 'tool_use', id, name: 'Write', input: { file_path: resolve(cwd, a.path), content: a.content } };
   }
+  if (a.kind === 'ask' && a.tool === 'Write') {
+    const file_path = resolve(cwd, a.target ?? 'asked.txt');
+    return { type: 'tool_use', id, name: 'Write', input: { file_path, content: a.content ?? 'simulated content\n' } };
+  }
   if (a.tool === 'Bash') {
     return {
       type: 'tool_use',
@@ -276,6 +287,23 @@ function emptyBlock(block: ContentBlock): Json {
   return { type: 'tool_use', id: block.id, name: block.name, input: {} };
 }
 
+/** A host's answer to a `can_use_tool` question. */
+export type HostDecision =
+  { behavior: 'allow'; updatedInput?: Record<string, unknown> } | { behavior: 'deny'; message: string };
+
+/** How a playback runs as one turn of a stream-json session (`stream-input.ts`). */
+export interface TurnHooks {
+  /** Asks the host about a tool call (a `can_use_tool` control request); rejects when the host went away. */
+  askPermission(block: { id: string; name: string; input: unknown }, signal: AbortSignal): Promise<HostDecision>;
+}
+
+/** The message of a question left unanswered because stdin closed. */
+export const PERMISSION_STREAM_CLOSED =
+  'Tool permission request failed: AbortError: Tool permission stream closed before response received';
+
+/** Tools that edit files (allowed without asking in `acceptEdits` mode). */
+const EDIT_TOOLS = ['Write', 'Edit', 'NotebookEdit', 'MultiEdit'];
+
 /** One run's playback. */
 export class Playback {
   private readonly stream: boolean;
@@ -306,6 +334,7 @@ export class Playback {
   constructor(
     private readonly setup: RunSetup,
     private readonly out: StdoutWriter,
+    private readonly turn?: TurnHooks,
   ) {
     const { flags, script, cwd, session } = setup;
     this.stream = flags.outputFormat === 'stream-json';
@@ -326,17 +355,22 @@ export class Playback {
 
   /** Prints `init`, plays the script, and returns the exit code once the output is flushed. */
   async run(): Promise<number> {
-    this.installSignalHandlers();
+    if (!this.turn) this.installSignalHandlers();
     await this.put(this.initLine());
     if (this.setup.flags.includePartialMessages) await this.put(statusLine(this.ctx, 'requesting'));
     try {
       return await this.play();
     } catch (err) {
       if (!(err instanceof Interrupted)) throw err;
-      return this.finishInterrupted();
+      return this.finishInterrupted(err instanceof InterruptedAtTool);
     }
     // The signal handlers stay installed until the process exits: SIGINT is a no-op once the result is
     // being written, and SIGTERM always ends the process with 143 like the real CLI.
+  }
+
+  /** Interrupts the script, as SIGINT does (an interrupt control request in a session). */
+  interrupt(): void {
+    if (!this.finishing) this.controller.abort();
   }
 
   /** SIGINT interrupts the script (unless the result is being written); SIGTERM ends at once with 143. */
@@ -491,14 +525,15 @@ export class Playback {
     );
   }
 
-  /** SIGINT: the interrupted `user` line and an `error_during_execution` result, exit 0. */
-  private async finishInterrupted(): Promise<number> {
-    await this.put(interruptedLine(this.ctx));
+  /** SIGINT (or an interrupt): the interrupted `user` line and an `error_during_execution` result, exit 0. At a
+   * permission question the call is rejected first and the turn ends as `aborted_tools`, as the real CLI ends it. */
+  private async finishInterrupted(atTool = false): Promise<number> {
+    await this.put(interruptedLine(this.ctx, atTool ? `${INTERRUPTED_TEXT.slice(0, -1)} for tool use]` : undefined));
     return this.finishError(
       'error_during_execution',
       Math.max(1, this.callsStarted),
       null,
-      'aborted_streaming',
+      atTool ? 'aborted_tools' : 'aborted_streaming',
       INTERRUPTED_TEXT,
       `Error: ${INTERRUPTED_TEXT}`,
       0,
@@ -647,7 +682,74 @@ export class Playback {
       } else await this.deny(block, `Claude requested permissions to use ${a.tool}, but you haven't granted it yet.`);
       return;
     }
+    if (a.kind === 'ask') {
+      await this.ask(block, a.tool);
+      return;
+    }
     await this.write(block, a.path, a.content);
+  }
+
+  /**
+   * A call that needs permission: allowed by the mode or `--allowedTools`, denied by the mode, or asked of the
+   * host (`--permission-prompt-tool stdio` in a session), which allows (the call runs, with its updated input)
+   * or denies (with the host's message).
+   */
+  private async ask(block: ToolUse, tool: string): Promise<void> {
+    const { permissionMode, flags } = this.setup;
+    const input = block.input as { file_path?: string };
+    const target = input.file_path;
+    const allowedByMode =
+      permissionMode === 'bypassPermissions' || (permissionMode === 'acceptEdits' && EDIT_TOOLS.includes(tool));
+    if (allowedByMode || flags.allowedTools.includes(tool)) return this.perform(block, block.input);
+    if (permissionMode === 'plan') {
+      return this.deny(
+        block,
+        target ? `Cannot write to ${target} while in plan mode.` : `Cannot use ${tool} in plan mode.`,
+      );
+    }
+    if (permissionMode === 'dontAsk') {
+      return this.deny(
+        block,
+        `Permission to use ${tool} has been denied because Claude Code is running in don't ask mode.`,
+      );
+    }
+    const unasked = target
+      ? `Claude requested permissions to write to ${target}, but you haven't granted it yet.`
+      : `Claude requested permissions to use ${tool}, but you haven't granted it yet.`;
+    if (!this.turn || flags.permissionPromptTool !== 'stdio') return this.deny(block, unasked);
+    let decision: HostDecision;
+    try {
+      decision = await this.turn.askPermission(block, this.controller.signal);
+    } catch (err) {
+      if (this.controller.signal.aborted) {
+        this.denials.push({ tool_name: block.name, tool_use_id: block.id, tool_input: block.input });
+        await this.put(
+          toolResultLine(this.ctx, block.id, REJECTED_BY_INTERRUPT, true, `Error: ${REJECTED_BY_INTERRUPT}`, {
+            non_execution_kind: 'user-rejected',
+            permission_decision: { decision: 'reject', source: 'host' },
+          }),
+        );
+        throw new InterruptedAtTool();
+      }
+      return this.deny(block, err instanceof Error && err.message ? err.message : PERMISSION_STREAM_CLOSED);
+    }
+    if (this.controller.signal.aborted) throw new Interrupted();
+    if (decision.behavior === 'deny') return this.deny(block, decision.message);
+    return this.perform(block, decision.updatedInput ?? block.input);
+  }
+
+  /** Runs an allowed call: Write writes the file; other tools answer with a short success text. */
+  private async perform(block: ToolUse, input: unknown): Promise<void> {
+    const i = (input ?? {}) as { file_path?: unknown; content?: unknown };
+    if (block.name === 'Write' && typeof i.file_path === 'string') {
+      const content = typeof i.content === 'string' ? i.content : '';
+      return this.write({ ...block, input: { file_path: i.file_path, content } }, i.file_path, content);
+    }
+    await this.emit(
+      toolResultLine(this.ctx, block.id, `${block.name} done`, false, `${block.name} done`, {
+        permission_decision: { decision: 'accept', source: 'host' },
+      }),
+    );
   }
 
   /** A denied tool call: `permission_denied`, then an error tool_result; listed in `permission_denials`. */
@@ -793,6 +895,7 @@ export class Playback {
         await this.emitCall([block], 'tool_use', 19, i);
         stopReason = 'tool_use';
         if (!overBudget()) await this.runTool(round, block);
+        if (script.hangAfterTools && i === script.tools.length - 1) await this.sleep(Number.POSITIVE_INFINITY);
       }
       if (budgetCap !== undefined && overBudget()) return this.finishBudget(budgetCap, callNo, stopReason);
       if (round.kind === 'final') {

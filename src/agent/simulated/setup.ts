@@ -72,18 +72,7 @@ export async function prepareRun(argv: readonly string[], out: StdoutWriter): Pr
     return { earlyExit: 1 };
   }
   const stateDir = sessionsDir(env);
-  if (script.failTimes && countRun(stateDir, script.failTimes.key) <= script.failTimes.count) {
-    script.error = { kind: 'api-error', arg: String(script.failTimes.status ?? 529) };
-  }
-  // A keyed rate limit rejects only the first run that carries the key.
-  if (script.rateLimit?.key !== undefined && countRun(stateDir, `rate-limit-${script.rateLimit.key}`) > 1) {
-    script.rateLimit = undefined;
-    script.rateLimitAllowed = true;
-  }
-  if (script.firstText && countRun(stateDir, `first-text-${script.firstText.key}`) === 1) {
-    script.text = script.firstText.text;
-    script.json = undefined;
-  }
+  applyRunCounters(script, stateDir);
 
   const session = await openSession(flags, stateDir, cwd, out);
   if ('earlyExit' in session) return session;
@@ -131,9 +120,17 @@ async function checkFlags(flags: SimFlags, env: NodeJS.ProcessEnv, out: StdoutWr
   if (flags.includePartialMessages && !stream) {
     return fail('Error: --include-partial-messages requires --print and --output-format=stream-json.');
   }
-  // No prompt argument: the prompt is what stdin holds (`claude -p` reads it the same way).
-  if (flags.prompt === undefined && !process.stdin.isTTY) flags.prompt = await readStdin();
-  if (flags.prompt === undefined || flags.prompt.trim() === '') {
+  if (flags.inputFormat === 'stream-json') {
+    if (!stream) return fail('Error: --input-format=stream-json requires output-format=stream-json.');
+    // The prompts come as user messages on stdin, one turn each (`stream-input.ts`).
+    if (flags.prompt !== undefined) {
+      return fail('Error: a prompt argument cannot be used with --input-format=stream-json');
+    }
+  } else if (flags.prompt === undefined && !process.stdin.isTTY) {
+    // No prompt argument: the prompt is what stdin holds (`claude -p` reads it the same way).
+    flags.prompt = await readStdin();
+  }
+  if (flags.inputFormat !== 'stream-json' && (flags.prompt === undefined || flags.prompt.trim() === '')) {
     return fail('Error: Input must be provided either through stdin or as a prompt argument when using --print');
   }
   if (flags.effort !== undefined && !EFFORTS.includes(flags.effort)) {
@@ -283,8 +280,24 @@ async function openSession(
   return { sessionId, prior, persist };
 }
 
+/** `fail-times` and `first-text`: counts this run under their keys and applies what the count decides. */
+export function applyRunCounters(script: Script, stateDir: string): void {
+  if (script.failTimes && countRun(stateDir, script.failTimes.key) <= script.failTimes.count) {
+    script.error = { kind: 'api-error', arg: String(script.failTimes.status ?? 529) };
+  }
+  // A keyed rate limit rejects only the first run that carries the key.
+  if (script.rateLimit?.key !== undefined && countRun(stateDir, `rate-limit-${script.rateLimit.key}`) > 1) {
+    script.rateLimit = undefined;
+    script.rateLimitAllowed = true;
+  }
+  if (script.firstText && countRun(stateDir, `first-text-${script.firstText.key}`) === 1) {
+    script.text = script.firstText.text;
+    script.json = undefined;
+  }
+}
+
 /** Side effects requested at start: the pid file, a child of its own, stderr lines. */
-function startSideEffects(script: Script, cwd: string): void {
+export function startSideEffects(script: Script, cwd: string): void {
   if (script.pidFile !== undefined) {
     const file = resolve(cwd, script.pidFile);
     mkdirSync(dirname(file), { recursive: true });
