@@ -14,6 +14,7 @@ import type {
   SlotRecord,
   TaskId,
   TaskOverrides,
+  TaskRecord,
   TaskResult,
 } from '../../machines/types.js';
 import type { ClaudeOptions } from '../agent/types.js';
@@ -34,6 +35,7 @@ import type {
   SubmitOptions,
   SupervisorHandle,
 } from './options.js';
+import { adopt } from './adopt.js';
 import { resume } from './resume.js';
 import { PoolRuntime } from './runtime.js';
 import * as slots from './slots.js';
@@ -81,6 +83,14 @@ export class Pool extends PoolView {
       throw new InvalidInput(`maxRejections must be an integer >= 1, got ${maxRejections}`);
     }
     return tasks.admit(this.rt, prompt, { config, tags, review: { maxRejections } });
+  }
+
+  /**
+   * @internal Queues a pending task record made elsewhere, under its own id (a cluster node runs the cluster's
+   * jobs this way). Resolves with the id once admitted.
+   */
+  submitRecord(record: TaskRecord): Promise<TaskId> {
+    return adopt(this.rt, record);
   }
 
   /**

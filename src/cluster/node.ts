@@ -1,0 +1,492 @@
+/**
+ * A cluster node: a local `Pool` joined to a cluster through Redis and BullMQ. Several nodes started with the
+ * same Redis and queue name form one pool:
+ *
+ * - a task submitted on any node becomes a BullMQ job in one FIFO queue, and its record lives in Redis;
+ * - each node's BullMQ worker takes jobs (as many at once as it has slots) and runs them on its local pool,
+ *   under the task's id; the slot and task actors stay local, and their record changes are written to Redis
+ *   and published, so `task`, `result`, `task$`, `events$` and `status` on any node see the whole cluster;
+ * - the budget is one ledger in Redis, reserved and settled by Lua scripts (`ledger.ts`);
+ * - cancel and review go to the node that holds the task (`control.ts`); a queued task is removed from the
+ *   queue;
+ * - a node that dies leaves its jobs' locks to expire: BullMQ's stalled-job check puts them back in the queue,
+ *   and the node that takes one applies the interrupted-run policy (`interrupted.ts`).
+ */
+import { hostname } from 'node:os';
+import { Queue, Worker, type Job } from 'bullmq';
+import { Redis } from 'ioredis';
+import { defer, filter, firstValueFrom, from, map, Observable, share, Subject, takeWhile } from 'rxjs';
+import type { TaskFilter, TaskId, TaskOverrides, TaskRecord, TaskResult } from '../../machines/types.js';
+import { admissionRefusal } from '../../machines/budget.js';
+import { validateDirectory, validateOverrides, validatePrompt, validateTags } from '../config.js';
+import { InvalidInput, InvalidTaskState, TaskNotFound } from '../errors.js';
+import { newId } from '../ids.js';
+import type { InterruptedRunPolicy } from '../restore.js';
+import { errorForRefusal, resultOrThrow } from '../pool/failure-errors.js';
+import type { Pool } from '../pool/pool.js';
+import { ControlChannel, type ControlRequest } from './control.js';
+import { clusterKeys, type ClusterKeys } from './keys.js';
+import { ClusterLedger, type LedgerState } from './ledger.js';
+import { Membership, type NodeInfo } from './membership.js';
+import { ClusterRecords, FINAL_STATES } from './records.js';
+import { JobRunner, type JobData } from './runner.js';
+
+/** How a node joins a cluster. */
+export interface ClusterOptions {
+  /** The Redis server, as a `redis://` URL. */
+  redis: string;
+  /** The cluster's name: nodes with the same Redis and queue name form one pool. */
+  queue: string;
+  /** This node's id (default: host, pid and a random suffix). */
+  nodeId?: string;
+  /**
+   * The cluster's spend cap in microdollars. The first node to join sets the ledger's settings; later nodes
+   * keep them. Default: the local pool's `budgetMicrodollars` (which the local pool then does not enforce
+   * itself: build it without one).
+   */
+  budgetMicrodollars?: number;
+  /** What the node that takes over a dead node's running task does with it: `fail` (default) or `requeue`. */
+  interruptedRuns?: InterruptedRunPolicy;
+  /** How long a job's lock lasts without renewal: a dead node's jobs are taken over after it (default 30 s). */
+  lockDurationMs?: number;
+  /** How often each node looks for jobs whose lock has expired (default 30 s). */
+  stalledIntervalMs?: number;
+  /** How often a node refreshes its heartbeat; it counts as gone after three missed (default 5 s). */
+  heartbeatMs?: number;
+  /** `false`: this node only submits and observes, it takes no jobs (default true). */
+  work?: boolean;
+}
+
+/** The cluster as one node sees it. */
+export interface ClusterStatus {
+  queue: string;
+  nodes: NodeInfo[];
+  budget: LedgerState;
+  /** Jobs waiting for a slot, and jobs being run, cluster-wide. */
+  waiting: number;
+  active: number;
+}
+
+/** Options of a submission. */
+export interface ClusterSubmitOptions {
+  config?: TaskOverrides;
+  tags?: string[];
+  workingDir?: string;
+  /** The result must be approved (it ends in PendingReview); at most this many rejections. */
+  review?: { maxRejections: number };
+}
+
+/** A pool joined to a cluster. */
+export class ClusterNode {
+  /**
+   * Joins `pool` to the cluster. The pool should take its work from the cluster only (submit through the
+   * node): the node's worker takes as many jobs at once as the pool has slots.
+   */
+  static async join(pool: Pool, options: ClusterOptions): Promise<ClusterNode> {
+    if (typeof options.queue !== 'string' || !/^[A-Za-z0-9_.-]+$/.test(options.queue)) {
+      throw new InvalidInput(
+        `queue must be a name of letters, digits, '.', '_' or '-', got ${JSON.stringify(options.queue)}`,
+      );
+    }
+    if (options.interruptedRuns !== undefined && !['fail', 'requeue'].includes(options.interruptedRuns)) {
+      throw new InvalidInput(
+        `interruptedRuns must be 'fail' or 'requeue', got ${JSON.stringify(options.interruptedRuns)}`,
+      );
+    }
+    const node = new ClusterNode(pool, options);
+    try {
+      await node.start();
+    } catch (error) {
+      await node.closeConnections();
+      throw error;
+    }
+    return node;
+  }
+
+  /** This node's id. */
+  readonly nodeId: string;
+  /** The local pool this node runs jobs on. */
+  readonly pool: Pool;
+  private readonly keys: ClusterKeys;
+  private readonly redis: Redis;
+  private readonly subscriber: Redis;
+  private readonly queue: Queue<JobData>;
+  private worker?: Worker<JobData>;
+  private readonly records: ClusterRecords;
+  private readonly ledger: ClusterLedger;
+  private readonly membership: Membership;
+  private readonly control: ControlChannel;
+  private readonly runner: JobRunner;
+  private readonly changes = new Subject<TaskRecord>();
+  private readonly settled = new Subject<void>();
+  private left?: Promise<void>;
+
+  private constructor(
+    pool: Pool,
+    private readonly options: ClusterOptions,
+  ) {
+    this.pool = pool;
+    this.nodeId = options.nodeId ?? `${hostname()}-${process.pid}-${newId('pool').slice(5, 11)}`;
+    this.keys = clusterKeys(options.queue);
+    const connect = () => new Redis(options.redis, { maxRetriesPerRequest: null, lazyConnect: false });
+    this.redis = connect();
+    this.subscriber = connect();
+    this.queue = new Queue<JobData>(options.queue, { connection: connect() });
+    this.records = new ClusterRecords(this.redis, this.keys);
+    this.ledger = new ClusterLedger(this.redis, this.keys);
+    const heartbeatMs = options.heartbeatMs ?? 5000;
+    this.membership = new Membership(this.redis, this.keys, this.nodeId, heartbeatMs, () => ({
+      slots:
+        options.work === false
+          ? []
+          : this.pool.slots().map(({ id, state, currentTask, tasksCompleted, costMicrodollars }) => ({
+              id,
+              state,
+              currentTask,
+              tasksCompleted,
+              costMicrodollars,
+            })),
+      activeJobs: this.runner.active,
+    }));
+    this.control = new ControlChannel(this.redis, this.keys.controlChannel, this.nodeId, (request) =>
+      this.handleControl(request),
+    );
+    this.runner = new JobRunner({
+      nodeId: this.nodeId,
+      pool,
+      redis: this.redis,
+      keys: this.keys,
+      records: this.records,
+      ledger: this.ledger,
+      membership: this.membership,
+      policy: options.interruptedRuns ?? 'fail',
+      heartbeatMs,
+      settled$: this.settled,
+      changes$: this.changes,
+    });
+  }
+
+  private async start(): Promise<void> {
+    const config = this.pool.config();
+    await this.ledger.init({
+      limitMicrodollars: this.options.budgetMicrodollars ?? config.budgetMicrodollars,
+      floorMicrodollars: config.minTaskReserveMicrodollars,
+      defaultReserveMicrodollars: config.defaultTaskReserveMicrodollars,
+    });
+    this.subscriber.on('message', (channel: string, message: string) => this.receive(channel, message));
+    await this.subscriber.subscribe(
+      this.keys.taskChannel,
+      this.keys.settledChannel,
+      this.keys.controlChannel,
+      this.keys.contextChannel,
+    );
+    for (const [key, value] of Object.entries(await this.redis.hgetall(this.keys.context))) {
+      this.pool.setContext(key, value);
+    }
+    await this.membership.start();
+    if (this.options.work === false) return;
+    const lockDuration = this.options.lockDurationMs ?? 30_000;
+    this.worker = new Worker<JobData>(this.options.queue, (job: Job<JobData>) => this.runner.process(job), {
+      connection: new Redis(this.options.redis, { maxRetriesPerRequest: null }),
+      concurrency: this.pool.slots().length,
+      lockDuration,
+      stalledInterval: this.options.stalledIntervalMs ?? 30_000,
+      // The interrupted-run policy, not BullMQ, decides what a stalled job becomes: BullMQ only hands it on.
+      maxStalledCount: Number.MAX_SAFE_INTEGER,
+      removeOnComplete: { count: 0 },
+      removeOnFail: { count: 0 },
+    });
+    this.worker.on('error', () => {
+      // Connection errors are retried by ioredis; a job whose lock was lost is handled by the policy.
+    });
+    await this.worker.waitUntilReady();
+  }
+
+  private receive(channel: string, message: string): void {
+    if (channel === this.keys.taskChannel) this.changes.next(JSON.parse(message) as TaskRecord);
+    else if (channel === this.keys.settledChannel) this.settled.next();
+    else if (channel === this.keys.controlChannel) this.control.receive(message);
+    else if (channel === this.keys.contextChannel) {
+      const change = JSON.parse(message) as { key: string; value?: string };
+      if (change.value === undefined) this.pool.deleteContext(change.key);
+      else this.pool.setContext(change.key, change.value);
+    }
+  }
+
+  /** Queues a prompt in the cluster; resolves with its task id once the job is in the queue. */
+  submit(prompt: string, options: ClusterSubmitOptions = {}): Promise<TaskId> {
+    return this.enqueue(prompt, options, newId('task'));
+  }
+
+  /** Runs a prompt on an idle slot of any node and resolves with its result (throws like `Pool.run`). */
+  async run(prompt: string, options: ClusterSubmitOptions = {}): Promise<TaskResult> {
+    const id = await this.submit(prompt, options);
+    return resultOrThrow(await this.waitForFinal(id), this.pool.config().slotAssignmentTimeoutSecs);
+  }
+
+  private async enqueue(prompt: string, options: ClusterSubmitOptions, id: TaskId): Promise<TaskId> {
+    validatePrompt(prompt);
+    validateOverrides(options.config);
+    validateTags(options.tags);
+    if (options.workingDir !== undefined) validateDirectory(options.workingDir);
+    const maxRejections = options.review?.maxRejections ?? 3;
+    if (!Number.isInteger(maxRejections) || maxRejections < 1) {
+      throw new InvalidInput(`maxRejections must be an integer >= 1, got ${maxRejections}`);
+    }
+    const ledger = await this.ledger.read();
+    const cap = options.config?.maxBudgetUsd;
+    const refusal = admissionRefusal(
+      { ...ledger, reservations: {} },
+      cap === undefined ? undefined : Math.trunc(cap * 1e6),
+      this.pool.config().minTaskReserveMicrodollars,
+    );
+    if (refusal) throw errorForRefusal(refusal);
+    const record: TaskRecord = {
+      id,
+      prompt,
+      state: 'pending',
+      tags: [...(options.tags ?? [])],
+      config: options.config,
+      workingDir: options.workingDir,
+      reviewRequired: options.review !== undefined,
+      maxRejections,
+      rejectionCount: 0,
+      originalPrompt: options.review ? prompt : undefined,
+      kind: 'task',
+      createdAtMs: Date.now(),
+    };
+    await this.records.put(record);
+    await this.queue.add('task', { record }, { jobId: id, removeOnComplete: true, removeOnFail: true });
+    return id;
+  }
+
+  /** A task's record, from anywhere in the cluster (`TaskNotFound` for an unknown id). */
+  async task(id: TaskId): Promise<TaskRecord> {
+    const record = await this.records.get(id);
+    if (!record) throw new TaskNotFound(id);
+    return record;
+  }
+
+  /** The id of the node that runs (or ran) the task; `undefined` while it is queued. */
+  async nodeOf(id: TaskId): Promise<string | undefined> {
+    return (await this.redis.hget(this.keys.owners, id)) ?? undefined;
+  }
+
+  /** The task's result once it has one (Completed, Failed, PendingReview); `undefined` before. */
+  async result(id: TaskId): Promise<TaskResult | undefined> {
+    const record = await this.task(id);
+    return record.state === 'pending' || record.state === 'running' ? undefined : record.result;
+  }
+
+  /** Every task record of the cluster matching the filter, oldest first. */
+  listTasks(filterBy?: TaskFilter): Promise<TaskRecord[]> {
+    return this.records.list(filterBy);
+  }
+
+  /** Every task record change anywhere in the cluster, from now on. */
+  get events$(): Observable<TaskRecord> {
+    return this.changes.asObservable();
+  }
+
+  /**
+   * A task's records: the current one, then every change anywhere in the cluster, completing when it reaches
+   * a final state (PendingReview is not final).
+   */
+  task$(id: TaskId): Observable<TaskRecord> {
+    return defer(() => {
+      const live = this.changes.pipe(
+        filter((record) => record.id === id),
+        share(),
+      );
+      // Subscribed to the changes before the current record is read, so none is missed in between.
+      return new Observable<TaskRecord>((subscriber) => {
+        const buffered: TaskRecord[] = [];
+        let current: TaskRecord | undefined;
+        let ready = false;
+        const sub = live.subscribe((record) => {
+          if (ready) subscriber.next(record);
+          else buffered.push(record);
+        });
+        this.task(id).then(
+          (record) => {
+            current = record;
+            subscriber.next(record);
+            for (const later of buffered) if (later !== current) subscriber.next(later);
+            ready = true;
+          },
+          (error: unknown) => subscriber.error(error),
+        );
+        return () => sub.unsubscribe();
+      }).pipe(takeWhile((record) => !FINAL_STATES.includes(record.state), true));
+    });
+  }
+
+  /** Resolves with the task's record once it has ended (Completed, Failed or Cancelled). */
+  async waitForFinal(id: TaskId): Promise<TaskRecord> {
+    return this.waitFor(id, (record) => FINAL_STATES.includes(record.state));
+  }
+
+  /** Resolves with the task's record once `predicate` holds for it. */
+  waitFor(id: TaskId, predicate: (record: TaskRecord) => boolean): Promise<TaskRecord> {
+    return firstValueFrom(this.task$(id).pipe(filter(predicate)));
+  }
+
+  /**
+   * Cancels a task wherever it is: a queued job is removed from the queue and the task recorded cancelled; a
+   * running task's node kills its process; a task in review is cancelled. Resolves once the task has ended.
+   */
+  async cancel(id: TaskId): Promise<void> {
+    const record = await this.task(id);
+    if (FINAL_STATES.includes(record.state)) return;
+    await this.redis.sadd(this.keys.cancelled, id);
+    const ended = this.waitForFinal(id);
+    if (record.state === 'pending') {
+      const job = await this.queue.getJob(id);
+      // A job a worker holds is locked and stays; its node cancels it (below).
+      const removed =
+        job === undefined
+          ? true
+          : await job.remove().then(
+              () => true,
+              () => false,
+            );
+      if (removed) await this.records.put(cancelledRecord(record), ['pending']);
+    }
+    const owner = await this.redis.hget(this.keys.owners, id);
+    const current = await this.task(id);
+    if (current.state === 'pending_review' && owner && !(await this.membership.isAlive(owner))) {
+      // The node that ran it is gone: nothing runs, the record alone changes.
+      await this.records.put(cancelledRecord(current), ['pending_review']);
+    }
+    if (!FINAL_STATES.includes(current.state)) await this.control.broadcast(id, { kind: 'cancel' });
+    await ended;
+  }
+
+  /** Approves a task in PendingReview, from any node: it becomes Completed. */
+  async approveResult(id: TaskId): Promise<void> {
+    const record = await this.reviewed(id);
+    const owner = await this.redis.hget(this.keys.owners, id);
+    if (owner && (await this.membership.isAlive(owner))) {
+      await this.control.ask(owner, id, { kind: 'approve' }, this.gone(owner));
+      await this.waitFor(id, (task) => task.state !== 'pending_review');
+      return;
+    }
+    // The node that ran it is gone: approving only changes the record.
+    const approved: TaskRecord = { ...record, state: 'completed', completedAtMs: Date.now() };
+    if (!(await this.records.put(approved, ['pending_review']))) {
+      const now = await this.task(id);
+      throw new InvalidTaskState(id, now.state, 'pending review');
+    }
+  }
+
+  /**
+   * Rejects a task in PendingReview, from any node: it runs again with the feedback on the node that ran it
+   * (its session is there), or fails at its last rejection.
+   */
+  async rejectResult(id: TaskId, feedback: string): Promise<void> {
+    if (typeof feedback !== 'string') throw new InvalidInput('feedback must be a string');
+    const record = await this.reviewed(id);
+    const owner = await this.redis.hget(this.keys.owners, id);
+    if (!owner || !(await this.membership.isAlive(owner))) {
+      throw new InvalidTaskState(id, record.state, 'held by a live node (the node that ran it has left)');
+    }
+    await this.control.ask(owner, id, { kind: 'reject', feedback }, this.gone(owner));
+    await this.waitFor(id, (task) => task.rejectionCount > record.rejectionCount || FINAL_STATES.includes(task.state));
+  }
+
+  private async reviewed(id: TaskId): Promise<TaskRecord> {
+    const record = await this.task(id);
+    if (record.state !== 'pending_review') throw new InvalidTaskState(id, record.state, 'pending review');
+    return record;
+  }
+
+  /** Resolves when `nodeId`'s heartbeat has expired (checked once per heartbeat). */
+  private gone(nodeId: string): Promise<void> {
+    const every = this.options.heartbeatMs ?? 5000;
+    return firstValueFrom(
+      from(
+        (async function* (membership: Membership) {
+          for (;;) {
+            await new Promise((resolve) => setTimeout(resolve, every).unref());
+            yield !(await membership.isAlive(nodeId));
+          }
+        })(this.membership),
+      ).pipe(
+        filter((isGone) => isGone),
+        map(() => undefined),
+      ),
+    );
+  }
+
+  private async handleControl(request: ControlRequest): Promise<void> {
+    const { taskId, action } = request;
+    if (action.kind === 'cancel') return this.runner.cancelLocal(taskId);
+    if (action.kind === 'approve') return this.pool.approveResult(taskId);
+    return this.runner.rejectLocal(taskId, action.feedback);
+  }
+
+  /** Sets a shared-context entry on every node (injected into every task's system prompt). */
+  async setContext(key: string, value: string): Promise<void> {
+    if (typeof key !== 'string' || key === '' || typeof value !== 'string') {
+      throw new InvalidInput('a context entry needs a non-empty string key and a string value');
+    }
+    await this.redis
+      .multi()
+      .hset(this.keys.context, key, value)
+      .publish(this.keys.contextChannel, JSON.stringify({ key, value }))
+      .exec();
+  }
+
+  /** Deletes a shared-context entry on every node. */
+  async deleteContext(key: string): Promise<void> {
+    await this.redis
+      .multi()
+      .hdel(this.keys.context, key)
+      .publish(this.keys.contextChannel, JSON.stringify({ key }))
+      .exec();
+  }
+
+  /** Every live node with its slots, the shared budget and the queue's counts. */
+  async status(): Promise<ClusterStatus> {
+    await this.membership.beat();
+    const [nodes, budget, counts] = await Promise.all([
+      this.membership.nodes(),
+      this.ledger.read(),
+      this.queue.getJobCounts('waiting', 'active', 'prioritized'),
+    ]);
+    return {
+      queue: this.options.queue,
+      nodes,
+      budget,
+      waiting: (counts.waiting ?? 0) + (counts.prioritized ?? 0),
+      active: counts.active ?? 0,
+    };
+  }
+
+  /**
+   * Leaves the cluster: takes no more jobs, waits for the jobs this node runs to end, and closes its
+   * connections. The local pool is left as it is (drain it after). Calling it again returns the same promise.
+   */
+  leave(): Promise<void> {
+    this.left ??= (async () => {
+      await this.worker?.close();
+      await this.membership.stop();
+      await this.closeConnections();
+    })();
+    return this.left;
+  }
+
+  private async closeConnections(): Promise<void> {
+    this.runner.stop();
+    await this.worker?.close();
+    await this.queue.close();
+    this.changes.complete();
+    this.subscriber.disconnect();
+    this.redis.disconnect();
+  }
+}
+
+/** A record ended as cancelled before it ran. */
+function cancelledRecord(record: TaskRecord): TaskRecord {
+  return { ...record, state: 'cancelled', completedAtMs: Date.now() };
+}

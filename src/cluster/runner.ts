@@ -1,0 +1,258 @@
+/**
+ * Running the cluster's jobs on the local pool. For each job a node's worker takes:
+ *
+ * 1. a job whose task was running on a node that died (BullMQ found its lock expired and handed it on) goes to
+ *    the interrupted-run policy: `fail` records it failed; `requeue` runs it again here. Only the worker
+ *    holding the job's lock does this, so each interrupted task is handled once; and while the previous node
+ *    is still alive (a missed lock renewal, not a death) it waits for that node's run to end first, so a task
+ *    never runs twice at the same time;
+ * 2. a cancelled task is recorded cancelled;
+ * 3. the run reserves its budget in the cluster ledger (waiting for running tasks to settle when the rule
+ *    says so); the reservation is the run's cap (`maxBudgetUsd`);
+ * 4. the task runs on the local pool under its own id; every change of its local record is written to Redis;
+ * 5. when the run ends its real cost is settled and the job completes (a task in review stays with this node's
+ *    actor: approval and rejection are sent here).
+ */
+import type { Job } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { filter, firstValueFrom, map, type Observable, type Subscription } from 'rxjs';
+import { budgetFailure, refusalText } from '../../machines/budget.js';
+import { poolFailure } from '../../machines/failure.js';
+import type { TaskId, TaskRecord } from '../../machines/types.js';
+import { BudgetExhausted, InvalidTaskState } from '../errors.js';
+import type { Pool } from '../pool/pool.js';
+import type { InterruptedRunPolicy } from '../restore.js';
+import type { ClusterKeys } from './keys.js';
+import type { ClusterLedger } from './ledger.js';
+import type { Membership } from './membership.js';
+import { FINAL_STATES, type ClusterRecords } from './records.js';
+
+/** What a job carries: the task's record as submitted. */
+export interface JobData {
+  record: TaskRecord;
+}
+
+/** What the runner works with. */
+export interface JobRunnerDeps {
+  nodeId: string;
+  pool: Pool;
+  redis: Redis;
+  keys: ClusterKeys;
+  records: ClusterRecords;
+  ledger: ClusterLedger;
+  membership: Membership;
+  policy: InterruptedRunPolicy;
+  heartbeatMs: number;
+  /** Emits after every settlement of the ledger anywhere in the cluster. */
+  settled$: Observable<void>;
+  /** Every record change in the cluster. */
+  changes$: Observable<TaskRecord>;
+}
+
+/** Runs jobs on the local pool and keeps their records in Redis. */
+export class JobRunner {
+  /** Jobs this node holds now. */
+  active = 0;
+  /** The submitted record (with the user's config) of each cluster task the local pool has. */
+  private readonly local = new Map<TaskId, TaskRecord>();
+  private readonly mirror: Subscription;
+
+  constructor(private readonly deps: JobRunnerDeps) {
+    // Every change of a cluster task's local record goes to Redis, in order (one connection, one script each).
+    this.mirror = deps.pool.records.taskChanged$.subscribe(({ current }) => {
+      const submitted = this.local.get(current.id);
+      if (!submitted) return;
+      // Slot ids repeat across nodes: the cluster's record names the node too (`node/slot-0`).
+      const slotId = current.slotId === undefined ? undefined : `${deps.nodeId}/${current.slotId}`;
+      void deps.records.put({ ...current, config: submitted.config, slotId }).catch(() => {});
+      if (FINAL_STATES.includes(current.state)) this.local.delete(current.id);
+    });
+  }
+
+  /** Stops writing local changes to Redis. */
+  stop(): void {
+    this.mirror.unsubscribe();
+  }
+
+  /** Processes one job (the worker's processor). */
+  async process(job: Job<JobData>): Promise<void> {
+    const id = job.data.record.id;
+    this.active += 1;
+    await this.deps.membership.setFreeSlots(this.freeSlots());
+    try {
+      await this.runJob(job, id);
+    } finally {
+      this.active -= 1;
+      await this.deps.membership.setFreeSlots(this.freeSlots()).catch(() => {});
+    }
+  }
+
+  private freeSlots(): number {
+    return this.deps.pool.slots().length - this.active;
+  }
+
+  private async runJob(job: Job<JobData>, id: TaskId): Promise<void> {
+    const { records, ledger, redis, keys, nodeId } = this.deps;
+    let stored = await records.get(id);
+    if (!stored || FINAL_STATES.includes(stored.state) || stored.state === 'pending_review') return;
+    const previousOwner = await redis.hget(keys.owners, id);
+    if (stored.state === 'running' && previousOwner !== null) {
+      const handled = await this.interrupted(stored, previousOwner);
+      if (handled === undefined) return;
+      stored = handled;
+    }
+    if ((await redis.sismember(keys.cancelled, id)) === 1) {
+      await records.put({ ...stored, state: 'cancelled', completedAtMs: Date.now() }, ['pending']);
+      return;
+    }
+    const cap = stored.config?.maxBudgetUsd;
+    const amount = await this.reserve(stored, cap === undefined ? undefined : Math.trunc(cap * 1e6));
+    if (amount === undefined) return;
+    await redis
+      .multi()
+      .hset(keys.owners, id, nodeId)
+      .hset(keys.startOrder, id, await redis.incr(keys.startSeq))
+      .exec();
+    const limited = (await ledger.read()).limitMicrodollars !== undefined;
+    const local: TaskRecord = {
+      ...stored,
+      config: limited && cap === undefined ? { ...stored.config, maxBudgetUsd: amount / 1e6 } : stored.config,
+    };
+    this.local.set(id, stored);
+    const ended = this.localRunEnd(id);
+    try {
+      await this.deps.pool.submitRecord(local);
+    } catch (error) {
+      this.local.delete(id);
+      await ledger.settle(id, 0);
+      throw error;
+    }
+    // Cancelled while it was being taken: the local pool cancels it now.
+    if ((await redis.sismember(keys.cancelled, id)) === 1) await this.cancelLocal(id);
+    const end = await ended;
+    await ledger.settle(id, end.result?.costMicrodollars ?? 0);
+    void job;
+  }
+
+  /** Resolves with the local record once its run has ended (PendingReview or a final state). */
+  private localRunEnd(id: TaskId): Promise<TaskRecord> {
+    return firstValueFrom(
+      this.deps.pool.records.taskChanged$.pipe(
+        map((change) => change.current),
+        filter(
+          (record) => record.id === id && (record.state === 'pending_review' || FINAL_STATES.includes(record.state)),
+        ),
+      ),
+    );
+  }
+
+  /**
+   * Reserves the run's budget, waiting while running tasks may still free enough. A refusal fails the task;
+   * resolves with the amount, or `undefined` when the task was failed.
+   */
+  private async reserve(record: TaskRecord, cap: number | undefined): Promise<number | undefined> {
+    for (;;) {
+      // Listening before asking, so a settlement between the two is not missed.
+      const settled = firstValueFrom(this.deps.settled$);
+      const decision = await this.deps.ledger.reserve(record.id, cap);
+      if (decision.kind === 'reserve') return decision.amount;
+      if (decision.kind === 'refuse') {
+        const failed: TaskRecord = {
+          ...record,
+          state: 'failed',
+          completedAtMs: Date.now(),
+          result: poolFailure(refusalText(decision.refusal), budgetFailure(decision.refusal)),
+        };
+        await this.deps.records.put(failed, ['pending']);
+        return undefined;
+      }
+      await settled;
+    }
+  }
+
+  /**
+   * A job whose task was running on another node (or an earlier worker here) when its lock expired. Waits
+   * while that node is alive and the record not final (never two runs at once), then applies the policy.
+   * Resolves with the record to run again, or `undefined` when there is nothing to run.
+   */
+  private async interrupted(record: TaskRecord, owner: string): Promise<TaskRecord | undefined> {
+    const { records, ledger, membership, policy } = this.deps;
+    let current: TaskRecord | undefined = record;
+    while (current && current.state === 'running' && (await membership.isAlive(owner))) {
+      current = await this.changeOrTimeout(record.id, this.deps.heartbeatMs);
+      current = await records.get(record.id);
+    }
+    if (!current || current.state !== 'running') return undefined;
+    await membership.forget([owner]);
+    await ledger.settle(record.id, 'reserved');
+    const now = Date.now();
+    if (policy === 'requeue') {
+      const { slotId: _slot, startedAtMs: _started, result: _result, ...rest } = current;
+      const requeued: TaskRecord = { ...rest, state: 'pending' };
+      return (await records.put(requeued, ['running'])) ? requeued : undefined;
+    }
+    const failed: TaskRecord = {
+      ...current,
+      state: 'failed',
+      completedAtMs: now,
+      result: {
+        ...poolFailure(`the run was interrupted: node ${owner} stopped while it was running`, { kind: 'interrupted' }),
+        costMicrodollars: current.result?.costMicrodollars ?? 0,
+      },
+    };
+    await records.put(failed, ['running']);
+    return undefined;
+  }
+
+  private changeOrTimeout(id: TaskId, ms: number): Promise<TaskRecord | undefined> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        sub.unsubscribe();
+        resolve(undefined);
+      }, ms);
+      const sub = this.deps.changes$.pipe(filter((record) => record.id === id)).subscribe((record) => {
+        clearTimeout(timer);
+        sub.unsubscribe();
+        resolve(record);
+      });
+    });
+  }
+
+  /** Cancels a task this node's pool holds (nothing when it holds none). */
+  async cancelLocal(id: TaskId): Promise<void> {
+    if (!this.deps.pool.records.tasks.has(id)) return;
+    await this.deps.pool.cancel(id);
+  }
+
+  /**
+   * Rejects a task in review on this node: the run again reserves what its first run reserved (refused with
+   * `BudgetExhausted` when the ledger cannot give it), and its cost is settled when it ends.
+   */
+  async rejectLocal(id: TaskId, feedback: string): Promise<void> {
+    const local = this.deps.pool.records.tasks.get(id);
+    if (!local || local.state !== 'pending_review') {
+      throw new InvalidTaskState(id, local?.state ?? 'completed', 'pending review on this node');
+    }
+    const cap = local.config?.maxBudgetUsd;
+    const decision = await this.deps.ledger.reserve(id, cap === undefined ? undefined : Math.trunc(cap * 1e6));
+    if (decision.kind !== 'reserve') {
+      const ledger = await this.deps.ledger.read();
+      throw new BudgetExhausted(ledger.spentMicrodollars, ledger.limitMicrodollars ?? 0);
+    }
+    const submitted = this.local.get(id) ?? local;
+    this.local.set(id, submitted);
+    const ended = this.localRunEnd(id);
+    try {
+      await this.deps.pool.rejectResult(id, feedback);
+    } catch (error) {
+      await this.deps.ledger.settle(id, 0);
+      throw error;
+    }
+    const after = this.deps.pool.records.tasks.get(id);
+    if (after?.state !== 'running' && after?.state !== 'pending') {
+      await this.deps.ledger.settle(id, 0);
+      return;
+    }
+    void ended.then((end) => this.deps.ledger.settle(id, end.result?.costMicrodollars ?? 0));
+  }
+}
