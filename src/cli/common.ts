@@ -24,6 +24,8 @@ export interface PoolCommandOptions {
   simulated?: boolean;
   skillsDir?: string;
   workflowsDir?: string;
+  redis?: string;
+  queue?: string;
 }
 
 /** Output options. */
@@ -56,7 +58,9 @@ export function addPoolOptions(command: Command): Command {
     .option('--binary <path>', 'the claude executable (default: claude on PATH)')
     .option('--simulated', 'use the built-in simulated agent instead of claude (no credentials, no cost)')
     .option('--skills-dir <dir>', 'extra skills folder (default: .claude-pool/skills when it exists)')
-    .option('--workflows-dir <dir>', 'extra workflows folder (default: .claude-pool/workflows when it exists)');
+    .option('--workflows-dir <dir>', 'extra workflows folder (default: .claude-pool/workflows when it exists)')
+    .option('--redis <url>', 'join the cluster on this Redis server (redis://host:port; with --queue)')
+    .option('--queue <name>', "the cluster's queue name: nodes with the same Redis and queue form one pool");
 }
 
 /** Adds `--json` and `-q/--quiet`. */
@@ -83,6 +87,8 @@ export function settingsFromOptions(options: PoolCommandOptions): ResolvedSettin
     simulated: options.simulated,
     skillsDir: options.skillsDir,
     workflowsDir: options.workflowsDir,
+    redis: options.redis,
+    queue: options.queue,
   };
   return resolveSettings({ flags, configPath: options.config });
 }

@@ -42,6 +42,10 @@ export interface PoolSettings {
   skillsDir?: string;
   /** Extra workflows folder (`--workflows-dir`). Absolute. */
   workflowsDir?: string;
+  /** Redis server of the cluster this node joins (`--redis`, a `redis://` URL; `serve` and `status`). */
+  redis?: string;
+  /** Name of the cluster's queue (`--queue`; required with `redis`). */
+  queue?: string;
 }
 
 /** A setting name. */
@@ -96,6 +100,8 @@ export const SETTING_FIELDS: readonly FieldSpec[] = [
   { key: 'simulated', flag: '--simulated', env: 'CLAUDE_POOL_SIMULATED', kind: 'boolean' },
   { key: 'skillsDir', flag: '--skills-dir', env: 'CLAUDE_POOL_SKILLS_DIR', kind: 'path' },
   { key: 'workflowsDir', flag: '--workflows-dir', env: 'CLAUDE_POOL_WORKFLOWS_DIR', kind: 'path' },
+  { key: 'redis', flag: '--redis', env: 'CLAUDE_POOL_REDIS', kind: 'string' },
+  { key: 'queue', flag: '--queue', env: 'CLAUDE_POOL_QUEUE', kind: 'string' },
 ];
 
 /** The environment variable naming the config file. */

@@ -112,6 +112,8 @@ export class ClusterNode {
   private readonly subscriber: Redis;
   private readonly queue: Queue<JobData>;
   private worker?: Worker<JobData>;
+  /** Connections BullMQ was given (it leaves closing them to their owner). */
+  private readonly bullConnections: Redis[] = [];
   private readonly records: ClusterRecords;
   private readonly ledger: ClusterLedger;
   private readonly membership: Membership;
@@ -131,7 +133,9 @@ export class ClusterNode {
     const connect = () => new Redis(options.redis, { maxRetriesPerRequest: null, lazyConnect: false });
     this.redis = connect();
     this.subscriber = connect();
-    this.queue = new Queue<JobData>(options.queue, { connection: connect() });
+    const queueConnection = connect();
+    this.bullConnections.push(queueConnection);
+    this.queue = new Queue<JobData>(options.queue, { connection: queueConnection });
     this.records = new ClusterRecords(this.redis, this.keys);
     this.ledger = new ClusterLedger(this.redis, this.keys);
     const heartbeatMs = options.heartbeatMs ?? 5000;
@@ -186,8 +190,10 @@ export class ClusterNode {
     await this.membership.start();
     if (this.options.work === false) return;
     const lockDuration = this.options.lockDurationMs ?? 30_000;
+    const workerConnection = new Redis(this.options.redis, { maxRetriesPerRequest: null });
+    this.bullConnections.push(workerConnection);
     this.worker = new Worker<JobData>(this.options.queue, (job: Job<JobData>) => this.runner.process(job), {
-      connection: new Redis(this.options.redis, { maxRetriesPerRequest: null }),
+      connection: workerConnection,
       concurrency: this.pool.slots().length,
       lockDuration,
       stalledInterval: this.options.stalledIntervalMs ?? 30_000,
@@ -483,6 +489,7 @@ export class ClusterNode {
     this.changes.complete();
     this.subscriber.disconnect();
     this.redis.disconnect();
+    for (const connection of this.bullConnections) connection.disconnect();
   }
 }
 
