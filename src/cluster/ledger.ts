@@ -32,19 +32,22 @@ export interface LedgerState {
 
 /** What a reservation attempt decided. */
 export type ReservationDecision =
-  { kind: 'reserve'; amount: number } | { kind: 'wait' } | { kind: 'refuse'; refusal: BudgetRefusal };
+  /** `limited`: the ledger has a limit (the amount then caps the run). */
+  { kind: 'reserve'; amount: number; limited: boolean } | { kind: 'wait' } | { kind: 'refuse'; refusal: BudgetRefusal };
 
 // KEYS: budget, reservations, freeSlots. ARGV: taskId, cap (-1: none).
 const RESERVE = new LuaScript(`
-local held = redis.call('HGET', KEYS[2], ARGV[1])
-if held then return {'reserve', tonumber(held)} end
-local cap = tonumber(ARGV[2])
 local limit = redis.call('HGET', KEYS[1], 'limit')
+local limited = 0
+if limit then limited = 1 end
+local held = redis.call('HGET', KEYS[2], ARGV[1])
+if held then return {'reserve', tonumber(held), limited} end
+local cap = tonumber(ARGV[2])
 if not limit then
   local amount = 0
   if cap >= 0 then amount = cap end
   redis.call('HSET', KEYS[2], ARGV[1], amount)
-  return {'reserve', amount}
+  return {'reserve', amount, 0}
 end
 limit = tonumber(limit)
 local spent = tonumber(redis.call('HGET', KEYS[1], 'spent') or '0')
@@ -80,7 +83,7 @@ elseif fixed then wanted = tonumber(fixed)
 else wanted = math.min(unreserved, math.max(floor, math.floor(unreserved / freeSlots))) end
 if wanted > 0 and wanted <= unreserved and (cap >= 0 or wanted >= floor) then
   redis.call('HSET', KEYS[2], ARGV[1], wanted)
-  return {'reserve', wanted}
+  return {'reserve', wanted, 1}
 end
 if anyRunning then return {'wait'} end
 if cap >= 0 or fixed then return {'refuse', 'task_budget_exceeds_remaining', wanted, unreserved} end
@@ -128,7 +131,7 @@ export class ClusterLedger {
       [this.keys.budget, this.keys.reservations, this.keys.freeSlots],
       [taskId, capMicrodollars ?? -1],
     )) as [string, ...(string | number)[]];
-    if (reply[0] === 'reserve') return { kind: 'reserve', amount: Number(reply[1]) };
+    if (reply[0] === 'reserve') return { kind: 'reserve', amount: Number(reply[1]), limited: Number(reply[2]) === 1 };
     if (reply[0] === 'wait') return { kind: 'wait' };
     const [, code, a, b] = reply;
     if (code === 'budget_exhausted') {

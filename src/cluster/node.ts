@@ -17,7 +17,7 @@ import { Queue, Worker, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import { defer, filter, firstValueFrom, from, map, Observable, share, Subject, takeWhile } from 'rxjs';
 import type { TaskFilter, TaskId, TaskOverrides, TaskRecord, TaskResult } from '../../machines/types.js';
-import { admissionRefusal } from '../../machines/budget.js';
+import { admissionRefusal, usdToMicrodollars } from '../../machines/budget.js';
 import { validateDirectory, validateOverrides, validatePrompt, validateTags } from '../config.js';
 import { InvalidInput, InvalidTaskState, TaskNotFound } from '../errors.js';
 import { newId } from '../ids.js';
@@ -202,6 +202,13 @@ export class ClusterNode {
       removeOnComplete: { count: 0 },
       removeOnFail: { count: 0 },
     });
+    // A node whose pool is scaled takes as many jobs at once as it now has slots.
+    const worker = this.worker;
+    const follow = () => {
+      worker.concurrency = Math.max(1, this.pool.slots().length);
+    };
+    this.pool.records.slotChanged$.subscribe(follow);
+    this.pool.records.slotRemoved$.subscribe(follow);
     this.worker.on('error', () => {
       // Connection errors are retried by ioredis; a job whose lock was lost is handled by the policy.
     });
@@ -243,7 +250,7 @@ export class ClusterNode {
     const cap = options.config?.maxBudgetUsd;
     const refusal = admissionRefusal(
       { ...ledger, reservations: {} },
-      cap === undefined ? undefined : Math.trunc(cap * 1e6),
+      cap === undefined ? undefined : usdToMicrodollars(cap),
       this.pool.config().minTaskReserveMicrodollars,
     );
     if (refusal) throw errorForRefusal(refusal);

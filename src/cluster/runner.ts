@@ -16,7 +16,7 @@
 import type { Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { filter, firstValueFrom, map, type Observable, type Subscription } from 'rxjs';
-import { budgetFailure, refusalText } from '../../machines/budget.js';
+import { budgetFailure, refusalText, usdToMicrodollars } from '../../machines/budget.js';
 import { poolFailure } from '../../machines/failure.js';
 import type { TaskId, TaskRecord } from '../../machines/types.js';
 import { BudgetExhausted, InvalidTaskState } from '../errors.js';
@@ -80,7 +80,7 @@ export class JobRunner {
     this.active += 1;
     await this.deps.membership.setFreeSlots(this.freeSlots());
     try {
-      await this.runJob(job, id);
+      await this.runJob(id);
     } finally {
       this.active -= 1;
       await this.deps.membership.setFreeSlots(this.freeSlots()).catch(() => {});
@@ -91,32 +91,35 @@ export class JobRunner {
     return this.deps.pool.slots().length - this.active;
   }
 
-  private async runJob(job: Job<JobData>, id: TaskId): Promise<void> {
+  private async runJob(id: TaskId): Promise<void> {
     const { records, ledger, redis, keys, nodeId } = this.deps;
     let stored = await records.get(id);
-    if (!stored || FINAL_STATES.includes(stored.state) || stored.state === 'pending_review') return;
-    const previousOwner = await redis.hget(keys.owners, id);
-    if (stored.state === 'running' && previousOwner !== null) {
-      const handled = await this.interrupted(stored, previousOwner);
-      if (handled === undefined) return;
-      stored = handled;
+    if (!stored || stored.state !== 'pending') {
+      // Taken before: by a node that died, or one that lost the job's lock while it still works on it.
+      const previousOwner = await redis.hget(keys.owners, id);
+      if (!stored || previousOwner === null) return;
+      stored = await this.takeOver(stored, previousOwner);
+      if (!stored) return;
     }
     if ((await redis.sismember(keys.cancelled, id)) === 1) {
       await records.put({ ...stored, state: 'cancelled', completedAtMs: Date.now() }, ['pending']);
       return;
     }
     const cap = stored.config?.maxBudgetUsd;
-    const amount = await this.reserve(stored, cap === undefined ? undefined : Math.trunc(cap * 1e6));
-    if (amount === undefined) return;
+    const reserved = await this.reserve(stored, cap === undefined ? undefined : usdToMicrodollars(cap));
+    if (reserved === undefined) return;
     await redis
       .multi()
       .hset(keys.owners, id, nodeId)
       .hset(keys.startOrder, id, await redis.incr(keys.startSeq))
       .exec();
-    const limited = (await ledger.read()).limitMicrodollars !== undefined;
     const local: TaskRecord = {
       ...stored,
-      config: limited && cap === undefined ? { ...stored.config, maxBudgetUsd: amount / 1e6 } : stored.config,
+      // The reservation caps the run, as the pool's own reservation does on one node.
+      config:
+        reserved.limited && cap === undefined
+          ? { ...stored.config, maxBudgetUsd: reserved.amount / 1e6 }
+          : stored.config,
     };
     this.local.set(id, stored);
     const ended = this.localRunEnd(id);
@@ -125,13 +128,21 @@ export class JobRunner {
     } catch (error) {
       this.local.delete(id);
       await ledger.settle(id, 0);
-      throw error;
+      const failed: TaskRecord = {
+        ...stored,
+        state: 'failed',
+        completedAtMs: Date.now(),
+        result: poolFailure(`node ${nodeId} could not take the task: ${(error as Error).message}`, {
+          kind: 'pool_shutdown',
+        }),
+      };
+      await records.put(failed, ['pending']);
+      return;
     }
     // Cancelled while it was being taken: the local pool cancels it now.
     if ((await redis.sismember(keys.cancelled, id)) === 1) await this.cancelLocal(id);
     const end = await ended;
     await ledger.settle(id, end.result?.costMicrodollars ?? 0);
-    void job;
   }
 
   /** Resolves with the local record once its run has ended (PendingReview or a final state). */
@@ -150,12 +161,15 @@ export class JobRunner {
    * Reserves the run's budget, waiting while running tasks may still free enough. A refusal fails the task;
    * resolves with the amount, or `undefined` when the task was failed.
    */
-  private async reserve(record: TaskRecord, cap: number | undefined): Promise<number | undefined> {
+  private async reserve(
+    record: TaskRecord,
+    cap: number | undefined,
+  ): Promise<{ amount: number; limited: boolean } | undefined> {
     for (;;) {
       // Listening before asking, so a settlement between the two is not missed.
       const settled = firstValueFrom(this.deps.settled$);
       const decision = await this.deps.ledger.reserve(record.id, cap);
-      if (decision.kind === 'reserve') return decision.amount;
+      if (decision.kind === 'reserve') return decision;
       if (decision.kind === 'refuse') {
         const failed: TaskRecord = {
           ...record,
@@ -171,21 +185,27 @@ export class JobRunner {
   }
 
   /**
-   * A job whose task was running on another node (or an earlier worker here) when its lock expired. Waits
-   * while that node is alive and the record not final (never two runs at once), then applies the policy.
-   * Resolves with the record to run again, or `undefined` when there is nothing to run.
+   * A job whose task another node (or an earlier worker here) took before its lock expired. While that node is
+   * alive and the task not ended, waits (so a task never runs twice at the same time). Then: a task that never
+   * started runs here; a task that was running goes to the interrupted-run policy (`fail` records it failed,
+   * `requeue` runs it again here). Resolves with the record to run, or `undefined` when there is nothing to run.
    */
-  private async interrupted(record: TaskRecord, owner: string): Promise<TaskRecord | undefined> {
+  private async takeOver(record: TaskRecord, owner: string): Promise<TaskRecord | undefined> {
     const { records, ledger, membership, policy } = this.deps;
     let current: TaskRecord | undefined = record;
-    while (current && current.state === 'running' && (await membership.isAlive(owner))) {
-      current = await this.changeOrTimeout(record.id, this.deps.heartbeatMs);
+    while (
+      current &&
+      (current.state === 'running' || current.state === 'pending') &&
+      (await membership.isAlive(owner))
+    ) {
+      await this.changeOrTimeout(record.id, this.deps.heartbeatMs);
       current = await records.get(record.id);
     }
-    if (!current || current.state !== 'running') return undefined;
+    if (current?.state === 'pending') return current;
+    if (current?.state !== 'running') return undefined;
     await membership.forget([owner]);
+    // The dead run's real cost died with its node: its whole reservation is booked.
     await ledger.settle(record.id, 'reserved');
-    const now = Date.now();
     if (policy === 'requeue') {
       const { slotId: _slot, startedAtMs: _started, result: _result, ...rest } = current;
       const requeued: TaskRecord = { ...rest, state: 'pending' };
@@ -194,7 +214,7 @@ export class JobRunner {
     const failed: TaskRecord = {
       ...current,
       state: 'failed',
-      completedAtMs: now,
+      completedAtMs: Date.now(),
       result: {
         ...poolFailure(`the run was interrupted: node ${owner} stopped while it was running`, { kind: 'interrupted' }),
         costMicrodollars: current.result?.costMicrodollars ?? 0,
@@ -234,7 +254,7 @@ export class JobRunner {
       throw new InvalidTaskState(id, local?.state ?? 'completed', 'pending review on this node');
     }
     const cap = local.config?.maxBudgetUsd;
-    const decision = await this.deps.ledger.reserve(id, cap === undefined ? undefined : Math.trunc(cap * 1e6));
+    const decision = await this.deps.ledger.reserve(id, cap === undefined ? undefined : usdToMicrodollars(cap));
     if (decision.kind !== 'reserve') {
       const ledger = await this.deps.ledger.read();
       throw new BudgetExhausted(ledger.spentMicrodollars, ledger.limitMicrodollars ?? 0);
