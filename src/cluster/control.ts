@@ -9,7 +9,12 @@ import { PoolError, type PoolErrorCode } from '../errors.js';
 import { newId } from '../ids.js';
 
 /** What one node asks another to do with a task. */
-export type ControlAction = { kind: 'cancel' } | { kind: 'approve' } | { kind: 'reject'; feedback: string };
+export type ControlAction =
+  | { kind: 'cancel' }
+  | { kind: 'approve' }
+  | { kind: 'reject'; feedback: string }
+  | { kind: 'message'; from: string; to: string; content: string }
+  | { kind: 'read-messages'; slotId: string; keep: boolean };
 
 /** A request on the control channel (`to`: one node, or every node when absent). */
 export interface ControlRequest {
@@ -17,15 +22,17 @@ export interface ControlRequest {
   requestId: string;
   from: string;
   to?: string;
+  /** The task (or slot) the request is about. */
   taskId: TaskId;
   action: ControlAction;
 }
 
-/** The answer to a request: nothing on success, else the error the caller throws. */
+/** The answer to a request: its value on success, else the error the caller throws. */
 export interface ControlReply {
   type: 'reply';
   requestId: string;
   to: string;
+  value?: unknown;
   error?: { code: PoolErrorCode; message: string };
 }
 
@@ -37,7 +44,7 @@ export class ControlChannel {
     private readonly redis: Redis,
     private readonly channel: string,
     private readonly nodeId: string,
-    private readonly handle: (request: ControlRequest) => Promise<void>,
+    private readonly handle: (request: ControlRequest) => Promise<unknown>,
   ) {}
 
   /** Handles one message of the control channel. */
@@ -49,8 +56,8 @@ export class ControlChannel {
     }
     if (parsed.to !== undefined && parsed.to !== this.nodeId) return;
     void this.handle(parsed).then(
-      () => this.reply(parsed, undefined),
-      (error: unknown) => this.reply(parsed, error),
+      (value) => this.reply(parsed, { value }),
+      (error: unknown) => this.reply(parsed, { error }),
     );
   }
 
@@ -64,26 +71,29 @@ export class ControlChannel {
    * Asks one node and resolves once it has done it (rejects with its error). `gone` resolves if the node
    * leaves before answering; the request then fails.
    */
-  async ask(to: string, taskId: TaskId, action: ControlAction, gone: Promise<void>): Promise<void> {
+  async ask(to: string, taskId: TaskId, action: ControlAction, gone: Promise<void>): Promise<unknown> {
     const request: ControlRequest = { type: 'request', requestId: newId('msg'), from: this.nodeId, to, taskId, action };
     const answer = firstValueFrom(
       this.replies.pipe(
         filter((reply) => reply.requestId === request.requestId),
-        map((reply) => reply.error),
+        map((reply) => ({ error: reply.error, value: reply.value })),
       ),
     );
     await this.redis.publish(this.channel, JSON.stringify(request));
-    const outcome = await Promise.race([answer.then((error) => ({ error })), gone.then(() => 'gone' as const)]);
+    const outcome = await Promise.race([answer, gone.then(() => 'gone' as const)]);
     if (outcome === 'gone') {
       throw new PoolError('internal_error', `node ${to}, which holds task ${taskId}, left before answering`);
     }
     if (outcome.error) throw new PoolError(outcome.error.code, outcome.error.message);
+    return outcome.value;
   }
 
-  private async reply(request: ControlRequest, error: unknown): Promise<void> {
+  private async reply(request: ControlRequest, outcome: { value?: unknown; error?: unknown }): Promise<void> {
     if (request.to === undefined) return;
     const reply: ControlReply = { type: 'reply', requestId: request.requestId, to: request.from };
-    if (error !== undefined) {
+    const { error } = outcome;
+    if (!('error' in outcome)) reply.value = outcome.value;
+    else {
       reply.error =
         error instanceof PoolError
           ? { code: error.code, message: error.message }

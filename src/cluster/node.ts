@@ -16,10 +16,10 @@ import { hostname } from 'node:os';
 import { Queue, Worker, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import { defer, filter, firstValueFrom, from, map, Observable, share, Subject, takeWhile } from 'rxjs';
-import type { TaskFilter, TaskId, TaskOverrides, TaskRecord, TaskResult } from '../../machines/types.js';
+import type { Message, TaskFilter, TaskId, TaskOverrides, TaskRecord, TaskResult } from '../../machines/types.js';
 import { admissionRefusal, usdToMicrodollars } from '../../machines/budget.js';
 import { validateDirectory, validateOverrides, validatePrompt, validateTags } from '../config.js';
-import { InvalidInput, InvalidTaskState, TaskNotFound } from '../errors.js';
+import { InvalidInput, InvalidTaskState, SlotNotFound, TaskNotFound } from '../errors.js';
 import { newId } from '../ids.js';
 import type { InterruptedRunPolicy } from '../restore.js';
 import { errorForRefusal, resultOrThrow } from '../pool/failure-errors.js';
@@ -86,6 +86,11 @@ export class ClusterNode {
     if (typeof options.queue !== 'string' || !/^[A-Za-z0-9_.-]+$/.test(options.queue)) {
       throw new InvalidInput(
         `queue must be a name of letters, digits, '.', '_' or '-', got ${JSON.stringify(options.queue)}`,
+      );
+    }
+    if (options.nodeId !== undefined && (typeof options.nodeId !== 'string' || !/^[^/\s]+$/.test(options.nodeId))) {
+      throw new InvalidInput(
+        `nodeId must be a non-empty name without '/' or spaces, got ${JSON.stringify(options.nodeId)}`,
       );
     }
     if (options.interruptedRuns !== undefined && !['fail', 'requeue'].includes(options.interruptedRuns)) {
@@ -431,11 +436,74 @@ export class ClusterNode {
     );
   }
 
-  private async handleControl(request: ControlRequest): Promise<void> {
+  private async handleControl(request: ControlRequest): Promise<unknown> {
     const { taskId, action } = request;
-    if (action.kind === 'cancel') return this.runner.cancelLocal(taskId);
-    if (action.kind === 'approve') return this.pool.approveResult(taskId);
-    return this.runner.rejectLocal(taskId, action.feedback);
+    switch (action.kind) {
+      case 'cancel':
+        return this.runner.cancelLocal(taskId);
+      case 'approve':
+        return this.pool.approveResult(taskId);
+      case 'reject':
+        return this.runner.rejectLocal(taskId, action.feedback);
+      case 'message':
+        return this.pool.deliverMessage(action.from, action.to, action.content).id;
+      case 'read-messages':
+        return action.keep ? this.pool.peekMessages(action.slotId) : this.pool.readMessages(action.slotId);
+    }
+  }
+
+  /**
+   * Sends a message between slots of any nodes (cluster slot ids: `node/slot-N`, as task records show them);
+   * it is delivered into the recipient's next prompt. Returns the message id.
+   */
+  async sendMessage(from: string, to: string, content: string): Promise<string> {
+    if (typeof content !== 'string') throw new InvalidInput('message content must be a string');
+    const sender = await this.clusterSlot(from);
+    const recipient = await this.clusterSlot(to);
+    const action = {
+      kind: 'message' as const,
+      from: `${sender.nodeId}/${sender.slotId}`,
+      to: recipient.slotId,
+      content,
+    };
+    return (await this.control.ask(recipient.nodeId, to, action, this.gone(recipient.nodeId))) as string;
+  }
+
+  /** Sends a message to every other slot of every live node; returns one id per recipient. */
+  async broadcastMessage(from: string, content: string): Promise<string[]> {
+    if (typeof content !== 'string') throw new InvalidInput('message content must be a string');
+    await this.clusterSlot(from);
+    const recipients = (await this.membership.nodes()).flatMap((node) =>
+      node.slots.filter((slot) => slot.state !== 'stopped').map((slot) => `${node.nodeId}/${slot.id}`),
+    );
+    return Promise.all(recipients.filter((to) => to !== from).map((to) => this.sendMessage(from, to, content)));
+  }
+
+  /** Removes and returns a slot's messages (a cluster slot id), oldest first. */
+  readMessages(slotId: string): Promise<Message[]> {
+    return this.messagesOf(slotId, false);
+  }
+
+  /** A slot's messages (a cluster slot id), left in place. */
+  peekMessages(slotId: string): Promise<Message[]> {
+    return this.messagesOf(slotId, true);
+  }
+
+  private async messagesOf(slotId: string, keep: boolean): Promise<Message[]> {
+    const slot = await this.clusterSlot(slotId);
+    const action = { kind: 'read-messages' as const, slotId: slot.slotId, keep };
+    return (await this.control.ask(slot.nodeId, slotId, action, this.gone(slot.nodeId))) as Message[];
+  }
+
+  /** Splits a cluster slot id (`node/slot-N`) of a live node; `SlotNotFound` otherwise. */
+  private async clusterSlot(id: string): Promise<{ nodeId: string; slotId: string }> {
+    const cut = typeof id === 'string' ? id.lastIndexOf('/') : -1;
+    if (cut <= 0) throw new SlotNotFound(String(id));
+    const nodeId = id.slice(0, cut);
+    const slotId = id.slice(cut + 1);
+    const node = (await this.membership.nodes()).find((info) => info.nodeId === nodeId);
+    if (!node?.slots.some((slot) => slot.id === slotId)) throw new SlotNotFound(id);
+    return { nodeId, slotId };
   }
 
   /** Sets a shared-context entry on every node (injected into every task's system prompt). */

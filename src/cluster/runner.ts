@@ -108,11 +108,15 @@ export class JobRunner {
     const cap = stored.config?.maxBudgetUsd;
     const reserved = await this.reserve(stored, cap === undefined ? undefined : usdToMicrodollars(cap));
     if (reserved === undefined) return;
-    await redis
-      .multi()
-      .hset(keys.owners, id, nodeId)
-      .hset(keys.startOrder, id, await redis.incr(keys.startSeq))
-      .exec();
+    const [, , context] =
+      (await redis
+        .multi()
+        .hset(keys.owners, id, nodeId)
+        .hset(keys.startOrder, id, await redis.incr(keys.startSeq))
+        .hgetall(keys.context)
+        .exec()) ?? [];
+    // The shared context as it is now, even if its change notice has not arrived yet.
+    this.syncContext((context?.[1] ?? {}) as Record<string, string>);
     const local: TaskRecord = {
       ...stored,
       // The reservation caps the run, as the pool's own reservation does on one node.
@@ -143,6 +147,14 @@ export class JobRunner {
     if ((await redis.sismember(keys.cancelled, id)) === 1) await this.cancelLocal(id);
     const end = await ended;
     await ledger.settle(id, end.result?.costMicrodollars ?? 0);
+  }
+
+  private syncContext(entries: Record<string, string>): void {
+    const { pool } = this.deps;
+    for (const [key] of pool.listContext()) if (!(key in entries)) pool.deleteContext(key);
+    for (const [key, value] of Object.entries(entries)) {
+      if (pool.getContext(key) !== value) pool.setContext(key, value);
+    }
   }
 
   /** Resolves with the local record once its run has ended (PendingReview or a final state). */

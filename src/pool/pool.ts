@@ -214,6 +214,11 @@ export class Pool extends PoolView {
     return inbox.sendMessage(this.rt, from, to, content);
   }
 
+  /** @internal Delivers a message from a slot of another cluster node (`node/slot-N`) to one of this pool's slots. */
+  deliverMessage(from: string, to: SlotId, content: string): Message {
+    return inbox.deliverMessage(this.rt, from, to, content);
+  }
+
   /** Sends a message to every other slot; returns one id per recipient. */
   broadcastMessage(from: SlotId, content: string): string[] {
     return inbox.broadcastMessage(this.rt, from, content);

@@ -152,6 +152,34 @@ describe.skipIf(!redisAvailable())('a cluster of pools on BullMQ and Redis', () 
     expect(byId.get(reviewOwner)).toBeDefined();
   });
 
+  it(
+    'shares context with every node and carries messages between slots of different nodes',
+    { timeout: 60_000 },
+    async () => {
+      const watcher = await client('share');
+      await startNodes('share', 1);
+      await watcher.setContext('release', 'v9-context-marker');
+      const ids = await Promise.all(
+        [0, 1, 2].map((i) => watcher.submit(`show ${i} [[sim:delay 100]] [[sim:echo-system]]`)),
+      );
+      const finals = await Promise.all(ids.map((id) => watcher.waitForFinal(id)));
+      expect(new Set(await Promise.all(ids.map((id) => watcher.nodeOf(id)))).size).toBeGreaterThan(1);
+      for (const record of finals) expect(record.result?.output).toContain('v9-context-marker');
+
+      const id = await watcher.sendMessage('n0/slot-0', 'n1/slot-0', 'hello from n0');
+      expect(await watcher.peekMessages('n1/slot-0')).toMatchObject([
+        { id, from: 'n0/slot-0', content: 'hello from n0' },
+      ]);
+      expect(await watcher.readMessages('n1/slot-0')).toHaveLength(1);
+      expect(await watcher.peekMessages('n1/slot-0')).toEqual([]);
+      expect(await watcher.broadcastMessage('n2/slot-0', 'to all')).toHaveLength(2);
+      expect((await watcher.readMessages('n0/slot-0')).map((message) => message.from)).toEqual(['n2/slot-0']);
+      await expect(watcher.sendMessage('n0/slot-0', 'n9/slot-0', 'nobody')).rejects.toMatchObject({
+        code: 'slot_not_found',
+      });
+    },
+  );
+
   for (const policy of ['fail', 'requeue'] as const) {
     it(
       `hands the running tasks of a SIGKILLed node to the ${policy} policy, once, and loses no queued task`,
