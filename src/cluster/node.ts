@@ -135,7 +135,12 @@ export class ClusterNode {
     this.pool = pool;
     this.nodeId = options.nodeId ?? `${hostname()}-${process.pid}-${newId('pool').slice(5, 11)}`;
     this.keys = clusterKeys(options.queue);
-    const connect = () => new Redis(options.redis, { maxRetriesPerRequest: null, lazyConnect: false });
+    const connect = () => {
+      const connection = new Redis(options.redis, { maxRetriesPerRequest: null });
+      // A lost connection is retried by ioredis; the commands it could not run reject to their callers.
+      connection.on('error', () => {});
+      return connection;
+    };
     this.redis = connect();
     this.subscriber = connect();
     const queueConnection = connect();
@@ -196,17 +201,22 @@ export class ClusterNode {
     if (this.options.work === false) return;
     const lockDuration = this.options.lockDurationMs ?? 30_000;
     const workerConnection = new Redis(this.options.redis, { maxRetriesPerRequest: null });
+    workerConnection.on('error', () => {});
     this.bullConnections.push(workerConnection);
-    this.worker = new Worker<JobData>(this.options.queue, (job: Job<JobData>) => this.runner.process(job), {
-      connection: workerConnection,
-      concurrency: this.pool.slots().length,
-      lockDuration,
-      stalledInterval: this.options.stalledIntervalMs ?? 30_000,
-      // The interrupted-run policy, not BullMQ, decides what a stalled job becomes: BullMQ only hands it on.
-      maxStalledCount: Number.MAX_SAFE_INTEGER,
-      removeOnComplete: { count: 0 },
-      removeOnFail: { count: 0 },
-    });
+    this.worker = new Worker<JobData>(
+      this.options.queue,
+      (job: Job<JobData>, token?: string) => this.runner.process(job, token),
+      {
+        connection: workerConnection,
+        concurrency: this.pool.slots().length,
+        lockDuration,
+        stalledInterval: this.options.stalledIntervalMs ?? 30_000,
+        // The interrupted-run policy, not BullMQ, decides what a stalled job becomes: BullMQ only hands it on.
+        maxStalledCount: Number.MAX_SAFE_INTEGER,
+        removeOnComplete: { count: 0 },
+        removeOnFail: { count: 0 },
+      },
+    );
     // A node whose pool is scaled takes as many jobs at once as it now has slots.
     const worker = this.worker;
     const follow = () => {
@@ -545,11 +555,13 @@ export class ClusterNode {
   }
 
   /**
-   * Leaves the cluster: takes no more jobs, waits for the jobs this node runs to end, and closes its
-   * connections. The local pool is left as it is (drain it after). Calling it again returns the same promise.
+   * Leaves the cluster: takes no more jobs, gives back the jobs still waiting here (for budget, or for a
+   * previous node's run) to the head of the queue, waits for the runs this node has started to end, and closes
+   * its connections. The local pool is left as it is (drain it after). Calling it again returns the same promise.
    */
   leave(): Promise<void> {
     this.left ??= (async () => {
+      this.runner.release();
       await this.worker?.close();
       await this.membership.stop();
       await this.closeConnections();

@@ -13,9 +13,9 @@
  * 5. when the run ends its real cost is settled and the job completes (a task in review stays with this node's
  *    actor: approval and rejection are sent here).
  */
-import type { Job } from 'bullmq';
+import { WaitingError, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { filter, firstValueFrom, map, type Observable, type Subscription } from 'rxjs';
+import { filter, firstValueFrom, map, ReplaySubject, type Observable, type Subscription } from 'rxjs';
 import { budgetFailure, refusalText, usdToMicrodollars } from '../../machines/budget.js';
 import { poolFailure } from '../../machines/failure.js';
 import type { TaskId, TaskRecord } from '../../machines/types.js';
@@ -26,6 +26,9 @@ import type { ClusterKeys } from './keys.js';
 import type { ClusterLedger } from './ledger.js';
 import type { Membership } from './membership.js';
 import { FINAL_STATES, type ClusterRecords } from './records.js';
+
+/** Thrown out of a wait when the node gives its waiting jobs back. */
+class Released extends Error {}
 
 /** What a job carries: the task's record as submitted. */
 export interface JobData {
@@ -56,6 +59,7 @@ export class JobRunner {
   /** The submitted record (with the user's config) of each cluster task the local pool has. */
   private readonly local = new Map<TaskId, TaskRecord>();
   private readonly mirror: Subscription;
+  private readonly releasing = new ReplaySubject<void>(1);
 
   constructor(private readonly deps: JobRunnerDeps) {
     // Every change of a cluster task's local record goes to Redis, in order (one connection, one script each).
@@ -71,16 +75,31 @@ export class JobRunner {
 
   /** Stops writing local changes to Redis. */
   stop(): void {
+    this.release();
     this.mirror.unsubscribe();
   }
 
+  /**
+   * Gives back the jobs still waiting here (for budget, or for a previous node's run to end): each returns to
+   * the head of the queue for another node. Runs already started go on.
+   */
+  release(): void {
+    this.releasing.next();
+    this.releasing.complete();
+  }
+
   /** Processes one job (the worker's processor). */
-  async process(job: Job<JobData>): Promise<void> {
+  async process(job: Job<JobData>, token?: string): Promise<void> {
     const id = job.data.record.id;
     this.active += 1;
     await this.deps.membership.setFreeSlots(this.freeSlots());
     try {
       await this.runJob(id);
+    } catch (error) {
+      if (!(error instanceof Released)) throw error;
+      // Back to the head of the queue, as if never taken; BullMQ then moves on.
+      await job.moveToWait(token);
+      throw new WaitingError();
     } finally {
       this.active -= 1;
       await this.deps.membership.setFreeSlots(this.freeSlots()).catch(() => {});
@@ -192,7 +211,7 @@ export class JobRunner {
         await this.deps.records.put(failed, ['pending']);
         return undefined;
       }
-      await settled;
+      await this.unlessReleased(settled);
     }
   }
 
@@ -210,7 +229,7 @@ export class JobRunner {
       (current.state === 'running' || current.state === 'pending') &&
       (await membership.isAlive(owner))
     ) {
-      await this.changeOrTimeout(record.id, this.deps.heartbeatMs);
+      await this.unlessReleased(this.changeOrTimeout(record.id, this.deps.heartbeatMs));
       current = await records.get(record.id);
     }
     if (current?.state === 'pending') return current;
@@ -234,6 +253,14 @@ export class JobRunner {
     };
     await records.put(failed, ['running']);
     return undefined;
+  }
+
+  /** Resolves with `waiting`, or throws `Released` if the node gives its waiting jobs back first. */
+  private async unlessReleased<T>(waiting: Promise<T>): Promise<T> {
+    const released = firstValueFrom(this.releasing).then(() => {
+      throw new Released();
+    });
+    return Promise.race([waiting, released]);
   }
 
   private changeOrTimeout(id: TaskId, ms: number): Promise<TaskRecord | undefined> {

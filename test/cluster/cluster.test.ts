@@ -2,6 +2,7 @@
  * One pool over three node processes on a real Redis server: FIFO dispatch over every node, one budget ledger,
  * cancel and review from a node that does not hold the task, and a node killed with SIGKILL mid-run.
  */
+import { QueueEvents } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { TaskRecord } from '../../machines/types.js';
@@ -177,6 +178,51 @@ describe.skipIf(!redisAvailable())('a cluster of pools on BullMQ and Redis', () 
       await expect(watcher.sendMessage('n0/slot-0', 'n9/slot-0', 'nobody')).rejects.toMatchObject({
         code: 'slot_not_found',
       });
+    },
+  );
+
+  it(
+    'gives a job waiting for budget back to the queue when its node leaves, for another node to run',
+    { timeout: 60_000 },
+    async () => {
+      // Room for one capped task at a time: the second waits for the first to settle.
+      const watcher = await client('leave', { budgetMicrodollars: 100_000 });
+      const pair = await Promise.all(
+        ['n0', 'n1'].map((nodeId) => NodeProcess.start({ redis: server.url, queue: 'leave', nodeId, slots: 1 })),
+      );
+      nodes.push(...pair);
+      const events = new QueueEvents('leave', { connection: { host: '127.0.0.1', port: server.port } });
+      await events.waitUntilReady();
+      try {
+        const config = { maxBudgetUsd: 0.06 };
+        const first = await watcher.submit('first [[sim:delay 4000]] [[sim:cost 0.01]]', { config });
+        await watcher.waitFor(first, (record) => record.state === 'running');
+        const runner = (await watcher.nodeOf(first))!;
+        const active = new Set<string>();
+        let onActive = () => {};
+        events.on('active', ({ jobId }) => {
+          active.add(jobId);
+          onActive();
+        });
+        const second = await watcher.submit('second [[sim:cost 0.01]]', { config });
+        // Taken by the idle node, which waits for budget.
+        await new Promise<void>((resolve) => {
+          onActive = () => active.has(second) && resolve();
+          onActive();
+        });
+        expect((await watcher.task(second)).state).toBe('pending');
+
+        const waiting = pair.find((node) => node.nodeId !== runner)!;
+        await waiting.call('leave');
+        expect((await watcher.task(first)).state).toBe('running');
+        const done = await watcher.waitForFinal(second);
+        expect(done.state).toBe('completed');
+        expect(await watcher.nodeOf(second)).toBe(runner);
+        expect((await watcher.task(first)).state).toBe('completed');
+        expect((await watcher.status()).budget.spentMicrodollars).toBe(20_000);
+      } finally {
+        await events.close();
+      }
     },
   );
 
