@@ -112,13 +112,15 @@ export class JobRunner {
 
   private async runJob(id: TaskId): Promise<void> {
     const { records, ledger, redis, keys, nodeId } = this.deps;
-    let stored = await records.get(id);
-    if (!stored || stored.state !== 'pending') {
+    const [found, previousOwner] = await Promise.all([records.get(id), redis.hget(keys.owners, id)]);
+    let stored = found;
+    if (!stored) return;
+    if (previousOwner !== null) {
       // Taken before: by a node that died, or one that lost the job's lock while it still works on it.
-      const previousOwner = await redis.hget(keys.owners, id);
-      if (!stored || previousOwner === null) return;
       stored = await this.takeOver(stored, previousOwner);
       if (!stored) return;
+    } else if (stored.state !== 'pending') {
+      return;
     }
     if ((await redis.sismember(keys.cancelled, id)) === 1) {
       await records.put({ ...stored, state: 'cancelled', completedAtMs: Date.now() }, ['pending']);
