@@ -19,10 +19,10 @@ import { defer, filter, firstValueFrom, from, map, Observable, share, Subject, t
 import type { Message, TaskFilter, TaskId, TaskOverrides, TaskRecord, TaskResult } from '../../machines/types.js';
 import { admissionRefusal, usdToMicrodollars } from '../../machines/budget.js';
 import { validateDirectory, validateOverrides, validatePrompt, validateTags } from '../config.js';
-import { InvalidInput, InvalidTaskState, SlotNotFound, TaskNotFound } from '../errors.js';
+import { InvalidInput, InvalidTaskState, PoolError, SlotNotFound, TaskNotFound } from '../errors.js';
 import { newId } from '../ids.js';
 import type { InterruptedRunPolicy } from '../restore.js';
-import { errorForRefusal, resultOrThrow } from '../pool/failure-errors.js';
+import { errorForRefusal, resultOfError, resultOrThrow } from '../pool/failure-errors.js';
 import type { Pool } from '../pool/pool.js';
 import { ControlChannel, type ControlRequest } from './control.js';
 import { clusterKeys, type ClusterKeys } from './keys.js';
@@ -250,6 +250,24 @@ export class ClusterNode {
   async run(prompt: string, options: ClusterSubmitOptions = {}): Promise<TaskResult> {
     const id = await this.submit(prompt, options);
     return resultOrThrow(await this.waitForFinal(id), this.pool.config().slotAssignmentTimeoutSecs);
+  }
+
+  /**
+   * Runs every prompt on the cluster in parallel; resolves with every result in input order, failures included
+   * (a task refused or cancelled gives a failed result with the error's message, as `Pool.fanOut` does).
+   */
+  async fanOut(prompts: string[], options: ClusterSubmitOptions = {}): Promise<TaskResult[]> {
+    if (!Array.isArray(prompts)) throw new InvalidInput('prompts must be a list of strings');
+    return Promise.all(
+      prompts.map(async (prompt) => {
+        try {
+          return await this.run(prompt, options);
+        } catch (error) {
+          if (error instanceof PoolError) return resultOfError(error);
+          throw error;
+        }
+      }),
+    );
   }
 
   private async enqueue(prompt: string, options: ClusterSubmitOptions, id: TaskId): Promise<TaskId> {
