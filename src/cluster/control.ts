@@ -11,6 +11,7 @@ import { newId } from '../ids.js';
 /** What one node asks another to do with a task. */
 export type ControlAction =
   | { kind: 'cancel' }
+  | { kind: 'cancel-chain'; immediate: boolean }
   | { kind: 'approve' }
   | { kind: 'reject'; feedback: string }
   | { kind: 'message'; from: string; to: string; content: string }

@@ -16,7 +16,16 @@ import { hostname } from 'node:os';
 import { Queue, Worker, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import { defer, filter, firstValueFrom, from, map, Observable, share, Subject, takeWhile } from 'rxjs';
-import type { Message, TaskFilter, TaskId, TaskOverrides, TaskRecord, TaskResult } from '../../machines/types.js';
+import type {
+  ChainResult,
+  ChainStep,
+  Message,
+  TaskFilter,
+  TaskId,
+  TaskOverrides,
+  TaskRecord,
+  TaskResult,
+} from '../../machines/types.js';
 import { admissionRefusal, usdToMicrodollars } from '../../machines/budget.js';
 import { validateDirectory, validateOverrides, validatePrompt, validateTags } from '../config.js';
 import { InvalidInput, InvalidTaskState, PoolError, SlotNotFound, TaskNotFound } from '../errors.js';
@@ -24,6 +33,7 @@ import { newId } from '../ids.js';
 import type { InterruptedRunPolicy } from '../restore.js';
 import { errorForRefusal, resultOfError, resultOrThrow } from '../pool/failure-errors.js';
 import type { Pool } from '../pool/pool.js';
+import { ClusterChains, chainResultOf, type ClusterChainOptions } from './chains.js';
 import { ControlChannel, type ControlRequest } from './control.js';
 import { clusterKeys, type ClusterKeys } from './keys.js';
 import { ClusterLedger, type LedgerState } from './ledger.js';
@@ -124,6 +134,7 @@ export class ClusterNode {
   private readonly membership: Membership;
   private readonly control: ControlChannel;
   private readonly runner: JobRunner;
+  private readonly chains: ClusterChains;
   private readonly changes = new Subject<TaskRecord>();
   private readonly settled = new Subject<void>();
   private left?: Promise<void>;
@@ -177,6 +188,17 @@ export class ClusterNode {
       heartbeatMs,
       settled$: this.settled,
       changes$: this.changes,
+    });
+    this.chains = new ClusterChains({
+      skills: pool.skills,
+      records: this.records,
+      submitStep: (chainId, prompt, config, workingDir) =>
+        this.enqueue(prompt, { config, workingDir, tags: [chainId] }, newId('task')),
+      waitForFinal: (taskId) => this.waitForFinal(taskId),
+      cancelTask: (taskId) => this.cancel(taskId),
+      claim: async (chainId) => {
+        await this.redis.hset(this.keys.owners, chainId, this.nodeId);
+      },
     });
   }
 
@@ -369,7 +391,78 @@ export class ClusterNode {
 
   /** Resolves with the task's record once it has ended (Completed, Failed or Cancelled). */
   async waitForFinal(id: TaskId): Promise<TaskRecord> {
-    return this.waitFor(id, (record) => FINAL_STATES.includes(record.state));
+    const ended = this.waitFor(id, (record) => FINAL_STATES.includes(record.state));
+    const record = await this.task(id);
+    if (record.kind !== 'chain' || FINAL_STATES.includes(record.state)) return ended;
+    // A chain runs on the node that took it: if that node goes, the chain ends as interrupted.
+    const coordinator = await this.redis.hget(this.keys.owners, id);
+    if (coordinator === null || coordinator === this.nodeId) return ended;
+    const interrupted = this.gone(coordinator).then(() => this.interruptChain(id, coordinator));
+    return Promise.race([ended, interrupted.then(() => ended)]);
+  }
+
+  /** Records a chain whose node has gone as failed (interrupted), unless it has ended meanwhile. */
+  private async interruptChain(id: TaskId, coordinator: string): Promise<void> {
+    const record = await this.task(id);
+    if (record.state !== 'running' && record.state !== 'pending') return;
+    const now = Date.now();
+    await this.records.put(
+      {
+        ...record,
+        state: 'failed',
+        completedAtMs: now,
+        result: {
+          output: `the chain was interrupted: node ${coordinator} stopped while it was running`,
+          success: false,
+          costMicrodollars: record.result?.costMicrodollars ?? 0,
+          turnsUsed: 0,
+          elapsedMs: now - (record.startedAtMs ?? record.createdAtMs),
+          errorCode: 'interrupted',
+          failure: { kind: 'interrupted' },
+        },
+      },
+      ['running', 'pending'],
+    );
+    // As on a restart, the steps it had queued or running go with it.
+    const steps = await this.records.list({ tags: [id] });
+    await Promise.all(
+      steps.filter((step) => !FINAL_STATES.includes(step.state)).map((step) => this.cancel(step.id).catch(() => {})),
+    );
+  }
+
+  /**
+   * Submits a chain; returns its `chain-…` id. The chain's actor runs on this node; each step is a cluster task
+   * that runs on any node (see `chains.ts`). Steps run in their slot's directory (isolation `none`).
+   */
+  submitChain(steps: ChainStep[], options: ClusterChainOptions = {}): Promise<TaskId> {
+    return this.chains.submit(steps, options);
+  }
+
+  /** Resolves with the chain's result once it has ended (completed, failed or cancelled). */
+  async waitForChain(id: TaskId): Promise<ChainResult> {
+    const record = await this.task(id);
+    if (record.kind !== 'chain') throw new InvalidInput(`${id} is a task, not a chain`);
+    return chainResultOf(await this.waitForFinal(id));
+  }
+
+  /**
+   * Cancels a chain from any node: its remaining steps are skipped; the running step finishes (its result
+   * kept), or with `immediate` is killed. Resolves once the chain's node has taken the cancel (with
+   * `immediate`: once the chain has ended).
+   */
+  async cancelChain(id: TaskId, options: { immediate?: boolean } = {}): Promise<void> {
+    const record = await this.task(id);
+    if (record.kind !== 'chain') throw new InvalidInput(`${id} is a task, not a chain`);
+    if (FINAL_STATES.includes(record.state)) return;
+    const immediate = options.immediate === true;
+    const coordinator = await this.redis.hget(this.keys.owners, id);
+    if (coordinator === this.nodeId) this.chains.cancel(id, immediate);
+    else if (coordinator !== null && (await this.membership.isAlive(coordinator))) {
+      await this.control.ask(coordinator, id, { kind: 'cancel-chain', immediate }, this.gone(coordinator));
+    } else if (coordinator !== null) {
+      await this.interruptChain(id, coordinator);
+    }
+    if (immediate) await this.waitForFinal(id);
   }
 
   /** Resolves with the task's record once `predicate` holds for it. */
@@ -384,6 +477,7 @@ export class ClusterNode {
   async cancel(id: TaskId): Promise<void> {
     const record = await this.task(id);
     if (FINAL_STATES.includes(record.state)) return;
+    if (record.kind === 'chain') return this.cancelChain(id, { immediate: true });
     await this.redis.sadd(this.keys.cancelled, id);
     const ended = this.waitForFinal(id);
     if (record.state === 'pending') {
@@ -469,6 +563,8 @@ export class ClusterNode {
     switch (action.kind) {
       case 'cancel':
         return this.runner.cancelLocal(taskId);
+      case 'cancel-chain':
+        return this.chains.cancel(taskId, action.immediate);
       case 'approve':
         return this.pool.approveResult(taskId);
       case 'reject':
@@ -579,6 +675,8 @@ export class ClusterNode {
    */
   leave(): Promise<void> {
     this.left ??= (async () => {
+      // The chains this node runs end with it (cancelled: their running steps are killed).
+      await this.chains.cancelAll();
       this.runner.release();
       await this.worker?.close();
       await this.membership.stop();

@@ -182,6 +182,60 @@ describe.skipIf(!redisAvailable())('a cluster of pools on BullMQ and Redis', () 
   );
 
   it(
+    'runs a chain whose steps go to any node, cancels one from another node, and fails one whose node dies',
+    { timeout: 90_000 },
+    async () => {
+      const watcher = await client('chains');
+      const started = await startNodes('chains', 1);
+      const steps = [
+        { name: 'one', action: { type: 'prompt', prompt: 'one [[sim:delay 200]] [[sim:text alpha]]' } },
+        { name: 'two', action: { type: 'prompt', prompt: 'two got {previous_output} [[sim:text beta]]' } },
+        { name: 'three', action: { type: 'prompt', prompt: 'three got {previous_output} [[sim:text gamma]]' } },
+      ];
+      const chainId = await started[0]!.call<string>('submitChain', steps, {});
+      const result = await watcher.waitForChain(chainId);
+      expect(result.success).toBe(true);
+      expect(result.steps.map((step) => step.output)).toEqual(['alpha', 'beta', 'gamma']);
+      const stepRecords = await watcher.listTasks({ tags: [chainId] });
+      expect(stepRecords.map((record) => record.prompt)).toEqual([
+        steps[0]!.action.prompt,
+        'two got alpha [[sim:text beta]]',
+        'three got beta [[sim:text gamma]]',
+      ]);
+      expect(await watcher.nodeOf(chainId)).toBe('n0');
+
+      const hanging = [
+        { name: 'wait', action: { type: 'prompt', prompt: 'wait [[sim:hang]]' } },
+        { name: 'never', action: { type: 'prompt', prompt: 'never runs' } },
+      ];
+      const cancelled = await started[0]!.call<string>('submitChain', hanging, {});
+      const [firstStep] = await new Promise<TaskRecord[]>((resolve) => {
+        const sub = watcher.events$.subscribe(() => {
+          void watcher.listTasks({ tags: [cancelled], state: 'running' }).then((running) => {
+            if (running.length === 0) return;
+            sub.unsubscribe();
+            resolve(running);
+          });
+        });
+      });
+      await started[1]!.call('cancelChain', cancelled, { immediate: true });
+      expect((await watcher.task(cancelled)).state).toBe('cancelled');
+      expect((await watcher.task(firstStep!.id)).state).toBe('cancelled');
+      expect((await watcher.listTasks({ tags: [cancelled] })).map((record) => record.state)).toEqual(['cancelled']);
+
+      const orphaned = await started[2]!.call<string>('submitChain', hanging, {});
+      await started[2]!.kill();
+      const interrupted = await watcher.waitForFinal(orphaned);
+      expect(interrupted.state).toBe('failed');
+      expect(interrupted.result?.failure?.kind).toBe('interrupted');
+      // Its step goes with it, wherever it was.
+      for (const step of await watcher.listTasks({ tags: [orphaned] })) {
+        expect(['cancelled', 'failed']).toContain((await watcher.waitForFinal(step.id)).state);
+      }
+    },
+  );
+
+  it(
     'gives a job waiting for budget back to the queue when its node leaves, for another node to run',
     { timeout: 60_000 },
     async () => {
