@@ -3,7 +3,7 @@
  * approve or reject its result, and waits for the answer (or for that node to be gone).
  */
 import type { Redis } from 'ioredis';
-import { filter, firstValueFrom, map, Subject } from 'rxjs';
+import { filter, firstValueFrom, map, race, Subject, type Observable } from 'rxjs';
 import type { TaskId } from '../../machines/types.js';
 import { PoolError, type PoolErrorCode } from '../errors.js';
 import { newId } from '../ids.js';
@@ -69,24 +69,28 @@ export class ControlChannel {
   }
 
   /**
-   * Asks one node and resolves once it has done it (rejects with its error). `gone` resolves if the node
-   * leaves before answering; the request then fails.
+   * Asks one node and resolves with its answer once it has done it (rejects with its error). `gone` emits if
+   * the node leaves before answering; the request then fails.
    */
-  async ask(to: string, taskId: TaskId, action: ControlAction, gone: Promise<void>): Promise<unknown> {
+  async ask(to: string, taskId: TaskId, action: ControlAction, gone: Observable<void>): Promise<unknown> {
     const request: ControlRequest = { type: 'request', requestId: newId('msg'), from: this.nodeId, to, taskId, action };
-    const answer = firstValueFrom(
-      this.replies.pipe(
-        filter((reply) => reply.requestId === request.requestId),
-        map((reply) => ({ error: reply.error, value: reply.value })),
+    // Listening before asking; whichever comes first ends the other.
+    const outcome = firstValueFrom(
+      race(
+        this.replies.pipe(
+          filter((reply) => reply.requestId === request.requestId),
+          map((reply) => ({ error: reply.error, value: reply.value })),
+        ),
+        gone.pipe(map(() => 'gone' as const)),
       ),
     );
     await this.redis.publish(this.channel, JSON.stringify(request));
-    const outcome = await Promise.race([answer, gone.then(() => 'gone' as const)]);
-    if (outcome === 'gone') {
-      throw new PoolError('internal_error', `node ${to}, which holds task ${taskId}, left before answering`);
+    const answer = await outcome;
+    if (answer === 'gone') {
+      throw new PoolError('internal_error', `node ${to}, which holds ${taskId}, left before answering`);
     }
-    if (outcome.error) throw new PoolError(outcome.error.code, outcome.error.message);
-    return outcome.value;
+    if (answer.error) throw new PoolError(answer.error.code, answer.error.message);
+    return answer.value;
   }
 
   private async reply(request: ControlRequest, outcome: { value?: unknown; error?: unknown }): Promise<void> {

@@ -15,7 +15,20 @@
 import { hostname } from 'node:os';
 import { Queue, Worker, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
-import { defer, filter, firstValueFrom, from, map, Observable, share, Subject, takeWhile } from 'rxjs';
+import {
+  concatMap,
+  defer,
+  filter,
+  firstValueFrom,
+  from,
+  interval,
+  map,
+  Observable,
+  share,
+  Subject,
+  take,
+  takeWhile,
+} from 'rxjs';
 import type {
   ChainResult,
   ChainStep,
@@ -397,8 +410,12 @@ export class ClusterNode {
     // A chain runs on the node that took it: if that node goes, the chain ends as interrupted.
     const coordinator = await this.redis.hget(this.keys.owners, id);
     if (coordinator === null || coordinator === this.nodeId) return ended;
-    const interrupted = this.gone(coordinator).then(() => this.interruptChain(id, coordinator));
-    return Promise.race([ended, interrupted.then(() => ended)]);
+    const watch = this.gone(coordinator).subscribe(() => void this.interruptChain(id, coordinator));
+    try {
+      return await ended;
+    } finally {
+      watch.unsubscribe();
+    }
   }
 
   /** Records a chain whose node has gone as failed (interrupted), unless it has ended meanwhile. */
@@ -540,21 +557,13 @@ export class ClusterNode {
     return record;
   }
 
-  /** Resolves when `nodeId`'s heartbeat has expired (checked once per heartbeat). */
-  private gone(nodeId: string): Promise<void> {
-    const every = this.options.heartbeatMs ?? 5000;
-    return firstValueFrom(
-      from(
-        (async function* (membership: Membership) {
-          for (;;) {
-            await new Promise((resolve) => setTimeout(resolve, every).unref());
-            yield !(await membership.isAlive(nodeId));
-          }
-        })(this.membership),
-      ).pipe(
-        filter((isGone) => isGone),
-        map(() => undefined),
-      ),
+  /** Emits once `nodeId`'s heartbeat has expired (checked once per heartbeat while subscribed). */
+  private gone(nodeId: string): Observable<void> {
+    return interval(this.options.heartbeatMs ?? 5000).pipe(
+      concatMap(() => from(this.membership.isAlive(nodeId))),
+      filter((alive) => !alive),
+      take(1),
+      map(() => undefined),
     );
   }
 
