@@ -64,8 +64,8 @@ export interface ClusterOptions {
   nodeId?: string;
   /**
    * The cluster's spend cap in microdollars. The first node to join sets the ledger's settings; later nodes
-   * keep them. Default: the local pool's `budgetMicrodollars` (which the local pool then does not enforce
-   * itself: build it without one).
+   * keep them. Default: the local pool's `budgetMicrodollars` (build a node's pool without one: the cluster's
+   * ledger is the one that bounds what the cluster spends).
    */
   budgetMicrodollars?: number;
   /** What the node that takes over a dead node's running task does with it: `fail` (default) or `requeue`. */

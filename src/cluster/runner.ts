@@ -19,7 +19,7 @@ import { filter, firstValueFrom, map, ReplaySubject, type Observable, type Subsc
 import { budgetFailure, refusalText, usdToMicrodollars } from '../../machines/budget.js';
 import { poolFailure } from '../../machines/failure.js';
 import type { TaskId, TaskRecord } from '../../machines/types.js';
-import { BudgetExhausted, InvalidTaskState } from '../errors.js';
+import { BudgetExhausted, InvalidTaskState, PoolShutdown } from '../errors.js';
 import type { Pool } from '../pool/pool.js';
 import type { InterruptedRunPolicy } from '../restore.js';
 import type { ClusterKeys } from './keys.js';
@@ -157,9 +157,10 @@ export class JobRunner {
         ...stored,
         state: 'failed',
         completedAtMs: Date.now(),
-        result: poolFailure(`node ${nodeId} could not take the task: ${(error as Error).message}`, {
-          kind: 'pool_shutdown',
-        }),
+        result: poolFailure(
+          `node ${nodeId} could not take the task: ${(error as Error).message}`,
+          error instanceof PoolShutdown ? { kind: 'pool_shutdown' } : { kind: 'internal_error' },
+        ),
       };
       await records.put(failed, ['pending']);
       return;
