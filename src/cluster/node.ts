@@ -121,11 +121,15 @@ export class ClusterNode {
         `interruptedRuns must be 'fail' or 'requeue', got ${JSON.stringify(options.interruptedRuns)}`,
       );
     }
+    if (typeof options.redis !== 'string' || !/^rediss?:\/\/\S+$/.test(options.redis)) {
+      throw new InvalidInput(`redis must be a redis:// or rediss:// URL, got ${JSON.stringify(options.redis)}`);
+    }
     const node = new ClusterNode(pool, options);
     try {
+      await node.reachable();
       await node.start();
     } catch (error) {
-      await node.closeConnections();
+      node.disconnect();
       throw error;
     }
     return node;
@@ -170,6 +174,8 @@ export class ClusterNode {
     const queueConnection = connect();
     this.bullConnections.push(queueConnection);
     this.queue = new Queue<JobData>(options.queue, { connection: queueConnection });
+    // Its connection's errors are the connection's (handled above); BullMQ re-emits them here.
+    this.queue.on('error', () => {});
     this.records = new ClusterRecords(this.redis, this.keys);
     this.ledger = new ClusterLedger(this.redis, this.keys);
     const heartbeatMs = options.heartbeatMs ?? 5000;
@@ -213,6 +219,25 @@ export class ClusterNode {
         await this.redis.hset(this.keys.owners, chainId, this.nodeId);
       },
     });
+  }
+
+  /** Resolves once Redis answers; rejects with `InvalidInput` at the first failed attempt to connect. */
+  private reachable(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      if (this.redis.status === 'ready') return resolve();
+      this.redis.once('ready', () => resolve());
+      this.redis.once('error', (error: Error) =>
+        reject(new InvalidInput(`cannot reach Redis at ${this.options.redis}: ${error.message}`)),
+      );
+    });
+  }
+
+  /** Drops every connection at once (a node that could not join). */
+  private disconnect(): void {
+    this.runner.stop();
+    this.subscriber.disconnect();
+    this.redis.disconnect();
+    for (const connection of this.bullConnections) connection.disconnect();
   }
 
   private async start(): Promise<void> {
