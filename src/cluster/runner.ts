@@ -15,13 +15,24 @@
  */
 import { WaitingError, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { filter, firstValueFrom, map, ReplaySubject, type Observable, type Subscription } from 'rxjs';
+import {
+  filter,
+  firstValueFrom,
+  from,
+  map,
+  race,
+  ReplaySubject,
+  Subject,
+  type Observable,
+  type Subscription,
+} from 'rxjs';
 import { budgetFailure, refusalText, usdToMicrodollars } from '../../machines/budget.js';
 import { poolFailure } from '../../machines/failure.js';
 import type { TaskId, TaskRecord } from '../../machines/types.js';
 import { BudgetExhausted, InvalidTaskState, PoolShutdown } from '../errors.js';
 import type { Pool } from '../pool/pool.js';
 import type { InterruptedRunPolicy } from '../restore.js';
+import { claimTask, unclaimTask } from './claim.js';
 import type { ClusterKeys } from './keys.js';
 import type { ClusterLedger } from './ledger.js';
 import type { Membership } from './membership.js';
@@ -60,6 +71,10 @@ export class JobRunner {
   private readonly local = new Map<TaskId, TaskRecord>();
   private readonly mirror: Subscription;
   private readonly releasing = new ReplaySubject<void>(1);
+  /** Cancels asked of tasks (a job waiting here for budget ends cancelled). */
+  private readonly cancels = new Subject<TaskId>();
+  /** Jobs this node is processing, by task. */
+  private readonly inFlight = new Map<TaskId, Promise<void>>();
 
   constructor(private readonly deps: JobRunnerDeps) {
     // Every change of a cluster task's local record goes to Redis, in order (one connection, one script each).
@@ -91,6 +106,15 @@ export class JobRunner {
   /** Processes one job (the worker's processor). */
   async process(job: Job<JobData>, token?: string): Promise<void> {
     const id = job.data.record.id;
+    // The same job handed back to this node while an earlier take of it is still here: that one goes first.
+    await this.inFlight.get(id);
+    let done!: () => void;
+    this.inFlight.set(
+      id,
+      new Promise<void>((resolve) => {
+        done = resolve;
+      }),
+    );
     this.active += 1;
     await this.deps.membership.setFreeSlots(this.freeSlots());
     try {
@@ -98,9 +122,12 @@ export class JobRunner {
     } catch (error) {
       if (!(error instanceof Released)) throw error;
       // Back to the head of the queue, as if never taken; BullMQ then moves on.
+      await unclaimTask(this.deps.redis, this.deps.keys, id, this.deps.nodeId);
       await job.moveToWait(token);
       throw new WaitingError();
     } finally {
+      this.inFlight.delete(id);
+      done();
       this.active -= 1;
       await this.deps.membership.setFreeSlots(this.freeSlots()).catch(() => {});
     }
@@ -112,16 +139,21 @@ export class JobRunner {
 
   private async runJob(id: TaskId): Promise<void> {
     const { records, ledger, redis, keys, nodeId } = this.deps;
-    const [found, previousOwner] = await Promise.all([records.get(id), redis.hget(keys.owners, id)]);
-    let stored = found;
-    if (!stored) return;
-    if (previousOwner !== null) {
-      // Taken before: by a node that died, or one that lost the job's lock while it still works on it.
-      stored = await this.takeOver(stored, previousOwner);
-      if (!stored) return;
-    } else if (stored.state !== 'pending') {
-      return;
+    // Held by another live node (it took the job before its lock was lost): wait until it is done or gone.
+    let claim = await claimTask(redis, keys, id, nodeId);
+    while (claim.kind === 'held') {
+      const current = await this.whileAlive(id, claim.by);
+      if (current?.state !== 'pending' && current?.state !== 'running') return;
+      claim = await claimTask(redis, keys, id, nodeId);
     }
+    let stored = await records.get(id);
+    if (!stored) return;
+    if (stored.state === 'running' && claim.previous !== undefined) {
+      // Its node died while running it.
+      stored = await this.interrupted(stored, claim.previous);
+      if (!stored) return;
+    }
+    if (stored.state !== 'pending') return;
     if ((await redis.sismember(keys.cancelled, id)) === 1) {
       await records.put({ ...stored, state: 'cancelled', completedAtMs: Date.now() }, ['pending']);
       return;
@@ -129,10 +161,9 @@ export class JobRunner {
     const cap = stored.config?.maxBudgetUsd;
     const reserved = await this.reserve(stored, cap === undefined ? undefined : usdToMicrodollars(cap));
     if (reserved === undefined) return;
-    const [, , context] =
+    const [, context] =
       (await redis
         .multi()
-        .hset(keys.owners, id, nodeId)
         .hset(keys.startOrder, id, await redis.incr(keys.startSeq))
         .hgetall(keys.context)
         .exec()) ?? [];
@@ -200,8 +231,11 @@ export class JobRunner {
     cap: number | undefined,
   ): Promise<{ amount: number; limited: boolean } | undefined> {
     for (;;) {
-      // Listening before asking, so a settlement between the two is not missed.
-      const settled = firstValueFrom(this.deps.settled$);
+      // Listening before asking, so a settlement between the two is not missed; a cancel of this task wakes it
+      // too (it then ends here, cancelled, without a run).
+      const woken = firstValueFrom(
+        race(this.deps.settled$, this.cancels.pipe(filter((id) => id === record.id))).pipe(map(() => undefined)),
+      );
       const decision = await this.deps.ledger.reserve(record.id, cap);
       if (decision.kind === 'reserve') return decision;
       if (decision.kind === 'refuse') {
@@ -214,32 +248,38 @@ export class JobRunner {
         await this.deps.records.put(failed, ['pending']);
         return undefined;
       }
-      await this.unlessReleased(settled);
+      await this.unlessReleased(woken);
+      if ((await this.deps.redis.sismember(this.deps.keys.cancelled, record.id)) === 1) {
+        await this.deps.records.put({ ...record, state: 'cancelled', completedAtMs: Date.now() }, ['pending']);
+        return undefined;
+      }
     }
   }
 
-  /**
-   * A job whose task another node (or an earlier worker here) took before its lock expired. While that node is
-   * alive and the task not ended, waits (so a task never runs twice at the same time). Then: a task that never
-   * started runs here; a task that was running goes to the interrupted-run policy (`fail` records it failed,
-   * `requeue` runs it again here). Resolves with the record to run, or `undefined` when there is nothing to run.
-   */
-  private async takeOver(record: TaskRecord, owner: string): Promise<TaskRecord | undefined> {
-    const { records, ledger, membership, policy } = this.deps;
-    let current: TaskRecord | undefined = record;
+  /** The task's record once it has ended, or once `owner` is gone (checked once per heartbeat). */
+  private async whileAlive(id: TaskId, owner: string): Promise<TaskRecord | undefined> {
+    const { records, membership } = this.deps;
+    let current = await records.get(id);
     while (
       current &&
       (current.state === 'running' || current.state === 'pending') &&
       (await membership.isAlive(owner))
     ) {
-      await this.unlessReleased(this.changeOrTimeout(record.id, this.deps.heartbeatMs));
-      current = await records.get(record.id);
+      await this.unlessReleased(this.changeOrTimeout(id, this.deps.heartbeatMs));
+      current = await records.get(id);
     }
-    if (current?.state === 'pending') return current;
-    if (current?.state !== 'running') return undefined;
-    await membership.forget([owner]);
+    return current;
+  }
+
+  /**
+   * A task that was running on a node that is gone: the interrupted-run policy, as on a local restart. `fail`
+   * records it failed; `requeue` resolves with it pending again, to run here.
+   */
+  private async interrupted(current: TaskRecord, owner: string): Promise<TaskRecord | undefined> {
+    const { records, ledger, membership, policy } = this.deps;
+    if (owner !== this.deps.nodeId) await membership.forget([owner]);
     // The dead run's real cost died with its node: its whole reservation is booked.
-    await ledger.settle(record.id, 'reserved');
+    await ledger.settle(current.id, 'reserved');
     if (policy === 'requeue') {
       const { slotId: _slot, startedAtMs: _started, result: _result, ...rest } = current;
       const requeued: TaskRecord = { ...rest, state: 'pending' };
@@ -259,11 +299,18 @@ export class JobRunner {
   }
 
   /** Resolves with `waiting`, or throws `Released` if the node gives its waiting jobs back first. */
-  private async unlessReleased<T>(waiting: Promise<T>): Promise<T> {
-    const released = firstValueFrom(this.releasing).then(() => {
-      throw new Released();
-    });
-    return Promise.race([waiting, released]);
+  private unlessReleased<T>(waiting: Promise<T>): Promise<T> {
+    // `race` drops the loser's subscription, so nothing is left behind per wait.
+    return firstValueFrom(
+      race(
+        from(waiting),
+        this.releasing.pipe(
+          map((): T => {
+            throw new Released();
+          }),
+        ),
+      ),
+    );
   }
 
   private changeOrTimeout(id: TaskId, ms: number): Promise<TaskRecord | undefined> {
@@ -282,6 +329,7 @@ export class JobRunner {
 
   /** Cancels a task this node's pool holds (nothing when it holds none). */
   async cancelLocal(id: TaskId): Promise<void> {
+    this.cancels.next(id);
     if (!this.deps.pool.records.tasks.has(id)) return;
     await this.deps.pool.cancel(id);
   }

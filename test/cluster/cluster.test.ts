@@ -236,7 +236,7 @@ describe.skipIf(!redisAvailable())('a cluster of pools on BullMQ and Redis', () 
   );
 
   it(
-    'gives a job waiting for budget back to the queue when its node leaves, for another node to run',
+    'cancels a job waiting for budget at once, and gives one back to the queue when its node leaves',
     { timeout: 60_000 },
     async () => {
       // Room for one capped task at a time: the second waits for the first to settle.
@@ -258,12 +258,20 @@ describe.skipIf(!redisAvailable())('a cluster of pools on BullMQ and Redis', () 
           active.add(jobId);
           onActive();
         });
+        const taken = (id: string) =>
+          new Promise<void>((resolve) => {
+            onActive = () => active.has(id) && resolve();
+            onActive();
+          });
+        // Taken by the idle node, which waits for budget: a cancel ends it there, without a run.
+        const doomed = await watcher.submit('doomed [[sim:cost 0.01]]', { config });
+        await taken(doomed);
+        await watcher.cancel(doomed);
+        expect((await watcher.task(doomed)).state).toBe('cancelled');
+        expect((await watcher.task(first)).state).toBe('running');
+
         const second = await watcher.submit('second [[sim:cost 0.01]]', { config });
-        // Taken by the idle node, which waits for budget.
-        await new Promise<void>((resolve) => {
-          onActive = () => active.has(second) && resolve();
-          onActive();
-        });
+        await taken(second);
         expect((await watcher.task(second)).state).toBe('pending');
 
         const waiting = pair.find((node) => node.nodeId !== runner)!;
@@ -273,6 +281,7 @@ describe.skipIf(!redisAvailable())('a cluster of pools on BullMQ and Redis', () 
         expect(done.state).toBe('completed');
         expect(await watcher.nodeOf(second)).toBe(runner);
         expect((await watcher.task(first)).state).toBe('completed');
+        expect((await watcher.task(doomed)).startedAtMs).toBeUndefined();
         expect((await watcher.status()).budget.spentMicrodollars).toBe(20_000);
       } finally {
         await events.close();
