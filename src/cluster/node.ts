@@ -373,7 +373,7 @@ export class ClusterNode {
     return record;
   }
 
-  /** The id of the node that runs (or ran) the task; `undefined` while it is queued. */
+  /** The id of the node that holds the task (took it, runs or ran it); `undefined` until a node takes it. */
   async nodeOf(id: TaskId): Promise<string | undefined> {
     return (await this.redis.hget(this.keys.owners, id)) ?? undefined;
   }

@@ -1,16 +1,17 @@
 /**
  * Running the cluster's jobs on the local pool. For each job a node's worker takes:
  *
- * 1. a job whose task was running on a node that died (BullMQ found its lock expired and handed it on) goes to
+ * 1. the node claims the task (`claim.ts`); while another live node holds it (that node's lock on the job was
+ *    lost, the node was not), it waits for that node's run to end or for the node to go, so a task never runs
+ *    twice at the same time;
+ * 2. a task that was running on a node that died (BullMQ found the job's lock expired and handed it on) goes to
  *    the interrupted-run policy: `fail` records it failed; `requeue` runs it again here. Only the worker
- *    holding the job's lock does this, so each interrupted task is handled once; and while the previous node
- *    is still alive (a missed lock renewal, not a death) it waits for that node's run to end first, so a task
- *    never runs twice at the same time;
- * 2. a cancelled task is recorded cancelled;
- * 3. the run reserves its budget in the cluster ledger (waiting for running tasks to settle when the rule
- *    says so); the reservation is the run's cap (`maxBudgetUsd`);
- * 4. the task runs on the local pool under its own id; every change of its local record is written to Redis;
- * 5. when the run ends its real cost is settled and the job completes (a task in review stays with this node's
+ *    holding the job's lock does this, so each interrupted task is handled once;
+ * 3. a cancelled task is recorded cancelled;
+ * 4. the run reserves its budget in the cluster ledger (waiting for running tasks to settle when the rule
+ *    says so; a cancel or the node leaving ends the wait); the reservation is the run's cap (`maxBudgetUsd`);
+ * 5. the task runs on the local pool under its own id; every change of its local record is written to Redis;
+ * 6. when the run ends its real cost is settled and the job completes (a task in review stays with this node's
  *    actor: approval and rejection are sent here).
  */
 import { WaitingError, type Job } from 'bullmq';
