@@ -32,6 +32,8 @@ export interface PoolCommandOptions {
   backoffMaxMs?: string;
   permissionTimeoutSecs?: string;
   warmSlots?: boolean;
+  redis?: string;
+  queue?: string;
 }
 
 /** Output options. */
@@ -76,7 +78,9 @@ export function addPoolOptions(command: Command): Command {
       "ask the pool's clients before agents use tools (pool_answer_permission); deny after this many seconds",
     )
     .option('--warm-slots', "keep each slot's agent process between tasks with the same settings")
-    .addOption(new Option('--no-warm-slots', 'start a fresh agent process for every task').hideHelp());
+    .addOption(new Option('--no-warm-slots', 'start a fresh agent process for every task').hideHelp())
+    .option('--redis <url>', 'join the cluster on this Redis server (redis://host:port; with --queue)')
+    .option('--queue <name>', "the cluster's queue name: nodes with the same Redis and queue form one pool");
 }
 
 /** Adds `--json` and `-q/--quiet`. */
@@ -111,6 +115,8 @@ export function settingsFromOptions(options: PoolCommandOptions): ResolvedSettin
     backoffMaxMs: options.backoffMaxMs,
     permissionTimeoutSecs: options.permissionTimeoutSecs,
     warmSlots: options.warmSlots,
+    redis: options.redis,
+    queue: options.queue,
   };
   return resolveSettings({ flags, configPath: options.config });
 }

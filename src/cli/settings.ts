@@ -62,6 +62,10 @@ export interface PoolSettings {
   permissionTimeoutSecs?: number;
   /** Slots keep their agent process between tasks (`--warm-slots`). */
   warmSlots?: boolean;
+  /** Redis server of the cluster this node joins (`--redis`, a `redis://` URL; `serve` and `status`). */
+  redis?: string;
+  /** Name of the cluster's queue (`--queue`; required with `redis`). */
+  queue?: string;
 }
 
 /** A setting name. */
@@ -131,6 +135,8 @@ export const SETTING_FIELDS: readonly FieldSpec[] = [
     min: 1,
   },
   { key: 'warmSlots', flag: '--warm-slots', env: 'CLAUDE_POOL_WARM_SLOTS', kind: 'boolean' },
+  { key: 'redis', flag: '--redis', env: 'CLAUDE_POOL_REDIS', kind: 'string' },
+  { key: 'queue', flag: '--queue', env: 'CLAUDE_POOL_QUEUE', kind: 'string' },
 ];
 
 /** The environment variable naming the config file. */

@@ -14,6 +14,17 @@ export function sendMessage(rt: PoolRuntime, from: SlotId, to: SlotId, content: 
   return rt.messages.send(from, to, content).id;
 }
 
+/**
+ * Delivers a message from a sender outside this pool (a slot of another cluster node, named `node/slot-N`) to
+ * one of its slots; returns the message.
+ */
+export function deliverMessage(rt: PoolRuntime, from: string, to: SlotId, content: string): Message {
+  rt.slotRecord(to);
+  if (typeof from !== 'string' || from === '') throw new InvalidInput('message sender must be a non-empty string');
+  if (typeof content !== 'string') throw new InvalidInput('message content must be a string');
+  return rt.messages.send(from, to, content);
+}
+
 /** Sends a message to every other slot; returns one id per recipient. */
 export function broadcastMessage(rt: PoolRuntime, from: SlotId, content: string): string[] {
   rt.slotRecord(from);

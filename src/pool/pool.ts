@@ -14,6 +14,7 @@ import type {
   SlotRecord,
   TaskId,
   TaskOverrides,
+  TaskRecord,
   TaskResult,
 } from '../../machines/types.js';
 import type { ClaudeOptions } from '../agent/types.js';
@@ -35,6 +36,7 @@ import type {
   SupervisorHandle,
 } from './options.js';
 import type { PermissionDecision } from './permissions.js';
+import { adopt } from './adopt.js';
 import { resume } from './resume.js';
 import { PoolRuntime } from './runtime.js';
 import * as slots from './slots.js';
@@ -82,6 +84,14 @@ export class Pool extends PoolView {
       throw new InvalidInput(`maxRejections must be an integer >= 1, got ${maxRejections}`);
     }
     return tasks.admit(this.rt, prompt, { config, tags, review: { maxRejections } });
+  }
+
+  /**
+   * @internal Queues a pending task record made elsewhere, under its own id (a cluster node runs the cluster's
+   * jobs this way). Resolves with the id once admitted.
+   */
+  submitRecord(record: TaskRecord): Promise<TaskId> {
+    return adopt(this.rt, record);
   }
 
   /**
@@ -213,6 +223,11 @@ export class Pool extends PoolView {
   /** Sends a message to a slot; returns its id. */
   sendMessage(from: SlotId, to: SlotId, content: string): string {
     return inbox.sendMessage(this.rt, from, to, content);
+  }
+
+  /** @internal Delivers a message from a slot of another cluster node (`node/slot-N`) to one of this pool's slots. */
+  deliverMessage(from: string, to: SlotId, content: string): Message {
+    return inbox.deliverMessage(this.rt, from, to, content);
   }
 
   /** Sends a message to every other slot; returns one id per recipient. */

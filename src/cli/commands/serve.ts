@@ -9,6 +9,7 @@ import { buildPool } from '../pool-factory.js';
 import type { CliState } from '../program.js';
 import { gitTopLevel, planServe, type ServeFlagOptions } from '../serve-options.js';
 import { SettingsError } from '../settings.js';
+import { clusterTarget, joinCluster, localPoolSettings } from '../cluster.js';
 import { skillLoadOptionsFrom, type ServeSkillOptions } from './serve-skill-options.js';
 
 /**
@@ -59,13 +60,22 @@ export async function serveAction(state: CliState, options: ServeCommandOptions)
     }
     log('no --http-token: the HTTP server accepts every local client');
   }
-  const built = await buildPool(settings, {
+  const cluster = clusterTarget(settings);
+  const built = await buildPool(cluster ? localPoolSettings(settings) : settings, {
     supervisor: true,
     skills: skillLoadOptionsFrom(options),
     ...(plan.mcpServers ? { mcpServers: plan.mcpServers } : {}),
     strictMcpConfig: plan.strictMcpConfig,
   });
   const { pool, agent } = built;
+  const node = cluster
+    ? await joinCluster(pool, cluster).catch(async (error: unknown) => {
+        await pool.drain().catch(() => undefined);
+        await built.cleanup();
+        throw error;
+      })
+    : undefined;
+  if (node) log(`joined cluster ${cluster!.queue} as node ${node.nodeId}`);
   const supervisor = pool.startSupervisor();
   const subscription = options.verbose
     ? pool.events$.subscribe((event) => {
@@ -138,6 +148,7 @@ export async function serveAction(state: CliState, options: ServeCommandOptions)
     }
   } catch (error) {
     await Promise.allSettled(fronts.map((front) => front.close()));
+    await node?.leave().catch(() => undefined);
     supervisor?.stop();
     await pool.drain({ queued: 'cancel', timeoutMs: 1000 }).catch(() => undefined);
     await built.cleanup();
@@ -156,6 +167,7 @@ export async function serveAction(state: CliState, options: ServeCommandOptions)
   // Running tasks are cancelled first: each is interrupted, so the CLI reports what it spent and it is booked.
   const running = (await pool.listTasks({ state: 'running' }).catch(() => [])).filter((task) => task.kind === 'task');
   await Promise.allSettled(running.map((task) => pool.cancel(task.id)));
+  await node?.leave().catch(() => undefined);
   const totals = await pool.drain({ queued: 'cancel', timeoutMs: DRAIN_AFTER_CANCEL_MS }).catch(() => undefined);
   await Promise.allSettled(fronts.map((front) => front.close()));
   await built.cleanup();

@@ -9,14 +9,30 @@ import { buildPool } from '../pool-factory.js';
 import type { CliState } from '../program.js';
 import { formatUsd } from '../progress.js';
 import { SETTING_FIELDS } from '../settings.js';
+import { clusterTarget, joinCluster, localPoolSettings, printClusterStatus } from '../cluster.js';
 
 /** Runs `status`: the resolved settings (with their sources) and the status of a pool built from them. */
 export async function statusAction(state: CliState, options: PoolCommandOptions & { json?: boolean }): Promise<void> {
   state.json = options.json === true;
   const resolved = settingsFromOptions(options);
-  const built = await buildPool(resolved.settings);
+  const cluster = clusterTarget(resolved.settings);
+  const built = await buildPool(cluster ? localPoolSettings(resolved.settings) : resolved.settings);
   try {
     const { pool, agent } = built;
+    if (cluster) {
+      // Every node of the cluster, seen by a node that takes no work.
+      const node = await joinCluster(pool, cluster, false);
+      try {
+        const seen = await node.status();
+        const clusterStatus = { ...seen, nodes: seen.nodes.filter((other) => other.nodeId !== node.nodeId) };
+        if (options.json) outJson({ config_file: resolved.configFile ?? null, cluster: wireObject(clusterStatus) });
+        else printClusterStatus(clusterStatus);
+      } finally {
+        await node.leave();
+      }
+      state.exitCode = EXIT.ok;
+      return;
+    }
     const status = pool.status();
     const skills = pool.skills.size;
     const workflows = pool.workflows.size;
