@@ -152,6 +152,14 @@ export class SessionRunner implements AgentRunner {
     return outcome;
   }
 
+  /** Closes the idle process a slot kept (the slot was removed) and waits for it. */
+  async closeSlot(slotId: string): Promise<void> {
+    const warm = this.idle.get(slotId);
+    if (!warm) return;
+    this.idle.delete(slotId);
+    await this.retire(warm);
+  }
+
   /** Closes every warm process (idle ones at once; running ones once their turn ends) and waits for them. */
   async closeAll(): Promise<void> {
     this.closed = true;

@@ -172,6 +172,8 @@ export class PoolRuntime {
       this.retiredTotals.tasksCompleted += slot.tasksCompleted;
       this.messages.forget(slot.id);
       if (slot.worktreePath) this.removeSlotWorktree(slot.id);
+      // A warm process the slot kept goes with it.
+      void (this.runner as { closeSlot?: (slotId: SlotId) => Promise<void> }).closeSlot?.(slot.id);
     });
   }
 

@@ -100,6 +100,18 @@ describe('warm slots', () => {
     expect(pool.store().processes?.list() ?? []).toEqual([]);
   });
 
+  it('closes the warm process of a slot removed by a scale-down', async () => {
+    const pool = await simPool((b) => b.slots(2).config({ scaling: { minSlots: 1, maxSlots: 2 } }));
+    const [first, second] = await pool.fanOut(['one [[sim:pid]] [[sim:delay 50]]', 'two [[sim:pid]] [[sim:delay 50]]']);
+    const pids = [pidOf(first), pidOf(second)];
+    expect(pids.every((pid) => processExists(pid))).toBe(true);
+    await pool.scaleDown(1);
+    await eventually(() => pool.slots().length === 1);
+    // One process is gone with its slot; the other slot keeps its own.
+    await eventually(() => pids.filter((pid) => processExists(pid)).length === 1);
+    expect(pool.store().processes?.list()).toHaveLength(1);
+  });
+
   it('closes a process idle longer than idleMs; the next task starts a fresh one', async () => {
     const pool = await simPool((b) => b.slots(1).warmSlots(true, { idleMs: 200 }));
     const first = await pool.run('one [[sim:pid]]');
