@@ -130,6 +130,8 @@ export class AgentSession {
   private outputEnded = false;
   private terminating = false;
   private tree: ProcessIdentity[] = [];
+  /** Descendants tied to the lifeline by `recordTree` (released once they are ended). */
+  private readonly tied = new Set<number>();
 
   private constructor(
     private readonly spawnInput: SessionSpawn,
@@ -396,10 +398,21 @@ export class AgentSession {
     turn.resolve(end);
   }
 
+  /**
+   * Remembers the process's tree while it is alive (its children lose their parent link when it exits), and ties
+   * each descendant to this process's life on its own, so that they are ended even if this process dies between
+   * the session's exit and the end of the cleanup.
+   */
   private recordTree(): void {
     if (this.exitInfo) return;
     const seen = describeTree(this.identity);
-    if (seen.length > 0) this.tree = seen;
+    if (seen.length === 0) return;
+    this.tree = seen;
+    for (const p of seen) {
+      if (p.pid === this.pid || p.startTime === undefined || this.tied.has(p.pid)) continue;
+      agentLifeline.register(p);
+      this.tied.add(p.pid);
+    }
   }
 
   /** SIGTERM to the group, SIGKILL to the group and the recorded tree after {@link KILL_GRACE_MS}. */
@@ -422,6 +435,9 @@ export class AgentSession {
   private killLeftovers(): void {
     const others = this.tree.filter((p) => p.pid !== this.pid);
     if (others.length > 0) killProcesses(others);
+    // Ended (or gone already): the lifeline lets them go.
+    for (const pid of this.tied) agentLifeline.release(pid);
+    this.tied.clear();
   }
 
   /** The process has exited: untie it from the lifeline and the ledger. */
