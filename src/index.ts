@@ -20,6 +20,7 @@ export type {
 export { defaultPoolConfig, resolveConfig } from './config.js';
 export type { PoolConfigInput } from './config.js';
 export type { InterruptedRunPolicy } from './restore.js';
+export type { TaskFront } from './pool/task-front.js';
 
 // Records, settings and results.
 export type {

@@ -4,6 +4,7 @@
  */
 import type { ClusterNode, ClusterStatus } from '../cluster/index.js';
 import type { Pool } from '../pool/pool.js';
+import type { TaskFront } from '../pool/task-front.js';
 import { usdToMicrodollars } from '../../machines/budget.js';
 import { out } from './common.js';
 import { formatUsd } from './progress.js';
@@ -45,6 +46,12 @@ export function localPoolSettings(settings: PoolSettings): PoolSettings {
 export async function joinCluster(pool: Pool, target: ClusterTarget, work = true): Promise<ClusterNode> {
   const { ClusterNode } = await import('../cluster/index.js');
   return ClusterNode.join(pool, { ...target, work });
+}
+
+/** The task front a served node gives its MCP and REST clients: the cluster's queue, budget and slots. */
+export async function clusterFront(node: ClusterNode): Promise<TaskFront> {
+  const { clusterTaskFront } = await import('../cluster/index.js');
+  return clusterTaskFront(node);
 }
 
 /** Prints every node, its slots and the shared budget. */

@@ -6,3 +6,4 @@ export { ClusterNode } from './node.js';
 export type { ClusterOptions, ClusterStatus, ClusterSubmitOptions } from './node.js';
 export type { LedgerState } from './ledger.js';
 export type { NodeInfo } from './membership.js';
+export { clusterTaskFront } from './front.js';

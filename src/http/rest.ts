@@ -125,8 +125,8 @@ export function restRoutes(): RestRoute[] {
       tool: 'pool_list_tasks',
       query: listTasksQuery,
       status: 200,
-      async handle({ query }, { pool }) {
-        const tasks = await pool.listTasks({
+      async handle({ query }, { tasks: front }) {
+        const tasks = await front.listTasks({
           ...(query.state ? { state: query.state } : {}),
           ...(query.slot_id ? { slotId: query.slot_id } : {}),
           ...(query.tag ? { tags: [query.tag] } : {}),
@@ -182,8 +182,8 @@ export function restRoutes(): RestRoute[] {
       summary: 'A task record (state, prompt, result, …); 404 for an unknown id',
       tool: 'pool_result',
       status: 200,
-      async handle({ params }, { pool }) {
-        const record = await pool.task(taskIdParam.parse(params.id));
+      async handle({ params }, { tasks }) {
+        const record = await tasks.task(taskIdParam.parse(params.id));
         return { task_id: record.id, ...wireObject(record) };
       },
     }),

@@ -6,6 +6,7 @@
 import type { Context } from 'hono';
 import type { z } from 'zod';
 import type { Pool } from '../pool/index.js';
+import type { TaskFront } from '../pool/task-front.js';
 import type { ServerInfo } from '../mcp/tool.js';
 import type { WireObject } from '../mcp/wire.js';
 import type { StreamHub } from './streams.js';
@@ -17,6 +18,8 @@ export type RouteMethod = 'get' | 'post' | 'put' | 'patch' | 'delete';
 /** What every handler can use. */
 export interface RestEnvironment {
   pool: Pool;
+  /** Where task routes read and send tasks: the pool, or the cluster a node belongs to. */
+  tasks: TaskFront;
   info: ServerInfo;
   streams: StreamHub;
   webhooks: WebhookDispatcher;

@@ -18,6 +18,7 @@ import type { Pool } from '../pool/index.js';
 import { describeZodError } from '../mcp/errors.js';
 import { serverInfo, type PoolMcpServerOptions } from '../mcp/server.js';
 import type { ToolContext } from '../mcp/tool.js';
+import type { TaskFront } from '../pool/task-front.js';
 import type { z } from 'zod';
 import { McpSessions } from './mcp-sessions.js';
 import { openApiDocument } from './openapi.js';
@@ -61,6 +62,8 @@ export interface HttpServerOptions {
   webhooks?: WebhookOptions;
   /** What `pool_status` reports about the server. */
   info?: PoolMcpServerOptions['info'];
+  /** Where the task tools and routes send tasks (default: the pool; a cluster node gives its cluster's). */
+  tasks?: TaskFront;
 }
 
 /** A running HTTP server. */
@@ -163,8 +166,10 @@ export async function startHttpServer(pool: Pool, options: HttpServerOptions = {
   const streams = new StreamHub(pool, { replayCapacity: options.replayCapacity });
   const uiFeed = serveUi ? new UiFeed(pool) : undefined;
   const webhooks = new WebhookDispatcher(pool, options.webhooks);
+  const tasks: TaskFront = options.tasks ?? pool;
   const sessions = new McpSessions(pool, {
     info,
+    tasks,
     maxBodyBytes,
     keepAliveMs,
     ...(options.mcpSessionIdleMs === undefined ? {} : { sessionIdleMs: options.mcpSessionIdleMs }),
@@ -172,6 +177,7 @@ export async function startHttpServer(pool: Pool, options: HttpServerOptions = {
   const routes = restRoutes();
   const env: RestEnvironment = {
     pool,
+    tasks,
     info,
     streams,
     webhooks,
@@ -181,6 +187,7 @@ export async function startHttpServer(pool: Pool, options: HttpServerOptions = {
       if (!tool) throw new Error(`unknown tool ${name}`);
       const context: ToolContext = {
         pool,
+        tasks,
         info,
         signal,
         progress: { enabled: false, report: () => undefined, flush: async () => undefined },

@@ -5,6 +5,7 @@
 import { McpServer, ResourceTemplate } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { CallToolRequestSchema, type CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import type { Pool } from '../pool/index.js';
+import type { TaskFront } from '../pool/task-front.js';
 import { describeError, toolErrorResult } from './errors.js';
 import { registerSkillPrompts } from './prompts.js';
 import { progressReporter, type PoolTool, type ServerInfo, type ToolContext } from './tool.js';
@@ -46,6 +47,8 @@ pool_shutdown, scale_limit, invalid_input, …).`;
 export interface PoolMcpServerOptions {
   /** What `pool_status` reports about the server; missing fields are taken from the pool. */
   info?: Partial<ServerInfo>;
+  /** Where the task tools send tasks (default: the pool; a cluster node gives its cluster's). */
+  tasks?: TaskFront;
 }
 
 /** Every tool the server offers, in listing order. */
@@ -87,6 +90,7 @@ export function serverInfo(pool: Pool, given: Partial<ServerInfo> = {}): ServerI
  */
 export function createPoolMcpServer(pool: Pool, options: PoolMcpServerOptions = {}): McpServer {
   const info = serverInfo(pool, options.info);
+  const tasks: TaskFront = options.tasks ?? pool;
   const server = new McpServer(
     { name: SERVER_NAME, version: info.version },
     { capabilities: { tools: {}, resources: {}, prompts: { listChanged: true } }, instructions: SERVER_INSTRUCTIONS },
@@ -104,14 +108,14 @@ export function createPoolMcpServer(pool: Pool, options: PoolMcpServerOptions = 
         inputSchema: tool.inputSchema,
         annotations: tool.annotations,
       },
-      (args, extra) => tool.call(args, { pool, info, progress: progressReporter(extra), signal: extra.signal }),
+      (args, extra) => tool.call(args, { pool, tasks, info, progress: progressReporter(extra), signal: extra.signal }),
     );
   }
 
   server.server.setRequestHandler(CallToolRequestSchema, async (request, extra): Promise<CallToolResult> => {
     const tool = tools.get(request.params.name);
     if (!tool) return toolErrorResult({ code: 'unknown_tool', message: `unknown tool: ${request.params.name}` });
-    const context: ToolContext = { pool, info, progress: progressReporter(extra), signal: extra.signal };
+    const context: ToolContext = { pool, tasks, info, progress: progressReporter(extra), signal: extra.signal };
     try {
       return await tool.call(request.params.arguments ?? {}, context);
     } catch (error) {

@@ -12,6 +12,7 @@ import type {
 } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
 import type { Pool } from '../pool/index.js';
+import type { TaskFront } from '../pool/task-front.js';
 import { describeError, describeZodError, ToolError, toolErrorResult } from './errors.js';
 import type { WireObject } from './wire.js';
 
@@ -47,6 +48,8 @@ export interface ProgressReporter {
 /** What a handler gets besides its arguments. */
 export interface ToolContext {
   pool: Pool;
+  /** Where the task tools send tasks: the pool itself, or the cluster a node belongs to. */
+  tasks: TaskFront;
   info: ServerInfo;
   progress: ProgressReporter;
   /** Aborted when the client cancels the request. */

@@ -7,6 +7,7 @@ import { ClusterNode } from '../../src/cluster/index.js';
 import { cleanEnv, cleanupDirs, runCli, startCli, waitFor, type CliProcess } from '../cli/support.js';
 import { cleanupPools, simPool } from '../support/sim-pool.js';
 import { redisAvailable, startRedis, type RedisServer } from '../support/redis.js';
+import { bodyOf, startServer, type ServerHandle } from '../mcp/support.js';
 
 describe.skipIf(!redisAvailable())('the CLI on a cluster', () => {
   let server: RedisServer;
@@ -33,7 +34,7 @@ describe.skipIf(!redisAvailable())('the CLI on a cluster', () => {
     const cli = startCli(['serve', '--simulated', ...args], { keepStdinOpen: true, env: { ...cleanEnv(), ...env } });
     serving.push(cli);
     return waitFor(() => /MCP server ready/.test(cli.stderr()) || cli.child.exitCode !== null, 20_000).then(() => {
-      expect(cli.stderr()).toMatch(/joined cluster cli as node/);
+      expect(cli.stderr()).toMatch(/joined cluster \S+ as node/);
       return cli;
     });
   }
@@ -67,6 +68,51 @@ describe.skipIf(!redisAvailable())('the CLI on a cluster', () => {
       const text = await runCli(['status', '--simulated', '--redis', server.url, '--queue', 'cli']);
       expect(text.stdout).toMatch(/cluster cli: 3 node\(s\)/);
       expect(text.stdout).toMatch(/budget: spent \$0\.0400, reserved \$0\.0000 of \$5\.0000/);
+    },
+  );
+
+  it(
+    "a served node's MCP tools hand tasks to the whole cluster and read every node's tasks",
+    { timeout: 60_000 },
+    async () => {
+      // Node B works the cluster's jobs; node A is the one the coordinator talks to, over MCP.
+      await serve(['-n', '1', '--redis', server.url, '--queue', 'mcp', '--budget-usd', '5']);
+      const mcp: ServerHandle = await startServer(['--simulated', '-n', '1', '--redis', server.url, '--queue', 'mcp']);
+      try {
+        const prompts = [0, 1, 2, 3].map(
+          (i) => `over mcp ${i} [[sim:text answer-${i}]] [[sim:delay 300]] [[sim:cost 0.01]]`,
+        );
+        const fanned = bodyOf(
+          (await mcp.client.callTool({ name: 'pool_fan_out', arguments: { prompts } })) as never,
+        ) as { results: { success: boolean; output: string }[] };
+        expect(fanned.results.map((r) => [r.success, r.output])).toEqual(
+          [0, 1, 2, 3].map((i) => [true, `answer-${i}`]),
+        );
+        // The tasks are the cluster's: an observer sees them, run on both nodes, and booked in the shared budget.
+        const observer = await ClusterNode.join(await simPool(), { redis: server.url, queue: 'mcp', work: false });
+        clients.push(observer);
+        const tasks = (await observer.listTasks()).filter((t) => t.prompt.startsWith('over mcp'));
+        expect(tasks).toHaveLength(4);
+        const nodes = new Set(tasks.map((t) => (t.slotId ?? '').split('/')[0]));
+        expect(nodes.size).toBe(2);
+        expect((await observer.status()).budget.spentMicrodollars).toBe(40_000);
+        // Submit, read and cancel through the same tools.
+        const submitted = bodyOf(
+          (await mcp.client.callTool({
+            name: 'pool_submit',
+            arguments: { prompt: 'waits [[sim:hang]]' },
+          })) as never,
+        ) as { task_id: string };
+        await observer.waitFor(submitted.task_id, (t) => t.state === 'running');
+        await mcp.client.callTool({ name: 'pool_cancel', arguments: { task_id: submitted.task_id } });
+        expect((await observer.waitForFinal(submitted.task_id)).state).toBe('cancelled');
+        const listed = bodyOf((await mcp.client.callTool({ name: 'pool_list_tasks', arguments: {} })) as never) as {
+          total: number;
+        };
+        expect(listed.total).toBeGreaterThanOrEqual(5);
+      } finally {
+        await mcp.close();
+      }
     },
   );
 

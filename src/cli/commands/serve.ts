@@ -9,7 +9,7 @@ import { buildPool } from '../pool-factory.js';
 import type { CliState } from '../program.js';
 import { gitTopLevel, planServe, type ServeFlagOptions } from '../serve-options.js';
 import { SettingsError } from '../settings.js';
-import { clusterTarget, joinCluster, localPoolSettings } from '../cluster.js';
+import { clusterFront, clusterTarget, joinCluster, localPoolSettings } from '../cluster.js';
 import { skillLoadOptionsFrom, type ServeSkillOptions } from './serve-skill-options.js';
 
 /**
@@ -97,6 +97,8 @@ export async function serveAction(state: CliState, options: ServeCommandOptions)
     process.on('SIGTERM', onSignal);
   });
   const info = { agent, slots: settings.slots, permissionMode: settings.permissionMode, model: settings.model };
+  // A node of a cluster gives its clients the cluster's tasks: its queue, its shared budget, every node's slots.
+  const tasks = node ? await clusterFront(node) : undefined;
   const fronts: Front[] = [];
   const summary =
     `${settings.slots} slots, ${agent === 'simulated' ? 'simulated agent' : agent}` +
@@ -118,6 +120,7 @@ export async function serveAction(state: CliState, options: ServeCommandOptions)
           ui: withUi,
           maxConcurrent: plan.restMaxConcurrent,
           info,
+          ...(tasks && { tasks }),
         }).catch((error: unknown) => {
           // A refused configuration or a port that cannot be bound is a usage problem (exit 2).
           const code = (error as { code?: unknown }).code;
@@ -142,7 +145,7 @@ export async function serveAction(state: CliState, options: ServeCommandOptions)
       }
     }
     if (plan.stdio) {
-      const serving: StdioServing = await serveStdio(pool, { info });
+      const serving: StdioServing = await serveStdio(pool, { info, ...(tasks && { tasks }) });
       fronts.push(serving);
       log(`MCP server ready on stdio: ${summary}`);
     }

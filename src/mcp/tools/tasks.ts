@@ -4,7 +4,8 @@
 import { z } from 'zod';
 import type { TaskResult } from '../../../machines/types.js';
 import { PoolError, PoolShutdown } from '../../errors.js';
-import type { Pool, SubmitOptions } from '../../pool/index.js';
+import type { SubmitOptions } from '../../pool/index.js';
+import type { TaskFront } from '../../pool/task-front.js';
 import { resultOfError } from '../../pool/failure-errors.js';
 import { overrideParams, slotIdParam, tagsParam, taskIdParam, taskStateParam, toOverrides } from '../params.js';
 import { CountedProgress, defineTool, type PoolTool, type ProgressReporter } from '../tool.js';
@@ -20,7 +21,7 @@ export function resultLine(label: string, result: TaskResult): string {
 
 /** Runs one prompt, streaming its text as progress (total 1). */
 export async function runWithProgress(
-  pool: Pool,
+  pool: TaskFront,
   prompt: string,
   options: SubmitOptions & { workingDir?: string },
   progress: ProgressReporter,
@@ -38,13 +39,14 @@ export async function runWithProgress(
  * With progress enabled each task's streamed text and each completion are reported.
  */
 export async function fanOutWithProgress(
-  pool: Pool,
+  pool: TaskFront,
+  shutdown: boolean,
   prompts: string[],
   options: SubmitOptions,
   progress: ProgressReporter,
 ): Promise<TaskResult[]> {
   if (!progress.enabled) return pool.fanOut(prompts, options);
-  if (pool.status().shutdown) throw new PoolShutdown();
+  if (shutdown) throw new PoolShutdown();
   const counted = new CountedProgress(progress, prompts.length);
   counted.start(`fan-out of ${prompts.length} prompt(s) submitted`);
   let finished = 0;
@@ -83,10 +85,10 @@ export function taskTools(): PoolTool[] {
         working_dir: z.string().optional().describe("Run in this directory instead of the slot's"),
       },
       annotations: { destructiveHint: false, openWorldHint: true },
-      async run(args, { pool, progress, signal }) {
+      async run(args, { tasks, progress, signal }) {
         // A client that cancels the request cancels the task too (its process is killed).
         const result = await runWithProgress(
-          pool,
+          tasks,
           args.prompt,
           { config: toOverrides(args), tags: args.tags, workingDir: args.working_dir, signal },
           progress,
@@ -101,8 +103,8 @@ export function taskTools(): PoolTool[] {
         'Queue a prompt and return at once with {task_id}. Fetch the result later with pool_result, or cancel with pool_cancel.',
       input: { prompt: promptParam, ...overrideParams, tags: tagsParam.optional() },
       annotations: { destructiveHint: false, openWorldHint: true },
-      async run(args, { pool }) {
-        const taskId = await pool.submitWithConfig(args.prompt, toOverrides(args), args.tags);
+      async run(args, { tasks }) {
+        const taskId = await tasks.submitWithConfig(args.prompt, toOverrides(args), args.tags);
         return { task_id: taskId };
       },
     }),
@@ -115,8 +117,8 @@ export function taskTools(): PoolTool[] {
         'also has review_required, rejection_count and max_rejections.',
       input: { task_id: taskIdParam },
       annotations: { readOnlyHint: true },
-      async run(args, { pool }) {
-        const record = await pool.task(args.task_id);
+      async run(args, { tasks }) {
+        const record = await tasks.task(args.task_id);
         if (record.state === 'pending' || record.state === 'running') {
           return { task_id: record.id, state: record.state, status: 'running' };
         }
@@ -140,9 +142,9 @@ export function taskTools(): PoolTool[] {
         'Finished tasks are left as they are. Returns {task_id, cancelled, state}.',
       input: { task_id: taskIdParam },
       annotations: { destructiveHint: true, idempotentHint: true },
-      async run(args, { pool }) {
-        await pool.cancel(args.task_id);
-        const record = await pool.task(args.task_id);
+      async run(args, { tasks }) {
+        await tasks.cancel(args.task_id);
+        const record = await tasks.task(args.task_id);
         return { task_id: record.id, cancelled: record.state === 'cancelled', state: record.state };
       },
     }),
@@ -159,9 +161,10 @@ export function taskTools(): PoolTool[] {
         tags: tagsParam.optional(),
       },
       annotations: { destructiveHint: false, openWorldHint: true },
-      async run(args, { pool, progress, signal }) {
+      async run(args, { pool, tasks, progress, signal }) {
         const results = await fanOutWithProgress(
-          pool,
+          tasks,
+          pool.status().shutdown,
           args.prompts,
           { config: toOverrides(args), tags: args.tags, signal },
           progress,
@@ -197,8 +200,13 @@ export function taskTools(): PoolTool[] {
         max_rejections: z.number().int().min(1).optional().describe('Rejections before the task fails (default 3)'),
       },
       annotations: { destructiveHint: false, openWorldHint: true },
-      async run(args, { pool }) {
-        const taskId = await pool.submitWithReview(args.prompt, toOverrides(args), args.tags, args.max_rejections ?? 3);
+      async run(args, { tasks }) {
+        const taskId = await tasks.submitWithReview(
+          args.prompt,
+          toOverrides(args),
+          args.tags,
+          args.max_rejections ?? 3,
+        );
         return { task_id: taskId, review_required: true, max_rejections: args.max_rejections ?? 3 };
       },
     }),
@@ -208,8 +216,8 @@ export function taskTools(): PoolTool[] {
       description: 'Approve a task in pending_review: it becomes completed. Returns {approved:true, task_id, state}.',
       input: { task_id: taskIdParam },
       annotations: { destructiveHint: false },
-      async run(args, { pool }) {
-        await pool.approveResult(args.task_id);
+      async run(args, { tasks }) {
+        await tasks.approveResult(args.task_id);
         return { approved: true, task_id: args.task_id, state: 'completed' };
       },
     }),
@@ -221,9 +229,9 @@ export function taskTools(): PoolTool[] {
         'when it reached max_rejections. Returns {rejected:true, task_id, state, rejection_count, max_rejections, requeued}.',
       input: { task_id: taskIdParam, feedback: z.string().min(1).describe('What to change') },
       annotations: { destructiveHint: false },
-      async run(args, { pool }) {
-        await pool.rejectResult(args.task_id, args.feedback);
-        const record = await pool.task(args.task_id);
+      async run(args, { tasks }) {
+        await tasks.rejectResult(args.task_id, args.feedback);
+        const record = await tasks.task(args.task_id);
         return {
           rejected: true,
           task_id: record.id,
@@ -248,9 +256,9 @@ export function taskTools(): PoolTool[] {
         limit: z.number().int().min(1).max(1000).optional().describe('At most this many (default 100, newest kept)'),
       },
       annotations: { readOnlyHint: true },
-      async run(args, { pool }) {
+      async run(args, { tasks: front }) {
         const tags = [...(args.tags ?? []), ...(args.tag !== undefined ? [args.tag] : [])];
-        const tasks = await pool.listTasks({
+        const tasks = await front.listTasks({
           ...(args.state ? { state: args.state } : {}),
           ...(args.slot_id ? { slotId: args.slot_id } : {}),
           ...(tags.length > 0 ? { tags } : {}),

@@ -1,0 +1,57 @@
+/**
+ * The task front of a cluster node: what the MCP tools and the REST API of `serve --redis` use, so that a
+ * coordinator talking to any node hands its tasks to the whole cluster (its queue, its shared budget, any
+ * node's idle slot) and reads, cancels and reviews any task of the cluster.
+ *
+ * A task's streamed text stays on the node that runs it: `onOutput` receives nothing for a task another node
+ * runs, and progress then reports the task's start and end only.
+ */
+import type { TaskFilter, TaskId, TaskOverrides, TaskRecord, TaskResult } from '../../machines/types.js';
+import { PoolError, TaskCancelled } from '../errors.js';
+import { resultOfError, resultOrThrow } from '../pool/failure-errors.js';
+import type { RunOptions, SubmitOptions } from '../pool/options.js';
+import type { TaskFront } from '../pool/task-front.js';
+import type { ClusterNode } from './node.js';
+
+/** The task front that sends every task to the node's cluster. */
+export function clusterTaskFront(node: ClusterNode): TaskFront {
+  const run = async (prompt: string, options: RunOptions = {}): Promise<TaskResult> => {
+    const { signal, onSubmitted, config, tags, workingDir } = options;
+    if (signal?.aborted) throw new TaskCancelled('(not submitted)');
+    const id = await node.submit(prompt, { config, tags, workingDir });
+    onSubmitted?.(id);
+    // A client that cancels the request cancels the task, wherever it runs.
+    const onAbort = () => void node.cancel(id).catch(() => undefined);
+    signal?.addEventListener('abort', onAbort, { once: true });
+    if (signal?.aborted) onAbort();
+    try {
+      return resultOrThrow(await node.waitForFinal(id), node.pool.config().slotAssignmentTimeoutSecs);
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+    }
+  };
+  return {
+    run,
+    async fanOut(prompts: string[], options: SubmitOptions = {}): Promise<TaskResult[]> {
+      return Promise.all(
+        prompts.map(async (prompt) => {
+          try {
+            return await run(prompt, options);
+          } catch (error) {
+            if (error instanceof PoolError) return resultOfError(error);
+            throw error;
+          }
+        }),
+      );
+    },
+    submitWithConfig: (prompt: string, config?: TaskOverrides, tags?: string[]) =>
+      node.submit(prompt, { config, tags }),
+    submitWithReview: (prompt: string, config?: TaskOverrides, tags?: string[], maxRejections = 3) =>
+      node.submit(prompt, { config, tags, review: { maxRejections } }),
+    task: (id: TaskId): Promise<TaskRecord> => node.task(id),
+    cancel: (id: TaskId) => node.cancel(id),
+    approveResult: (id: TaskId) => node.approveResult(id),
+    rejectResult: (id: TaskId, feedback: string) => node.rejectResult(id, feedback),
+    listTasks: (filterBy?: TaskFilter) => node.listTasks(filterBy),
+  };
+}
