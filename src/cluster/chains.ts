@@ -7,13 +7,12 @@
  * Worktree and clone isolation need one machine's git checkout, so a cluster chain's steps run in their slot's
  * directory (`isolation: 'none'`, the only isolation it takes) or in a step's own `workingDir`.
  */
+import { newChainRecord } from '../pool/new-records.js';
 import { createActor, fromCallback, type AnyActorRef } from 'xstate';
 import { chainMachine } from '../../machines/chain.js';
 import type { ChainResult, ChainStep, TaskId, TaskOverrides, TaskRecord } from '../../machines/types.js';
 import { chainStepsProblem, createChainActors } from '../chain-actors.js';
-import { validateTags } from '../config.js';
 import { InvalidInput, TaskNotFound } from '../errors.js';
-import { newId } from '../ids.js';
 import type { SkillRegistry } from '../skills/registry.js';
 import type { ClusterRecords } from './records.js';
 
@@ -66,20 +65,8 @@ export class ClusterChains {
         `a cluster chain runs its steps on any node: isolation must be 'none', got ${JSON.stringify(options.isolation)}`,
       );
     }
-    validateTags(options.tags);
-    const id = newId('chain');
-    const record: TaskRecord = {
-      id,
-      prompt: `chain: ${steps.length} steps`,
-      state: 'running',
-      tags: [...(options.tags ?? [])],
-      reviewRequired: false,
-      maxRejections: 0,
-      rejectionCount: 0,
-      kind: 'chain',
-      createdAtMs: Date.now(),
-      startedAtMs: Date.now(),
-    };
+    const record: TaskRecord = { ...newChainRecord(steps, options.tags), startedAtMs: Date.now() };
+    const { id } = record;
     await this.deps.claim(id);
     await this.deps.records.put(record);
     // The chain tells its parent when it has ended; here the parent only lets it go.

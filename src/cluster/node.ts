@@ -12,6 +12,7 @@
  * - a node that dies leaves its jobs' locks to expire: BullMQ's stalled-job check puts them back in the queue,
  *   and the node that takes one applies the interrupted-run policy (`interrupted.ts`).
  */
+import { newTaskRecord } from '../pool/new-records.js';
 import { hostname } from 'node:os';
 import { Queue, Worker, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
@@ -40,7 +41,6 @@ import type {
   TaskResult,
 } from '../../machines/types.js';
 import { admissionRefusal, usdToMicrodollars } from '../../machines/budget.js';
-import { validateDirectory, validateOverrides, validatePrompt, validateTags } from '../config.js';
 import { InvalidInput, InvalidTaskState, PoolError, SlotNotFound, TaskNotFound } from '../errors.js';
 import { newId } from '../ids.js';
 import type { InterruptedRunPolicy } from '../restore.js';
@@ -331,14 +331,7 @@ export class ClusterNode {
   }
 
   private async enqueue(prompt: string, options: ClusterSubmitOptions, id: TaskId): Promise<TaskId> {
-    validatePrompt(prompt);
-    validateOverrides(options.config);
-    validateTags(options.tags);
-    if (options.workingDir !== undefined) validateDirectory(options.workingDir);
-    const maxRejections = options.review?.maxRejections ?? 3;
-    if (!Number.isInteger(maxRejections) || maxRejections < 1) {
-      throw new InvalidInput(`maxRejections must be an integer >= 1, got ${maxRejections}`);
-    }
+    const record = newTaskRecord(prompt, options, id);
     const ledger = await this.ledger.read();
     const cap = options.config?.maxBudgetUsd;
     const refusal = admissionRefusal(
@@ -347,20 +340,6 @@ export class ClusterNode {
       this.pool.config().minTaskReserveMicrodollars,
     );
     if (refusal) throw errorForRefusal(refusal);
-    const record: TaskRecord = {
-      id,
-      prompt,
-      state: 'pending',
-      tags: [...(options.tags ?? [])],
-      config: options.config,
-      workingDir: options.workingDir,
-      reviewRequired: options.review !== undefined,
-      maxRejections,
-      rejectionCount: 0,
-      originalPrompt: options.review ? prompt : undefined,
-      kind: 'task',
-      createdAtMs: Date.now(),
-    };
     await this.records.put(record);
     await this.queue.add('task', { record }, { jobId: id, removeOnComplete: true, removeOnFail: true });
     return id;

@@ -2,6 +2,7 @@
  * Chains: each one a child actor of the supervisor (`START_CHAIN`), with its progress, cancel and result;
  * workflows and skills, which submit chains and tasks.
  */
+import { newChainRecord } from './new-records.js';
 import type {
   ChainOptions,
   ChainProgress,
@@ -12,9 +13,7 @@ import type {
   TaskResult,
 } from '../../machines/types.js';
 import { chainStepsProblem } from '../chain-actors.js';
-import { validateTags } from '../config.js';
 import { InvalidInput, PoolError, TaskNotFound } from '../errors.js';
-import { newId } from '../ids.js';
 import { errorForRefusal } from './failure-errors.js';
 import type { CancelChainOptions, FanOutChainOutcome, RunOptions } from './options.js';
 import type { PoolRuntime } from './runtime.js';
@@ -31,19 +30,8 @@ export async function submitChain(rt: PoolRuntime, steps: ChainStep[], options: 
   if (!['none', 'worktree', 'clone'].includes(isolation)) {
     throw new InvalidInput(`isolation must be 'none', 'worktree' or 'clone', got ${JSON.stringify(isolation)}`);
   }
-  validateTags(options.tags);
-  const id = newId('chain');
-  const record: TaskRecord = {
-    id,
-    prompt: `chain: ${steps.length} steps`,
-    state: 'running',
-    tags: [...(options.tags ?? [])],
-    reviewRequired: false,
-    maxRejections: 0,
-    rejectionCount: 0,
-    kind: 'chain',
-    createdAtMs: Date.now(),
-  };
+  const record = newChainRecord(steps, options.tags);
+  const { id } = record;
   const refusal = await rt.request({ type: 'START_CHAIN', record, steps: structuredClone(steps), isolation }, id);
   if (refusal) throw errorForRefusal(refusal);
   return id;

@@ -2,43 +2,17 @@
  * Tasks: submit (admission is the supervisor's decision), run, cancel, claim, fan-out, and the review loop.
  */
 import type { SlotId, TaskFilter, TaskId, TaskOverrides, TaskRecord, TaskResult } from '../../machines/types.js';
-import { validateDirectory, validateOverrides, validatePrompt, validateTags } from '../config.js';
 import { InvalidInput, InvalidTaskState, PoolError, TaskCancelled } from '../errors.js';
 import { newId } from '../ids.js';
+import { newTaskRecord, type TaskSubmission } from './new-records.js';
 import { errorForRefusal, resultOfError, resultOrThrow } from './failure-errors.js';
 import type { RunOptions, SubmitOptions } from './options.js';
 import { isFinal, type PoolRuntime } from './runtime.js';
 
 /** What a submission asks for besides the prompt. */
-interface Submission {
-  config?: TaskOverrides;
-  tags?: string[];
-  workingDir?: string;
-  review?: { maxRejections: number };
+interface Submission extends TaskSubmission {
   /** A step of a running chain (admitted while the pool drains). */
   internal?: boolean;
-}
-
-/** Validates a submission (typed errors for bad input) and makes its new task record. */
-function newTaskRecord(prompt: string, submission: Submission, id: TaskId = newId('task')): TaskRecord {
-  validatePrompt(prompt);
-  validateOverrides(submission.config);
-  validateTags(submission.tags);
-  if (submission.workingDir !== undefined) validateDirectory(submission.workingDir);
-  return {
-    id,
-    prompt,
-    state: 'pending',
-    tags: [...(submission.tags ?? [])],
-    config: submission.config,
-    workingDir: submission.workingDir,
-    reviewRequired: submission.review !== undefined,
-    maxRejections: submission.review?.maxRejections ?? 3,
-    rejectionCount: 0,
-    originalPrompt: submission.review ? prompt : undefined,
-    kind: 'task',
-    createdAtMs: Date.now(),
-  };
 }
 
 /** Validates a submission and asks the supervisor to admit it; resolves with the task id once it is queued. */
