@@ -111,9 +111,14 @@ export class Projection {
   private readonly taskWatchers = new KeyedListeners<TaskId, TaskRecord>();
   private readonly chainWatchers = new KeyedListeners<TaskId, ChainProgress>();
 
+  /** Calls `listener` with each new record of one task (O(1) per change); returns the function that stops it. */
+  watchTask(id: TaskId, listener: (record: TaskRecord) => void): () => void {
+    return this.taskWatchers.add(id, listener);
+  }
+
   /** One task's new records: a change costs O(1) whatever the number of tasks watched. */
   taskChangesOf(id: TaskId): Observable<TaskRecord> {
-    return new Observable((subscriber) => this.taskWatchers.add(id, (record) => subscriber.next(record)));
+    return new Observable((subscriber) => this.watchTask(id, (record) => subscriber.next(record)));
   }
 
   /** One chain's new progress records: a change costs O(1) whatever the number of chains watched. */

@@ -64,7 +64,6 @@ export class PoolRuntime {
   readonly liveRunEnds = new Map<TaskId, () => void>();
   /** Messages given to runs still in progress (returned to the inbox if the run never starts). */
   readonly deliveredMessages = new Map<TaskId, Message[]>();
-  readonly taskListeners = new KeyedListeners<TaskId, TaskRecord>();
   readonly outputListeners = new KeyedListeners<TaskId, string>();
   readonly storeErrors: unknown[] = [];
   /** What slots removed by scale-down had done (the drain summary still counts it). */
@@ -91,7 +90,6 @@ export class PoolRuntime {
     this.store = resources.store;
     this.projection = new Projection(this.store, (error) => this.storeErrors.push(error), settings.recentWindow);
     this.observer = new PoolObserver(this.projection, this.messages.sent$, this.output, () => this.concurrency());
-    this.projection.taskChanged$.subscribe((change) => this.taskListeners.emit(change.current.id, change.current));
     // Agent processes are recorded in the store while they run (a later owner ends what a dead one left).
     const runner =
       settings.runner ?? new SessionRunner(settings.claude, { processes: this.store.processes }, settings.warmSlots);
@@ -249,7 +247,7 @@ export class PoolRuntime {
     const current = this.projection.tasks.get(id);
     if (current && predicate(current)) return Promise.resolve(current);
     return new Promise((resolve) => {
-      const remove = this.taskListeners.add(id, (record) => {
+      const remove = this.projection.watchTask(id, (record) => {
         if (!predicate(record)) return;
         remove();
         resolve(record);
