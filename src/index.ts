@@ -21,6 +21,8 @@ export { defaultPoolConfig, resolveConfig } from './config.js';
 export type { PoolConfigInput } from './config.js';
 export type { InterruptedRunPolicy } from './restore.js';
 export type { TaskFront } from './pool/task-front.js';
+export type { ChainFront } from './pool/chain-front.js';
+export { poolChainFront } from './pool/chain-front.js';
 
 // Records, settings and results.
 export type {

@@ -5,6 +5,7 @@
 import type { ClusterNode, ClusterStatus } from '../cluster/index.js';
 import type { Pool } from '../pool/pool.js';
 import type { TaskFront } from '../pool/task-front.js';
+import type { ChainFront } from '../pool/chain-front.js';
 import { usdToMicrodollars } from '../../machines/budget.js';
 import { out } from './common.js';
 import { formatUsd } from './progress.js';
@@ -48,10 +49,13 @@ export async function joinCluster(pool: Pool, target: ClusterTarget, work = true
   return ClusterNode.join(pool, { ...target, work });
 }
 
-/** The task front a served node gives its MCP and REST clients: the cluster's queue, budget and slots. */
-export async function clusterFront(node: ClusterNode): Promise<TaskFront> {
-  const { clusterTaskFront } = await import('../cluster/index.js');
-  return clusterTaskFront(node);
+/**
+ * The task and chain fronts a served node gives its MCP and REST clients: the cluster's queue, budget and
+ * slots, for tasks and for chains, skills and workflows alike.
+ */
+export async function clusterFronts(node: ClusterNode): Promise<{ tasks: TaskFront; chains: ChainFront }> {
+  const { clusterChainFront, clusterTaskFront } = await import('../cluster/index.js');
+  return { tasks: clusterTaskFront(node), chains: clusterChainFront(node) };
 }
 
 /** Prints every node, its slots and the shared budget. */

@@ -10,23 +10,24 @@
 import { newChainRecord } from '../pool/new-records.js';
 import { createActor, fromCallback, type AnyActorRef } from 'xstate';
 import { chainMachine } from '../../machines/chain.js';
-import type { ChainResult, ChainStep, TaskId, TaskOverrides, TaskRecord } from '../../machines/types.js';
+import type { ChainOptions, ChainStep, TaskId, TaskOverrides, TaskRecord } from '../../machines/types.js';
 import { chainStepsProblem, createChainActors } from '../chain-actors.js';
 import { InvalidInput, TaskNotFound } from '../errors.js';
 import type { SkillRegistry } from '../skills/registry.js';
+import { ChainStateWriter, type ClusterChainProgress } from './chain-progress.js';
 import type { ClusterRecords } from './records.js';
 
-/** Options of a cluster chain. */
-export interface ClusterChainOptions {
-  tags?: string[];
-  /** Only `none`: steps run on any node, in their slot's directory. */
-  isolation?: 'none';
-}
+/**
+ * Options of a cluster chain: those of a pool's chain, but its steps run on any node, in their slot's directory,
+ * so `isolation` can only be `none` (the default here); `worktree` and `clone` are refused with `InvalidInput`.
+ */
+export type ClusterChainOptions = ChainOptions;
 
 /** What the chains need from their node. */
 export interface ClusterChainDeps {
   skills: SkillRegistry;
   records: ClusterRecords;
+  progress: ClusterChainProgress;
   /** Queues a step as a cluster task, tagged with its chain. */
   submitStep(chainId: TaskId, prompt: string, config: TaskOverrides | undefined, workingDir?: string): Promise<TaskId>;
   waitForFinal(taskId: TaskId): Promise<TaskRecord>;
@@ -68,7 +69,6 @@ export class ClusterChains {
     const record: TaskRecord = { ...newChainRecord(steps, options.tags), startedAtMs: Date.now() };
     const { id } = record;
     await this.deps.claim(id);
-    await this.deps.records.put(record);
     // The chain tells its parent when it has ended; here the parent only lets it go.
     const parent = createActor(
       fromCallback(({ receive }) => {
@@ -79,7 +79,10 @@ export class ClusterChains {
       input: { record, steps: structuredClone(steps), isolation: 'none', clock: Date.now },
       parent,
     });
-    let last: TaskRecord | undefined;
+    // Its progress and record are in Redis before its id is returned, so any node can follow it at once.
+    const writer = new ChainStateWriter(this.deps.progress, this.deps.records);
+    writer.write({ record, progress: actor.getSnapshot().context.progress });
+    await writer.flushed();
     let end!: () => void;
     this.ended.set(
       id,
@@ -88,15 +91,14 @@ export class ClusterChains {
       }),
     );
     actor.subscribe((snapshot) => {
-      const current = snapshot.context.record;
-      if (current !== last) {
-        last = current;
-        void this.deps.records.put(current).catch(() => {});
-      }
+      writer.write({ record: snapshot.context.record, progress: snapshot.context.progress });
       if (snapshot.status !== 'done') return;
       parent.stop();
-      this.ended.delete(id);
-      end();
+      // It has ended once its final progress and record are in Redis.
+      void writer.flushed().then(() => {
+        this.ended.delete(id);
+        end();
+      });
     });
     this.running.set(id, actor);
     actor.start();
@@ -120,9 +122,4 @@ export class ClusterChains {
     for (const actor of this.running.values()) actor.send({ type: 'CANCEL', immediate: true });
     await Promise.all(this.ended.values());
   }
-}
-
-/** The chain's result from its final record. */
-export function chainResultOf(record: TaskRecord): ChainResult {
-  return JSON.parse(record.result?.output ?? 'null') as ChainResult;
 }

@@ -7,6 +7,8 @@
  * runs, and progress then reports the task's start and end only.
  */
 import type { TaskFilter, TaskId, TaskOverrides, TaskRecord, TaskResult } from '../../machines/types.js';
+import type { ChainFront } from '../pool/chain-front.js';
+import { skillRun } from '../pool/chains.js';
 import { PoolError, TaskCancelled } from '../errors.js';
 import { resultOfError, resultOrThrow } from '../pool/failure-errors.js';
 import type { RunOptions, SubmitOptions } from '../pool/options.js';
@@ -44,6 +46,10 @@ export function clusterTaskFront(node: ClusterNode): TaskFront {
         }),
       );
     },
+    runSkill: (name: string, args: Record<string, string> = {}, options: RunOptions = {}) => {
+      const { prompt, config } = skillRun(node.pool.skills, name, args, options.config);
+      return run(prompt, { ...options, config });
+    },
     submitWithConfig: (prompt: string, config?: TaskOverrides, tags?: string[]) =>
       node.submit(prompt, { config, tags }),
     submitWithReview: (prompt: string, config?: TaskOverrides, tags?: string[], maxRejections = 3) =>
@@ -53,5 +59,23 @@ export function clusterTaskFront(node: ClusterNode): TaskFront {
     approveResult: (id: TaskId) => node.approveResult(id),
     rejectResult: (id: TaskId, feedback: string) => node.rejectResult(id, feedback),
     listTasks: (filterBy?: TaskFilter) => node.listTasks(filterBy),
+  };
+}
+
+/**
+ * The chain front that runs chains on the node's cluster: each chain's actor runs on this node and each of its
+ * steps is a cluster task (any node's slot, the shared budget); progress and results are read from Redis, so
+ * they are the same on every node. Steps run in their slot's directory: `isolation` must be `none` (the default).
+ */
+export function clusterChainFront(node: ClusterNode): ChainFront {
+  return {
+    submitChain: (steps, options) => node.submitChain(steps, options),
+    fanOutChains: (chains, options) => node.fanOutChains(chains, options),
+    runWorkflow: (name, args, options) => node.runWorkflow(name, args, options),
+    progress: (id) => node.chainProgressOf(id),
+    progress$: (id) => node.chain$(id),
+    listProgress: () => node.listChainProgress(),
+    waitForChain: (id) => node.waitForChain(id),
+    cancelChain: (id, options) => node.cancelChain(id, options),
   };
 }

@@ -6,4 +6,5 @@ export { ClusterNode } from './node.js';
 export type { ClusterOptions, ClusterStatus, ClusterSubmitOptions } from './node.js';
 export type { LedgerState } from './ledger.js';
 export type { NodeInfo } from './membership.js';
-export { clusterTaskFront } from './front.js';
+export { clusterChainFront, clusterTaskFront } from './front.js';
+export type { ClusterChainOptions } from './chains.js';

@@ -9,6 +9,8 @@ export interface ClusterKeys {
   tasks: string;
   /** Sorted set: task ids by creation time (listing order). */
   taskOrder: string;
+  /** Hash: chain id → its progress (JSON), written by the node that runs the chain. */
+  chainProgress: string;
   /** Hash: task id → id of the node that runs or ran it. */
   owners: string;
   /** Hash: `limit` (absent: no limit), `spent`, `floor`, `defaultReserve` (microdollars). */
@@ -31,6 +33,8 @@ export interface ClusterKeys {
   startOrder: string;
   /** Channel: every task record change (JSON). */
   taskChannel: string;
+  /** Channel: every chain progress change (JSON). */
+  chainChannel: string;
   /** Channel: a settlement of the ledger happened (work waiting for budget may try again). */
   settledChannel: string;
   /** Channel: requests to nodes (cancel, approve, reject) and their answers. */
@@ -45,6 +49,7 @@ export function clusterKeys(queue: string): ClusterKeys {
   return {
     tasks: `${p}tasks`,
     taskOrder: `${p}task-order`,
+    chainProgress: `${p}chain-progress`,
     owners: `${p}owners`,
     budget: `${p}budget`,
     reservations: `${p}reservations`,
@@ -56,6 +61,7 @@ export function clusterKeys(queue: string): ClusterKeys {
     startSeq: `${p}start-seq`,
     startOrder: `${p}start-order`,
     taskChannel: `${p}task-changed`,
+    chainChannel: `${p}chain-changed`,
     settledChannel: `${p}settled`,
     controlChannel: `${p}control`,
     contextChannel: `${p}context-changed`,

@@ -16,21 +16,9 @@ import { newTaskRecord } from '../pool/new-records.js';
 import { hostname } from 'node:os';
 import { Queue, Worker, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
-import {
-  concatMap,
-  defer,
-  filter,
-  firstValueFrom,
-  from,
-  interval,
-  map,
-  Observable,
-  share,
-  Subject,
-  take,
-  takeWhile,
-} from 'rxjs';
+import { concatMap, filter, firstValueFrom, from, interval, map, Observable, Subject, take, takeWhile } from 'rxjs';
 import type {
+  ChainProgress,
   ChainResult,
   ChainStep,
   Message,
@@ -46,7 +34,11 @@ import { newId } from '../ids.js';
 import type { InterruptedRunPolicy } from '../restore.js';
 import { errorForRefusal, resultOfError, resultOrThrow } from '../pool/failure-errors.js';
 import type { Pool } from '../pool/pool.js';
-import { ClusterChains, chainResultOf, type ClusterChainOptions } from './chains.js';
+import { chainResultOfRecord, skillRun, submitEach, workflowSteps } from '../pool/chains.js';
+import type { FanOutChainOutcome } from '../pool/options.js';
+import { ClusterChainProgress } from './chain-progress.js';
+import { ClusterChains, type ClusterChainOptions } from './chains.js';
+import { currentThenChanges } from './live.js';
 import { ControlChannel, type ControlRequest } from './control.js';
 import { clusterKeys, type ClusterKeys } from './keys.js';
 import { ClusterLedger, type LedgerState } from './ledger.js';
@@ -152,6 +144,8 @@ export class ClusterNode {
   private readonly control: ControlChannel;
   private readonly runner: JobRunner;
   private readonly chains: ClusterChains;
+  private readonly chainProgress = new Subject<ChainProgress>();
+  private readonly progressStore: ClusterChainProgress;
   private readonly changes = new Subject<TaskRecord>();
   private readonly settled = new Subject<void>();
   private left?: Promise<void>;
@@ -178,6 +172,7 @@ export class ClusterNode {
     this.queue.on('error', () => {});
     this.records = new ClusterRecords(this.redis, this.keys);
     this.ledger = new ClusterLedger(this.redis, this.keys);
+    this.progressStore = new ClusterChainProgress(this.redis, this.keys);
     const heartbeatMs = options.heartbeatMs ?? 5000;
     this.membership = new Membership(this.redis, this.keys, this.nodeId, heartbeatMs, () => ({
       slots:
@@ -211,6 +206,7 @@ export class ClusterNode {
     this.chains = new ClusterChains({
       skills: pool.skills,
       records: this.records,
+      progress: this.progressStore,
       submitStep: (chainId, prompt, config, workingDir) =>
         this.enqueue(prompt, { config, workingDir, tags: [chainId] }, newId('task')),
       waitForFinal: (taskId) => this.waitForFinal(taskId),
@@ -250,6 +246,7 @@ export class ClusterNode {
     this.subscriber.on('message', (channel: string, message: string) => this.receive(channel, message));
     await this.subscriber.subscribe(
       this.keys.taskChannel,
+      this.keys.chainChannel,
       this.keys.settledChannel,
       this.keys.controlChannel,
       this.keys.contextChannel,
@@ -292,6 +289,7 @@ export class ClusterNode {
 
   private receive(channel: string, message: string): void {
     if (channel === this.keys.taskChannel) this.changes.next(JSON.parse(message) as TaskRecord);
+    else if (channel === this.keys.chainChannel) this.chainProgress.next(JSON.parse(message) as ChainProgress);
     else if (channel === this.keys.settledChannel) this.settled.next();
     else if (channel === this.keys.controlChannel) this.control.receive(message);
     else if (channel === this.keys.contextChannel) {
@@ -378,32 +376,9 @@ export class ClusterNode {
    * a final state (PendingReview is not final).
    */
   task$(id: TaskId): Observable<TaskRecord> {
-    return defer(() => {
-      const live = this.changes.pipe(
-        filter((record) => record.id === id),
-        share(),
-      );
-      // Subscribed to the changes before the current record is read, so none is missed in between.
-      return new Observable<TaskRecord>((subscriber) => {
-        const buffered: TaskRecord[] = [];
-        let current: TaskRecord | undefined;
-        let ready = false;
-        const sub = live.subscribe((record) => {
-          if (ready) subscriber.next(record);
-          else buffered.push(record);
-        });
-        this.task(id).then(
-          (record) => {
-            current = record;
-            subscriber.next(record);
-            for (const later of buffered) if (later !== current) subscriber.next(later);
-            ready = true;
-          },
-          (error: unknown) => subscriber.error(error),
-        );
-        return () => sub.unsubscribe();
-      }).pipe(takeWhile((record) => !FINAL_STATES.includes(record.state), true));
-    });
+    return currentThenChanges(this.changes.pipe(filter((record) => record.id === id)), () => this.task(id)).pipe(
+      takeWhile((record) => !FINAL_STATES.includes(record.state), true),
+    );
   }
 
   /** Resolves with the task's record once it has ended (Completed, Failed or Cancelled). */
@@ -426,6 +401,18 @@ export class ClusterNode {
   private async interruptChain(id: TaskId, coordinator: string): Promise<void> {
     const record = await this.task(id);
     if (record.state !== 'running' && record.state !== 'pending') return;
+    // Its progress first, so a reader that sees the record ended finds the progress ended too.
+    const progress = await this.progressStore.get(id);
+    if (progress?.status === 'running') {
+      const {
+        currentStep: _step,
+        currentStepName: _name,
+        currentStepPartialOutput: _partial,
+        currentStepStartedAt: _started,
+        ...rest
+      } = progress;
+      await this.progressStore.put({ ...rest, status: 'failed' });
+    }
     const now = Date.now();
     await this.records.put(
       {
@@ -463,7 +450,50 @@ export class ClusterNode {
   async waitForChain(id: TaskId): Promise<ChainResult> {
     const record = await this.task(id);
     if (record.kind !== 'chain') throw new InvalidInput(`${id} is a task, not a chain`);
-    return chainResultOf(await this.waitForFinal(id));
+    const final = await this.waitForFinal(id);
+    return chainResultOfRecord(final, (await this.progressStore.get(id))?.completedSteps);
+  }
+
+  /**
+   * A chain's progress, from anywhere in the cluster: its current step (with the text that step has streamed
+   * so far), the steps done and its status. `TaskNotFound` for an unknown id, `InvalidInput` for a task's.
+   */
+  async chainProgressOf(id: TaskId): Promise<ChainProgress> {
+    const progress = await this.progressStore.get(id);
+    if (progress) return progress;
+    const record = await this.task(id);
+    throw new InvalidInput(`${id} is a ${record.kind ?? 'task'}, not a chain`);
+  }
+
+  /** A chain's progress, the current one and then each change anywhere in the cluster, until it has ended. */
+  chain$(id: TaskId): Observable<ChainProgress> {
+    return currentThenChanges(this.chainProgress.pipe(filter((progress) => progress.chainId === id)), () =>
+      this.chainProgressOf(id),
+    ).pipe(takeWhile((progress) => progress.status === 'running', true));
+  }
+
+  /** The progress of every chain of the cluster, oldest first. */
+  async listChainProgress(): Promise<ChainProgress[]> {
+    return this.progressStore.getMany(await this.redis.zrange(this.keys.taskOrder, 0, -1));
+  }
+
+  /** Submits every chain; one bad chain does not stop the others. Outcomes are in input order. */
+  fanOutChains(chains: ChainStep[][], options: ClusterChainOptions = {}): Promise<FanOutChainOutcome[]> {
+    return submitEach(chains, (steps) => this.submitChain(steps, options));
+  }
+
+  /** Instantiates a registered workflow (the node's pool's) with its arguments and starts it as a cluster chain. */
+  runWorkflow(name: string, args: Record<string, string> = {}, options: ClusterChainOptions = {}): Promise<TaskId> {
+    return this.submitChain(workflowSteps(this.pool.workflows, name, args), options);
+  }
+
+  /**
+   * Renders a registered skill (the node's pool's) with its arguments and runs it on any node (the skill's
+   * config, then `options.config`); resolves with its result like `run`.
+   */
+  runSkill(name: string, args: Record<string, string> = {}, options: ClusterSubmitOptions = {}): Promise<TaskResult> {
+    const { prompt, config } = skillRun(this.pool.skills, name, args, options.config);
+    return this.run(prompt, { ...options, config });
   }
 
   /**
@@ -703,6 +733,7 @@ export class ClusterNode {
     await this.worker?.close();
     await this.queue.close();
     this.changes.complete();
+    this.chainProgress.complete();
     this.subscriber.disconnect();
     this.redis.disconnect();
     for (const connection of this.bullConnections) connection.disconnect();

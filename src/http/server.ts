@@ -19,6 +19,7 @@ import { describeZodError } from '../mcp/errors.js';
 import { serverInfo, type PoolMcpServerOptions } from '../mcp/server.js';
 import type { ToolContext } from '../mcp/tool.js';
 import type { TaskFront } from '../pool/task-front.js';
+import { poolChainFront, type ChainFront } from '../pool/chain-front.js';
 import type { z } from 'zod';
 import { McpSessions } from './mcp-sessions.js';
 import { openApiDocument } from './openapi.js';
@@ -64,6 +65,8 @@ export interface HttpServerOptions {
   info?: PoolMcpServerOptions['info'];
   /** Where the task tools and routes send tasks (default: the pool; a cluster node gives its cluster's). */
   tasks?: TaskFront;
+  /** Where the chain tools and routes start and follow chains (default: the pool; a cluster node gives its cluster's). */
+  chains?: ChainFront;
 }
 
 /** A running HTTP server. */
@@ -167,9 +170,11 @@ export async function startHttpServer(pool: Pool, options: HttpServerOptions = {
   const uiFeed = serveUi ? new UiFeed(pool) : undefined;
   const webhooks = new WebhookDispatcher(pool, options.webhooks);
   const tasks: TaskFront = options.tasks ?? pool;
+  const chains: ChainFront = options.chains ?? poolChainFront(pool);
   const sessions = new McpSessions(pool, {
     info,
     tasks,
+    chains,
     maxBodyBytes,
     keepAliveMs,
     ...(options.mcpSessionIdleMs === undefined ? {} : { sessionIdleMs: options.mcpSessionIdleMs }),
@@ -188,6 +193,7 @@ export async function startHttpServer(pool: Pool, options: HttpServerOptions = {
       const context: ToolContext = {
         pool,
         tasks,
+        chains,
         info,
         signal,
         progress: { enabled: false, report: () => undefined, flush: async () => undefined },

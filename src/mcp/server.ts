@@ -6,6 +6,7 @@ import { McpServer, ResourceTemplate } from '@modelcontextprotocol/sdk/server/mc
 import { CallToolRequestSchema, type CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import type { Pool } from '../pool/index.js';
 import type { TaskFront } from '../pool/task-front.js';
+import { poolChainFront, type ChainFront } from '../pool/chain-front.js';
 import { describeError, toolErrorResult } from './errors.js';
 import { registerSkillPrompts } from './prompts.js';
 import { progressReporter, type PoolTool, type ServerInfo, type ToolContext } from './tool.js';
@@ -49,6 +50,8 @@ export interface PoolMcpServerOptions {
   info?: Partial<ServerInfo>;
   /** Where the task tools send tasks (default: the pool; a cluster node gives its cluster's). */
   tasks?: TaskFront;
+  /** Where the chain and workflow tools start and follow chains (default: the pool; a cluster node gives its cluster's). */
+  chains?: ChainFront;
 }
 
 /** Every tool the server offers, in listing order. */
@@ -91,6 +94,7 @@ export function serverInfo(pool: Pool, given: Partial<ServerInfo> = {}): ServerI
 export function createPoolMcpServer(pool: Pool, options: PoolMcpServerOptions = {}): McpServer {
   const info = serverInfo(pool, options.info);
   const tasks: TaskFront = options.tasks ?? pool;
+  const chains: ChainFront = options.chains ?? poolChainFront(pool);
   const server = new McpServer(
     { name: SERVER_NAME, version: info.version },
     { capabilities: { tools: {}, resources: {}, prompts: { listChanged: true } }, instructions: SERVER_INSTRUCTIONS },
@@ -108,14 +112,15 @@ export function createPoolMcpServer(pool: Pool, options: PoolMcpServerOptions = 
         inputSchema: tool.inputSchema,
         annotations: tool.annotations,
       },
-      (args, extra) => tool.call(args, { pool, tasks, info, progress: progressReporter(extra), signal: extra.signal }),
+      (args, extra) =>
+        tool.call(args, { pool, tasks, chains, info, progress: progressReporter(extra), signal: extra.signal }),
     );
   }
 
   server.server.setRequestHandler(CallToolRequestSchema, async (request, extra): Promise<CallToolResult> => {
     const tool = tools.get(request.params.name);
     if (!tool) return toolErrorResult({ code: 'unknown_tool', message: `unknown tool: ${request.params.name}` });
-    const context: ToolContext = { pool, tasks, info, progress: progressReporter(extra), signal: extra.signal };
+    const context: ToolContext = { pool, tasks, chains, info, progress: progressReporter(extra), signal: extra.signal };
     try {
       return await tool.call(request.params.arguments ?? {}, context);
     } catch (error) {
@@ -209,7 +214,7 @@ export function createPoolMcpServer(pool: Pool, options: PoolMcpServerOptions = 
       }
     },
   );
-  registerChainResources(server, pool);
+  registerChainResources(server, chains);
   // One prompt per skill, following runtime additions and removals until the connection closes.
   const stopPrompts = registerSkillPrompts(server, pool.skills);
   const previousOnClose = server.server.onclose;

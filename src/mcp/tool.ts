@@ -12,6 +12,7 @@ import type {
 } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
 import type { Pool } from '../pool/index.js';
+import type { ChainFront } from '../pool/chain-front.js';
 import type { TaskFront } from '../pool/task-front.js';
 import { describeError, describeZodError, ToolError, toolErrorResult } from './errors.js';
 import type { WireObject } from './wire.js';
@@ -50,6 +51,8 @@ export interface ToolContext {
   pool: Pool;
   /** Where the task tools send tasks: the pool itself, or the cluster a node belongs to. */
   tasks: TaskFront;
+  /** Where the chain and workflow tools start and follow chains: the pool's, or the cluster's. */
+  chains: ChainFront;
   info: ServerInfo;
   progress: ProgressReporter;
   /** Aborted when the client cancels the request. */

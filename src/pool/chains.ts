@@ -8,10 +8,14 @@ import type {
   ChainProgress,
   ChainResult,
   ChainStep,
+  StepResult,
   TaskId,
+  TaskOverrides,
   TaskRecord,
   TaskResult,
 } from '../../machines/types.js';
+import type { SkillRegistry } from '../skills/registry.js';
+import type { WorkflowRegistry } from '../workflows/registry.js';
 import { chainStepsProblem } from '../chain-actors.js';
 import { InvalidInput, PoolError, TaskNotFound } from '../errors.js';
 import { errorForRefusal } from './failure-errors.js';
@@ -38,22 +42,12 @@ export async function submitChain(rt: PoolRuntime, steps: ChainStep[], options: 
 }
 
 /** Submits every chain; one bad chain does not stop the others. Outcomes are in input order. */
-export async function fanOutChains(
+export function fanOutChains(
   rt: PoolRuntime,
   chains: ChainStep[][],
   options: ChainOptions = {},
 ): Promise<FanOutChainOutcome[]> {
-  if (!Array.isArray(chains)) throw new InvalidInput('chains must be a list of step lists');
-  const outcomes: FanOutChainOutcome[] = [];
-  for (const steps of chains) {
-    try {
-      outcomes.push({ chainId: await submitChain(rt, steps, options) });
-    } catch (error) {
-      if (!(error instanceof PoolError)) throw error;
-      outcomes.push({ error: { code: error.code, message: error.message } });
-    }
-  }
-  return outcomes;
+  return submitEach(chains, (steps) => submitChain(rt, steps, options));
 }
 
 /** A chain's live progress (finished chains: while they are among the recent ones). */
@@ -77,8 +71,46 @@ export async function cancelChain(rt: PoolRuntime, id: TaskId, options: CancelCh
 /** Resolves with the chain's result once it has ended (completed, failed or cancelled). */
 export async function waitForChain(rt: PoolRuntime, id: TaskId): Promise<ChainResult> {
   await chainRecord(rt, id);
-  const record = await rt.waitForFinal(id);
-  return JSON.parse(record.result?.output ?? 'null') as ChainResult;
+  return chainResultOfRecord(await rt.waitForFinal(id));
+}
+
+/**
+ * The result of a chain from its final record. A chain that ran to its end keeps its `ChainResult` there; one
+ * that was cut short (interrupted by a restart, or by the death of the cluster node that ran it) keeps the
+ * reason instead, which becomes a failed result with the steps it had finished (`finishedSteps`, when known).
+ */
+export function chainResultOfRecord(record: TaskRecord, finishedSteps: StepResult[] = []): ChainResult {
+  const output = record.result?.output ?? '';
+  try {
+    const parsed = JSON.parse(output) as Partial<ChainResult> | null;
+    if (parsed !== null && typeof parsed === 'object' && Array.isArray(parsed.steps)) return parsed as ChainResult;
+  } catch {
+    // Not a chain result: the reason the chain was cut short.
+  }
+  return {
+    steps: finishedSteps,
+    finalOutput: output,
+    totalCostMicrodollars: record.result?.costMicrodollars ?? 0,
+    success: false,
+  };
+}
+
+/** Submits each chain with `submit`; one refused chain does not stop the others. Outcomes in input order. */
+export async function submitEach(
+  chains: ChainStep[][],
+  submit: (steps: ChainStep[]) => Promise<TaskId>,
+): Promise<FanOutChainOutcome[]> {
+  if (!Array.isArray(chains)) throw new InvalidInput('chains must be a list of step lists');
+  const outcomes: FanOutChainOutcome[] = [];
+  for (const steps of chains) {
+    try {
+      outcomes.push({ chainId: await submit(steps) });
+    } catch (error) {
+      if (!(error instanceof PoolError)) throw error;
+      outcomes.push({ error: { code: error.code, message: error.message } });
+    }
+  }
+  return outcomes;
 }
 
 /** Warnings a chain collected (isolation fallback, output variables not found, cleanup failures). */
@@ -97,13 +129,7 @@ export async function runWorkflow(
   args: Record<string, string> = {},
   options: ChainOptions = {},
 ): Promise<TaskId> {
-  let steps: ChainStep[];
-  try {
-    steps = rt.workflows.instantiate(name, args);
-  } catch (error) {
-    throw asInvalidInput(error);
-  }
-  return submitChain(rt, steps, options);
+  return submitChain(rt, workflowSteps(rt.workflows, name, args), options);
 }
 
 /** Renders a registered skill with its arguments and runs it (the skill's config, then `options.config`). */
@@ -113,14 +139,39 @@ export async function runSkill(
   args: Record<string, string> = {},
   options: RunOptions = {},
 ): Promise<TaskResult> {
-  let prompt: string;
+  const { prompt, config } = skillRun(rt.skills, name, args, options.config);
+  return run(rt, prompt, { ...options, config });
+}
+
+/**
+ * The steps of a registered workflow instantiated with its arguments (`not_found` for an unknown workflow,
+ * `InvalidInput` for missing or unknown arguments). A pool and a cluster node start them alike.
+ */
+export function workflowSteps(workflows: WorkflowRegistry, name: string, args: Record<string, string>): ChainStep[] {
   try {
-    prompt = rt.skills.render(name, args);
+    return workflows.instantiate(name, args);
   } catch (error) {
     throw asInvalidInput(error);
   }
-  const skillConfig = rt.skills.get(name)?.config;
-  return run(rt, prompt, { ...options, config: { ...(skillConfig ?? {}), ...(options.config ?? {}) } });
+}
+
+/**
+ * The prompt and config a registered skill runs with: rendered with its arguments, the skill's config and
+ * then `config` (`not_found` for an unknown skill, `InvalidInput` for missing or unknown arguments).
+ */
+export function skillRun(
+  skills: SkillRegistry,
+  name: string,
+  args: Record<string, string>,
+  config: TaskOverrides | undefined,
+): { prompt: string; config: TaskOverrides } {
+  let prompt: string;
+  try {
+    prompt = skills.render(name, args);
+  } catch (error) {
+    throw asInvalidInput(error);
+  }
+  return { prompt, config: { ...(skills.get(name)?.config ?? {}), ...(config ?? {}) } };
 }
 
 /** The record of a chain (`TaskNotFound`; `InvalidInput` when the id is a task's). */

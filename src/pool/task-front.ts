@@ -10,6 +10,8 @@ import type { RunOptions, SubmitOptions } from './options.js';
 export interface TaskFront {
   /** Runs a prompt and resolves with its result (throws the typed error of a failure). */
   run(prompt: string, options?: RunOptions): Promise<TaskResult>;
+  /** Renders a registered skill with its arguments and runs it (the skill's config, then `options.config`). */
+  runSkill(name: string, args?: Record<string, string>, options?: RunOptions): Promise<TaskResult>;
   /** Runs every prompt in parallel; every result in input order, failures included. */
   fanOut(prompts: string[], options?: SubmitOptions): Promise<TaskResult[]>;
   /** Queues a prompt; resolves with its task id. */

@@ -228,6 +228,11 @@ describe.skipIf(!redisAvailable())('a cluster of pools on BullMQ and Redis', () 
       const interrupted = await watcher.waitForFinal(orphaned);
       expect(interrupted.state).toBe('failed');
       expect(interrupted.result?.failure?.kind).toBe('interrupted');
+      // Its result says why, and any node sees its progress ended.
+      const orphanResult = await watcher.waitForChain(orphaned);
+      expect(orphanResult.success).toBe(false);
+      expect(orphanResult.finalOutput).toMatch(/node n2 stopped while it was running/);
+      expect((await watcher.chainProgressOf(orphaned)).status).toBe('failed');
       // Its step goes with it, wherever it was.
       for (const step of await watcher.listTasks({ tags: [orphaned] })) {
         expect(['cancelled', 'failed']).toContain((await watcher.waitForFinal(step.id)).state);

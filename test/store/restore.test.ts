@@ -77,6 +77,17 @@ describe('restoring a pool from its store', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
+  it('gives a chain cut short by a restart a failed result with its reason', async () => {
+    const store = new MemoryStore();
+    await store.putTask(
+      taskRecord('chain-1', { kind: 'chain', prompt: 'chain of 2 steps', state: 'running', createdAtMs: 1 }),
+    );
+    const pool = await simPool((b) => b.slots(1).store(store));
+    const result = await pool.waitForChain('chain-1');
+    expect(result).toMatchObject({ success: false, steps: [], totalCostMicrodollars: 0 });
+    expect(result.finalOutput).toMatch(/the chain was interrupted: the pool stopped while it was running/);
+  });
+
   it('plans what each stored record becomes, by policy', async () => {
     const store = new MemoryStore();
     const base = (id: string, state: TaskRecord['state'], extra: Partial<TaskRecord> = {}): TaskRecord =>

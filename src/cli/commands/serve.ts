@@ -9,7 +9,7 @@ import { buildPool } from '../pool-factory.js';
 import type { CliState } from '../program.js';
 import { gitTopLevel, planServe, type ServeFlagOptions } from '../serve-options.js';
 import { SettingsError } from '../settings.js';
-import { clusterFront, clusterTarget, joinCluster, localPoolSettings } from '../cluster.js';
+import { clusterFronts, clusterTarget, joinCluster, localPoolSettings } from '../cluster.js';
 import { skillLoadOptionsFrom, type ServeSkillOptions } from './serve-skill-options.js';
 
 /**
@@ -97,8 +97,9 @@ export async function serveAction(state: CliState, options: ServeCommandOptions)
     process.on('SIGTERM', onSignal);
   });
   const info = { agent, slots: settings.slots, permissionMode: settings.permissionMode, model: settings.model };
-  // A node of a cluster gives its clients the cluster's tasks: its queue, its shared budget, every node's slots.
-  const tasks = node ? await clusterFront(node) : undefined;
+  // A node of a cluster gives its clients the cluster's tasks and chains: its queue, its shared budget, every
+  // node's slots.
+  const clusterDoors = node ? await clusterFronts(node) : {};
   const fronts: Front[] = [];
   const summary =
     `${settings.slots} slots, ${agent === 'simulated' ? 'simulated agent' : agent}` +
@@ -120,7 +121,7 @@ export async function serveAction(state: CliState, options: ServeCommandOptions)
           ui: withUi,
           maxConcurrent: plan.restMaxConcurrent,
           info,
-          ...(tasks && { tasks }),
+          ...clusterDoors,
         }).catch((error: unknown) => {
           // A refused configuration or a port that cannot be bound is a usage problem (exit 2).
           const code = (error as { code?: unknown }).code;
@@ -145,7 +146,7 @@ export async function serveAction(state: CliState, options: ServeCommandOptions)
       }
     }
     if (plan.stdio) {
-      const serving: StdioServing = await serveStdio(pool, { info, ...(tasks && { tasks }) });
+      const serving: StdioServing = await serveStdio(pool, { info, ...clusterDoors });
       fronts.push(serving);
       log(`MCP server ready on stdio: ${summary}`);
     }

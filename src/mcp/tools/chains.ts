@@ -5,7 +5,8 @@
 import { ResourceTemplate, type McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { z } from 'zod';
 import type { ChainProgress, ChainResult, TaskId } from '../../../machines/types.js';
-import type { Pool } from '../../pool/index.js';
+import { lastValueFrom, tap } from 'rxjs';
+import type { ChainFront } from '../../pool/chain-front.js';
 import { describeError } from '../errors.js';
 import { chainStepParam, isolationParam, tagsParam, taskIdParam, toChainOptions, toChainStep } from '../params.js';
 import { CountedProgress, defineTool, type PoolTool, type ProgressReporter } from '../tool.js';
@@ -17,15 +18,18 @@ const usd = (micro: number) => `$${(micro / 1e6).toFixed(4)}`;
  * Waits for a chain to finish. With progress enabled, reports progress = finished steps / total steps and
  * streams the current step's partial output in the messages, as the chain's progress changes.
  */
-export async function followChain(pool: Pool, id: TaskId, progress: ProgressReporter): Promise<ChainResult> {
-  const finished = pool.waitForChain(id);
+export async function followChain(chains: ChainFront, id: TaskId, progress: ProgressReporter): Promise<ChainResult> {
+  const finished = chains.waitForChain(id);
   if (!progress.enabled) return finished;
-  const counted = new CountedProgress(progress, pool.chainProgress(id).totalSteps);
-  counted.start(`chain ${id} running`);
+  let counted: CountedProgress | undefined;
   let reportedSteps = 0;
   let currentStep: number | undefined;
   let partialLength = 0;
   const report = (now: ChainProgress) => {
+    if (!counted) {
+      counted = new CountedProgress(progress, now.totalSteps);
+      counted.start(`chain ${id} running`);
+    }
     while (reportedSteps < now.completedSteps.length) {
       const step = now.completedSteps[reportedSteps];
       reportedSteps += 1;
@@ -42,22 +46,17 @@ export async function followChain(pool: Pool, id: TaskId, progress: ProgressRepo
       partialLength = partial.length;
     }
   };
-  const subscription = pool.chain$(id).subscribe(report);
-  try {
-    report(pool.chainProgress(id));
-    const result = await finished;
-    report(pool.chainProgress(id));
-    return result;
-  } finally {
-    subscription.unsubscribe();
-  }
+  // The current progress first, then each change until the chain has ended.
+  const followed = lastValueFrom(chains.progress$(id).pipe(tap(report)), { defaultValue: undefined });
+  const [result] = await Promise.all([finished, followed]);
+  return result;
 }
 
 /** A chain's progress, plus its result once it has finished. */
-async function chainReport(pool: Pool, id: TaskId): Promise<WireObject> {
-  const progress = pool.chainProgress(id);
+async function chainReport(chains: ChainFront, id: TaskId): Promise<WireObject> {
+  const progress = await chains.progress(id);
   const body: WireObject = { task_id: id, ...wireObject(progress) };
-  if (progress.status !== 'running') body.result = wireObject(await pool.waitForChain(id));
+  if (progress.status !== 'running') body.result = wireObject(await chains.waitForChain(id));
   return body;
 }
 
@@ -75,8 +74,8 @@ export function chainTools(): PoolTool[] {
         'sees {previous_output} and {steps.NAME.VAR}. Follow it with pool_chain_result.',
       input: { steps: stepsParam, tags: tagsParam.optional(), isolation: isolationParam.optional() },
       annotations: { destructiveHint: false, openWorldHint: true },
-      async run(args, { pool }) {
-        const id = await pool.submitChain(args.steps.map(toChainStep), toChainOptions(args));
+      async run(args, { chains }) {
+        const id = await chains.submitChain(args.steps.map(toChainStep), toChainOptions(args));
         return { task_id: id, total_steps: args.steps.length };
       },
     }),
@@ -89,9 +88,9 @@ export function chainTools(): PoolTool[] {
         "carries the current step's output.",
       input: { steps: stepsParam, tags: tagsParam.optional(), isolation: isolationParam.optional() },
       annotations: { destructiveHint: false, openWorldHint: true },
-      async run(args, { pool, progress }) {
-        const id = await pool.submitChain(args.steps.map(toChainStep), toChainOptions(args));
-        const result = await followChain(pool, id, progress);
+      async run(args, { chains, progress }) {
+        const id = await chains.submitChain(args.steps.map(toChainStep), toChainOptions(args));
+        const result = await followChain(chains, id, progress);
         return { task_id: id, result: wireObject(result) };
       },
     }),
@@ -106,16 +105,16 @@ export function chainTools(): PoolTool[] {
         isolation: isolationParam.optional(),
       },
       annotations: { destructiveHint: false, openWorldHint: true },
-      async run(args, { pool }) {
-        const outcomes = await pool.fanOutChains(
+      async run(args, { chains }) {
+        const outcomes = await chains.fanOutChains(
           args.chains.map((steps) => steps.map(toChainStep)),
           toChainOptions(args),
         );
-        const chains = outcomes.map((outcome) =>
+        const started = outcomes.map((outcome) =>
           'chainId' in outcome ? { task_id: outcome.chainId } : { error: outcome.error },
         );
         const taskIds = outcomes.flatMap((outcome) => ('chainId' in outcome ? [outcome.chainId] : []));
-        return { chains, task_ids: taskIds };
+        return { chains: started, task_ids: taskIds };
       },
     }),
     defineTool({
@@ -127,11 +126,11 @@ export function chainTools(): PoolTool[] {
         'With wait:true it waits for the end (sending progress notifications when asked). task_not_found for unknown ids.',
       input: { task_id: taskIdParam, wait: z.boolean().optional().describe('Wait until the chain has finished') },
       annotations: { readOnlyHint: true },
-      async run(args, { pool, progress }) {
-        if (args.wait && pool.chainProgress(args.task_id).status === 'running') {
-          await followChain(pool, args.task_id, progress);
+      async run(args, { chains, progress }) {
+        if (args.wait && (await chains.progress(args.task_id)).status === 'running') {
+          await followChain(chains, args.task_id, progress);
         }
-        return chainReport(pool, args.task_id);
+        return chainReport(chains, args.task_id);
       },
     }),
     defineTool({
@@ -145,9 +144,11 @@ export function chainTools(): PoolTool[] {
           .describe('Only chains with this status'),
       },
       annotations: { readOnlyHint: true },
-      run(args, { pool }) {
-        const chains = pool.listChainProgress().filter((p) => args.status === undefined || p.status === args.status);
-        return { chains: chains.map((p) => ({ task_id: p.chainId, ...wireObject(p) })), count: chains.length };
+      async run(args, { chains }) {
+        const listed = (await chains.listProgress()).filter(
+          (p) => args.status === undefined || p.status === args.status,
+        );
+        return { chains: listed.map((p) => ({ task_id: p.chainId, ...wireObject(p) })), count: listed.length };
       },
     }),
     defineTool({
@@ -158,8 +159,11 @@ export function chainTools(): PoolTool[] {
         'current step. Returns {status:"cancellation_requested", task_id}.',
       input: { task_id: taskIdParam, immediate: z.boolean().optional().describe('Also kill the running step') },
       annotations: { destructiveHint: true, idempotentHint: true },
-      async run(args, { pool }) {
-        await pool.cancelChain(args.task_id, args.immediate === undefined ? undefined : { immediate: args.immediate });
+      async run(args, { chains }) {
+        await chains.cancelChain(
+          args.task_id,
+          args.immediate === undefined ? undefined : { immediate: args.immediate },
+        );
         return { status: 'cancellation_requested', task_id: args.task_id };
       },
     }),
@@ -176,8 +180,8 @@ export function chainTools(): PoolTool[] {
         isolation: isolationParam.optional(),
       },
       annotations: { destructiveHint: false, openWorldHint: true },
-      async run(args, { pool }) {
-        const id = await pool.runWorkflow(args.workflow, args.arguments, toChainOptions(args));
+      async run(args, { chains }) {
+        const id = await chains.runWorkflow(args.workflow, args.arguments, toChainOptions(args));
         return { task_id: id, workflow: args.workflow };
       },
     }),
@@ -205,12 +209,12 @@ export function chainTools(): PoolTool[] {
 }
 
 /** Registers `pool://chains/{chain_id}`: a chain's progress, plus its result once finished. */
-export function registerChainResources(server: McpServer, pool: Pool): void {
+export function registerChainResources(server: McpServer, chains: ChainFront): void {
   server.registerResource(
     'chain',
     new ResourceTemplate('pool://chains/{chain_id}', {
-      list: () => ({
-        resources: pool.listChainProgress().map((p) => ({
+      list: async () => ({
+        resources: (await chains.listProgress()).map((p) => ({
           uri: `pool://chains/${p.chainId}`,
           name: p.chainId,
           mimeType: 'application/json',
@@ -222,7 +226,7 @@ export function registerChainResources(server: McpServer, pool: Pool): void {
       const id = String(variables.chain_id);
       let body: WireObject;
       try {
-        body = await chainReport(pool, id);
+        body = await chainReport(chains, id);
       } catch (error) {
         body = { error: describeError(error) };
       }

@@ -9,6 +9,7 @@ import {
   type AutoResult,
   type RoutePreference,
 } from '../../routing/types.js';
+import { poolChainFront } from '../../pool/chain-front.js';
 import { followChain } from './chains.js';
 import { isolationParam, overrideParams, tagsParam, toOverrides } from '../params.js';
 import { CountedProgress, defineTool, type PoolTool, type ToolContext } from '../tool.js';
@@ -89,7 +90,7 @@ async function runAuto(
     onFallback: (reason) => counted?.done(`routing failed, running as one task: ${reason}`),
     onChainSubmitted: (chainId) => {
       counted?.done(`routed as a chain: ${chainId}`);
-      if (progress.enabled) following = followChain(pool, chainId, progress).catch(() => undefined);
+      if (progress.enabled) following = followChain(poolChainFront(pool), chainId, progress).catch(() => undefined);
     },
   });
   await following;

@@ -39,10 +39,10 @@ export function skillTools(): PoolTool[] {
         tags: tagsParam.optional(),
       },
       annotations: { destructiveHint: false, openWorldHint: true },
-      async run(args, { pool, progress, signal }) {
+      async run(args, { tasks, progress, signal }) {
         const counted = progress.enabled ? new CountedProgress(progress, 1) : undefined;
         counted?.start(`skill ${args.skill} submitted`);
-        const result = await pool.runSkill(args.skill, args.arguments, {
+        const result = await tasks.runSkill(args.skill, args.arguments, {
           config: toOverrides(args),
           tags: args.tags,
           signal,
