@@ -6,6 +6,7 @@
 import type { Progress } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ClusterNode } from '../../src/cluster/index.js';
+import { ROUTING_TAG } from '../../src/routing/route.js';
 import { cleanEnv, cleanupDirs, startCli, waitFor, type CliProcess } from '../cli/support.js';
 import { callError, callOk, startServer, type ServerHandle } from '../mcp/support.js';
 import { cleanupPools, simPool } from '../support/sim-pool.js';
@@ -108,7 +109,7 @@ describe.skipIf(!redisAvailable())("a served cluster node's chain tools", () => 
   );
 
   it(
-    'cancels a chain, starts a workflow and runs a skill on the cluster, and refuses worktree isolation',
+    'cancels a chain, starts a workflow, runs a skill and routes a task on the cluster, and refuses worktree isolation',
     { timeout: 60_000 },
     async () => {
       const { mcp, observer } = await cluster('more-mcp');
@@ -153,6 +154,18 @@ describe.skipIf(!redisAvailable())("a served cluster node's chain tools", () => 
       const [skillTask] = await observer.listTasks({ tags: ['skill-on-cluster'] });
       expect(skillTask?.prompt).toContain('src/app.ts');
       expect(skillTask?.slotId).toMatch(/\//);
+
+      // Routing too: the router's task and the work it decides on are the cluster's.
+      const reply = (text: string) => `[[sim:text ${JSON.stringify(text)}]]`;
+      const decision = JSON.stringify({ route: 'parallel', prompts: [`one ${reply('1')}`, `two ${reply('2')}`] });
+      const routed = await callOk(mcp.client, 'pool_auto', {
+        prompt: `Two parts ${reply(decision)}`,
+        tags: ['auto-on-cluster'],
+      });
+      expect(routed).toMatchObject({ route: 'parallel', output: '[0] 1\n[1] 2', success: true });
+      const routedWork = await observer.listTasks({ tags: ['auto-on-cluster'] });
+      expect(routedWork.map((record) => record.state)).toEqual(['completed', 'completed']);
+      expect(await observer.listTasks({ tags: [ROUTING_TAG] })).toHaveLength(1);
 
       const refused = await callError(mcp.client, 'pool_submit_chain', { steps: hanging, isolation: 'worktree' });
       expect(refused.code).toBe('invalid_input');

@@ -9,7 +9,9 @@ import {
   type AutoResult,
   type RoutePreference,
 } from '../../routing/types.js';
-import { poolChainFront } from '../../pool/chain-front.js';
+import type { ChainFront } from '../../pool/chain-front.js';
+import type { TaskFront } from '../../pool/task-front.js';
+import { auto, route, type RoutingPool } from '../../routing/route.js';
 import { followChain } from './chains.js';
 import { isolationParam, overrideParams, tagsParam, toOverrides } from '../params.js';
 import { CountedProgress, defineTool, type PoolTool, type ToolContext } from '../tool.js';
@@ -73,16 +75,30 @@ const autoInput = {
   isolation: isolationParam.optional(),
 };
 
+/**
+ * What routing runs on: the front doors' tasks and chains, so that on a cluster node the routing call and the
+ * work it decides on both go to the cluster.
+ */
+function routingPoolOf(tasks: TaskFront, chains: ChainFront): RoutingPool {
+  return {
+    run: (prompt, options) => tasks.run(prompt, options),
+    fanOut: (prompts, options) => tasks.fanOut(prompts, options),
+    submitChain: (steps, options) => chains.submitChain(steps, options),
+    waitForChain: (id) => chains.waitForChain(id),
+    cancelChain: (id, options) => chains.cancelChain(id, options),
+  };
+}
+
 /** Routes and runs, reporting the routing decision and a chain route's steps as progress. */
 async function runAuto(
   args: z.output<z.ZodObject<typeof autoInput>>,
   config: AutoConfig,
-  { pool, progress, signal }: ToolContext,
+  { tasks, chains, progress, signal }: ToolContext,
 ): Promise<WireObject> {
   const counted = progress.enabled ? new CountedProgress(progress, 2) : undefined;
   counted?.start('routing');
   let following: Promise<unknown> | undefined;
-  const result = await pool.auto(args.prompt, config, {
+  const result = await auto(routingPoolOf(tasks, chains), args.prompt, config, {
     config: toOverrides(args),
     tags: args.tags,
     isolation: args.isolation,
@@ -90,7 +106,7 @@ async function runAuto(
     onFallback: (reason) => counted?.done(`routing failed, running as one task: ${reason}`),
     onChainSubmitted: (chainId) => {
       counted?.done(`routed as a chain: ${chainId}`);
-      if (progress.enabled) following = followChain(poolChainFront(pool), chainId, progress).catch(() => undefined);
+      if (progress.enabled) following = followChain(chains, chainId, progress).catch(() => undefined);
     },
   });
   await following;
@@ -110,10 +126,13 @@ export function routingTools(): PoolTool[] {
         'routing_task_id, routing_cost_microdollars}. An unusable reply is the error route_failed.',
       input: { prompt: promptParam, custom_prompt: customPromptParam },
       annotations: { readOnlyHint: true, openWorldHint: true },
-      async run(args, { pool, signal }) {
-        const decided = await pool.route(args.prompt, args.custom_prompt ? { customPrompt: args.custom_prompt } : {}, {
-          signal,
-        });
+      async run(args, { tasks, chains, signal }) {
+        const decided = await route(
+          routingPoolOf(tasks, chains),
+          args.prompt,
+          args.custom_prompt ? { customPrompt: args.custom_prompt } : {},
+          { signal },
+        );
         return { ...wireObject(decided.decision), ...wireObject({ ...decided, decision: undefined }) };
       },
     }),
@@ -125,12 +144,12 @@ export function routingTools(): PoolTool[] {
         'prefer_parallel, prefer_chain), domain, decomposition_hints.',
       input: { prompt: promptParam, ...hintParams, custom_prompt: customPromptParam },
       annotations: { readOnlyHint: true, openWorldHint: true },
-      async run(args, { pool, signal }) {
+      async run(args, { tasks, chains, signal }) {
         const config: AutoConfig = {
           hints: toHints(args),
           ...(args.custom_prompt ? { customPrompt: args.custom_prompt } : {}),
         };
-        const decided = await pool.route(args.prompt, config, { signal });
+        const decided = await route(routingPoolOf(tasks, chains), args.prompt, config, { signal });
         return { ...wireObject(decided.decision), ...wireObject({ ...decided, decision: undefined }) };
       },
     }),
