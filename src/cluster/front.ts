@@ -7,6 +7,7 @@
  * runs, and progress then reports the task's start and end only.
  */
 import type { TaskFilter, TaskId, TaskOverrides, TaskRecord, TaskResult } from '../../machines/types.js';
+import { EMPTY } from 'rxjs';
 import type { ChainFront } from '../pool/chain-front.js';
 import { skillRun } from '../pool/chains.js';
 import { PoolError, TaskCancelled } from '../errors.js';
@@ -59,6 +60,8 @@ export function clusterTaskFront(node: ClusterNode): TaskFront {
     approveResult: (id: TaskId) => node.approveResult(id),
     rejectResult: (id: TaskId, feedback: string) => node.rejectResult(id, feedback),
     listTasks: (filterBy?: TaskFilter) => node.listTasks(filterBy),
+    task$: (id: TaskId) => node.task$(id),
+    taskOutput$: () => EMPTY,
   };
 }
 

@@ -163,7 +163,7 @@ export function restRoutes(): RestRoute[] {
             )
           : await callTool('pool_submit', args, signal);
         // The task's event stream starts now, so a client that opens it later still gets its first output.
-        if (typeof created.task_id === 'string') streams.taskLog(created.task_id);
+        if (typeof created.task_id === 'string') streams.taskLog(created.task_id, 'pending');
         return { ...created, state: 'pending' };
       },
     }),
@@ -223,9 +223,10 @@ export function restRoutes(): RestRoute[] {
         'SSE: state {task_id, state}, output {task_id, text}, then complete (completed or pending_review), error (failed) or cancelled',
       status: 200,
       stream: true,
-      handle({ params, c }, { streams, keepAliveMs }) {
+      async handle({ params, c }, { streams, tasks, keepAliveMs }) {
         const after = lastEventId(c);
-        return sseResponse(c, streams.taskLog(params.id), after, { keepAliveMs });
+        const record = await tasks.task(taskIdParam.parse(params.id)); // 404 for an unknown id
+        return sseResponse(c, streams.taskLog(record.id, record.state), after, { keepAliveMs });
       },
     }),
     // ------------------------------------------------------------ permissions
@@ -296,8 +297,9 @@ export function restRoutes(): RestRoute[] {
         'SSE: step_start {step, name}, step_output {step, chunk}, step_complete {step, name, success, cost_microdollars}, then chain_complete, chain_failed or chain_cancelled',
       status: 200,
       stream: true,
-      handle({ params, c }, { streams, keepAliveMs }) {
+      async handle({ params, c }, { streams, chains, keepAliveMs }) {
         const after = lastEventId(c);
+        await chains.progress(params.id); // 404 for an unknown id
         return sseResponse(c, streams.chainLog(params.id), after, { keepAliveMs });
       },
     }),

@@ -7,6 +7,7 @@ import type { Context } from 'hono';
 import type { z } from 'zod';
 import type { Pool } from '../pool/index.js';
 import type { TaskFront } from '../pool/task-front.js';
+import type { ChainFront } from '../pool/chain-front.js';
 import type { ServerInfo } from '../mcp/tool.js';
 import type { WireObject } from '../mcp/wire.js';
 import type { StreamHub } from './streams.js';
@@ -20,6 +21,8 @@ export interface RestEnvironment {
   pool: Pool;
   /** Where task routes read and send tasks: the pool, or the cluster a node belongs to. */
   tasks: TaskFront;
+  /** Where chain routes read and start chains: the pool's, or the cluster's. */
+  chains: ChainFront;
   info: ServerInfo;
   streams: StreamHub;
   webhooks: WebhookDispatcher;

@@ -166,11 +166,12 @@ export async function startHttpServer(pool: Pool, options: HttpServerOptions = {
   if (serveUi) pageFiles(); // throws UiNotBuiltError before anything starts
 
   const info = serverInfo(pool, options.info);
-  const streams = new StreamHub(pool, { replayCapacity: options.replayCapacity });
+
   const uiFeed = serveUi ? new UiFeed(pool) : undefined;
   const webhooks = new WebhookDispatcher(pool, options.webhooks);
   const tasks: TaskFront = options.tasks ?? pool;
   const chains: ChainFront = options.chains ?? poolChainFront(pool);
+  const streams = new StreamHub(pool, { replayCapacity: options.replayCapacity, tasks, chains });
   const sessions = new McpSessions(pool, {
     info,
     tasks,
@@ -183,6 +184,7 @@ export async function startHttpServer(pool: Pool, options: HttpServerOptions = {
   const env: RestEnvironment = {
     pool,
     tasks,
+    chains,
     info,
     streams,
     webhooks,

@@ -1,15 +1,18 @@
 /**
  * The event streams served as server-sent events, each kept in an {@link EventLog} so that a reader can
  * resume with `Last-Event-ID`:
- * - a task's stream, fed by `pool.task$(id)` and the task's output chunks from `pool.events$`;
- * - a chain's stream, fed by `pool.chain$(id)` (step starts, output, step results, the end);
+ * - a task's stream, fed by the task front's `task$(id)` and `taskOutput$(id)`;
+ * - a chain's stream, fed by the chain front's `progress$(id)` (step starts, output, step results, the end);
  * - the pool's stream: every `pool.events$` event.
+ * The fronts are the pool's own, or on a cluster node the cluster's, so any node streams any task or chain.
  * Nothing is polled. Task and chain logs are created on first use and kept (bounded) after they end.
  */
-import { filter, merge, map, type Subscription } from 'rxjs';
+import { merge, map, type Subscription } from 'rxjs';
 import type { ChainProgress, TaskId, TaskRecord } from '../../machines/types.js';
 import type { PoolEvent } from '../observe.js';
+import { poolChainFront, type ChainFront } from '../pool/chain-front.js';
 import type { Pool } from '../pool/index.js';
+import type { TaskFront } from '../pool/task-front.js';
 import { wireObject, wireResult } from '../mcp/wire.js';
 import { EventLog } from './event-log.js';
 
@@ -19,6 +22,10 @@ export interface StreamHubOptions {
   replayCapacity?: number;
   /** Task and chain streams kept in memory; the oldest ended ones are dropped beyond this (default 500). */
   maxStreams?: number;
+  /** Where task streams come from (default: the pool). */
+  tasks?: TaskFront;
+  /** Where chain streams come from (default: the pool). */
+  chains?: ChainFront;
 }
 
 interface Feed {
@@ -71,11 +78,12 @@ export class StreamHub {
   private readonly tasks = new Map<TaskId, Feed>();
   private readonly chains = new Map<TaskId, Feed>();
   private readonly poolFeed: Feed;
+  private readonly taskFront: TaskFront;
+  private readonly chainFront: ChainFront;
 
-  constructor(
-    private readonly pool: Pool,
-    options: StreamHubOptions = {},
-  ) {
+  constructor(pool: Pool, options: StreamHubOptions = {}) {
+    this.taskFront = options.tasks ?? pool;
+    this.chainFront = options.chains ?? poolChainFront(pool);
     this.capacity = options.replayCapacity ?? 1000;
     this.maxStreams = options.maxStreams ?? 500;
     const log = new EventLog(this.capacity);
@@ -93,11 +101,15 @@ export class StreamHub {
     return this.poolFeed.log;
   }
 
-  /** A task's stream, started on first use. Throws `TaskNotFound` for an unknown id. */
-  taskLog(id: TaskId): EventLog {
+  /**
+   * A task's stream, started on first use. `state` is the task's current state, as its caller read it (a
+   * stream that ended on another state goes on: a review was approved or rejected meanwhile). Throws or ends
+   * with `TaskNotFound` for an unknown id.
+   */
+  taskLog(id: TaskId, state: string): EventLog {
     let feed = this.tasks.get(id);
-    if (feed && !(feed.log.ended && feed.endedOn !== this.currentTaskState(id))) return feed.log;
-    const records = this.pool.task$(id); // throws TaskNotFound
+    if (feed && !(feed.log.ended && feed.endedOn !== state)) return feed.log;
+    const records = this.taskFront.task$(id); // a pool throws TaskNotFound here
     if (!feed) {
       feed = { log: new EventLog(this.capacity) };
       this.remember(this.tasks, id, feed);
@@ -108,15 +120,11 @@ export class StreamHub {
     }
     const current = feed;
     let lastState: string | undefined;
-    const output = this.pool.events$.pipe(
-      filter(
-        (event): event is Extract<PoolEvent, { type: 'task.output' }> =>
-          event.type === 'task.output' && event.taskId === id,
-      ),
-      map((event) => ({ kind: 'output' as const, text: event.text })),
-    );
+    const output = this.taskFront.taskOutput$(id).pipe(map((text) => ({ kind: 'output' as const, text })));
     const changes = records.pipe(map((task) => ({ kind: 'record' as const, task })));
     current.subscription = merge(changes, output).subscribe({
+      // A task that could not be read (gone from a cluster's records): its stream just ends.
+      error: () => current.log.close(),
       next: (item) => {
         if (item.kind === 'output') {
           current.log.append('output', { task_id: id, text: item.text });
@@ -136,11 +144,11 @@ export class StreamHub {
     return current.log;
   }
 
-  /** A chain's stream, started on first use. Throws `TaskNotFound` for an unknown id. */
+  /** A chain's stream, started on first use; its caller has checked that the chain exists. */
   chainLog(id: TaskId): EventLog {
     const known = this.chains.get(id);
     if (known) return known.log;
-    const progress$ = this.pool.chain$(id); // throws TaskNotFound
+    const progress$ = this.chainFront.progress$(id);
     const feed: Feed = { log: new EventLog(this.capacity) };
     this.remember(this.chains, id, feed);
     const log = feed.log;
@@ -195,7 +203,7 @@ export class StreamHub {
       feed.endedOn = now.status;
       log.close();
     };
-    feed.subscription = progress$.subscribe({ next: report, complete: () => log.close() });
+    feed.subscription = progress$.subscribe({ next: report, complete: () => log.close(), error: () => log.close() });
     return log;
   }
 
@@ -205,10 +213,6 @@ export class StreamHub {
       feed.subscription?.unsubscribe();
       feed.log.close();
     }
-  }
-
-  private currentTaskState(id: TaskId): string | undefined {
-    return this.pool.snapshot().tasks.get(id)?.state;
   }
 
   private remember(streams: Map<TaskId, Feed>, id: TaskId, feed: Feed): void {

@@ -189,6 +189,20 @@ export abstract class PoolView {
     return this.rt.observer.task$(id);
   }
 
+  /**
+   * The text a task's agent streams from now on, chunk by chunk, in order with the pool's other events (so
+   * after the record change that made it `running`).
+   */
+  taskOutput$(id: TaskId): Observable<string> {
+    return this.rt.observer.events$.pipe(
+      filter(
+        (event): event is Extract<PoolEvent, { type: 'task.output' }> =>
+          event.type === 'task.output' && event.taskId === id,
+      ),
+      map((event) => event.text),
+    );
+  }
+
   /** A chain's progress from now on, completing when it has ended. */
   chain$(id: TaskId): Observable<ChainProgress> {
     if (!this.rt.projection.chains.has(id)) throw new TaskNotFound(id);

@@ -3,6 +3,7 @@
  * run on its own slots. A cluster node offers another (`claude-pool/bullmq`), whose tasks go to the cluster's
  * queue and budget, so that a coordinator talking to any node hands work to the whole cluster.
  */
+import type { Observable } from 'rxjs';
 import type { TaskFilter, TaskId, TaskOverrides, TaskRecord, TaskResult } from '../../machines/types.js';
 import type { RunOptions, SubmitOptions } from './options.js';
 
@@ -26,6 +27,13 @@ export interface TaskFront {
   approveResult(id: TaskId): Promise<void>;
   /** Rejects a task in PendingReview with feedback. */
   rejectResult(id: TaskId, feedback: string): Promise<void>;
+  /**
+   * A task's record, the current one and then each change, completing when it reaches a final state
+   * (PendingReview is not final). Errors (or throws) `TaskNotFound` for an unknown id.
+   */
+  task$(id: TaskId): Observable<TaskRecord>;
+  /** The text a task's agent streams from now on, chunk by chunk. */
+  taskOutput$(id: TaskId): Observable<string>;
   /** Task records, oldest first. */
   listTasks(filterBy?: TaskFilter): Promise<TaskRecord[]>;
 }
