@@ -51,11 +51,13 @@ export async function joinCluster(pool: Pool, target: ClusterTarget, work = true
 
 /**
  * The task and chain fronts a served node gives its MCP and REST clients: the cluster's queue, budget and
- * slots, for tasks and for chains, skills and workflows alike.
+ * slots, for tasks and for chains, skills and workflows alike; and the cluster, for their status.
  */
-export async function clusterFronts(node: ClusterNode): Promise<{ tasks: TaskFront; chains: ChainFront }> {
+export async function clusterFronts(
+  node: ClusterNode,
+): Promise<{ tasks: TaskFront; chains: ChainFront; cluster: ClusterNode }> {
   const { clusterChainFront, clusterTaskFront } = await import('../cluster/index.js');
-  return { tasks: clusterTaskFront(node), chains: clusterChainFront(node) };
+  return { tasks: clusterTaskFront(node), chains: clusterChainFront(node), cluster: node };
 }
 
 /** Prints every node, its slots and the shared budget. */

@@ -17,7 +17,7 @@ import { HTTPException } from 'hono/http-exception';
 import type { Pool } from '../pool/index.js';
 import { describeZodError } from '../mcp/errors.js';
 import { serverInfo, type PoolMcpServerOptions } from '../mcp/server.js';
-import type { ToolContext } from '../mcp/tool.js';
+import type { ClusterView, ToolContext } from '../mcp/tool.js';
 import type { TaskFront } from '../pool/task-front.js';
 import { poolChainFront, type ChainFront } from '../pool/chain-front.js';
 import type { z } from 'zod';
@@ -67,6 +67,8 @@ export interface HttpServerOptions {
   tasks?: TaskFront;
   /** Where the chain tools and routes start and follow chains (default: the pool; a cluster node gives its cluster's). */
   chains?: ChainFront;
+  /** The cluster this node belongs to: the status tool and route then report it too. */
+  cluster?: ClusterView;
 }
 
 /** A running HTTP server. */
@@ -176,6 +178,7 @@ export async function startHttpServer(pool: Pool, options: HttpServerOptions = {
     info,
     tasks,
     chains,
+    cluster: options.cluster,
     maxBodyBytes,
     keepAliveMs,
     ...(options.mcpSessionIdleMs === undefined ? {} : { sessionIdleMs: options.mcpSessionIdleMs }),
@@ -196,6 +199,7 @@ export async function startHttpServer(pool: Pool, options: HttpServerOptions = {
         pool,
         tasks,
         chains,
+        cluster: options.cluster,
         info,
         signal,
         progress: { enabled: false, report: () => undefined, flush: async () => undefined },

@@ -9,7 +9,7 @@ import type { TaskFront } from '../pool/task-front.js';
 import { poolChainFront, type ChainFront } from '../pool/chain-front.js';
 import { describeError, toolErrorResult } from './errors.js';
 import { registerSkillPrompts } from './prompts.js';
-import { progressReporter, type PoolTool, type ServerInfo, type ToolContext } from './tool.js';
+import { progressReporter, type ClusterView, type PoolTool, type ServerInfo, type ToolContext } from './tool.js';
 import { chainTools, registerChainResources } from './tools/chains.js';
 import { contextTools } from './tools/context.js';
 import { messageTools } from './tools/messages.js';
@@ -52,6 +52,8 @@ export interface PoolMcpServerOptions {
   tasks?: TaskFront;
   /** Where the chain and workflow tools start and follow chains (default: the pool; a cluster node gives its cluster's). */
   chains?: ChainFront;
+  /** The cluster this node belongs to: `pool_status` and `pool://status` then report it too. */
+  cluster?: ClusterView;
 }
 
 /** Every tool the server offers, in listing order. */
@@ -95,6 +97,7 @@ export function createPoolMcpServer(pool: Pool, options: PoolMcpServerOptions = 
   const info = serverInfo(pool, options.info);
   const tasks: TaskFront = options.tasks ?? pool;
   const chains: ChainFront = options.chains ?? poolChainFront(pool);
+  const cluster = options.cluster;
   const server = new McpServer(
     { name: SERVER_NAME, version: info.version },
     { capabilities: { tools: {}, resources: {}, prompts: { listChanged: true } }, instructions: SERVER_INSTRUCTIONS },
@@ -113,14 +116,30 @@ export function createPoolMcpServer(pool: Pool, options: PoolMcpServerOptions = 
         annotations: tool.annotations,
       },
       (args, extra) =>
-        tool.call(args, { pool, tasks, chains, info, progress: progressReporter(extra), signal: extra.signal }),
+        tool.call(args, {
+          pool,
+          tasks,
+          chains,
+          cluster,
+          info,
+          progress: progressReporter(extra),
+          signal: extra.signal,
+        }),
     );
   }
 
   server.server.setRequestHandler(CallToolRequestSchema, async (request, extra): Promise<CallToolResult> => {
     const tool = tools.get(request.params.name);
     if (!tool) return toolErrorResult({ code: 'unknown_tool', message: `unknown tool: ${request.params.name}` });
-    const context: ToolContext = { pool, tasks, chains, info, progress: progressReporter(extra), signal: extra.signal };
+    const context: ToolContext = {
+      pool,
+      tasks,
+      chains,
+      cluster,
+      info,
+      progress: progressReporter(extra),
+      signal: extra.signal,
+    };
     try {
       return await tool.call(request.params.arguments ?? {}, context);
     } catch (error) {
@@ -136,7 +155,11 @@ export function createPoolMcpServer(pool: Pool, options: PoolMcpServerOptions = 
       description: 'Slot and task counts, spend, budget and shutdown flag',
       mimeType: 'application/json',
     },
-    (uri) => jsonResource(uri.href, wireObject(pool.status())),
+    async (uri) =>
+      jsonResource(uri.href, {
+        ...wireObject(pool.status()),
+        ...(cluster ? { cluster: wireObject(await cluster.status()) } : {}),
+      }),
   );
   server.registerResource(
     'slots',

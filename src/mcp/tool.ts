@@ -13,6 +13,7 @@ import type {
 import { z } from 'zod';
 import type { Pool } from '../pool/index.js';
 import type { ChainFront } from '../pool/chain-front.js';
+import type { ClusterStatus } from '../cluster/node.js';
 import type { TaskFront } from '../pool/task-front.js';
 import { describeError, describeZodError, ToolError, toolErrorResult } from './errors.js';
 import type { WireObject } from './wire.js';
@@ -46,6 +47,12 @@ export interface ProgressReporter {
   flush(): Promise<void>;
 }
 
+/** The cluster a served node belongs to, as its front doors report it (`claude-pool/bullmq`'s `ClusterNode`). */
+export interface ClusterView {
+  /** Every live node with its slots, the shared budget and the queue's counts. */
+  status(): Promise<ClusterStatus>;
+}
+
 /** What a handler gets besides its arguments. */
 export interface ToolContext {
   pool: Pool;
@@ -53,6 +60,8 @@ export interface ToolContext {
   tasks: TaskFront;
   /** Where the chain and workflow tools start and follow chains: the pool's, or the cluster's. */
   chains: ChainFront;
+  /** The cluster this server's node belongs to; absent for a pool on its own. */
+  cluster?: ClusterView;
   info: ServerInfo;
   progress: ProgressReporter;
   /** Aborted when the client cancels the request. */

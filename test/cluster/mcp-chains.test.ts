@@ -103,6 +103,12 @@ describe.skipIf(!redisAvailable())("a served cluster node's chain tools", () => 
         chains: { task_id: string }[];
       };
       expect(listed.chains.map((chain) => chain.task_id)).toEqual([ran.task_id]);
+      // The status tool shows the cluster: every node and the shared budget, as the ledger has it.
+      const status = (await callOk(mcp.client, 'pool_status')) as {
+        cluster: { nodes: { slots: unknown[] }[]; budget: { limit_microdollars: number; spent_microdollars: number } };
+      };
+      expect(status.cluster.nodes.map((node) => node.slots.length).sort()).toEqual([0, 1, 1]);
+      expect(status.cluster.budget).toMatchObject({ limit_microdollars: 5_000_000, spent_microdollars: 30_000 });
       const resource = await mcp.client.readResource({ uri: `pool://chains/${ran.task_id}` });
       expect(JSON.parse((resource.contents[0] as { text: string }).text)).toMatchObject({ status: 'completed' });
     },

@@ -77,12 +77,15 @@ export function poolTools(): PoolTool[] {
         'Slot and task counts, spend and budget (microdollars), the shutdown flag, and back-pressure as ' +
         'concurrency {limit, throttled, reason, paused_until_ms, retrying_tasks} (the model API pushing back with ' +
         'HTTP 429/529 lowers the limit; a used-up rate-limit window pauses dispatch), plus server_version, ' +
-        'server_model, server_permission_mode and server_slots.',
+        'server_model, server_permission_mode and server_slots. On a node of a cluster, cluster {queue, nodes ' +
+        '[{node_id, host, pid, slots}], budget {limit_microdollars, spent_microdollars, reserved_microdollars}, ' +
+        "waiting, active}: every node, the shared budget and the queue (the counts above are this node's).",
       input: {},
       annotations: { readOnlyHint: true },
-      run(_args, { pool, info }) {
+      async run(_args, { pool, info, cluster }) {
         return {
           ...wireObject(pool.status()),
+          ...(cluster ? { cluster: wireObject(await cluster.status()) } : {}),
           server_version: info.version,
           ...(info.commit ? { server_commit: info.commit } : {}),
           server_model: info.model ?? null,
