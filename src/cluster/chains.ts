@@ -1,11 +1,15 @@
 /**
  * Chains over the cluster: the chain's actor (the statechart of `machines/chain.ts`, as on one node) runs on
- * the node that submitted it, and each of its steps is a cluster task, queued, reserved from the ledger and run
- * on any node like any other. The chain's record lives in Redis with the tasks', so any node sees its progress
- * and result, and a cancel from any node reaches the node that runs the chain.
+ * the node that submitted it, and each of its steps is a cluster task, reserved from the ledger like any other.
+ * The chain's record and progress live in Redis with the tasks', so any node sees them, and a cancel from any
+ * node reaches the node that runs the chain.
  *
- * Worktree and clone isolation need one machine's git checkout, so a cluster chain's steps run in their slot's
- * directory (`isolation: 'none'`, the only isolation it takes) or in a step's own `workingDir`.
+ * Where the steps run depends on the chain's isolation:
+ * - `none` (the default here): each step is queued in the cluster and runs on any node, in its slot's
+ *   directory or in the step's own `workingDir`;
+ * - `worktree` or `clone`: the chain's node makes the git worktree (or clone) of its pool's repository, as a
+ *   pool does, and every step runs there, on this node's slots (pinned: a worktree is one machine's). A node
+ *   that takes no jobs has no slots for them and refuses such a chain.
  */
 import { newChainRecord } from '../pool/new-records.js';
 import { createActor, fromCallback, type AnyActorRef } from 'xstate';
@@ -16,10 +20,11 @@ import { InvalidInput, TaskNotFound } from '../errors.js';
 import type { SkillRegistry } from '../skills/registry.js';
 import { ChainStateWriter, type ClusterChainProgress } from './chain-progress.js';
 import type { ClusterRecords } from './records.js';
+import type { WorktreeManager } from '../worktree.js';
 
 /**
- * Options of a cluster chain: those of a pool's chain, but its steps run on any node, in their slot's directory,
- * so `isolation` can only be `none` (the default here); `worktree` and `clone` are refused with `InvalidInput`.
+ * Options of a cluster chain: those of a pool's chain. `isolation` defaults to `none` (steps on any node);
+ * `worktree` and `clone` run every step on the chain's node, in its worktree or clone.
  */
 export type ClusterChainOptions = ChainOptions;
 
@@ -28,30 +33,46 @@ export interface ClusterChainDeps {
   skills: SkillRegistry;
   records: ClusterRecords;
   progress: ClusterChainProgress;
-  /** Queues a step as a cluster task, tagged with its chain. */
-  submitStep(chainId: TaskId, prompt: string, config: TaskOverrides | undefined, workingDir?: string): Promise<TaskId>;
+  /**
+   * Submits a step as a cluster task, tagged with its chain: queued for any node, or with `pinned` run on this
+   * node (the step of an isolated chain).
+   */
+  submitStep(step: {
+    chainId: TaskId;
+    prompt: string;
+    config: TaskOverrides | undefined;
+    workingDir?: string;
+    pinned: boolean;
+  }): Promise<TaskId>;
   waitForFinal(taskId: TaskId): Promise<TaskRecord>;
   cancelTask(taskId: TaskId): Promise<void>;
   /** Records this node as the one that runs the chain. */
   claim(chainId: TaskId): Promise<void>;
+  /** Where isolated chains get their worktrees and clones (this node's pool's manager), or why there is none. */
+  worktrees(): { manager?: WorktreeManager; reason?: string };
+  /** False on a node that takes no jobs: it cannot run an isolated chain's steps. */
+  runsSteps: boolean;
 }
 
 /** The chains this node runs. */
 export class ClusterChains {
   private readonly running = new Map<TaskId, AnyActorRef>();
   private readonly ended = new Map<TaskId, Promise<void>>();
+  /** The chains whose steps run here, in their worktree or clone. */
+  private readonly isolated = new Set<TaskId>();
   private readonly actors: ReturnType<typeof createChainActors>;
 
   constructor(private readonly deps: ClusterChainDeps) {
     this.actors = createChainActors(
       {
         skills: deps.skills,
-        submitStep: deps.submitStep,
+        submitStep: (chainId, prompt, config, workingDir) =>
+          deps.submitStep({ chainId, prompt, config, workingDir, pinned: this.isolated.has(chainId) }),
         waitForFinal: deps.waitForFinal,
         cancelTask: deps.cancelTask,
         // A step's output streams on the node that runs it, not to the chain's node.
         subscribeOutput: () => () => {},
-        worktrees: () => Promise.resolve({ reason: 'a cluster chain runs its steps on any node' }),
+        worktrees: () => Promise.resolve(deps.worktrees()),
       },
       () => {},
     );
@@ -61,9 +82,13 @@ export class ClusterChains {
   async submit(steps: ChainStep[], options: ClusterChainOptions = {}): Promise<TaskId> {
     const problem = chainStepsProblem(steps, this.deps.skills);
     if (problem) throw new InvalidInput(problem);
-    if (options.isolation !== undefined && options.isolation !== 'none') {
+    const isolation = options.isolation ?? 'none';
+    if (!['none', 'worktree', 'clone'].includes(isolation)) {
+      throw new InvalidInput(`isolation must be 'none', 'worktree' or 'clone', got ${JSON.stringify(isolation)}`);
+    }
+    if (isolation !== 'none' && !this.deps.runsSteps) {
       throw new InvalidInput(
-        `a cluster chain runs its steps on any node: isolation must be 'none', got ${JSON.stringify(options.isolation)}`,
+        `a node that takes no jobs cannot run a chain isolated in its ${isolation}: use isolation 'none', or submit it on a node with slots`,
       );
     }
     const record: TaskRecord = { ...newChainRecord(steps, options.tags), startedAtMs: Date.now() };
@@ -76,7 +101,7 @@ export class ClusterChains {
       }),
     ).start();
     const actor = createActor(chainMachine.provide({ actors: this.actors }), {
-      input: { record, steps: structuredClone(steps), isolation: 'none', clock: Date.now },
+      input: { record, steps: structuredClone(steps), isolation, clock: Date.now },
       parent,
     });
     // Its progress and record are in Redis before its id is returned, so any node can follow it at once.
@@ -94,12 +119,14 @@ export class ClusterChains {
       writer.write({ record: snapshot.context.record, progress: snapshot.context.progress });
       if (snapshot.status !== 'done') return;
       parent.stop();
+      this.isolated.delete(id);
       // It has ended once its final progress and record are in Redis.
       void writer.flushed().then(() => {
         this.ended.delete(id);
         end();
       });
     });
+    if (isolation !== 'none') this.isolated.add(id);
     this.running.set(id, actor);
     actor.start();
     return id;

@@ -207,13 +207,15 @@ export class ClusterNode {
       skills: pool.skills,
       records: this.records,
       progress: this.progressStore,
-      submitStep: (chainId, prompt, config, workingDir) =>
-        this.enqueue(prompt, { config, workingDir, tags: [chainId] }, newId('task')),
+      submitStep: ({ chainId, prompt, config, workingDir, pinned }) =>
+        this.enqueue(prompt, { config, workingDir, tags: [chainId] }, newId('task'), pinned),
       waitForFinal: (taskId) => this.waitForFinal(taskId),
       cancelTask: (taskId) => this.cancel(taskId),
       claim: async (chainId) => {
         await this.redis.hset(this.keys.owners, chainId, this.nodeId);
       },
+      worktrees: () => pool.chainWorkspaces(),
+      runsSteps: options.work !== false,
     });
   }
 
@@ -328,7 +330,11 @@ export class ClusterNode {
     );
   }
 
-  private async enqueue(prompt: string, options: ClusterSubmitOptions, id: TaskId): Promise<TaskId> {
+  /**
+   * Admits a task and queues it for any node; a `pinned` one (an isolated chain's step) is run by this node
+   * instead, without the queue.
+   */
+  private async enqueue(prompt: string, options: ClusterSubmitOptions, id: TaskId, pinned = false): Promise<TaskId> {
     const record = newTaskRecord(prompt, options, id);
     const ledger = await this.ledger.read();
     const cap = options.config?.maxBudgetUsd;
@@ -339,6 +345,10 @@ export class ClusterNode {
     );
     if (refusal) throw errorForRefusal(refusal);
     await this.records.put(record);
+    if (pinned) {
+      void this.runner.runPinned(record);
+      return id;
+    }
     await this.queue.add('task', { record }, { jobId: id, removeOnComplete: true, removeOnFail: true });
     return id;
   }
@@ -440,7 +450,8 @@ export class ClusterNode {
 
   /**
    * Submits a chain; returns its `chain-…` id. The chain's actor runs on this node; each step is a cluster task
-   * that runs on any node (see `chains.ts`). Steps run in their slot's directory (isolation `none`).
+   * that runs on any node (see `chains.ts`); with `isolation: 'worktree'` or `'clone'` every step runs here, in
+   * the chain's worktree or clone.
    */
   submitChain(steps: ChainStep[], options: ClusterChainOptions = {}): Promise<TaskId> {
     return this.chains.submit(steps, options);

@@ -135,7 +135,7 @@ export class JobRunner {
   }
 
   private freeSlots(): number {
-    return this.deps.pool.slots().length - this.active;
+    return Math.max(0, this.deps.pool.slots().length - this.active);
   }
 
   private async runJob(id: TaskId): Promise<void> {
@@ -155,6 +155,41 @@ export class JobRunner {
       if (!stored) return;
     }
     if (stored.state !== 'pending') return;
+    await this.runClaimed(stored);
+  }
+
+  /**
+   * Runs a task pinned to this node without the queue: a step of a chain isolated in this node's git worktree
+   * or clone, which only this node's slots can reach. It is claimed here, reserves from the ledger and runs on
+   * the local pool like a job; a cancel from any node reaches it the same way. Resolves once its run has ended.
+   */
+  async runPinned(record: TaskRecord): Promise<void> {
+    const { redis, keys, nodeId, records } = this.deps;
+    this.active += 1;
+    await this.deps.membership.setFreeSlots(this.freeSlots());
+    try {
+      await claimTask(redis, keys, record.id, nodeId);
+      await this.runClaimed(record);
+    } catch (error) {
+      const failed: TaskRecord = {
+        ...record,
+        state: 'failed',
+        completedAtMs: Date.now(),
+        result: poolFailure(`node ${nodeId} could not run the task: ${(error as Error).message}`, {
+          kind: 'internal_error',
+        }),
+      };
+      await records.put(failed, ['pending']).catch(() => false);
+    } finally {
+      this.active -= 1;
+      await this.deps.membership.setFreeSlots(this.freeSlots()).catch(() => {});
+    }
+  }
+
+  /** Runs a pending task this node has claimed: the cancel check, the reservation, the run, the settlement. */
+  private async runClaimed(stored: TaskRecord): Promise<void> {
+    const { records, ledger, redis, keys, nodeId } = this.deps;
+    const id = stored.id;
     if ((await redis.sismember(keys.cancelled, id)) === 1) {
       await records.put({ ...stored, state: 'cancelled', completedAtMs: Date.now() }, ['pending']);
       return;

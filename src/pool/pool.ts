@@ -18,6 +18,7 @@ import type {
   TaskResult,
 } from '../../machines/types.js';
 import type { ClaudeOptions } from '../agent/types.js';
+import type { WorktreeManager } from '../worktree.js';
 import { InvalidInput } from '../errors.js';
 import type { AutoConfig, AutoHint, AutoOptions, AutoResult, RouteDecision, RouteOptions } from '../routing/index.js';
 import * as routing from '../routing/route.js';
@@ -223,6 +224,14 @@ export class Pool extends PoolView {
   /** Sends a message to a slot; returns its id. */
   sendMessage(from: SlotId, to: SlotId, content: string): string {
     return inbox.sendMessage(this.rt, from, to, content);
+  }
+
+  /**
+   * @internal Where chains get their git worktrees and clones: the pool's manager, or why it has none (a
+   * cluster node's chains isolate their steps with it).
+   */
+  chainWorkspaces(): { manager?: WorktreeManager; reason?: string } {
+    return { manager: this.rt.worktrees, reason: this.rt.worktreesUnavailable };
   }
 
   /** @internal Delivers a message from a slot of another cluster node (`node/slot-N`) to one of this pool's slots. */

@@ -115,7 +115,7 @@ describe.skipIf(!redisAvailable())("a served cluster node's chain tools", () => 
   );
 
   it(
-    'cancels a chain, starts a workflow, runs a skill and routes a task on the cluster, and refuses worktree isolation',
+    'cancels a chain, starts a workflow, runs a skill and routes a task on the cluster, and pins an isolated chain to its node',
     { timeout: 60_000 },
     async () => {
       const { mcp, observer } = await cluster('more-mcp');
@@ -173,9 +173,17 @@ describe.skipIf(!redisAvailable())("a served cluster node's chain tools", () => 
       expect(routedWork.map((record) => record.state)).toEqual(['completed', 'completed']);
       expect(await observer.listTasks({ tags: [ROUTING_TAG] })).toHaveLength(1);
 
-      const refused = await callError(mcp.client, 'pool_submit_chain', { steps: hanging, isolation: 'worktree' });
+      // An isolated chain runs its steps on the node the coordinator talks to (here not a git repository: the
+      // chain says so and runs in the node's directory).
+      const isolated = (await callOk(mcp.client, 'pool_chain', {
+        steps: [{ name: 'only', type: 'prompt', value: 'isolated [[sim:text kept]]' }],
+        isolation: 'clone',
+      })) as { task_id: string; result: { success: boolean; final_output: string } };
+      expect(isolated.result).toMatchObject({ success: true, final_output: 'kept' });
+      const [isolatedStep] = await observer.listTasks({ tags: [isolated.task_id] });
+      expect(isolatedStep?.slotId?.split('/')[0]).toBe(await observer.nodeOf(isolated.task_id));
+      const refused = await callError(mcp.client, 'pool_submit_chain', { steps: hanging, isolation: 'elsewhere' });
       expect(refused.code).toBe('invalid_input');
-      expect(refused.message).toMatch(/isolation must be 'none'/);
       const unknown = await callError(mcp.client, 'pool_chain_result', { task_id: 'chain-nope' });
       expect(unknown.code).toBe('task_not_found');
       // Every run was booked in the shared ledger: what it spent is what the cluster's task records cost.
