@@ -103,6 +103,15 @@ export function createPoolMcpServer(pool: Pool, options: PoolMcpServerOptions = 
     { capabilities: { tools: {}, resources: {}, prompts: { listChanged: true } }, instructions: SERVER_INSTRUCTIONS },
   );
 
+  const contextOf = (extra: Parameters<typeof progressReporter>[0]): ToolContext => ({
+    pool,
+    tasks,
+    chains,
+    cluster,
+    info,
+    progress: progressReporter(extra),
+    signal: extra.signal,
+  });
   const tools = new Map<string, PoolTool>();
   for (const tool of allTools()) {
     tools.set(tool.name, tool);
@@ -115,33 +124,15 @@ export function createPoolMcpServer(pool: Pool, options: PoolMcpServerOptions = 
         inputSchema: tool.inputSchema,
         annotations: tool.annotations,
       },
-      (args, extra) =>
-        tool.call(args, {
-          pool,
-          tasks,
-          chains,
-          cluster,
-          info,
-          progress: progressReporter(extra),
-          signal: extra.signal,
-        }),
+      (args, extra) => tool.call(args, contextOf(extra)),
     );
   }
 
   server.server.setRequestHandler(CallToolRequestSchema, async (request, extra): Promise<CallToolResult> => {
     const tool = tools.get(request.params.name);
     if (!tool) return toolErrorResult({ code: 'unknown_tool', message: `unknown tool: ${request.params.name}` });
-    const context: ToolContext = {
-      pool,
-      tasks,
-      chains,
-      cluster,
-      info,
-      progress: progressReporter(extra),
-      signal: extra.signal,
-    };
     try {
-      return await tool.call(request.params.arguments ?? {}, context);
+      return await tool.call(request.params.arguments ?? {}, contextOf(extra));
     } catch (error) {
       return toolErrorResult(describeError(error));
     }
