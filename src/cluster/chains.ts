@@ -31,6 +31,8 @@ export interface ClusterChainDeps {
   submitStep(chainId: TaskId, prompt: string, config: TaskOverrides | undefined, workingDir?: string): Promise<TaskId>;
   waitForFinal(taskId: TaskId): Promise<TaskRecord>;
   cancelTask(taskId: TaskId): Promise<void>;
+  /** Sends each chunk a step task streams, wherever it runs; returns the unsubscribe. */
+  subscribeOutput(taskId: TaskId, onChunk: (chunk: string) => void): () => void;
   /** Records this node as the one that runs the chain. */
   claim(chainId: TaskId): Promise<void>;
 }
@@ -48,11 +50,10 @@ export class ClusterChains {
         submitStep: deps.submitStep,
         waitForFinal: deps.waitForFinal,
         cancelTask: deps.cancelTask,
-        // A step's output streams on the node that runs it, not to the chain's node.
-        subscribeOutput: () => () => {},
+        subscribeOutput: deps.subscribeOutput,
         worktrees: () => Promise.resolve({ reason: 'a cluster chain runs its steps on any node' }),
       },
-      () => {},
+      (chainId, chunk) => this.running.get(chainId)?.send({ type: 'STEP.OUTPUT', chunk }),
     );
   }
 

@@ -89,6 +89,11 @@ export class JobRunner {
     });
   }
 
+  /** True while the local pool runs (or holds in review) `id` for the cluster. */
+  holds(id: TaskId): boolean {
+    return this.local.has(id);
+  }
+
   /** Stops writing local changes to Redis. */
   stop(): void {
     this.release();
