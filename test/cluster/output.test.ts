@@ -12,6 +12,7 @@ import { ClusterNode, clusterTaskFront } from '../../src/cluster/index.js';
 import { clusterKeys } from '../../src/cluster/keys.js';
 import { appendOutputChunk, SharedChannels, TaskOutputReader } from '../../src/cluster/output.js';
 import { TaskNotFound } from '../../src/errors.js';
+import { callOk, startServer } from '../mcp/support.js';
 import { NodeProcess } from '../support/cluster-nodes.js';
 import { redisAvailable, startRedis, type RedisServer } from '../support/redis.js';
 import { cleanupPools, eventually, simPool } from '../support/sim-pool.js';
@@ -198,6 +199,34 @@ describe.skipIf(!redisAvailable())("a task's streamed text across the cluster", 
       expect(result.output).toBe(MIXED);
       expect(chunks.length).toBeGreaterThan(0);
       expect(chunks.join('')).toBe(MIXED);
+    },
+  );
+
+  it(
+    "streams a served node's pool_fan_out progress with the text of tasks other nodes run",
+    { timeout: 60_000 },
+    async () => {
+      await startNode('mcp');
+      const observer = await client('mcp');
+      const mcp = await startServer(['--simulated', '-n', '1', '--redis', server.url, '--queue', 'mcp']);
+      try {
+        const answers = [0, 1, 2].map((i) => `answer ${i}: 世界 🎉 streamed in pieces`);
+        const prompts = answers.map(
+          (text) => `[[sim:text ${JSON.stringify(text)}]] [[sim:chunks 3]] [[sim:delay 400]]`,
+        );
+        const streamed = answers.map(() => '');
+        await callOk(mcp.client, 'pool_fan_out', { prompts }, (progress) => {
+          const match = /^\[(\d)\] ([\s\S]*)$/.exec(progress.message ?? '');
+          // Streamed text comes between whole steps of progress; a finished task's line is a whole step.
+          if (match && !Number.isInteger(progress.progress)) streamed[Number(match[1])] += match[2];
+        });
+        expect(streamed).toEqual(answers);
+        // The served node has one slot: the runner node ran at least two of the three.
+        const tasks = (await observer.listTasks()).filter((task) => task.prompt.includes('streamed in pieces'));
+        expect(tasks.filter((task) => task.slotId?.startsWith('runner/')).length).toBeGreaterThanOrEqual(2);
+      } finally {
+        await mcp.close();
+      }
     },
   );
 
