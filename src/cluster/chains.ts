@@ -46,6 +46,8 @@ export interface ClusterChainDeps {
   }): Promise<TaskId>;
   waitForFinal(taskId: TaskId): Promise<TaskRecord>;
   cancelTask(taskId: TaskId): Promise<void>;
+  /** Sends each chunk a step task streams, wherever it runs; returns the unsubscribe. */
+  subscribeOutput(taskId: TaskId, onChunk: (chunk: string) => void): () => void;
   /** Records this node as the one that runs the chain. */
   claim(chainId: TaskId): Promise<void>;
   /** Where isolated chains get their worktrees and clones (this node's pool's manager), or why there is none. */
@@ -70,11 +72,10 @@ export class ClusterChains {
           deps.submitStep({ chainId, prompt, config, workingDir, pinned: this.isolated.has(chainId) }),
         waitForFinal: deps.waitForFinal,
         cancelTask: deps.cancelTask,
-        // A step's output streams on the node that runs it, not to the chain's node.
-        subscribeOutput: () => () => {},
+        subscribeOutput: deps.subscribeOutput,
         worktrees: () => Promise.resolve(deps.worktrees()),
       },
-      () => {},
+      (chainId, chunk) => this.running.get(chainId)?.send({ type: 'STEP.OUTPUT', chunk }),
     );
   }
 

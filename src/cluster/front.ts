@@ -3,34 +3,46 @@
  * coordinator talking to any node hands its tasks to the whole cluster (its queue, its shared budget, any
  * node's idle slot) and reads, cancels and reviews any task of the cluster.
  *
- * A task's streamed text stays on the node that runs it: `onOutput` receives nothing for a task another node
- * runs, and progress then reports the task's start and end only.
+ * `run`'s `onOutput` receives the text the task streams wherever it runs: the node that runs it forwards each
+ * chunk through Redis (`output.ts`), so MCP progress shows a task's output as it comes, whichever node runs it.
  */
 import type { TaskFilter, TaskId, TaskOverrides, TaskRecord, TaskResult } from '../../machines/types.js';
-import { EMPTY } from 'rxjs';
 import type { ChainFront } from '../pool/chain-front.js';
 import { skillRun } from '../pool/chains.js';
 import { PoolError, TaskCancelled } from '../errors.js';
 import { resultOfError, resultOrThrow } from '../pool/failure-errors.js';
 import type { RunOptions, SubmitOptions } from '../pool/options.js';
 import type { TaskFront } from '../pool/task-front.js';
+import type { Subscription } from 'rxjs';
 import type { ClusterNode } from './node.js';
 
 /** The task front that sends every task to the node's cluster. */
 export function clusterTaskFront(node: ClusterNode): TaskFront {
   const run = async (prompt: string, options: RunOptions = {}): Promise<TaskResult> => {
-    const { signal, onSubmitted, config, tags, workingDir } = options;
+    const { signal, onSubmitted, onOutput, config, tags, workingDir } = options;
     if (signal?.aborted) throw new TaskCancelled('(not submitted)');
     const id = await node.submit(prompt, { config, tags, workingDir });
     onSubmitted?.(id);
+    // Subscribed before waiting (the text streamed before the subscription is read back from Redis); the run
+    // returns once every chunk has been handed over.
+    let output: Subscription | undefined;
+    const outputDone = new Promise<void>((resolve) => {
+      output = onOutput
+        ? node.output$(id).subscribe({ next: onOutput, error: () => resolve(), complete: () => resolve() })
+        : undefined;
+      if (!onOutput) resolve();
+    });
     // A client that cancels the request cancels the task, wherever it runs.
     const onAbort = () => void node.cancel(id).catch(() => undefined);
     signal?.addEventListener('abort', onAbort, { once: true });
     if (signal?.aborted) onAbort();
     try {
-      return resultOrThrow(await node.waitForFinal(id), node.pool.config().slotAssignmentTimeoutSecs);
+      const final = await node.waitForFinal(id);
+      await outputDone;
+      return resultOrThrow(final, node.pool.config().slotAssignmentTimeoutSecs);
     } finally {
       signal?.removeEventListener('abort', onAbort);
+      output?.unsubscribe();
     }
   };
   return {
@@ -61,7 +73,7 @@ export function clusterTaskFront(node: ClusterNode): TaskFront {
     rejectResult: (id: TaskId, feedback: string) => node.rejectResult(id, feedback),
     listTasks: (filterBy?: TaskFilter) => node.listTasks(filterBy),
     task$: (id: TaskId) => node.task$(id),
-    taskOutput$: () => EMPTY,
+    taskOutput$: (id: TaskId) => node.output$(id),
   };
 }
 

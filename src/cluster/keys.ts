@@ -41,6 +41,10 @@ export interface ClusterKeys {
   controlChannel: string;
   /** Channel: shared-context changes. */
   contextChannel: string;
+  /** String: the text a task's run `run` (its rejection count) has streamed so far (`output.ts`). */
+  output(taskId: string, run: number): string;
+  /** Channel: each chunk a task streams, with its run and the output key's length after it (`output.ts`). */
+  outputChannel(taskId: string): string;
 }
 
 /** The keys of the cluster named `queue`. */
@@ -65,5 +69,7 @@ export function clusterKeys(queue: string): ClusterKeys {
     settledChannel: `${p}settled`,
     controlChannel: `${p}control`,
     contextChannel: `${p}context-changed`,
+    output: (taskId, run) => `${p}output:${taskId}:${run}`,
+    outputChannel: (taskId) => `${p}output-stream:${taskId}`,
   };
 }

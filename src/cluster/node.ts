@@ -4,8 +4,9 @@
  *
  * - a task submitted on any node becomes a BullMQ job in one FIFO queue, and its record lives in Redis;
  * - each node's BullMQ worker takes jobs (as many at once as it has slots) and runs them on its local pool,
- *   under the task's id; the slot and task actors stay local, and their record changes are written to Redis
- *   and published, so `task`, `result`, `task$`, `events$` and `status` on any node see the whole cluster;
+ *   under the task's id; the slot and task actors stay local, and their record changes (and streamed text) are
+ *   written to Redis and published, so `task`, `result`, `task$`, `output$`, `events$` and `status` on any node
+ *   see the whole cluster;
  * - the budget is one ledger in Redis, reserved and settled by Lua scripts (`ledger.ts`);
  * - cancel and review go to the node that holds the task (`control.ts`); a queued task is removed from the
  *   queue;
@@ -44,6 +45,7 @@ import { clusterKeys, type ClusterKeys } from './keys.js';
 import { ClusterLedger, type LedgerState } from './ledger.js';
 import { Membership, type NodeInfo } from './membership.js';
 import { ClusterRecords, FINAL_STATES } from './records.js';
+import { ClusterOutput } from './output.js';
 import { JobRunner, type JobData } from './runner.js';
 
 /** How a node joins a cluster. */
@@ -146,6 +148,7 @@ export class ClusterNode {
   private readonly chains: ClusterChains;
   private readonly chainProgress = new Subject<ChainProgress>();
   private readonly progressStore: ClusterChainProgress;
+  private readonly output: ClusterOutput;
   private readonly changes = new Subject<TaskRecord>();
   private readonly settled = new Subject<void>();
   private left?: Promise<void>;
@@ -203,6 +206,14 @@ export class ClusterNode {
       settled$: this.settled,
       changes$: this.changes,
     });
+    this.output = new ClusterOutput({
+      pool,
+      redis: this.redis,
+      subscriber: this.subscriber,
+      keys: this.keys,
+      holds: (id) => this.runner.holds(id),
+      task$: (id) => this.task$(id),
+    });
     this.chains = new ClusterChains({
       skills: pool.skills,
       records: this.records,
@@ -211,6 +222,10 @@ export class ClusterNode {
         this.enqueue(prompt, { config, workingDir, tags: [chainId] }, newId('task'), pinned),
       waitForFinal: (taskId) => this.waitForFinal(taskId),
       cancelTask: (taskId) => this.cancel(taskId),
+      subscribeOutput: (taskId, onChunk) => {
+        const subscription = this.output$(taskId).subscribe({ next: onChunk, error: () => {} });
+        return () => subscription.unsubscribe();
+      },
       claim: async (chainId) => {
         await this.redis.hset(this.keys.owners, chainId, this.nodeId);
       },
@@ -233,6 +248,7 @@ export class ClusterNode {
   /** Drops every connection at once (a node that could not join). */
   private disconnect(): void {
     this.runner.stop();
+    this.output.stop();
     this.subscriber.disconnect();
     this.redis.disconnect();
     for (const connection of this.bullConnections) connection.disconnect();
@@ -298,7 +314,7 @@ export class ClusterNode {
       const change = JSON.parse(message) as { key: string; value?: string };
       if (change.value === undefined) this.pool.deleteContext(change.key);
       else this.pool.setContext(change.key, change.value);
-    }
+    } else this.output.receive(channel, message);
   }
 
   /** Queues a prompt in the cluster; resolves with its task id once the job is in the queue. */
@@ -389,6 +405,15 @@ export class ClusterNode {
     return currentThenChanges(this.changes.pipe(filter((record) => record.id === id)), () => this.task(id)).pipe(
       takeWhile((record) => !FINAL_STATES.includes(record.state), true),
     );
+  }
+
+  /**
+   * The text a task's current run streams, wherever it runs (`output.ts`): what it has streamed so far (one
+   * chunk), then each new chunk, exactly once and in order, completing when the run ends (PendingReview or
+   * final). Errors with `TaskNotFound` for an unknown id.
+   */
+  output$(id: TaskId): Observable<string> {
+    return this.output.output$(id);
   }
 
   /** Resolves with the task's record once it has ended (Completed, Failed or Cancelled). */
@@ -741,6 +766,7 @@ export class ClusterNode {
 
   private async closeConnections(): Promise<void> {
     this.runner.stop();
+    this.output.stop();
     await this.worker?.close();
     await this.queue.close();
     this.changes.complete();

@@ -89,6 +89,11 @@ export class JobRunner {
     });
   }
 
+  /** True while the local pool runs (or holds in review) `id` for the cluster. */
+  holds(id: TaskId): boolean {
+    return this.local.has(id);
+  }
+
   /** Stops writing local changes to Redis. */
   stop(): void {
     this.release();
@@ -139,7 +144,7 @@ export class JobRunner {
   }
 
   private async runJob(id: TaskId): Promise<void> {
-    const { records, ledger, redis, keys, nodeId } = this.deps;
+    const { records, redis, keys, nodeId } = this.deps;
     // Held by another live node (it took the job before its lock was lost): wait until it is done or gone.
     let claim = await claimTask(redis, keys, id, nodeId);
     while (claim.kind === 'held') {

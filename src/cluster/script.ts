@@ -13,6 +13,11 @@ export class LuaScript {
     this.sha = createHash('sha1').update(lua).digest('hex');
   }
 
+  /** Loads the script into the server's script cache (so that `run` needs no second try). */
+  async load(redis: Redis): Promise<void> {
+    await redis.script('LOAD', this.lua);
+  }
+
   /** Runs the script with these keys and arguments; resolves with what it returns. */
   async run(redis: Redis, keys: string[], args: (string | number)[]): Promise<unknown> {
     try {

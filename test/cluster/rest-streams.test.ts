@@ -46,7 +46,7 @@ describe.skipIf(!redisAvailable())('event streams of a cluster node', () => {
   it('streams a task that runs on another node, to its end', { timeout: 60_000 }, async () => {
     const http = await cluster('rest-task');
     const submitted = await request(http, 'POST', '/v1/tasks', {
-      prompt: 'far away [[sim:delay 200]] [[sim:text hello]]',
+      prompt: 'far away [[sim:delay 200]] [[sim:text "hello from afar"]] [[sim:chunks 3]] [[sim:chunk-delay 30]]',
     });
     expect(submitted.status).toBe(202);
     const id = String(submitted.body.task_id);
@@ -57,8 +57,14 @@ describe.skipIf(!redisAvailable())('event streams of a cluster node', () => {
     expect(running?.data.slot_id).toBe('worker/slot-0');
     expect(events.at(-1)).toMatchObject({
       event: 'complete',
-      data: { task_id: id, state: 'completed', output: 'hello', success: true },
+      data: { task_id: id, state: 'completed', output: 'hello from afar', success: true },
     });
+    // Its text, streamed on the other node, came through in order.
+    const text = events
+      .filter((event) => event.event === 'output')
+      .map((event) => event.data.text)
+      .join('');
+    expect(text.replace(/\s+/g, ' ').trim()).toBe('hello from afar');
     // A reader that comes after the end gets the same events.
     expect(await (await openSse(http, `/v1/tasks/${id}/stream`)).readToEnd()).toEqual(events);
     expectProblem(await request(http, 'GET', '/v1/tasks/task-unknown/stream'), 404, 'task_not_found');
