@@ -53,6 +53,7 @@ import { ClusterLedger, type LedgerState } from './ledger.js';
 import { Membership, type NodeInfo } from './membership.js';
 import { ClusterRecords, FINAL_STATES } from './records.js';
 import { JobRunner, type JobData } from './runner.js';
+import { adoptQueuedRecord } from './adopt.js';
 
 /** How a node joins a cluster. */
 export interface ClusterOptions {
@@ -340,14 +341,16 @@ export class ClusterNode {
       this.pool.config().minTaskReserveMicrodollars,
     );
     if (refusal) throw errorForRefusal(refusal);
-    await this.records.put(record);
+    // The job first (it carries the record): a submitter that dies before the record is written leaves a job
+    // that a node takes, or a reader adopts (`adopt`), and never a record without a job.
     await this.queue.add('task', { record }, { jobId: id, removeOnComplete: true, removeOnFail: true });
+    await this.records.create(record);
     return id;
   }
 
   /** A task's record, from anywhere in the cluster (`TaskNotFound` for an unknown id). */
   async task(id: TaskId): Promise<TaskRecord> {
-    const record = await this.records.get(id);
+    const record = (await this.records.get(id)) ?? (await adoptQueuedRecord(this.queue, this.records, id));
     if (!record) throw new TaskNotFound(id);
     return record;
   }
