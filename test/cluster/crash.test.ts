@@ -6,7 +6,7 @@
  */
 import { Queue, QueueEvents } from 'bullmq';
 import { Redis } from 'ioredis';
-import { filter, firstValueFrom } from 'rxjs';
+import { concatMap, filter, firstValueFrom, interval } from 'rxjs';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { TaskRecord } from '../../machines/types.js';
 import { ClusterNode, type ClusterOptions } from '../../src/cluster/index.js';
@@ -198,4 +198,22 @@ describe.skipIf(!redisAvailable())('a cluster picking up after a node that died'
       expect((await watcher.status()).nodes.map((node) => node.nodeId)).toEqual(['watcher']);
     });
   }
+
+  it('lists a node whose heartbeat was late again at its next beat', async () => {
+    const keys = clusterKeys('late');
+    const watcher = await join('late', 'watcher', { work: false });
+    await join('late', 'w0');
+    // w0's heartbeat expired (an overloaded host): the next look at the members drops it.
+    await redis.del(keys.node('w0'));
+    expect((await watcher.status()).nodes.map((node) => node.nodeId)).toEqual(['watcher']);
+    expect(await redis.sismember(keys.nodes, 'w0')).toBe(0);
+    // Its next beat (one a second here) lists it again.
+    const back = await firstValueFrom(
+      interval(100).pipe(
+        concatMap(() => watcher.status()),
+        filter((status) => status.nodes.some((node) => node.nodeId === 'w0')),
+      ),
+    );
+    expect(back.nodes.map((node) => node.nodeId)).toEqual(['w0', 'watcher']);
+  });
 });
