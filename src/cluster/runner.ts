@@ -35,7 +35,7 @@ import type { TaskId, TaskRecord } from '../../machines/types.js';
 import { BudgetExhausted, InvalidTaskState, PoolShutdown } from '../errors.js';
 import type { Pool } from '../pool/pool.js';
 import type { InterruptedRunPolicy } from '../restore.js';
-import { claimTask, unclaimTask } from './claim.js';
+import { claimTask, returnClaim, unclaimTask } from './claim.js';
 import type { ClusterKeys } from './keys.js';
 import type { ClusterLedger } from './ledger.js';
 import type { Membership } from './membership.js';
@@ -166,6 +166,8 @@ export class JobRunner {
       // Its node recorded the run's end, then died before it settled: the cost it recorded is booked.
       await ledger.settleIfHeld(id, stored.result?.costMicrodollars ?? 0);
       await clearStarted(redis, keys, id);
+      // The task stays the dead node's (a review of it changes the record alone).
+      await returnClaim(redis, keys, id, nodeId, claim.previous);
     }
     if (stored.state !== 'pending') return;
     if ((await redis.sismember(keys.cancelled, id)) === 1) {

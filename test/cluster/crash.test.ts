@@ -123,16 +123,16 @@ describe.skipIf(!redisAvailable())('a cluster picking up after a node that died'
       const watcher = await join(queue, 'watcher', { work: false });
       const started = await watcher.submit('started [[sim:cost 0.01]]');
       const taken = await watcher.submit('taken, not started [[sim:cost 0.01]]');
-      const settled = await watcher.submit('ended, not settled');
+      const settled = await watcher.submit('ended, not settled', { review: { maxRejections: 1 } });
 
       // What node `gone` left when it was killed: it had claimed all three and reserved for two; it had marked
       // `started` and handed it to its pool, but its `running` record never reached Redis; `taken` waited for
-      // budget; `settled` had ended (its record says what it cost) but its reservation was never settled. Its
+      // budget; `settled` had ended in review (its record says what it cost) but its reservation was never settled. Its
       // heartbeat has expired, and BullMQ has put the three jobs back in the queue.
       const records = new ClusterRecords(redis, keys);
       const ended = await watcher.task(settled);
       const result = { output: 'done', success: true, costMicrodollars: 25_000, turnsUsed: 1, elapsedMs: 5 };
-      await records.put({ ...ended, state: 'completed', completedAtMs: Date.now(), result }, ['pending']);
+      await records.put({ ...ended, state: 'pending_review', completedAtMs: Date.now(), result }, ['pending']);
       await redis
         .multi()
         .hset(keys.owners, started, 'gone', taken, 'gone', settled, 'gone')
@@ -186,7 +186,10 @@ describe.skipIf(!redisAvailable())('a cluster picking up after a node that died'
         expect(runsOf(started)).toHaveLength(1);
         expect(statesOf(started)).not.toContain('failed');
       }
-      expect((await watcher.task(settled)).result?.costMicrodollars).toBe(25_000);
+      // The ended run stays the dead node's: its review changes the record alone.
+      expect(await watcher.nodeOf(settled)).toBe('gone');
+      await watcher.approveResult(settled);
+      expect(await watcher.task(settled)).toMatchObject({ state: 'completed', result: { costMicrodollars: 25_000 } });
       expect(await redis.hlen(keys.started)).toBe(0);
       expect(await redis.hget(keys.owners, taken)).toBe('w0');
 
