@@ -342,13 +342,16 @@ export class ClusterNode {
     );
     if (refusal) throw errorForRefusal(refusal);
     // The job first (it carries the record): a submitter that dies before the record is written leaves a job
-    // that a node takes, or a reader adopts (`adopt`), and never a record without a job.
+    // that a node takes, or a reader adopts (`adopt.ts`), and never a record without a job.
     await this.queue.add('task', { record }, { jobId: id, removeOnComplete: true, removeOnFail: true });
     await this.records.create(record);
     return id;
   }
 
-  /** A task's record, from anywhere in the cluster (`TaskNotFound` for an unknown id). */
+  /**
+   * A task's record, from anywhere in the cluster (`TaskNotFound` for an unknown id). A queued task whose record
+   * was never written (its submitter died) gets the one its job carries.
+   */
   async task(id: TaskId): Promise<TaskRecord> {
     const record = (await this.records.get(id)) ?? (await adoptQueuedRecord(this.queue, this.records, id));
     if (!record) throw new TaskNotFound(id);
