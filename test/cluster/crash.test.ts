@@ -2,7 +2,8 @@
  * What a node that died at the worst moment leaves in Redis, and how the cluster picks it up, on a real Redis
  * server: a submitter that died between adding a task's job and writing its record; a node that died after it
  * started a run but before its `running` record reached Redis; a node that recorded a run's end but died before
- * it settled the run's reservation.
+ * it settled the run's reservation (the state each leaves is written as it would be; a run's start is also
+ * checked with a real node process killed with SIGKILL); a node whose heartbeat was late.
  */
 import { Queue, QueueEvents } from 'bullmq';
 import { Redis } from 'ioredis';
@@ -13,6 +14,7 @@ import { ClusterNode, type ClusterOptions } from '../../src/cluster/index.js';
 import { clusterKeys } from '../../src/cluster/keys.js';
 import { ClusterRecords } from '../../src/cluster/records.js';
 import { newTaskRecord } from '../../src/pool/new-records.js';
+import { NodeProcess } from '../support/cluster-nodes.js';
 import { cleanupPools, simPool } from '../support/sim-pool.js';
 import { redisAvailable, startRedis, type RedisServer } from '../support/redis.js';
 
@@ -23,6 +25,7 @@ describe.skipIf(!redisAvailable())('a cluster picking up after a node that died'
   let redis: Redis;
   const joined: ClusterNode[] = [];
   const queues: Queue[] = [];
+  const processes: NodeProcess[] = [];
 
   beforeAll(async () => {
     server = await startRedis();
@@ -30,6 +33,7 @@ describe.skipIf(!redisAvailable())('a cluster picking up after a node that died'
   });
   afterEach(async () => {
     await Promise.all(queues.splice(0).map((queue) => queue.close()));
+    await Promise.all(processes.splice(0).map((node) => node.stop()));
     await Promise.all(joined.splice(0).map((node) => node.leave()));
     await cleanupPools();
   });
@@ -219,4 +223,59 @@ describe.skipIf(!redisAvailable())('a cluster picking up after a node that died'
     );
     expect(back.nodes.map((node) => node.nodeId)).toEqual(['w0', 'watcher']);
   });
+
+  for (const policy of ['fail', 'requeue'] as const) {
+    it(
+      `hands a run whose SIGKILLed node never got its running record to Redis to the ${policy} policy`,
+      { timeout: 60_000 },
+      async () => {
+        const queue = `killed-${policy}`;
+        const keys = clusterKeys(queue);
+        const watcher = await join(queue, 'watcher', { work: false });
+        const start = (nodeId: string) =>
+          NodeProcess.start({ redis: server.url, queue, nodeId, slots: 1, policy }).then((node) => {
+            processes.push(node);
+            return node;
+          });
+        const victim = await start('victim');
+        const id = await watcher.submit('hangs [[sim:hang]]');
+        const running = await watcher.waitFor(id, (record) => record.state === 'running');
+        expect(await redis.hget(keys.started, id)).toBe('victim');
+        await victim.kill();
+        // The record as it was before the victim's `running` write, as if that write had never reached Redis.
+        const { slotId: _slot, startedAtMs: _started, ...pending } = running;
+        await redis.hset(keys.tasks, id, JSON.stringify({ ...pending, state: 'pending' }));
+
+        const seen: TaskRecord[] = [];
+        const subscription = watcher.events$.subscribe((record) => seen.push(record));
+        const events = new QueueEvents(queue, { connection: { host: '127.0.0.1', port: server.port } });
+        await events.waitUntilReady();
+        const jobDone = new Promise<void>((resolve) =>
+          events.on('completed', ({ jobId }) => jobId === id && resolve()),
+        );
+        // BullMQ finds the victim's lock expired and hands the job to the survivor.
+        await start('survivor');
+        if (policy === 'fail') {
+          const final = await watcher.waitForFinal(id);
+          expect(final.state).toBe('failed');
+          expect(final.result?.failure?.kind).toBe('interrupted');
+          expect(final.result?.output).toContain('node victim');
+          expect(seen.filter((record) => record.id === id).map((record) => record.state)).toEqual(['failed']);
+        } else {
+          const rerun = await watcher.waitFor(id, (record) => record.state === 'running');
+          expect(rerun.slotId).toBe('survivor/slot-0');
+          await watcher.cancel(id);
+          expect((await watcher.task(id)).state).toBe('cancelled');
+          const states = seen.filter((record) => record.id === id).map((record) => record.state);
+          expect(states).not.toContain('failed');
+          expect(states.filter((state) => state === 'running').length).toBeGreaterThan(0);
+        }
+        subscription.unsubscribe();
+        await jobDone;
+        await events.close();
+        expect(await redis.hlen(keys.started)).toBe(0);
+        expect((await watcher.status()).nodes.map((node) => node.nodeId)).toEqual(['survivor', 'watcher']);
+      },
+    );
+  }
 });
