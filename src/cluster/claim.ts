@@ -28,6 +28,12 @@ if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then redis.call('HDEL', KEYS[
 return 1
 `);
 
+// KEYS: owners. ARGV: taskId, nodeId, previous owner. Hands the task back to the node that held it before.
+const RETURN = new LuaScript(`
+if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then redis.call('HSET', KEYS[1], ARGV[1], ARGV[3]) end
+return 1
+`);
+
 /** Claims `taskId` for `nodeId`. */
 export async function claimTask(
   redis: Redis,
@@ -43,4 +49,18 @@ export async function claimTask(
 /** Gives up a claim this node holds (a job handed back to the queue before it ran). */
 export async function unclaimTask(redis: Redis, keys: ClusterKeys, taskId: TaskId, nodeId: string): Promise<void> {
   await UNCLAIM.run(redis, [keys.owners], [taskId, nodeId]);
+}
+
+/**
+ * Gives a task this node claimed back to the node that held it before (a dead node whose run had ended: the
+ * task, and its review, stay that node's).
+ */
+export async function returnClaim(
+  redis: Redis,
+  keys: ClusterKeys,
+  taskId: TaskId,
+  nodeId: string,
+  previous: string,
+): Promise<void> {
+  await RETURN.run(redis, [keys.owners], [taskId, nodeId, previous]);
 }

@@ -23,6 +23,8 @@ export interface ClusterKeys {
   nodes: string;
   /** The heartbeat key of a node (expires when the node stops refreshing it). */
   node(nodeId: string): string;
+  /** Hash: task id → the node that has started its run (set before its agent starts; see `run-starts.ts`). */
+  started: string;
   /** Set: task ids whose cancellation was asked (a job taken later is cancelled instead of run). */
   cancelled: string;
   /** Hash: the shared context entries. */
@@ -60,6 +62,7 @@ export function clusterKeys(queue: string): ClusterKeys {
     freeSlots: `${p}free-slots`,
     nodes: `${p}nodes`,
     node: (nodeId) => `${p}node:${nodeId}`,
+    started: `${p}started`,
     cancelled: `${p}cancelled`,
     context: `${p}context`,
     startSeq: `${p}start-seq`,

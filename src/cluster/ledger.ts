@@ -90,10 +90,11 @@ if cap >= 0 or fixed then return {'refuse', 'task_budget_exceeds_remaining', wan
 return {'refuse', 'budget_exhausted', spent, limit}
 `);
 
-// KEYS: budget, reservations, settledChannel. ARGV: taskId, cost (-1: what the task had reserved).
-// Returns the amount booked.
+// KEYS: budget, reservations, settledChannel. ARGV: taskId, cost (-1: what the task had reserved), '1' to do
+// nothing unless the task holds a reservation. Returns the amount booked (-1: nothing was held, nothing done).
 const SETTLE = new LuaScript(`
 local held = redis.call('HGET', KEYS[2], ARGV[1])
+if ARGV[3] == '1' and not held then return -1 end
 local cost = tonumber(ARGV[2])
 if cost < 0 then cost = tonumber(held or '0') end
 redis.call('HDEL', KEYS[2], ARGV[1])
@@ -155,12 +156,24 @@ export class ClusterLedger {
    * run whose real cost died with its node). Returns the amount booked.
    */
   async settle(taskId: TaskId, costMicrodollars: number | 'reserved'): Promise<number> {
+    return this.book(taskId, costMicrodollars, false);
+  }
+
+  /**
+   * Settles the task's reservation with `costMicrodollars` only if it still holds one (a run whose node
+   * recorded its result, then died before it settled); books nothing otherwise. Resolves with whether it did.
+   */
+  async settleIfHeld(taskId: TaskId, costMicrodollars: number): Promise<boolean> {
+    return (await this.book(taskId, costMicrodollars, true)) >= 0;
+  }
+
+  private async book(taskId: TaskId, costMicrodollars: number | 'reserved', onlyHeld: boolean): Promise<number> {
     const cost = costMicrodollars === 'reserved' ? -1 : Math.max(0, Math.trunc(costMicrodollars));
     return Number(
       await SETTLE.run(
         this.redis,
         [this.keys.budget, this.keys.reservations, this.keys.settledChannel],
-        [taskId, cost],
+        [taskId, cost, onlyHeld ? '1' : '0'],
       ),
     );
   }

@@ -36,7 +36,6 @@ export class Membership {
 
   /** Writes the first heartbeat and keeps refreshing it. */
   async start(): Promise<void> {
-    await this.redis.sadd(this.keys.nodes, this.nodeId);
     await this.beat();
     this.timer = setInterval(() => {
       this.beat().catch(() => {});
@@ -55,8 +54,10 @@ export class Membership {
       updatedAtMs: Date.now(),
       ...state,
     };
+    // In the member set again too: a node whose heartbeat was once late (an overloaded host) was dropped from it.
     await this.redis
       .multi()
+      .sadd(this.keys.nodes, this.nodeId)
       .set(this.keys.node(this.nodeId), JSON.stringify(info), 'PX', this.heartbeatMs * 3)
       .hset(this.keys.freeSlots, this.nodeId, Math.max(0, state.slots.length - state.activeJobs))
       .exec();

@@ -47,6 +47,7 @@ import { Membership, type NodeInfo } from './membership.js';
 import { ClusterRecords, FINAL_STATES } from './records.js';
 import { ClusterOutput } from './output.js';
 import { JobRunner, type JobData } from './runner.js';
+import { adoptQueuedRecord } from './adopt.js';
 
 /** How a node joins a cluster. */
 export interface ClusterOptions {
@@ -360,18 +361,25 @@ export class ClusterNode {
       this.pool.config().minTaskReserveMicrodollars,
     );
     if (refusal) throw errorForRefusal(refusal);
-    await this.records.put(record);
     if (pinned) {
+      // Run here, without the queue: its node holds it from the start (if this node dies, its chain does too).
+      await this.records.put(record);
       void this.runner.runPinned(record);
       return id;
     }
+    // The job first (it carries the record): a submitter that dies before the record is written leaves a job
+    // that a node takes, or a reader adopts (`adopt.ts`), and never a record without a job.
     await this.queue.add('task', { record }, { jobId: id, removeOnComplete: true, removeOnFail: true });
+    await this.records.create(record);
     return id;
   }
 
-  /** A task's record, from anywhere in the cluster (`TaskNotFound` for an unknown id). */
+  /**
+   * A task's record, from anywhere in the cluster (`TaskNotFound` for an unknown id). A queued task whose record
+   * was never written (its submitter died) gets the one its job carries.
+   */
   async task(id: TaskId): Promise<TaskRecord> {
-    const record = await this.records.get(id);
+    const record = (await this.records.get(id)) ?? (await adoptQueuedRecord(this.queue, this.records, id));
     if (!record) throw new TaskNotFound(id);
     return record;
   }

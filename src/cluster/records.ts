@@ -37,6 +37,15 @@ redis.call('PUBLISH', KEYS[3], ARGV[2])
 return 1
 `);
 
+// KEYS: tasks, taskOrder, taskChannel. ARGV: id, json, createdAtMs. Writes the record only when there is none.
+// Returns 1 when written, 0 when a record was there.
+const CREATE = new LuaScript(`
+if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 0 then return 0 end
+redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
+redis.call('PUBLISH', KEYS[3], ARGV[2])
+return 1
+`);
+
 /** The task records of one cluster. */
 export class ClusterRecords {
   constructor(
@@ -53,6 +62,19 @@ export class ClusterRecords {
       this.redis,
       [this.keys.tasks, this.keys.taskOrder, this.keys.taskChannel],
       [record.id, JSON.stringify(record), record.createdAtMs, from ? from.join(',') : ''],
+    );
+    return Number(written) === 1;
+  }
+
+  /**
+   * Writes a task's first record unless it has one (whoever writes first, the submitter or a node that took the
+   * task's job, wins; the other changes nothing). Resolves with whether it was written.
+   */
+  async create(record: TaskRecord): Promise<boolean> {
+    const written = await CREATE.run(
+      this.redis,
+      [this.keys.tasks, this.keys.taskOrder, this.keys.taskChannel],
+      [record.id, JSON.stringify(record), record.createdAtMs],
     );
     return Number(written) === 1;
   }

@@ -4,13 +4,15 @@
  * 1. the node claims the task (`claim.ts`); while another live node holds it (that node's lock on the job was
  *    lost, the node was not), it waits for that node's run to end or for the node to go, so a task never runs
  *    twice at the same time;
- * 2. a task that was running on a node that died (BullMQ found the job's lock expired and handed it on) goes to
- *    the interrupted-run policy: `fail` records it failed; `requeue` runs it again here. Only the worker
- *    holding the job's lock does this, so each interrupted task is handled once;
+ * 2. a task whose run began on a node that died (BullMQ found the job's lock expired and handed it on; its record
+ *    says `running`, or the node had marked it started, `run-starts.ts`) goes to the interrupted-run policy:
+ *    `fail` records it failed; `requeue` runs it again here. Only the worker holding the job's lock does this,
+ *    so each interrupted task is handled once;
  * 3. a cancelled task is recorded cancelled;
  * 4. the run reserves its budget in the cluster ledger (waiting for running tasks to settle when the rule
  *    says so; a cancel or the node leaving ends the wait); the reservation is the run's cap (`maxBudgetUsd`);
- * 5. the task runs on the local pool under its own id; every change of its local record is written to Redis;
+ * 5. the task is marked started in Redis, then runs on the local pool under its own id; every change of its
+ *    local record is written to Redis;
  * 6. when the run ends its real cost is settled and the job completes (a task in review stays with this node's
  *    actor: approval and rejection are sent here).
  */
@@ -33,11 +35,12 @@ import type { TaskId, TaskRecord } from '../../machines/types.js';
 import { BudgetExhausted, InvalidTaskState, PoolShutdown } from '../errors.js';
 import type { Pool } from '../pool/pool.js';
 import type { InterruptedRunPolicy } from '../restore.js';
-import { claimTask, unclaimTask } from './claim.js';
+import { claimTask, returnClaim, unclaimTask } from './claim.js';
 import type { ClusterKeys } from './keys.js';
 import type { ClusterLedger } from './ledger.js';
 import type { Membership } from './membership.js';
 import { FINAL_STATES, type ClusterRecords } from './records.js';
+import { clearStarted, markStarted, startedBy } from './run-starts.js';
 
 /** Thrown out of a wait when the node gives its waiting jobs back. */
 class Released extends Error {}
@@ -124,7 +127,7 @@ export class JobRunner {
     this.active += 1;
     await this.deps.membership.setFreeSlots(this.freeSlots());
     try {
-      await this.runJob(id);
+      await this.runJob(job.data.record);
     } catch (error) {
       if (!(error instanceof Released)) throw error;
       // Back to the head of the queue, as if never taken; BullMQ then moves on.
@@ -143,8 +146,11 @@ export class JobRunner {
     return Math.max(0, this.deps.pool.slots().length - this.active);
   }
 
-  private async runJob(id: TaskId): Promise<void> {
-    const { records, redis, keys, nodeId } = this.deps;
+  private async runJob(submitted: TaskRecord): Promise<void> {
+    const { records, ledger, redis, keys, nodeId } = this.deps;
+    const id = submitted.id;
+    // The job is added before its record is written: a submitter that died in between left the job alone.
+    await records.create(submitted);
     // Held by another live node (it took the job before its lock was lost): wait until it is done or gone.
     let claim = await claimTask(redis, keys, id, nodeId);
     while (claim.kind === 'held') {
@@ -154,10 +160,19 @@ export class JobRunner {
     }
     let stored = await records.get(id);
     if (!stored) return;
-    if (stored.state === 'running' && claim.previous !== undefined) {
-      // Its node died while running it.
+    if (
+      claim.previous !== undefined &&
+      (stored.state === 'running' || (stored.state === 'pending' && (await startedBy(redis, keys, id)) !== undefined))
+    ) {
+      // Its node died while running it (perhaps before its `running` record reached Redis).
       stored = await this.interrupted(stored, claim.previous);
       if (!stored) return;
+    } else if (claim.previous !== undefined && stored.state !== 'pending') {
+      // Its node recorded the run's end, then died before it settled: the cost it recorded is booked.
+      await ledger.settleIfHeld(id, stored.result?.costMicrodollars ?? 0);
+      await clearStarted(redis, keys, id);
+      // The task stays the dead node's (a review of it changes the record alone).
+      await returnClaim(redis, keys, id, nodeId, claim.previous);
     }
     if (stored.state !== 'pending') return;
     await this.runClaimed(stored);
@@ -202,9 +217,9 @@ export class JobRunner {
     const cap = stored.config?.maxBudgetUsd;
     const reserved = await this.reserve(stored, cap === undefined ? undefined : usdToMicrodollars(cap));
     if (reserved === undefined) return;
-    const [, context] =
-      (await redis
-        .multi()
+    // Marked started in Redis before any agent can start: a node that dies from here on has begun the run.
+    const [, , context] =
+      (await markStarted(redis.multi(), keys, id, nodeId)
         .hset(keys.startOrder, id, await redis.incr(keys.startSeq))
         .hgetall(keys.context)
         .exec()) ?? [];
@@ -225,6 +240,7 @@ export class JobRunner {
     } catch (error) {
       this.local.delete(id);
       await ledger.settle(id, 0);
+      await clearStarted(redis, keys, id);
       const failed: TaskRecord = {
         ...stored,
         state: 'failed',
@@ -241,6 +257,7 @@ export class JobRunner {
     if ((await redis.sismember(keys.cancelled, id)) === 1) await this.cancelLocal(id);
     const end = await ended;
     await ledger.settle(id, end.result?.costMicrodollars ?? 0);
+    await clearStarted(redis, keys, id);
   }
 
   private syncContext(entries: Record<string, string>): void {
@@ -313,18 +330,21 @@ export class JobRunner {
   }
 
   /**
-   * A task that was running on a node that is gone: the interrupted-run policy, as on a local restart. `fail`
-   * records it failed; `requeue` resolves with it pending again, to run here.
+   * A task whose run began on a node that is gone (its record `running`, or still `pending` with the start
+   * mark): the interrupted-run policy, as on a local restart. `fail` records it failed; `requeue` resolves with
+   * it pending again, to run here.
    */
   private async interrupted(current: TaskRecord, owner: string): Promise<TaskRecord | undefined> {
-    const { records, ledger, membership, policy } = this.deps;
+    const { records, ledger, membership, policy, redis, keys } = this.deps;
     if (owner !== this.deps.nodeId) await membership.forget([owner]);
     // The dead run's real cost died with its node: its whole reservation is booked.
     await ledger.settle(current.id, 'reserved');
     if (policy === 'requeue') {
       const { slotId: _slot, startedAtMs: _started, result: _result, ...rest } = current;
       const requeued: TaskRecord = { ...rest, state: 'pending' };
-      return (await records.put(requeued, ['running'])) ? requeued : undefined;
+      // Cleared before the record is pending again: the requeued task has not started until this node marks it.
+      await clearStarted(redis, keys, current.id);
+      return (await records.put(requeued, ['running', 'pending'])) ? requeued : undefined;
     }
     const failed: TaskRecord = {
       ...current,
@@ -335,7 +355,8 @@ export class JobRunner {
         costMicrodollars: current.result?.costMicrodollars ?? 0,
       },
     };
-    await records.put(failed, ['running']);
+    await records.put(failed, ['running', 'pending']);
+    await clearStarted(redis, keys, current.id);
     return undefined;
   }
 

@@ -43,10 +43,19 @@ describe.skipIf(!redisAvailable())('the CLI on a cluster', () => {
     'joins served nodes to the cluster, runs tasks on them and shows them all in status',
     { timeout: 60_000 },
     async () => {
-      await serve(['-n', '2', '--redis', server.url, '--queue', 'cli', '--budget-usd', '5']);
-      await serve(['-n', '1'], { CLAUDE_POOL_REDIS: server.url, CLAUDE_POOL_QUEUE: 'cli' });
-      const client = await ClusterNode.join(await simPool(), { redis: server.url, queue: 'cli', work: false });
-      clients.push(client);
+      // The nodes start side by side (the order they join in does not matter: only one of them sets a budget).
+      const joining = simPool().then(async (pool) => {
+        const node = await ClusterNode.join(pool, { redis: server.url, queue: 'cli', work: false });
+        clients.push(node);
+        return node;
+      });
+      const started = await Promise.allSettled([
+        serve(['-n', '2', '--redis', server.url, '--queue', 'cli', '--budget-usd', '5']),
+        serve(['-n', '1'], { CLAUDE_POOL_REDIS: server.url, CLAUDE_POOL_QUEUE: 'cli' }),
+        joining,
+      ]);
+      for (const outcome of started) if (outcome.status === 'rejected') throw outcome.reason;
+      const client = await joining;
       const ids = await Promise.all([0, 1, 2, 3].map((i) => client.submit(`from the cli ${i} [[sim:cost 0.01]]`)));
       const finals = await Promise.all(ids.map((id) => client.waitForFinal(id)));
       expect(finals.map((record) => record.state)).toEqual(['completed', 'completed', 'completed', 'completed']);
@@ -76,9 +85,13 @@ describe.skipIf(!redisAvailable())('the CLI on a cluster', () => {
     { timeout: 60_000 },
     async () => {
       // Node B works the cluster's jobs; node A is the one the coordinator talks to, over MCP.
-      await serve(['-n', '1', '--redis', server.url, '--queue', 'mcp', '--budget-usd', '5']);
-      const mcp: ServerHandle = await startServer(['--simulated', '-n', '1', '--redis', server.url, '--queue', 'mcp']);
+      const starting = startServer(['--simulated', '-n', '1', '--redis', server.url, '--queue', 'mcp']);
+      const served = serve(['-n', '1', '--redis', server.url, '--queue', 'mcp', '--budget-usd', '5']);
+      // Awaited below, once the MCP server is up (the process is stopped after the test either way).
+      served.catch(() => undefined);
+      const mcp: ServerHandle = await starting;
       try {
+        await served;
         const prompts = [0, 1, 2, 3].map(
           (i) => `over mcp ${i} [[sim:text answer-${i}]] [[sim:delay 300]] [[sim:cost 0.01]]`,
         );
