@@ -17,7 +17,7 @@ import { newTaskRecord } from '../pool/new-records.js';
 import { hostname } from 'node:os';
 import { Queue, Worker, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
-import { concatMap, filter, firstValueFrom, from, interval, map, Observable, Subject, take, takeWhile } from 'rxjs';
+import { concatMap, filter, firstValueFrom, from, interval, map, Observable, of, Subject, take, takeWhile } from 'rxjs';
 import type {
   ChainProgress,
   ChainResult,
@@ -39,6 +39,7 @@ import { chainResultOfRecord, skillRun, submitEach, workflowSteps } from '../poo
 import type { FanOutChainOutcome } from '../pool/options.js';
 import { ClusterChainProgress } from './chain-progress.js';
 import { ClusterChains, type ClusterChainOptions } from './chains.js';
+import { endOrphanedTask, type OrphanDeps } from './interrupted.js';
 import { currentThenChanges } from './live.js';
 import { ControlChannel, type ControlRequest } from './control.js';
 import { clusterKeys, type ClusterKeys } from './keys.js';
@@ -428,16 +429,35 @@ export class ClusterNode {
   async waitForFinal(id: TaskId): Promise<TaskRecord> {
     const ended = this.waitFor(id, (record) => FINAL_STATES.includes(record.state));
     const record = await this.task(id);
-    if (record.kind !== 'chain' || FINAL_STATES.includes(record.state)) return ended;
-    // A chain runs on the node that took it: if that node goes, the chain ends as interrupted.
-    const coordinator = await this.redis.hget(this.keys.owners, id);
-    if (coordinator === null || coordinator === this.nodeId) return ended;
-    const watch = this.gone(coordinator).subscribe(() => void this.interruptChain(id, coordinator));
+    if (FINAL_STATES.includes(record.state)) return ended;
+    const holder = await this.redis.hget(this.keys.owners, id);
+    if (holder === this.nodeId) return ended;
+    // If the node that holds it goes: a chain ends as interrupted; a task that no job carries any more (a
+    // rejected task's rerun, a cancel cut short) goes to the interrupted-run policy or is recorded cancelled.
+    const end = () =>
+      record.kind === 'chain'
+        ? holder === null
+          ? Promise.resolve()
+          : this.interruptChain(id, holder)
+        : endOrphanedTask(this.orphanDeps(), id);
+    const watch = (holder === null ? of(undefined) : this.gone(holder)).subscribe(() => void end().catch(() => {}));
     try {
       return await ended;
     } finally {
       watch.unsubscribe();
     }
+  }
+
+  private orphanDeps(): OrphanDeps {
+    return {
+      queue: this.queue,
+      membership: this.membership,
+      records: this.records,
+      ledger: this.ledger,
+      redis: this.redis,
+      keys: this.keys,
+      policy: this.options.interruptedRuns ?? 'fail',
+    };
   }
 
   /** Records a chain whose node has gone as failed (interrupted), unless it has ended meanwhile. */

@@ -39,6 +39,7 @@ import { claimTask, returnClaim, unclaimTask } from './claim.js';
 import type { ClusterKeys } from './keys.js';
 import type { ClusterLedger } from './ledger.js';
 import type { Membership } from './membership.js';
+import { applyInterruptedRunPolicy } from './interrupted.js';
 import { FINAL_STATES, type ClusterRecords } from './records.js';
 import { clearStarted, markStarted, startedBy } from './run-starts.js';
 
@@ -330,34 +331,12 @@ export class JobRunner {
   }
 
   /**
-   * A task whose run began on a node that is gone (its record `running`, or still `pending` with the start
-   * mark): the interrupted-run policy, as on a local restart. `fail` records it failed; `requeue` resolves with
-   * it pending again, to run here.
+   * A task that was running on a node that is gone: the interrupted-run policy (`interrupted.ts`). `fail`
+   * records it failed; `requeue` resolves with it pending again, to run here.
    */
   private async interrupted(current: TaskRecord, owner: string): Promise<TaskRecord | undefined> {
-    const { records, ledger, membership, policy, redis, keys } = this.deps;
-    if (owner !== this.deps.nodeId) await membership.forget([owner]);
-    // The dead run's real cost died with its node: its whole reservation is booked.
-    await ledger.settle(current.id, 'reserved');
-    if (policy === 'requeue') {
-      const { slotId: _slot, startedAtMs: _started, result: _result, ...rest } = current;
-      const requeued: TaskRecord = { ...rest, state: 'pending' };
-      // Cleared before the record is pending again: the requeued task has not started until this node marks it.
-      await clearStarted(redis, keys, current.id);
-      return (await records.put(requeued, ['running', 'pending'])) ? requeued : undefined;
-    }
-    const failed: TaskRecord = {
-      ...current,
-      state: 'failed',
-      completedAtMs: Date.now(),
-      result: {
-        ...poolFailure(`the run was interrupted: node ${owner} stopped while it was running`, { kind: 'interrupted' }),
-        costMicrodollars: current.result?.costMicrodollars ?? 0,
-      },
-    };
-    await records.put(failed, ['running', 'pending']);
-    await clearStarted(redis, keys, current.id);
-    return undefined;
+    if (owner !== this.deps.nodeId) await this.deps.membership.forget([owner]);
+    return applyInterruptedRunPolicy(this.deps, current, owner);
   }
 
   /** Resolves with `waiting`, or throws `Released` if the node gives its waiting jobs back first. */

@@ -206,6 +206,44 @@ describe.skipIf(!redisAvailable())('a cluster picking up after a node that died'
     });
   }
 
+  it('ends a task no job carries once its node is gone: a cancel cut short, a rerun cut short', async () => {
+    const keys = clusterKeys('no-job');
+    const records = new ClusterRecords(redis, keys);
+    const watcher = await join('no-job', 'watcher', { work: false });
+    // A cancel whose node died after it removed the queued job, before it recorded the cancel.
+    const cut = { ...newTaskRecord('cancelled halfway', {}), state: 'pending' as const };
+    await records.create(cut);
+    await redis.sadd(keys.cancelled, cut.id);
+    expect((await watcher.waitForFinal(cut.id)).state).toBe('cancelled');
+
+    // A rejected task running again (outside any job) on a node that died: `dead` has no heartbeat key.
+    const rerun = (): TaskRecord => ({
+      ...newTaskRecord('second attempt', {}),
+      state: 'running',
+      slotId: 'dead/slot-0',
+      startedAtMs: Date.now(),
+      rejectionCount: 1,
+    });
+    const failing = rerun();
+    await records.create(failing);
+    await redis.hset(keys.owners, failing.id, 'dead');
+    await redis.hset(keys.reservations, failing.id, 20_000);
+    const failed = await watcher.waitForFinal(failing.id);
+    expect(failed.state).toBe('failed');
+    expect(failed.result?.failure?.kind).toBe('interrupted');
+    expect(failed.result?.output).toMatch(/node dead stopped/);
+    // Its reservation was booked, as for any run that died with its node.
+    expect((await watcher.status()).budget).toMatchObject({ spentMicrodollars: 20_000, reservedMicrodollars: 0 });
+
+    // Under `requeue` it runs again, as a new job, on a node that takes it.
+    const requeuing = await join('no-job', 'w0', { interruptedRuns: 'requeue' });
+    const again = { ...rerun(), prompt: 'second attempt [[sim:text third time lucky]]' };
+    await records.create(again);
+    await redis.hset(keys.owners, again.id, 'dead');
+    const final = await requeuing.waitForFinal(again.id);
+    expect(final).toMatchObject({ state: 'completed', slotId: 'w0/slot-0', result: { output: 'third time lucky' } });
+  });
+
   it('lists a node whose heartbeat was late again at its next beat', async () => {
     const keys = clusterKeys('late');
     const watcher = await join('late', 'watcher', { work: false });
