@@ -112,17 +112,24 @@ describe.skipIf(!redisAvailable())("a task's streamed text across the cluster", 
     async () => {
       const reader = await client('shared');
       await startNode('shared');
-      const id = await reader.submit('[[sim:text "held open"]] [[sim:hang]]');
-      await reader.waitFor(id, (record) => record.state === 'running');
-      const a = reader.output$(id).subscribe();
-      const b = reader.output$(id).subscribe();
-      await eventually(async () => (await subscribers('shared', id)) === 1);
+      const text = 'one subscription, two readers, eight pieces of text';
+      const id = await reader.submit(
+        `[[sim:text ${JSON.stringify(text)}]] [[sim:chunks 8]] [[sim:chunk-delay 80]] [[sim:delay 300]]`,
+      );
+      const subscribeCalls = async () =>
+        Number(/cmdstat_subscribe:calls=(\d+)/.exec(await redis.info('commandstats'))?.[1] ?? 0);
+      const before = await subscribeCalls();
+      let left!: () => void;
+      const firstChunk = new Promise<void>((resolve) => (left = resolve));
+      const a = reader.output$(id).subscribe(() => left());
+      const b = lastValueFrom(reader.output$(id).pipe(toArray()));
+      // The first reader goes after the first chunk; the second still gets the whole text through the channel.
+      await firstChunk;
       a.unsubscribe();
-      // One reader is left: the subscription stays.
-      expect(await subscribers('shared', id)).toBe(1);
-      b.unsubscribe();
+      expect((await b).join('')).toBe(text);
+      expect(await subscribeCalls()).toBe(before + 1);
+      // The last reader gone, the channel is unsubscribed.
       await eventually(async () => (await subscribers('shared', id)) === 0);
-      await reader.cancel(id);
     },
   );
 
