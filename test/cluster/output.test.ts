@@ -260,6 +260,49 @@ describe.skipIf(!redisAvailable())("a task's streamed text across the cluster", 
   );
 
   it(
+    "follows a task requeued after its node was killed: the new run streams on after the dead run's text",
+    { timeout: 90_000 },
+    async () => {
+      const reader = await client('requeued');
+      const started = await Promise.all(
+        ['r0', 'r1'].map((nodeId) =>
+          NodeProcess.start({ redis: server.url, queue: 'requeued', nodeId, slots: 1, policy: 'requeue' }),
+        ),
+      );
+      nodes.push(...started);
+      const text = Array.from({ length: 30 }, (_, i) => `piece ${i}; `).join('');
+      const id = await reader.submit(`[[sim:text ${JSON.stringify(text)}]] [[sim:chunks 30]] [[sim:chunk-delay 120]]`);
+      const chunks: string[] = [];
+      let gotSome!: () => void;
+      const someText = new Promise<void>((resolve) => (gotSome = resolve));
+      const done = new Promise<void>((resolve, reject) =>
+        reader.output$(id).subscribe({
+          next: (chunk) => {
+            chunks.push(chunk);
+            if (chunks.join('').length >= 30) gotSome();
+          },
+          complete: resolve,
+          error: reject,
+        }),
+      );
+      await someText;
+      const owner = await reader.nodeOf(id);
+      await started.find((node) => node.nodeId === owner)!.kill();
+      await done;
+      const final = await reader.waitForFinal(id);
+      expect(final.state).toBe('completed');
+      expect(final.result?.output).toBe(text);
+      expect(await reader.nodeOf(id)).not.toBe(owner);
+      // The dead run's part, then the new run's whole text, each exactly once.
+      const streamed = chunks.join('');
+      expect(streamed.endsWith(text)).toBe(true);
+      const dead = streamed.slice(0, streamed.length - text.length);
+      expect(dead.length).toBeGreaterThanOrEqual(30);
+      expect(text.startsWith(dead)).toBe(true);
+    },
+  );
+
+  it(
     "fills a cluster chain's current-step partial output from a step run on another node",
     { timeout: 60_000 },
     async () => {
