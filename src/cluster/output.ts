@@ -16,7 +16,9 @@
  *
  * A reader subscribes to the channel first, then reads the key, buffering the channel's messages until the
  * read answers; a message whose end offset the read already covers is dropped. Offsets are byte lengths (Redis
- * counts UTF-8 bytes, not UTF-16 units): `Buffer.byteLength` measures each chunk.
+ * counts UTF-8 bytes, not UTF-16 units): `Buffer.byteLength` measures each chunk. A run that has ended is read
+ * whole without waiting for the channel: its chunks were appended before the record change that ended it (one
+ * connection carries both, in order).
  */
 import type { Redis } from 'ioredis';
 import { Observable, type Subscription } from 'rxjs';
