@@ -159,21 +159,25 @@ describe.skipIf(!redisAvailable())("a task's streamed text across the cluster", 
           task$: (taskId) => node.task$(taskId),
         });
         const seen: string[] = [];
-        let caughtUp!: () => void;
-        const firstChunk = new Promise<void>((resolve) => (caughtUp = resolve));
+        let chunkSeen = () => {};
+        const nextChunk = () => new Promise<void>((resolve) => (chunkSeen = resolve));
+        const first = nextChunk();
         const done = new Promise<void>((resolve, reject) =>
           reader.output$(id).subscribe({
             next: (chunk) => {
               seen.push(chunk);
-              caughtUp();
+              chunkSeen();
             },
             complete: resolve,
             error: reject,
           }),
         );
-        await firstChunk;
+        await first;
         expect(seen).toEqual(['before 世界 🎉 between ✅ 👩‍👩‍👧 ']);
+        const second = nextChunk();
         await appendOutputChunk(redis, keys, id, 0, 'after 東京');
+        // This reader's channel has its own connection here: the chunk is awaited before the run is ended.
+        await second;
         await node.cancel(id);
         await done;
         expect(seen).toEqual(['before 世界 🎉 between ✅ 👩‍👩‍👧 ', 'after 東京']);
