@@ -26,12 +26,12 @@ export function clusterTaskFront(node: ClusterNode): TaskFront {
     // Subscribed before waiting (the text streamed before the subscription is read back from Redis); the run
     // returns once every chunk has been handed over.
     let output: Subscription | undefined;
-    const outputDone = new Promise<void>((resolve) => {
-      output = onOutput
-        ? node.output$(id).subscribe({ next: onOutput, error: () => resolve(), complete: () => resolve() })
-        : undefined;
-      if (!onOutput) resolve();
-    });
+    let outputDone = Promise.resolve();
+    if (onOutput) {
+      outputDone = new Promise<void>((resolve) => {
+        output = node.output$(id).subscribe({ next: onOutput, error: () => resolve(), complete: () => resolve() });
+      });
+    }
     // A client that cancels the request cancels the task, wherever it runs.
     const onAbort = () => void node.cancel(id).catch(() => undefined);
     signal?.addEventListener('abort', onAbort, { once: true });

@@ -16,7 +16,9 @@
  *
  * A reader subscribes to the channel first, then reads the key, buffering the channel's messages until the
  * read answers; a message whose end offset the read already covers is dropped. Offsets are byte lengths (Redis
- * counts UTF-8 bytes, not UTF-16 units): `Buffer.byteLength` measures each chunk.
+ * counts UTF-8 bytes, not UTF-16 units): `Buffer.byteLength` measures each chunk. A run that has ended is read
+ * whole without waiting for the channel: its chunks were appended before the record change that ended it (one
+ * connection carries both, in order).
  */
 import type { Redis } from 'ioredis';
 import { Observable, type Subscription } from 'rxjs';
@@ -235,14 +237,17 @@ export class TaskOutputReader {
       let covered: number | undefined;
       const early: ChunkMessage[] = [];
       let ended = false;
-      let records: Subscription | undefined;
 
       const deliver = (chunk: ChunkMessage) => {
         if (chunk.run !== run || covered === undefined || chunk.end <= covered) return;
-        const bytes = Buffer.from(chunk.text);
-        const start = chunk.end - bytes.length;
+        const start = chunk.end - Buffer.byteLength(chunk.text);
         // Each append is atomic, so a chunk is either all covered by the read or not at all; the slice is a guard.
-        const text = start >= covered ? chunk.text : bytes.subarray(covered - start).toString();
+        const text =
+          start >= covered
+            ? chunk.text
+            : Buffer.from(chunk.text)
+                .subarray(covered - start)
+                .toString();
         covered = chunk.end;
         subscriber.next(text);
       };
@@ -258,29 +263,44 @@ export class TaskOutputReader {
         if (covered === undefined) early.push(chunk);
         else deliver(chunk);
       });
+      let reading = false;
+      /** Reads the run's key once: what it holds is emitted, then the messages that came after it. */
+      const read = () => {
+        if (reading || run === undefined) return;
+        reading = true;
+        redis.get(keys.output(taskId, run)).then(caughtUp, (error: unknown) => subscriber.error(error));
+      };
+      let subscribed = false;
       channel.ready.then(
         () => {
-          if (subscriber.closed) return;
-          records = this.deps.task$(taskId).subscribe({
-            next: (record) => {
-              if (run === undefined) {
-                run = record.rejectionCount;
-                ended = runEnded(record, run);
-                redis.get(keys.output(taskId, run)).then(caughtUp, (error: unknown) => subscriber.error(error));
-                return;
-              }
-              if (ended || !runEnded(record, run)) return;
-              // The run's chunks were published before the change that ends it, on the same connection.
-              ended = true;
-              if (covered !== undefined) subscriber.complete();
-            },
-            error: (error: unknown) => subscriber.error(error),
-          });
+          subscribed = true;
+          read();
         },
-        (error: unknown) => subscriber.error(error),
+        (error: unknown) => {
+          // Without the channel a run that has ended can still be read whole; a live one cannot be followed.
+          if (!ended) subscriber.error(error);
+        },
       );
+      const records = this.deps.task$(taskId).subscribe({
+        next: (record) => {
+          if (run === undefined) {
+            run = record.rejectionCount;
+            ended = runEnded(record, run);
+            // A live run is read once the channel is subscribed (nothing between the read and the channel is
+            // lost); an ended run's key already holds all of it.
+            if (ended || subscribed) read();
+            return;
+          }
+          if (ended || !runEnded(record, run)) return;
+          // The run's chunks were appended and published before the change that ends it, on one connection.
+          ended = true;
+          if (covered !== undefined) subscriber.complete();
+          else read();
+        },
+        error: (error: unknown) => subscriber.error(error),
+      });
       return () => {
-        records?.unsubscribe();
+        records.unsubscribe();
         channel.release();
       };
     });

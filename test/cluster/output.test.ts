@@ -112,17 +112,24 @@ describe.skipIf(!redisAvailable())("a task's streamed text across the cluster", 
     async () => {
       const reader = await client('shared');
       await startNode('shared');
-      const id = await reader.submit('[[sim:text "held open"]] [[sim:hang]]');
-      await reader.waitFor(id, (record) => record.state === 'running');
-      const a = reader.output$(id).subscribe();
-      const b = reader.output$(id).subscribe();
-      await eventually(async () => (await subscribers('shared', id)) === 1);
+      const text = 'one subscription, two readers, eight pieces of text';
+      const id = await reader.submit(
+        `[[sim:text ${JSON.stringify(text)}]] [[sim:chunks 8]] [[sim:chunk-delay 80]] [[sim:delay 300]]`,
+      );
+      const subscribeCalls = async () =>
+        Number(/cmdstat_subscribe:calls=(\d+)/.exec(await redis.info('commandstats'))?.[1] ?? 0);
+      const before = await subscribeCalls();
+      let left!: () => void;
+      const firstChunk = new Promise<void>((resolve) => (left = resolve));
+      const a = reader.output$(id).subscribe(() => left());
+      const b = lastValueFrom(reader.output$(id).pipe(toArray()));
+      // The first reader goes after the first chunk; the second still gets the whole text through the channel.
+      await firstChunk;
       a.unsubscribe();
-      // One reader is left: the subscription stays.
-      expect(await subscribers('shared', id)).toBe(1);
-      b.unsubscribe();
+      expect((await b).join('')).toBe(text);
+      expect(await subscribeCalls()).toBe(before + 1);
+      // The last reader gone, the channel is unsubscribed.
       await eventually(async () => (await subscribers('shared', id)) === 0);
-      await reader.cancel(id);
     },
   );
 
@@ -152,21 +159,25 @@ describe.skipIf(!redisAvailable())("a task's streamed text across the cluster", 
           task$: (taskId) => node.task$(taskId),
         });
         const seen: string[] = [];
-        let caughtUp!: () => void;
-        const firstChunk = new Promise<void>((resolve) => (caughtUp = resolve));
+        let chunkSeen = () => {};
+        const nextChunk = () => new Promise<void>((resolve) => (chunkSeen = resolve));
+        const first = nextChunk();
         const done = new Promise<void>((resolve, reject) =>
           reader.output$(id).subscribe({
             next: (chunk) => {
               seen.push(chunk);
-              caughtUp();
+              chunkSeen();
             },
             complete: resolve,
             error: reject,
           }),
         );
-        await firstChunk;
+        await first;
         expect(seen).toEqual(['before 世界 🎉 between ✅ 👩‍👩‍👧 ']);
+        const second = nextChunk();
         await appendOutputChunk(redis, keys, id, 0, 'after 東京');
+        // This reader's channel has its own connection here: the chunk is awaited before the run is ended.
+        await second;
         await node.cancel(id);
         await done;
         expect(seen).toEqual(['before 世界 🎉 between ✅ 👩‍👩‍👧 ', 'after 東京']);
@@ -249,6 +260,49 @@ describe.skipIf(!redisAvailable())("a task's streamed text across the cluster", 
       expect(reviewed.result?.output).toBe('second attempt, better');
       expect(rerun).toBe('second attempt, better');
       await reader.approveResult(id);
+    },
+  );
+
+  it(
+    "follows a task requeued after its node was killed: the new run streams on after the dead run's text",
+    { timeout: 90_000 },
+    async () => {
+      const reader = await client('requeued');
+      const started = await Promise.all(
+        ['r0', 'r1'].map((nodeId) =>
+          NodeProcess.start({ redis: server.url, queue: 'requeued', nodeId, slots: 1, policy: 'requeue' }),
+        ),
+      );
+      nodes.push(...started);
+      const text = Array.from({ length: 30 }, (_, i) => `piece ${i}; `).join('');
+      const id = await reader.submit(`[[sim:text ${JSON.stringify(text)}]] [[sim:chunks 30]] [[sim:chunk-delay 120]]`);
+      const chunks: string[] = [];
+      let gotSome!: () => void;
+      const someText = new Promise<void>((resolve) => (gotSome = resolve));
+      const done = new Promise<void>((resolve, reject) =>
+        reader.output$(id).subscribe({
+          next: (chunk) => {
+            chunks.push(chunk);
+            if (chunks.join('').length >= 30) gotSome();
+          },
+          complete: resolve,
+          error: reject,
+        }),
+      );
+      await someText;
+      const owner = await reader.nodeOf(id);
+      await started.find((node) => node.nodeId === owner)!.kill();
+      await done;
+      const final = await reader.waitForFinal(id);
+      expect(final.state).toBe('completed');
+      expect(final.result?.output).toBe(text);
+      expect(await reader.nodeOf(id)).not.toBe(owner);
+      // The dead run's part, then the new run's whole text, each exactly once.
+      const streamed = chunks.join('');
+      expect(streamed.endsWith(text)).toBe(true);
+      const dead = streamed.slice(0, streamed.length - text.length);
+      expect(dead.length).toBeGreaterThanOrEqual(30);
+      expect(text.startsWith(dead)).toBe(true);
     },
   );
 
