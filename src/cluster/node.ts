@@ -40,6 +40,7 @@ import type { FanOutChainOutcome } from '../pool/options.js';
 import { ClusterChainProgress } from './chain-progress.js';
 import { ClusterChains, type ClusterChainOptions } from './chains.js';
 import { endOrphanedTask, type OrphanDeps } from './interrupted.js';
+import { whenReady } from './connection.js';
 import { currentThenChanges } from './live.js';
 import { ControlChannel, type ControlRequest } from './control.js';
 import { clusterKeys, type ClusterKeys } from './keys.js';
@@ -237,14 +238,13 @@ export class ClusterNode {
   }
 
   /** Resolves once Redis answers; rejects with `InvalidInput` at the first failed attempt to connect. */
-  private reachable(): Promise<void> {
-    return new Promise((resolve, reject) => {
-      if (this.redis.status === 'ready') return resolve();
-      this.redis.once('ready', () => resolve());
-      this.redis.once('error', (error: Error) =>
-        reject(new InvalidInput(`cannot reach Redis at ${this.options.redis}: ${error.message}`)),
-      );
-    });
+  private async reachable(): Promise<void> {
+    try {
+      // The subscriber too: a subscription sent before its connection is ready is lost (`connection.ts`).
+      await Promise.all([whenReady(this.redis), whenReady(this.subscriber)]);
+    } catch (error) {
+      throw new InvalidInput(`cannot reach Redis at ${this.options.redis}: ${(error as Error).message}`);
+    }
   }
 
   /** Drops every connection at once (a node that could not join). */

@@ -3,6 +3,7 @@
  * their chunks; a node in this process that takes no jobs reads them (`output$`, the cluster task front's
  * `onOutput`, a cluster chain's current-step output).
  */
+import { whenReady } from '../../src/cluster/connection.js';
 import { Redis } from 'ioredis';
 import { filter, firstValueFrom, from, lastValueFrom, toArray } from 'rxjs';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -142,6 +143,7 @@ describe.skipIf(!redisAvailable())("a task's streamed text across the cluster", 
       const id = await node.submit('never taken');
       const keys = clusterKeys('overlap');
       const subscriber = new Redis(server.url);
+      await whenReady(subscriber);
       const channels = new SharedChannels(subscriber);
       subscriber.on('message', (channel: string, message: string) => channels.receive(channel, message));
       try {
