@@ -3,40 +3,25 @@
  * cancel and review from a node that does not hold the task, and a node killed with SIGKILL mid-run.
  */
 import { QueueEvents } from 'bullmq';
-import { Redis } from 'ioredis';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { TaskRecord } from '../../machines/types.js';
 import { ClusterNode, type ClusterOptions } from '../../src/cluster/index.js';
-import { cleanupPools, simPool } from '../support/sim-pool.js';
+import { simPool } from '../support/sim-pool.js';
 import { NodeProcess } from '../support/cluster-nodes.js';
-import { redisAvailable, startRedis, type RedisServer } from '../support/redis.js';
+import { clusterSuite } from '../support/cluster-suite.js';
+import { redisAvailable } from '../support/redis.js';
 
 const FINAL = ['completed', 'failed', 'cancelled'];
 
 describe.skipIf(!redisAvailable())('a cluster of pools on BullMQ and Redis', () => {
-  let server: RedisServer;
-  let redis: Redis;
-  const nodes: NodeProcess[] = [];
-  const clients: ClusterNode[] = [];
-
-  beforeAll(async () => {
-    server = await startRedis();
-    redis = new Redis(server.url);
-  });
-  afterEach(async () => {
-    await Promise.all(nodes.splice(0).map((node) => node.stop()));
-    await Promise.all(clients.splice(0).map((client) => client.leave()));
-    await cleanupPools();
-  });
-  afterAll(async () => {
-    redis.disconnect();
-    await server.stop();
-  });
+  const suite = clusterSuite();
+  const nodes = suite.processes;
+  const clients = suite.members;
 
   /** Three node processes with `slots` slots each. */
   async function startNodes(queue: string, slots: number, policy: 'fail' | 'requeue' = 'fail'): Promise<NodeProcess[]> {
     const started = await Promise.all(
-      ['n0', 'n1', 'n2'].map((nodeId) => NodeProcess.start({ redis: server.url, queue, nodeId, slots, policy })),
+      ['n0', 'n1', 'n2'].map((nodeId) => NodeProcess.start({ redis: suite.server.url, queue, nodeId, slots, policy })),
     );
     nodes.push(...started);
     return started;
@@ -45,7 +30,13 @@ describe.skipIf(!redisAvailable())('a cluster of pools on BullMQ and Redis', () 
   /** A node in this process that takes no jobs: it submits and observes. */
   async function client(queue: string, options: Partial<ClusterOptions> = {}): Promise<ClusterNode> {
     const pool = await simPool();
-    const node = await ClusterNode.join(pool, { redis: server.url, queue, nodeId: 'client', work: false, ...options });
+    const node = await ClusterNode.join(pool, {
+      redis: suite.server.url,
+      queue,
+      nodeId: 'client',
+      work: false,
+      ...options,
+    });
     clients.push(node);
     return node;
   }
@@ -72,7 +63,7 @@ describe.skipIf(!redisAvailable())('a cluster of pools on BullMQ and Redis', () 
       expect(finals.every((record) => record.slotId?.startsWith(`${owners[finals.indexOf(record)]}/slot-`))).toBe(true);
 
       // Jobs leave the queue in submission order; at most the 6 slots taking jobs at once can swap places.
-      const order = await redis.hmget('claude-pool:fifo:start-order', ...ids);
+      const order = await suite.redis.hmget('claude-pool:fifo:start-order', ...ids);
       const ranks = order.map(Number);
       const sorted = [...ranks].sort((a, b) => a - b);
       ranks.forEach((rank, i) => expect(Math.abs(sorted.indexOf(rank) - i)).toBeLessThan(6));
@@ -247,10 +238,10 @@ describe.skipIf(!redisAvailable())('a cluster of pools on BullMQ and Redis', () 
       // Room for one capped task at a time: the second waits for the first to settle.
       const watcher = await client('leave', { budgetMicrodollars: 100_000 });
       const pair = await Promise.all(
-        ['n0', 'n1'].map((nodeId) => NodeProcess.start({ redis: server.url, queue: 'leave', nodeId, slots: 1 })),
+        ['n0', 'n1'].map((nodeId) => NodeProcess.start({ redis: suite.server.url, queue: 'leave', nodeId, slots: 1 })),
       );
       nodes.push(...pair);
-      const events = new QueueEvents('leave', { connection: { host: '127.0.0.1', port: server.port } });
+      const events = new QueueEvents('leave', { connection: { host: '127.0.0.1', port: suite.server.port } });
       await events.waitUntilReady();
       try {
         const config = { maxBudgetUsd: 0.06 };

@@ -6,57 +6,51 @@
  * checked with a real node process killed with SIGKILL); a node whose heartbeat was late.
  */
 import { Queue, QueueEvents } from 'bullmq';
-import { Redis } from 'ioredis';
 import { concatMap, filter, firstValueFrom, interval } from 'rxjs';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import type { TaskRecord } from '../../machines/types.js';
 import { ClusterNode, type ClusterOptions } from '../../src/cluster/index.js';
 import { clusterKeys } from '../../src/cluster/keys.js';
 import { ClusterRecords } from '../../src/cluster/records.js';
 import { newTaskRecord } from '../../src/pool/new-records.js';
 import { NodeProcess } from '../support/cluster-nodes.js';
-import { cleanupPools, simPool } from '../support/sim-pool.js';
-import { redisAvailable, startRedis, type RedisServer } from '../support/redis.js';
+import { simPool } from '../support/sim-pool.js';
+import { clusterSuite } from '../support/cluster-suite.js';
+import { redisAvailable } from '../support/redis.js';
 
 const FINAL = ['completed', 'failed', 'cancelled'];
 
 describe.skipIf(!redisAvailable())('a cluster picking up after a node that died', () => {
-  let server: RedisServer;
-  let redis: Redis;
-  const joined: ClusterNode[] = [];
+  const suite = clusterSuite();
+  const joined = suite.members;
+  const processes = suite.processes;
   const queues: Queue[] = [];
-  const processes: NodeProcess[] = [];
 
-  beforeAll(async () => {
-    server = await startRedis();
-    redis = new Redis(server.url);
-  });
   afterEach(async () => {
     await Promise.all(queues.splice(0).map((queue) => queue.close()));
-    await Promise.all(processes.splice(0).map((node) => node.stop()));
-    await Promise.all(joined.splice(0).map((node) => node.leave()));
-    await cleanupPools();
-  });
-  afterAll(async () => {
-    redis.disconnect();
-    await server.stop();
   });
 
   /** A node of one slot in this process; `work: false` for one that only submits and observes. */
   async function join(queue: string, nodeId: string, options: Partial<ClusterOptions> = {}): Promise<ClusterNode> {
     const pool = await simPool((builder) => builder.slots(1));
-    const node = await ClusterNode.join(pool, { redis: server.url, queue, nodeId, heartbeatMs: 1000, ...options });
+    const node = await ClusterNode.join(pool, {
+      redis: suite.server.url,
+      queue,
+      nodeId,
+      heartbeatMs: 1000,
+      ...options,
+    });
     joined.push(node);
     return node;
   }
 
   /** What a submitter that died right after adding the job leaves: the job, and no record. */
   async function addJobAlone(queue: string, prompt: string): Promise<TaskRecord> {
-    const bull = new Queue(queue, { connection: { host: '127.0.0.1', port: server.port } });
+    const bull = new Queue(queue, { connection: { host: '127.0.0.1', port: suite.server.port } });
     queues.push(bull);
     const record = newTaskRecord(prompt, {});
     await bull.add('task', { record }, { jobId: record.id, removeOnComplete: true, removeOnFail: true });
-    expect(await redis.hexists(clusterKeys(queue).tasks, record.id)).toBe(0);
+    expect(await suite.redis.hexists(clusterKeys(queue).tasks, record.id)).toBe(0);
     return record;
   }
 
@@ -92,7 +86,7 @@ describe.skipIf(!redisAvailable())('a cluster picking up after a node that died'
     expect((await watcher.status()).budget.spentMicrodollars).toBe(10_000);
 
     // A submitter that was only slow writes its record late: a record already there, even finished, stays.
-    const records = new ClusterRecords(redis, clusterKeys('orphan'));
+    const records = new ClusterRecords(suite.redis, clusterKeys('orphan'));
     expect(await records.create(orphan)).toBe(false);
     expect((await watcher.task(orphan.id)).state).toBe('completed');
   });
@@ -111,7 +105,7 @@ describe.skipIf(!redisAvailable())('a cluster picking up after a node that died'
     // A cancel is not lost: the job leaves the queue and the record ends cancelled.
     await watcher.cancel(cancelled.id);
     expect(await watcher.task(cancelled.id)).toMatchObject({ state: 'cancelled', prompt: cancelled.prompt });
-    expect(await redis.exists(`bull:adopt:${cancelled.id}`)).toBe(0);
+    expect(await suite.redis.exists(`bull:adopt:${cancelled.id}`)).toBe(0);
     expect((await watcher.status()).waiting).toBe(1);
 
     await join('adopt', 'w0');
@@ -133,11 +127,11 @@ describe.skipIf(!redisAvailable())('a cluster picking up after a node that died'
       // `started` and handed it to its pool, but its `running` record never reached Redis; `taken` waited for
       // budget; `settled` had ended in review (its record says what it cost) but its reservation was never settled. Its
       // heartbeat has expired, and BullMQ has put the three jobs back in the queue.
-      const records = new ClusterRecords(redis, keys);
+      const records = new ClusterRecords(suite.redis, keys);
       const ended = await watcher.task(settled);
       const result = { output: 'done', success: true, costMicrodollars: 25_000, turnsUsed: 1, elapsedMs: 5 };
       await records.put({ ...ended, state: 'pending_review', completedAtMs: Date.now(), result }, ['pending']);
-      await redis
+      await suite.redis
         .multi()
         .hset(keys.owners, started, 'gone', taken, 'gone', settled, 'gone')
         .hset(keys.started, started, 'gone')
@@ -147,7 +141,7 @@ describe.skipIf(!redisAvailable())('a cluster picking up after a node that died'
 
       const seen: TaskRecord[] = [];
       const subscription = watcher.events$.subscribe((record) => seen.push(record));
-      const events = new QueueEvents(queue, { connection: { host: '127.0.0.1', port: server.port } });
+      const events = new QueueEvents(queue, { connection: { host: '127.0.0.1', port: suite.server.port } });
       await events.waitUntilReady();
       const completed = new Set<string>();
       const jobsDone = new Promise<void>((resolve) =>
@@ -194,8 +188,8 @@ describe.skipIf(!redisAvailable())('a cluster picking up after a node that died'
       expect(await watcher.nodeOf(settled)).toBe('gone');
       await watcher.approveResult(settled);
       expect(await watcher.task(settled)).toMatchObject({ state: 'completed', result: { costMicrodollars: 25_000 } });
-      expect(await redis.hlen(keys.started)).toBe(0);
-      expect(await redis.hget(keys.owners, taken)).toBe('w0');
+      expect(await suite.redis.hlen(keys.started)).toBe(0);
+      expect(await suite.redis.hget(keys.owners, taken)).toBe('w0');
 
       // The dead run's reservation is booked in full, once; the ended run's recorded cost, not its reservation.
       const { budget } = await watcher.status();
@@ -208,12 +202,12 @@ describe.skipIf(!redisAvailable())('a cluster picking up after a node that died'
 
   it('ends a task no job carries once its node is gone: a cancel cut short, a rerun cut short', async () => {
     const keys = clusterKeys('no-job');
-    const records = new ClusterRecords(redis, keys);
+    const records = new ClusterRecords(suite.redis, keys);
     const watcher = await join('no-job', 'watcher', { work: false });
     // A cancel whose node died after it removed the queued job, before it recorded the cancel.
     const cut = { ...newTaskRecord('cancelled halfway', {}), state: 'pending' as const };
     await records.create(cut);
-    await redis.sadd(keys.cancelled, cut.id);
+    await suite.redis.sadd(keys.cancelled, cut.id);
     expect((await watcher.waitForFinal(cut.id)).state).toBe('cancelled');
 
     // A rejected task running again (outside any job) on a node that died: `dead` has no heartbeat key.
@@ -226,8 +220,8 @@ describe.skipIf(!redisAvailable())('a cluster picking up after a node that died'
     });
     const failing = rerun();
     await records.create(failing);
-    await redis.hset(keys.owners, failing.id, 'dead');
-    await redis.hset(keys.reservations, failing.id, 20_000);
+    await suite.redis.hset(keys.owners, failing.id, 'dead');
+    await suite.redis.hset(keys.reservations, failing.id, 20_000);
     const failed = await watcher.waitForFinal(failing.id);
     expect(failed.state).toBe('failed');
     expect(failed.result?.failure?.kind).toBe('interrupted');
@@ -239,7 +233,7 @@ describe.skipIf(!redisAvailable())('a cluster picking up after a node that died'
     const requeuing = await join('no-job', 'w0', { interruptedRuns: 'requeue' });
     const again = { ...rerun(), prompt: 'second attempt [[sim:text third time lucky]]' };
     await records.create(again);
-    await redis.hset(keys.owners, again.id, 'dead');
+    await suite.redis.hset(keys.owners, again.id, 'dead');
     const final = await requeuing.waitForFinal(again.id);
     expect(final).toMatchObject({ state: 'completed', slotId: 'w0/slot-0', result: { output: 'third time lucky' } });
   });
@@ -249,9 +243,9 @@ describe.skipIf(!redisAvailable())('a cluster picking up after a node that died'
     const watcher = await join('late', 'watcher', { work: false });
     await join('late', 'w0');
     // w0's heartbeat expired (an overloaded host): the next look at the members drops it.
-    await redis.del(keys.node('w0'));
+    await suite.redis.del(keys.node('w0'));
     expect((await watcher.status()).nodes.map((node) => node.nodeId)).toEqual(['watcher']);
-    expect(await redis.sismember(keys.nodes, 'w0')).toBe(0);
+    expect(await suite.redis.sismember(keys.nodes, 'w0')).toBe(0);
     // Its next beat (one a second here) lists it again.
     const back = await firstValueFrom(
       interval(100).pipe(
@@ -271,22 +265,22 @@ describe.skipIf(!redisAvailable())('a cluster picking up after a node that died'
         const keys = clusterKeys(queue);
         const watcher = await join(queue, 'watcher', { work: false });
         const start = (nodeId: string) =>
-          NodeProcess.start({ redis: server.url, queue, nodeId, slots: 1, policy }).then((node) => {
+          NodeProcess.start({ redis: suite.server.url, queue, nodeId, slots: 1, policy }).then((node) => {
             processes.push(node);
             return node;
           });
         const victim = await start('victim');
         const id = await watcher.submit('hangs [[sim:hang]]');
         const running = await watcher.waitFor(id, (record) => record.state === 'running');
-        expect(await redis.hget(keys.started, id)).toBe('victim');
+        expect(await suite.redis.hget(keys.started, id)).toBe('victim');
         await victim.kill();
         // The record as it was before the victim's `running` write, as if that write had never reached Redis.
         const { slotId: _slot, startedAtMs: _started, ...pending } = running;
-        await redis.hset(keys.tasks, id, JSON.stringify({ ...pending, state: 'pending' }));
+        await suite.redis.hset(keys.tasks, id, JSON.stringify({ ...pending, state: 'pending' }));
 
         const seen: TaskRecord[] = [];
         const subscription = watcher.events$.subscribe((record) => seen.push(record));
-        const events = new QueueEvents(queue, { connection: { host: '127.0.0.1', port: server.port } });
+        const events = new QueueEvents(queue, { connection: { host: '127.0.0.1', port: suite.server.port } });
         await events.waitUntilReady();
         const jobDone = new Promise<void>((resolve) =>
           events.on('completed', ({ jobId }) => jobId === id && resolve()),
@@ -311,7 +305,7 @@ describe.skipIf(!redisAvailable())('a cluster picking up after a node that died'
         subscription.unsubscribe();
         await jobDone;
         await events.close();
-        expect(await redis.hlen(keys.started)).toBe(0);
+        expect(await suite.redis.hlen(keys.started)).toBe(0);
         expect((await watcher.status()).nodes.map((node) => node.nodeId)).toEqual(['survivor', 'watcher']);
       },
     );

@@ -4,39 +4,28 @@
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ClusterNode } from '../../src/cluster/index.js';
 import { NodeProcess } from '../support/cluster-nodes.js';
-import { redisAvailable, startRedis, type RedisServer } from '../support/redis.js';
-import { cleanupPools, makeGitRepo, simPool } from '../support/sim-pool.js';
+import { clusterSuite } from '../support/cluster-suite.js';
+import { redisAvailable } from '../support/redis.js';
+import { makeGitRepo, simPool } from '../support/sim-pool.js';
 
 describe.skipIf(!redisAvailable())('cluster chains isolated in a worktree or clone', () => {
-  let server: RedisServer;
-  const nodes: NodeProcess[] = [];
-  const members: ClusterNode[] = [];
-
-  beforeAll(async () => {
-    server = await startRedis();
-  });
-  afterEach(async () => {
-    await Promise.all(nodes.splice(0).map((node) => node.stop()));
-    await Promise.all(members.splice(0).map((node) => node.leave()));
-    await cleanupPools();
-  });
-  afterAll(async () => {
-    await server.stop();
-  });
+  const suite = clusterSuite();
 
   async function member(queue: string, nodeId: string, workingDir?: string, work = true): Promise<ClusterNode> {
     const pool = await simPool((b) => b.slots(1), workingDir);
-    const node = await ClusterNode.join(pool, { redis: server.url, queue, nodeId, work, heartbeatMs: 1000 });
-    members.push(node);
+    const node = await ClusterNode.join(pool, { redis: suite.server.url, queue, nodeId, work, heartbeatMs: 1000 });
+    suite.members.push(node);
     return node;
   }
 
   it('runs every step of the chain in its worktree on its node, then removes the worktree', async () => {
     const repo = makeGitRepo();
-    nodes.push(await NodeProcess.start({ redis: server.url, queue: 'isolated', nodeId: 'other', slots: 2 }));
+    suite.processes.push(
+      await NodeProcess.start({ redis: suite.server.url, queue: 'isolated', nodeId: 'other', slots: 2 }),
+    );
     const home = await member('isolated', 'home', repo);
     for (const isolation of ['worktree', 'clone'] as const) {
       const steps = ['one', 'two', 'three'].map((name) => ({

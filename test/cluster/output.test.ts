@@ -6,7 +6,7 @@
 import { whenReady } from '../../src/cluster/connection.js';
 import { Redis } from 'ioredis';
 import { filter, firstValueFrom, from, lastValueFrom, toArray } from 'rxjs';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { AnyActorRef } from 'xstate';
 import type { ChainProgress } from '../../machines/types.js';
 import { ClusterNode, clusterTaskFront } from '../../src/cluster/index.js';
@@ -15,34 +15,20 @@ import { appendOutputChunk, SharedChannels, TaskOutputReader } from '../../src/c
 import { TaskNotFound } from '../../src/errors.js';
 import { callOk, startServer } from '../mcp/support.js';
 import { NodeProcess } from '../support/cluster-nodes.js';
-import { redisAvailable, startRedis, type RedisServer } from '../support/redis.js';
-import { cleanupPools, eventually, simPool } from '../support/sim-pool.js';
+import { clusterSuite } from '../support/cluster-suite.js';
+import { redisAvailable } from '../support/redis.js';
+import { eventually, simPool } from '../support/sim-pool.js';
 
 /** Text with 1-, 2-, 3- and 4-byte UTF-8 characters (and emoji the simulated agent must not split). */
 const MIXED = 'héllo 世界, naïve café — 🎉 done 👩‍👩‍👧 ok ✅ 東京タワー 🚀🚀🚀 end';
 
 describe.skipIf(!redisAvailable())("a task's streamed text across the cluster", () => {
-  let server: RedisServer;
-  let redis: Redis;
-  const nodes: NodeProcess[] = [];
-  const clients: ClusterNode[] = [];
-
-  beforeAll(async () => {
-    server = await startRedis();
-    redis = new Redis(server.url);
-  });
-  afterEach(async () => {
-    await Promise.all(nodes.splice(0).map((node) => node.stop()));
-    await Promise.all(clients.splice(0).map((client) => client.leave()));
-    await cleanupPools();
-  });
-  afterAll(async () => {
-    redis.disconnect();
-    await server.stop();
-  });
+  const suite = clusterSuite();
+  const nodes = suite.processes;
+  const clients = suite.members;
 
   async function startNode(queue: string): Promise<NodeProcess> {
-    const node = await NodeProcess.start({ redis: server.url, queue, nodeId: 'runner', slots: 2 });
+    const node = await NodeProcess.start({ redis: suite.server.url, queue, nodeId: 'runner', slots: 2 });
     nodes.push(node);
     return node;
   }
@@ -50,13 +36,13 @@ describe.skipIf(!redisAvailable())("a task's streamed text across the cluster", 
   /** A node in this process that takes no jobs: every task runs on the node process. */
   async function client(queue: string): Promise<ClusterNode> {
     const pool = await simPool();
-    const node = await ClusterNode.join(pool, { redis: server.url, queue, nodeId: 'client', work: false });
+    const node = await ClusterNode.join(pool, { redis: suite.server.url, queue, nodeId: 'client', work: false });
     clients.push(node);
     return node;
   }
 
   function subscribers(queue: string, taskId: string): Promise<number> {
-    return redis
+    return suite.redis
       .pubsub('NUMSUB', `claude-pool:${queue}:output-stream:${taskId}`)
       .then((reply) => Number((reply as [string, number])[1]));
   }
@@ -78,7 +64,7 @@ describe.skipIf(!redisAvailable())("a task's streamed text across the cluster", 
       // Once the run has ended, a new reader gets the whole text at once, and completes.
       expect(await lastValueFrom(reader.output$(id).pipe(toArray()))).toEqual([text]);
       // The run's key lives on briefly (the result has the text); nobody listens to the channel any more.
-      const ttl = await redis.ttl(`claude-pool:chunks:output:${id}:0`);
+      const ttl = await suite.redis.ttl(`claude-pool:chunks:output:${id}:0`);
       expect(ttl).toBeGreaterThan(0);
       expect(ttl).toBeLessThanOrEqual(60);
       await eventually(async () => (await subscribers('chunks', id)) === 0);
@@ -118,7 +104,7 @@ describe.skipIf(!redisAvailable())("a task's streamed text across the cluster", 
         `[[sim:text ${JSON.stringify(text)}]] [[sim:chunks 8]] [[sim:chunk-delay 80]] [[sim:delay 300]]`,
       );
       const subscribeCalls = async () =>
-        Number(/cmdstat_subscribe:calls=(\d+)/.exec(await redis.info('commandstats'))?.[1] ?? 0);
+        Number(/cmdstat_subscribe:calls=(\d+)/.exec(await suite.redis.info('commandstats'))?.[1] ?? 0);
       const before = await subscribeCalls();
       let left!: () => void;
       const firstChunk = new Promise<void>((resolve) => (left = resolve));
@@ -142,18 +128,18 @@ describe.skipIf(!redisAvailable())("a task's streamed text across the cluster", 
       // No node takes jobs: the task stays pending while this test writes its run's output itself.
       const id = await node.submit('never taken');
       const keys = clusterKeys('overlap');
-      const subscriber = new Redis(server.url);
+      const subscriber = new Redis(suite.server.url);
       await whenReady(subscriber);
       const channels = new SharedChannels(subscriber);
       subscriber.on('message', (channel: string, message: string) => channels.receive(channel, message));
       try {
-        await appendOutputChunk(redis, keys, id, 0, 'before 世界 🎉 ');
+        await appendOutputChunk(suite.redis, keys, id, 0, 'before 世界 🎉 ');
         // The reader's read of the key lands after one more chunk: its message reaches the reader too.
         const reader = new TaskOutputReader({
           redis: {
             get: async (key: string) => {
-              await appendOutputChunk(redis, keys, id, 0, 'between ✅ 👩‍👩‍👧 ');
-              return redis.get(key);
+              await appendOutputChunk(suite.redis, keys, id, 0, 'between ✅ 👩‍👩‍👧 ');
+              return suite.redis.get(key);
             },
           } as Pick<Redis, 'get'>,
           keys,
@@ -177,7 +163,7 @@ describe.skipIf(!redisAvailable())("a task's streamed text across the cluster", 
         await first;
         expect(seen).toEqual(['before 世界 🎉 between ✅ 👩‍👩‍👧 ']);
         const second = nextChunk();
-        await appendOutputChunk(redis, keys, id, 0, 'after 東京');
+        await appendOutputChunk(suite.redis, keys, id, 0, 'after 東京');
         // This reader's channel has its own connection here: the chunk is awaited before the run is ended.
         await second;
         await node.cancel(id);
@@ -221,7 +207,7 @@ describe.skipIf(!redisAvailable())("a task's streamed text across the cluster", 
     async () => {
       await startNode('mcp');
       const observer = await client('mcp');
-      const mcp = await startServer(['--simulated', '-n', '1', '--redis', server.url, '--queue', 'mcp']);
+      const mcp = await startServer(['--simulated', '-n', '1', '--redis', suite.server.url, '--queue', 'mcp']);
       try {
         const answers = [0, 1, 2].map((i) => `answer ${i}: 世界 🎉 streamed in pieces`);
         const prompts = answers.map(
@@ -272,7 +258,7 @@ describe.skipIf(!redisAvailable())("a task's streamed text across the cluster", 
       const reader = await client('requeued');
       const started = await Promise.all(
         ['r0', 'r1'].map((nodeId) =>
-          NodeProcess.start({ redis: server.url, queue: 'requeued', nodeId, slots: 1, policy: 'requeue' }),
+          NodeProcess.start({ redis: suite.server.url, queue: 'requeued', nodeId, slots: 1, policy: 'requeue' }),
         ),
       );
       nodes.push(...started);

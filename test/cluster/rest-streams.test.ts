@@ -2,38 +2,33 @@
  * The REST front door of a cluster node: tasks and chains submitted over REST run on another node, and the
  * node's event streams follow them there (state changes, output, step results, the end).
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { ClusterNode, clusterChainFront, clusterTaskFront } from '../../src/cluster/index.js';
 import { startHttpServer, type HttpServing } from '../../src/http/index.js';
 import { expectProblem, openSse, request } from '../http/support.js';
 import { NodeProcess } from '../support/cluster-nodes.js';
-import { redisAvailable, startRedis, type RedisServer } from '../support/redis.js';
-import { cleanupPools, simPool } from '../support/sim-pool.js';
+import { clusterSuite } from '../support/cluster-suite.js';
+import { redisAvailable } from '../support/redis.js';
+import { simPool } from '../support/sim-pool.js';
 
 describe.skipIf(!redisAvailable())('event streams of a cluster node', () => {
-  let server: RedisServer;
-  const nodes: NodeProcess[] = [];
-  const fronts: ClusterNode[] = [];
+  const suite = clusterSuite();
   const https: HttpServing[] = [];
 
-  beforeAll(async () => {
-    server = await startRedis();
-  });
   afterEach(async () => {
     await Promise.all(https.splice(0).map((http) => http.close()));
-    await Promise.all(nodes.splice(0).map((node) => node.stop()));
-    await Promise.all(fronts.splice(0).map((node) => node.leave()));
-    await cleanupPools();
-  });
-  afterAll(async () => {
-    await server.stop();
   });
 
   /** A worker node process, and an HTTP server on a node that takes no jobs (so every run is elsewhere). */
   async function cluster(queue: string): Promise<HttpServing> {
-    nodes.push(await NodeProcess.start({ redis: server.url, queue, nodeId: 'worker', slots: 1 }));
-    const front = await ClusterNode.join(await simPool(), { redis: server.url, queue, nodeId: 'front', work: false });
-    fronts.push(front);
+    suite.processes.push(await NodeProcess.start({ redis: suite.server.url, queue, nodeId: 'worker', slots: 1 }));
+    const front = await ClusterNode.join(await simPool(), {
+      redis: suite.server.url,
+      queue,
+      nodeId: 'front',
+      work: false,
+    });
+    suite.members.push(front);
     const http = await startHttpServer(front.pool, {
       port: 0,
       tasks: clusterTaskFront(front),
