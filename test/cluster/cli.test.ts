@@ -2,42 +2,18 @@
  * `claude-pool serve --redis URL --queue NAME` joins a node to a cluster (flags, or the environment), and
  * `claude-pool status --redis URL --queue NAME` shows every node, its slots and the shared budget.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ClusterNode } from '../../src/cluster/index.js';
-import { cleanEnv, cleanupDirs, runCli, startCli, waitFor, type CliProcess } from '../cli/support.js';
-import { cleanupPools, simPool } from '../support/sim-pool.js';
-import { redisAvailable, startRedis, type RedisServer } from '../support/redis.js';
+import { runCli } from '../cli/support.js';
+import { clusterSuite } from '../support/cluster-suite.js';
+import { simPool } from '../support/sim-pool.js';
+import { redisAvailable } from '../support/redis.js';
 import { bodyOf, startServer, type ServerHandle } from '../mcp/support.js';
 
 describe.skipIf(!redisAvailable())('the CLI on a cluster', () => {
-  let server: RedisServer;
-  const serving: CliProcess[] = [];
-  const clients: ClusterNode[] = [];
-
-  beforeAll(async () => {
-    server = await startRedis();
-  });
-  afterEach(async () => {
-    for (const cli of serving.splice(0)) {
-      cli.child.kill('SIGTERM');
-      await cli.done;
-    }
-    await Promise.all(clients.splice(0).map((client) => client.leave()));
-    await cleanupPools();
-    cleanupDirs();
-  });
-  afterAll(async () => {
-    await server.stop();
-  });
-
-  function serve(args: string[], env: Record<string, string> = {}): Promise<CliProcess> {
-    const cli = startCli(['serve', '--simulated', ...args], { keepStdinOpen: true, env: { ...cleanEnv(), ...env } });
-    serving.push(cli);
-    return waitFor(() => /MCP server ready/.test(cli.stderr()) || cli.child.exitCode !== null, 20_000).then(() => {
-      expect(cli.stderr()).toMatch(/joined cluster \S+ as node/);
-      return cli;
-    });
-  }
+  const suite = clusterSuite();
+  const clients = suite.members;
+  const serve = (args: string[], env: Record<string, string> = {}) => suite.serve(args, env);
 
   it(
     'joins served nodes to the cluster, runs tasks on them and shows them all in status',
@@ -45,13 +21,13 @@ describe.skipIf(!redisAvailable())('the CLI on a cluster', () => {
     async () => {
       // The nodes start side by side (the order they join in does not matter: only one of them sets a budget).
       const joining = simPool().then(async (pool) => {
-        const node = await ClusterNode.join(pool, { redis: server.url, queue: 'cli', work: false });
+        const node = await ClusterNode.join(pool, { redis: suite.server.url, queue: 'cli', work: false });
         clients.push(node);
         return node;
       });
       const started = await Promise.allSettled([
-        serve(['-n', '2', '--redis', server.url, '--queue', 'cli', '--budget-usd', '5']),
-        serve(['-n', '1'], { CLAUDE_POOL_REDIS: server.url, CLAUDE_POOL_QUEUE: 'cli' }),
+        serve(['-n', '2', '--redis', suite.server.url, '--queue', 'cli', '--budget-usd', '5']),
+        serve(['-n', '1'], { CLAUDE_POOL_REDIS: suite.server.url, CLAUDE_POOL_QUEUE: 'cli' }),
         joining,
       ]);
       for (const outcome of started) if (outcome.status === 'rejected') throw outcome.reason;
@@ -60,7 +36,7 @@ describe.skipIf(!redisAvailable())('the CLI on a cluster', () => {
       const finals = await Promise.all(ids.map((id) => client.waitForFinal(id)));
       expect(finals.map((record) => record.state)).toEqual(['completed', 'completed', 'completed', 'completed']);
 
-      const status = await runCli(['status', '--simulated', '--redis', server.url, '--queue', 'cli', '--json']);
+      const status = await runCli(['status', '--simulated', '--redis', suite.server.url, '--queue', 'cli', '--json']);
       expect(status.code).toBe(0);
       const cluster = (
         JSON.parse(status.stdout) as {
@@ -74,7 +50,7 @@ describe.skipIf(!redisAvailable())('the CLI on a cluster', () => {
       expect(cluster.budget.limit_microdollars).toBe(5_000_000);
       expect(cluster.budget.spent_microdollars).toBe(40_000);
 
-      const text = await runCli(['status', '--simulated', '--redis', server.url, '--queue', 'cli']);
+      const text = await runCli(['status', '--simulated', '--redis', suite.server.url, '--queue', 'cli']);
       expect(text.stdout).toMatch(/cluster cli: 3 node\(s\)/);
       expect(text.stdout).toMatch(/budget: spent \$0\.0400, reserved \$0\.0000 of \$5\.0000/);
     },
@@ -85,8 +61,8 @@ describe.skipIf(!redisAvailable())('the CLI on a cluster', () => {
     { timeout: 60_000 },
     async () => {
       // Node B works the cluster's jobs; node A is the one the coordinator talks to, over MCP.
-      const starting = startServer(['--simulated', '-n', '1', '--redis', server.url, '--queue', 'mcp']);
-      const served = serve(['-n', '1', '--redis', server.url, '--queue', 'mcp', '--budget-usd', '5']);
+      const starting = startServer(['--simulated', '-n', '1', '--redis', suite.server.url, '--queue', 'mcp']);
+      const served = serve(['-n', '1', '--redis', suite.server.url, '--queue', 'mcp', '--budget-usd', '5']);
       // Awaited below, once the MCP server is up (the process is stopped after the test either way).
       served.catch(() => undefined);
       const mcp: ServerHandle = await starting;
@@ -102,7 +78,11 @@ describe.skipIf(!redisAvailable())('the CLI on a cluster', () => {
           [0, 1, 2, 3].map((i) => [true, `answer-${i}`]),
         );
         // The tasks are the cluster's: an observer sees them, run on both nodes, and booked in the shared budget.
-        const observer = await ClusterNode.join(await simPool(), { redis: server.url, queue: 'mcp', work: false });
+        const observer = await ClusterNode.join(await simPool(), {
+          redis: suite.server.url,
+          queue: 'mcp',
+          work: false,
+        });
         clients.push(observer);
         const tasks = (await observer.listTasks()).filter((t) => t.prompt.startsWith('over mcp'));
         expect(tasks).toHaveLength(4);
@@ -130,7 +110,7 @@ describe.skipIf(!redisAvailable())('the CLI on a cluster', () => {
   );
 
   it('refuses --redis without --queue and a bad URL, with exit code 2', async () => {
-    const noQueue = await runCli(['status', '--simulated', '--redis', server.url]);
+    const noQueue = await runCli(['status', '--simulated', '--redis', suite.server.url]);
     expect(noQueue.code).toBe(2);
     expect(noQueue.stderr).toMatch(/--redis needs --queue/);
     const badUrl = await runCli(['status', '--simulated', '--redis', 'localhost:6379', '--queue', 'q']);

@@ -4,53 +4,29 @@
  * progress and result.
  */
 import type { Progress } from '@modelcontextprotocol/sdk/types.js';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { ClusterNode } from '../../src/cluster/index.js';
 import { ROUTING_TAG } from '../../src/routing/route.js';
-import { cleanEnv, cleanupDirs, startCli, waitFor, type CliProcess } from '../cli/support.js';
 import { callError, callOk, startServer, type ServerHandle } from '../mcp/support.js';
-import { cleanupPools, simPool } from '../support/sim-pool.js';
-import { redisAvailable, startRedis, type RedisServer } from '../support/redis.js';
+import { clusterSuite } from '../support/cluster-suite.js';
+import { simPool } from '../support/sim-pool.js';
+import { redisAvailable } from '../support/redis.js';
 
 describe.skipIf(!redisAvailable())("a served cluster node's chain tools", () => {
-  let server: RedisServer;
-  const serving: CliProcess[] = [];
-  const clients: ClusterNode[] = [];
+  const suite = clusterSuite();
   const mcps: ServerHandle[] = [];
 
-  beforeAll(async () => {
-    server = await startRedis();
-  });
   afterEach(async () => {
     await Promise.all(mcps.splice(0).map((mcp) => mcp.close()));
-    for (const cli of serving.splice(0)) {
-      cli.child.kill('SIGTERM');
-      await cli.done;
-    }
-    await Promise.all(clients.splice(0).map((client) => client.leave()));
-    await cleanupPools();
-    cleanupDirs();
-  });
-  afterAll(async () => {
-    await server.stop();
   });
 
   /** A worker node (`serve`), an MCP node the coordinator talks to, and an observer that takes no jobs. */
   async function cluster(queue: string): Promise<{ mcp: ServerHandle; observer: ClusterNode }> {
-    const worker = startCli(
-      ['serve', '--simulated', '-n', '1', '--redis', server.url, '--queue', queue, '--budget-usd', '5'],
-      {
-        keepStdinOpen: true,
-        env: cleanEnv(),
-      },
-    );
-    serving.push(worker);
-    await waitFor(() => /MCP server ready/.test(worker.stderr()) || worker.child.exitCode !== null, 20_000);
-    expect(worker.stderr()).toMatch(/joined cluster/);
-    const mcp = await startServer(['--simulated', '-n', '1', '--redis', server.url, '--queue', queue]);
+    await suite.serve(['-n', '1', '--redis', suite.server.url, '--queue', queue, '--budget-usd', '5']);
+    const mcp = await startServer(['--simulated', '-n', '1', '--redis', suite.server.url, '--queue', queue]);
     mcps.push(mcp);
-    const observer = await ClusterNode.join(await simPool(), { redis: server.url, queue, work: false });
-    clients.push(observer);
+    const observer = await ClusterNode.join(await simPool(), { redis: suite.server.url, queue, work: false });
+    suite.members.push(observer);
     return { mcp, observer };
   }
 

@@ -2,10 +2,12 @@
  * Test support: what every cluster test file sets up. A Redis server for the file (started before its tests,
  * stopped after), a client connection to it, and the nodes a test starts, which leave after each test: node
  * processes are stopped, in-process nodes leave, and their pools are drained. A file's own `afterEach` hooks
- * run before these (vitest runs after-hooks in reverse order), so its servers close before the nodes go.
+ * run before these (vitest runs after-hooks in reverse order), so its servers close before the nodes go. Served
+ * nodes (`claude-pool serve`) are stopped with SIGTERM first.
  */
 import { Redis } from 'ioredis';
-import { afterAll, afterEach, beforeAll } from 'vitest';
+import { afterAll, afterEach, beforeAll, expect } from 'vitest';
+import { cleanEnv, cleanupDirs, startCli, waitFor, type CliProcess } from '../cli/support.js';
 import type { ClusterNode } from '../../src/cluster/index.js';
 import type { NodeProcess } from './cluster-nodes.js';
 import { startRedis, type RedisServer } from './redis.js';
@@ -21,6 +23,11 @@ export interface ClusterSuite {
   readonly processes: NodeProcess[];
   /** In-process nodes to leave after the test. */
   readonly members: ClusterNode[];
+  /**
+   * Starts `claude-pool serve --simulated` with these arguments (and environment) and resolves once it has
+   * joined its cluster; it is stopped with SIGTERM after the test.
+   */
+  serve(args: string[], env?: Record<string, string>): Promise<CliProcess>;
 }
 
 /** Registers the file's hooks and returns the suite they fill in. Call it inside the `describe`. */
@@ -29,14 +36,20 @@ export function clusterSuite(): ClusterSuite {
   let redis: Redis | undefined;
   const processes: NodeProcess[] = [];
   const members: ClusterNode[] = [];
+  const served: CliProcess[] = [];
   beforeAll(async () => {
     server = await startRedis();
     redis = new Redis(server.url);
   });
   afterEach(async () => {
+    for (const cli of served.splice(0)) {
+      cli.child.kill('SIGTERM');
+      await cli.done;
+    }
     await Promise.all(processes.splice(0).map((node) => node.stop()));
     await Promise.all(members.splice(0).map((node) => node.leave()));
     await cleanupPools();
+    cleanupDirs();
   });
   afterAll(async () => {
     redis?.disconnect();
@@ -53,5 +66,12 @@ export function clusterSuite(): ClusterSuite {
     },
     processes,
     members,
+    async serve(args, env = {}) {
+      const cli = startCli(['serve', '--simulated', ...args], { keepStdinOpen: true, env: { ...cleanEnv(), ...env } });
+      served.push(cli);
+      await waitFor(() => /MCP server ready/.test(cli.stderr()) || cli.child.exitCode !== null, 20_000);
+      expect(cli.stderr()).toMatch(/joined cluster \S+ as node/);
+      return cli;
+    },
   };
 }
